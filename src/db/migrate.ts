@@ -1,0 +1,128 @@
+// `steadytext migrate`: applies the extension's own versioned scripts from sql/
+// to any database, for servers where extension files cannot be copied.
+// The same files serve `CREATE EXTENSION pg_steadytext`.
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+
+export const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
+
+/** default_version from pg_steadytext.control. */
+export function currentVersion(): string {
+  const control = readFileSync(path.join(SQL_DIR, 'pg_steadytext.control'), 'utf8');
+  const m = /^default_version\s*=\s*'([^']+)'/m.exec(control);
+  if (!m) throw new Error('pg_steadytext.control has no default_version');
+  return m[1];
+}
+
+interface Step { from: string | null; to: string; file: string }
+
+/** Script files: pg_steadytext--X.sql (full) and pg_steadytext--X--Y.sql (upgrade). */
+function scripts(): Step[] {
+  return readdirSync(SQL_DIR)
+    .map((f) => /^pg_steadytext--([\d.]+)(?:--([\d.]+))?\.sql$/.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => (m[2] ? { from: m[1], to: m[2], file: m[0] } : { from: null, to: m[1], file: m[0] }));
+}
+
+/** The scripts that take a database from `installed` (null: nothing) to `target`. */
+export function plan(installed: string | null, target = currentVersion()): Step[] {
+  const all = scripts();
+  if (installed === target) return [];
+  if (installed === null) {
+    const full = all.find((s) => s.from === null && s.to === target);
+    if (full) return [full];
+    throw new Error(`no install script for version ${target}`);
+  }
+  const steps: Step[] = [];
+  let at = installed;
+  while (at !== target) {
+    const next = all.find((s) => s.from === at);
+    if (!next) throw new Error(`no upgrade path from ${at} to ${target}`);
+    steps.push(next);
+    at = next.to;
+  }
+  return steps;
+}
+
+/** A script's text as `migrate` runs it: the extension-only guard dropped, @extschema@ bound. */
+export function scriptText(file: string, schema: string): string {
+  const raw = readFileSync(path.join(SQL_DIR, file), 'utf8');
+  return raw
+    .split('\n')
+    .filter((line) => !line.startsWith('\\echo') && !line.startsWith('\\quit'))
+    .join('\n')
+    .replaceAll('@extschema@', quoteIdent(schema));
+}
+
+function quoteIdent(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
+}
+
+export interface MigrateResult {
+  from: string | null;
+  to: string;
+  applied: string[];
+  viaExtension: boolean;
+}
+
+const LOCK_KEY = 0x5354_4558; // 'STEX': one migrator at a time
+
+/**
+ * Brings the database to the current version. Idempotent: a second run applies
+ * nothing. If pg_steadytext is installed as an extension, upgrades go through
+ * ALTER EXTENSION instead.
+ */
+export async function migrate(
+  client: pg.ClientBase,
+  opts: { schema?: string; dryRun?: boolean; log?: (sql: string) => void } = {},
+): Promise<MigrateResult> {
+  const schema = opts.schema ?? 'public';
+  const target = currentVersion();
+  await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+  try {
+    const ext = await client.query<{ extversion: string }>(
+      `SELECT extversion FROM pg_extension WHERE extname = 'pg_steadytext'`,
+    );
+    if (ext.rows.length > 0) {
+      const from = ext.rows[0].extversion;
+      if (from !== target && !opts.dryRun) await client.query(`ALTER EXTENSION pg_steadytext UPDATE TO '${target}'`);
+      return { from, to: target, applied: from === target ? [] : [`ALTER EXTENSION pg_steadytext UPDATE TO '${target}'`], viaExtension: true };
+    }
+    const installed = await installedVersion(client, schema);
+    const steps = plan(installed, target);
+    for (const step of steps) {
+      const sql = scriptText(step.file, schema);
+      opts.log?.(`-- ${step.file}\n${sql}`);
+      if (opts.dryRun) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+        await client.query(`SET LOCAL search_path = ${quoteIdent(schema)}, pg_catalog`);
+        await client.query(sql);
+        await client.query(
+          `INSERT INTO ${quoteIdent(schema)}.steadytext_migrations (version, script) VALUES ($1, $2)`,
+          [step.to, step.file],
+        );
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      }
+    }
+    return { from: installed, to: target, applied: steps.map((s) => s.file), viaExtension: false };
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
+  }
+}
+
+/** Version recorded by `migrate` in the schema, or null when not installed. */
+export async function installedVersion(client: pg.ClientBase, schema = 'public'): Promise<string | null> {
+  const exists = await client.query(`SELECT to_regclass($1) AS t`, [`${quoteIdent(schema)}.steadytext_migrations`]);
+  if (exists.rows[0].t === null) return null;
+  const r = await client.query<{ version: string }>(
+    `SELECT version FROM ${quoteIdent(schema)}.steadytext_migrations ORDER BY applied_at DESC, version DESC LIMIT 1`,
+  );
+  return r.rows[0]?.version ?? null;
+}
