@@ -1,0 +1,19 @@
+// `steadytext`: thin shell over sql/, src/worker/ and src/engine/.
+import { Command } from 'commander';
+import { migrateCommand } from './commands/migrate.ts';
+import { modelsCommand } from './commands/models.ts';
+import { upCommand } from './commands/up.ts';
+import { workerCommand } from './commands/worker.ts';
+import { packageVersion } from './version.ts';
+
+const program = new Command('steadytext')
+  .description('Deterministic AI from PostgreSQL: queue, worker and models for pg_steadytext')
+  .version(packageVersion())
+  .showHelpAfterError();
+
+program.addCommand(upCommand());
+program.addCommand(workerCommand());
+program.addCommand(migrateCommand());
+program.addCommand(modelsCommand());
+
+await program.parseAsync(process.argv);
