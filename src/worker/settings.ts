@@ -1,0 +1,331 @@
+// Worker settings. Precedence, highest first:
+//   CLI flags > environment (STEADYTEXT_WORKER_*) > GUCs read from the database
+//   (steadytext.worker_*) > defaults.
+// resolveSettings() is pure (flags, env and GUC values in, settings out) so the
+// precedence is unit-testable; loadSettings() reads the GUCs first.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import type { Engine } from '../engine/types.ts';
+
+export type LogLevel = 'silent' | 'info' | 'debug';
+
+/** What the CLI flags (or a programmatic caller) may set; every field optional. */
+export interface WorkerFlags {
+  databaseUrl?: string;
+  dbHost?: string;
+  dbPort?: string | number;
+  dbName?: string;
+  dbUser?: string;
+  dbPassword?: string;
+  workerId?: string;
+  concurrency?: string | number;
+  /** Seconds (may be fractional) or an interval such as '500ms', '1s'. */
+  pollInterval?: string | number;
+  maxRetries?: string | number;
+  /** Seconds. */
+  timeout?: string | number;
+  heartbeatInterval?: string | number;
+  heartbeatTimeout?: string | number;
+  retryBackoff?: string | number;
+  retryBackoffMax?: string | number;
+  shutdownGrace?: string | number;
+  cacheEvictInterval?: string | number;
+  models?: string;
+  engineModule?: string;
+  threads?: string | number;
+  batchEmbeddings?: boolean;
+  logLevel?: string;
+}
+
+/** GUC values as current_setting(name, true) returns them (null when unset). */
+export interface WorkerGucs {
+  'steadytext.worker_concurrency'?: string | null;
+  'steadytext.worker_poll_interval'?: string | null;
+  'steadytext.worker_max_retries'?: string | null;
+  'steadytext.worker_timeout'?: string | null;
+}
+
+export const GUC_NAMES = [
+  'steadytext.worker_concurrency',
+  'steadytext.worker_poll_interval',
+  'steadytext.worker_max_retries',
+  'steadytext.worker_timeout',
+] as const;
+
+export interface WorkerSettings {
+  /** Passed to pg.Pool / pg.Client. */
+  connection: pg.ClientConfig;
+  workerId: string;
+  /** Jobs run at once. */
+  concurrency: number;
+  /** Fallback poll when no NOTIFY arrives. */
+  pollIntervalMs: number;
+  /** Retries after the first attempt when the row's max_retries is NULL. */
+  maxRetries: number;
+  /** Per-job limit when the row's timeout_seconds is NULL. */
+  timeoutSeconds: number;
+  heartbeatIntervalMs: number;
+  /** Written to steadytext_workers.heartbeat_timeout_seconds (whole seconds). */
+  heartbeatTimeoutSeconds: number;
+  /** Backoff before retry n (0-based): min(base * 2^n, max). */
+  retryBackoffBaseMs: number;
+  retryBackoffMaxMs: number;
+  /** On stop: how long running jobs may finish before they are released. */
+  shutdownGraceMs: number;
+  cacheEvictIntervalMs: number;
+  models: 'default' | 'tiny';
+  engineModule?: string;
+  threads?: number;
+  /** Claimed embed jobs share one engine.embed call. */
+  batchEmbeddings: boolean;
+  logLevel: LogLevel;
+  /** Where log lines go (default: stderr when logLevel is not silent). */
+  log?: (line: string) => void;
+  /** An engine already loaded (programmatic use); the worker does not dispose it. */
+  engine?: Engine;
+}
+
+export const DEFAULTS = {
+  concurrency: 1,
+  pollIntervalMs: 1000,
+  maxRetries: 3,
+  timeoutSeconds: 300,
+  heartbeatIntervalMs: 2000,
+  heartbeatTimeoutSeconds: 10,
+  retryBackoffBaseMs: 1000,
+  retryBackoffMaxMs: 60_000,
+  shutdownGraceMs: 30_000,
+  cacheEvictIntervalMs: 60_000,
+  models: 'default' as const,
+  batchEmbeddings: true,
+  logLevel: 'silent' as const,
+};
+
+export class SettingsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SettingsError';
+  }
+}
+
+const UNIT_MS: Record<string, number> = {
+  us: 0.001,
+  ms: 1,
+  s: 1000,
+  sec: 1000,
+  secs: 1000,
+  second: 1000,
+  seconds: 1000,
+  min: 60_000,
+  mins: 60_000,
+  minute: 60_000,
+  minutes: 60_000,
+  h: 3_600_000,
+  hour: 3_600_000,
+  hours: 3_600_000,
+};
+
+/**
+ * Parses a duration: a bare number is `defaultUnit` ('1.5' seconds), or a
+ * PostgreSQL-style value with a unit ('500ms', '1s', '2 min'). Returns ms.
+ */
+export function parseDuration(value: string | number, name: string, defaultUnit: 's' | 'ms' = 's'): number {
+  const text = String(value).trim();
+  const m = /^(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)$/.exec(text);
+  const unit = m ? (m[2] || defaultUnit).toLowerCase() : '';
+  if (!m || !(unit in UNIT_MS)) {
+    throw new SettingsError(`${name}: expected a duration such as 1, 0.5, 500ms or 2s, got '${text}'`);
+  }
+  const ms = Number(m[1]) * UNIT_MS[unit];
+  if (!(ms > 0)) throw new SettingsError(`${name}: must be greater than zero, got '${text}'`);
+  return ms;
+}
+
+function parseInteger(value: string | number, name: string, min: number): number {
+  const text = String(value).trim();
+  if (!/^-?\d+$/.test(text)) throw new SettingsError(`${name}: expected an integer, got '${text}'`);
+  const n = Number(text);
+  if (n < min) throw new SettingsError(`${name}: must be at least ${min}, got ${n}`);
+  return n;
+}
+
+type Source = { name: string; value: string | number | undefined | null };
+
+/** The first source that is set, with the name to quote in errors. */
+function pick(...sources: Source[]): Source | undefined {
+  return sources.find((s) => s.value !== undefined && s.value !== null && String(s.value).trim() !== '');
+}
+
+/** Connection settings from flags and env: --database-url / DATABASE_URL, or --db-* / PG* variables. */
+export function resolveConnection(flags: WorkerFlags, env: NodeJS.ProcessEnv = process.env): pg.ClientConfig {
+  const password = flags.dbPassword ?? env.PGPASSWORD;
+  const hasDbFlags = [flags.dbHost, flags.dbPort, flags.dbName, flags.dbUser].some((v) => v !== undefined);
+  if (flags.databaseUrl && hasDbFlags) {
+    throw new SettingsError('--database-url cannot be combined with --db-host/--db-port/--db-name/--db-user');
+  }
+  if (flags.databaseUrl) return { connectionString: flags.databaseUrl };
+  if (hasDbFlags) {
+    return {
+      host: flags.dbHost ?? env.PGHOST ?? 'localhost',
+      port: flags.dbPort !== undefined ? parseInteger(flags.dbPort, '--db-port', 1) : env.PGPORT ? parseInteger(env.PGPORT, 'PGPORT', 1) : 5432,
+      database: flags.dbName ?? env.PGDATABASE,
+      user: flags.dbUser ?? env.PGUSER,
+      ...(password !== undefined ? { password } : {}),
+    };
+  }
+  if (env.DATABASE_URL) return { connectionString: env.DATABASE_URL };
+  if (env.PGHOST || env.PGDATABASE) return {}; // libpq-style PG* variables, read by pg itself
+  throw new SettingsError(
+    'no database: pass --database-url (or --db-host/--db-port/--db-name/--db-user), or set DATABASE_URL',
+  );
+}
+
+export function defaultWorkerId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Applies precedence flags > env > GUCs > defaults and validates every value. */
+export function resolveSettings(
+  flags: WorkerFlags = {},
+  env: NodeJS.ProcessEnv = process.env,
+  gucs: WorkerGucs = {},
+  connection?: pg.ClientConfig,
+): WorkerSettings {
+  const int = (min: number, fallback: number, ...sources: Source[]) => {
+    const s = pick(...sources);
+    return s ? parseInteger(s.value!, s.name, min) : fallback;
+  };
+  const dur = (fallback: number, ...sources: Source[]) => {
+    const s = pick(...sources);
+    return s ? parseDuration(s.value!, s.name) : fallback;
+  };
+
+  const concurrency = int(
+    1,
+    DEFAULTS.concurrency,
+    { name: '--concurrency', value: flags.concurrency },
+    { name: 'STEADYTEXT_WORKER_CONCURRENCY', value: env.STEADYTEXT_WORKER_CONCURRENCY },
+    { name: 'steadytext.worker_concurrency', value: gucs['steadytext.worker_concurrency'] },
+  );
+  const pollIntervalMs = dur(
+    DEFAULTS.pollIntervalMs,
+    { name: '--poll-interval', value: flags.pollInterval },
+    { name: 'STEADYTEXT_WORKER_POLL_INTERVAL', value: env.STEADYTEXT_WORKER_POLL_INTERVAL },
+    { name: 'steadytext.worker_poll_interval', value: gucs['steadytext.worker_poll_interval'] },
+  );
+  const maxRetries = int(
+    0,
+    DEFAULTS.maxRetries,
+    { name: '--max-retries', value: flags.maxRetries },
+    { name: 'STEADYTEXT_WORKER_MAX_RETRIES', value: env.STEADYTEXT_WORKER_MAX_RETRIES },
+    { name: 'steadytext.worker_max_retries', value: gucs['steadytext.worker_max_retries'] },
+  );
+  const timeoutMs = dur(
+    DEFAULTS.timeoutSeconds * 1000,
+    { name: '--timeout', value: flags.timeout },
+    { name: 'STEADYTEXT_WORKER_TIMEOUT', value: env.STEADYTEXT_WORKER_TIMEOUT },
+    { name: 'steadytext.worker_timeout', value: gucs['steadytext.worker_timeout'] },
+  );
+  const heartbeatIntervalMs = dur(
+    DEFAULTS.heartbeatIntervalMs,
+    { name: '--heartbeat-interval', value: flags.heartbeatInterval },
+    { name: 'STEADYTEXT_WORKER_HEARTBEAT_INTERVAL', value: env.STEADYTEXT_WORKER_HEARTBEAT_INTERVAL },
+  );
+  const heartbeatTimeoutMs = dur(
+    DEFAULTS.heartbeatTimeoutSeconds * 1000,
+    { name: '--heartbeat-timeout', value: flags.heartbeatTimeout },
+    { name: 'STEADYTEXT_WORKER_HEARTBEAT_TIMEOUT', value: env.STEADYTEXT_WORKER_HEARTBEAT_TIMEOUT },
+  );
+  const heartbeatTimeoutSeconds = Math.ceil(heartbeatTimeoutMs / 1000);
+  if (heartbeatTimeoutSeconds * 1000 <= heartbeatIntervalMs) {
+    throw new SettingsError(
+      `STEADYTEXT_WORKER_HEARTBEAT_TIMEOUT (${heartbeatTimeoutSeconds} s) must exceed STEADYTEXT_WORKER_HEARTBEAT_INTERVAL (${heartbeatIntervalMs / 1000} s)`,
+    );
+  }
+  const retryBackoffBaseMs = dur(
+    DEFAULTS.retryBackoffBaseMs,
+    { name: '--retry-backoff', value: flags.retryBackoff },
+    { name: 'STEADYTEXT_WORKER_RETRY_BACKOFF', value: env.STEADYTEXT_WORKER_RETRY_BACKOFF },
+  );
+  const retryBackoffMaxMs = dur(
+    DEFAULTS.retryBackoffMaxMs,
+    { name: '--retry-backoff-max', value: flags.retryBackoffMax },
+    { name: 'STEADYTEXT_WORKER_RETRY_BACKOFF_MAX', value: env.STEADYTEXT_WORKER_RETRY_BACKOFF_MAX },
+  );
+  const shutdownGraceMs = dur(
+    DEFAULTS.shutdownGraceMs,
+    { name: '--shutdown-grace', value: flags.shutdownGrace },
+    { name: 'STEADYTEXT_WORKER_SHUTDOWN_GRACE', value: env.STEADYTEXT_WORKER_SHUTDOWN_GRACE },
+  );
+  const cacheEvictIntervalMs = dur(
+    DEFAULTS.cacheEvictIntervalMs,
+    { name: '--cache-evict-interval', value: flags.cacheEvictInterval },
+    { name: 'STEADYTEXT_WORKER_CACHE_EVICT_INTERVAL', value: env.STEADYTEXT_WORKER_CACHE_EVICT_INTERVAL },
+  );
+
+  const modelsSrc = pick({ name: '--models', value: flags.models }, { name: 'STEADYTEXT_MODELS', value: env.STEADYTEXT_MODELS });
+  const models = (modelsSrc?.value ?? DEFAULTS.models) as string;
+  if (models !== 'default' && models !== 'tiny') {
+    throw new SettingsError(`${modelsSrc!.name}: expected 'default' or 'tiny', got '${models}'`);
+  }
+  const threadsSrc = pick({ name: '--threads', value: flags.threads }, { name: 'STEADYTEXT_THREADS', value: env.STEADYTEXT_THREADS });
+  const logSrc = pick({ name: '--log-level', value: flags.logLevel }, { name: 'STEADYTEXT_WORKER_LOG_LEVEL', value: env.STEADYTEXT_WORKER_LOG_LEVEL });
+  const logLevel = (logSrc?.value ?? DEFAULTS.logLevel) as string;
+  if (!['silent', 'info', 'debug'].includes(logLevel)) {
+    throw new SettingsError(`${logSrc!.name}: expected silent, info or debug, got '${logLevel}'`);
+  }
+  const batchSrc = pick({ name: 'STEADYTEXT_WORKER_BATCH_EMBEDDINGS', value: env.STEADYTEXT_WORKER_BATCH_EMBEDDINGS });
+  let batchEmbeddings = flags.batchEmbeddings ?? DEFAULTS.batchEmbeddings;
+  if (flags.batchEmbeddings === undefined && batchSrc) {
+    const v = String(batchSrc.value).toLowerCase();
+    if (!['0', '1', 'true', 'false', 'on', 'off'].includes(v)) {
+      throw new SettingsError(`STEADYTEXT_WORKER_BATCH_EMBEDDINGS: expected true or false, got '${batchSrc.value}'`);
+    }
+    batchEmbeddings = ['1', 'true', 'on'].includes(v);
+  }
+
+  return {
+    connection: connection ?? resolveConnection(flags, env),
+    workerId: flags.workerId ?? env.STEADYTEXT_WORKER_ID ?? defaultWorkerId(),
+    concurrency,
+    pollIntervalMs,
+    maxRetries,
+    timeoutSeconds: timeoutMs / 1000,
+    heartbeatIntervalMs,
+    heartbeatTimeoutSeconds,
+    retryBackoffBaseMs,
+    retryBackoffMaxMs,
+    shutdownGraceMs,
+    cacheEvictIntervalMs,
+    models,
+    engineModule: flags.engineModule ?? (env.STEADYTEXT_ENGINE_MODULE || undefined),
+    threads: threadsSrc ? parseInteger(threadsSrc.value!, threadsSrc.name, 1) : undefined,
+    batchEmbeddings,
+    logLevel: logLevel as LogLevel,
+  };
+}
+
+/**
+ * Settings with the GUC layer read from the database: connects once with the
+ * connection from flags/env, reads steadytext.worker_* and resolves.
+ */
+export async function loadSettings(
+  flags: WorkerFlags = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<WorkerSettings> {
+  const connection = resolveConnection(flags, env);
+  const { default: pgModule } = await import('pg');
+  const { readWorkerGucs } = await import('../db/readWorkerGucs.ts');
+  const { withRetries } = await import('../db/withRetries.ts');
+  const gucs = await withRetries(async () => {
+    const client = new pgModule.Client(connection);
+    await client.connect();
+    try {
+      return await readWorkerGucs(client, GUC_NAMES);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  });
+  return resolveSettings(flags, env, gucs, connection);
+}

@@ -1,0 +1,486 @@
+// The worker: claims jobs from steadytext_queue, runs them on the engine,
+// writes results. Talks to the database only through src/db/ and to models
+// only through the Engine interface.
+//
+// - One pg.Pool for statements, one dedicated LISTEN connection
+//   (steadytext_new_job wakes the claim loop; steadytext_cancelled aborts a
+//   running job). Polling every poll interval is only the fallback.
+// - Up to `concurrency` jobs at once; one claim statement takes
+//   min(free slots) jobs. Claimed embed jobs share one engine.embed call.
+// - Each job has an AbortController: aborted by cancel, by its timeout
+//   (timeout_seconds or the setting; the job then fails 'timed out after N s'
+//   and goes through retry logic), or at shutdown (released to pending).
+// - Heartbeat and reclaim timers: any live worker takes back the jobs of a
+//   worker whose heartbeat stopped.
+import { hostname } from 'node:os';
+import pg from 'pg';
+import { EngineInputError, type Engine } from '../engine/types.ts';
+import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, type Job } from '../interfaces.ts';
+import { claimJobs } from '../db/claimJobs.ts';
+import { completeJob } from '../db/completeJob.ts';
+import { evictCache } from '../db/evictCache.ts';
+import { failJob } from '../db/failJob.ts';
+import { heartbeat } from '../db/heartbeat.ts';
+import { markWorkerStopped } from '../db/markWorkerStopped.ts';
+import { reclaimStale } from '../db/reclaimStale.ts';
+import { registerWorker } from '../db/registerWorker.ts';
+import { releaseJobs } from '../db/releaseJobs.ts';
+import { withRetries } from '../db/withRetries.ts';
+import { writeModelIds } from '../db/writeModelIds.ts';
+import { engineModelIds, loadWorkerEngine } from './engine.ts';
+import { executeEmbedBatch, executeJob, JobInputError } from './execute.ts';
+import { Listener } from './listener.ts';
+import type { WorkerSettings } from './settings.ts';
+import { packageVersion } from './version.ts';
+
+/** Why a job's AbortController fired. */
+class Cancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+class TimedOut extends Error {
+  constructor(readonly seconds: number) {
+    super(`timed out after ${seconds} s`);
+  }
+}
+class Shutdown extends Error {
+  constructor() {
+    super('worker shutting down');
+  }
+}
+
+interface RunningJob {
+  job: Job;
+  controller: AbortController;
+  timer: NodeJS.Timeout;
+  startedAt: number;
+}
+
+export interface WorkerStats {
+  workerId: string;
+  running: number;
+  jobsCompleted: number;
+  jobsFailed: number;
+  /** Late results thrown away (job cancelled, reclaimed, or released meanwhile). */
+  resultsDiscarded: number;
+}
+
+/** Settles like `p`, or rejects with the signal's reason as soon as it aborts. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class Worker {
+  readonly settings: WorkerSettings;
+  private pool?: pg.Pool;
+  private engine?: Engine;
+  private ownsEngine = false;
+  private listener?: Listener;
+  private readonly running = new Map<string, RunningJob>();
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly wakeTimers = new Set<NodeJS.Timeout>();
+  private stopping = false;
+  private loopDone?: Promise<void>;
+  private stopPromise?: Promise<void>;
+  private wakePending = false;
+  private wakeWaiter?: () => void;
+  private jobsCompleted = 0;
+  private jobsFailed = 0;
+  private resultsDiscarded = 0;
+  private heartbeatBusy = false;
+  private reclaimBusy = false;
+  private evictUnavailable = false;
+
+  constructor(settings: WorkerSettings) {
+    this.settings = settings;
+  }
+
+  get workerId(): string {
+    return this.settings.workerId;
+  }
+
+  get stats(): WorkerStats {
+    return {
+      workerId: this.workerId,
+      running: this.running.size,
+      jobsCompleted: this.jobsCompleted,
+      jobsFailed: this.jobsFailed,
+      resultsDiscarded: this.resultsDiscarded,
+    };
+  }
+
+  /** The model id per role the engine serves (after start). */
+  models: Partial<Record<string, string>> = {};
+
+  private log(level: 'info' | 'debug', line: string): void {
+    const s = this.settings;
+    if (s.logLevel === 'silent' || (level === 'debug' && s.logLevel !== 'debug')) return;
+    const text = `[steadytext-worker ${this.workerId}] ${line}`;
+    if (s.log) s.log(text);
+    else process.stderr.write(text + '\n');
+  }
+
+  /** Loads the engine, registers the worker, starts listening and claiming. */
+  async start(): Promise<void> {
+    const s = this.settings;
+    try {
+      this.engine = s.engine ?? (await loadWorkerEngine(s));
+      this.ownsEngine = !s.engine;
+      this.models = engineModelIds(this.engine);
+      this.pool = new pg.Pool({
+        ...s.connection,
+        max: s.concurrency + 3,
+        application_name: 'steadytext-worker',
+      });
+      this.pool.on('error', (err) => this.log('info', `idle connection error: ${err.message}`));
+      const pool = this.pool;
+      // Jobs an earlier process left under this same worker_id count as crashed.
+      await withRetries(() => reclaimStale(pool, s.maxRetries, this.workerId));
+      await withRetries(() =>
+        registerWorker(pool, {
+          workerId: this.workerId,
+          host: hostname(),
+          pid: process.pid,
+          concurrency: s.concurrency,
+          heartbeatTimeoutSeconds: s.heartbeatTimeoutSeconds,
+          version: packageVersion(),
+          models: this.models as Record<string, string>,
+        }),
+      );
+      await withRetries(() => writeModelIds(pool, this.models));
+      this.listener = new Listener({
+        connection: s.connection,
+        channels: [CHANNEL_NEW_JOB, CHANNEL_CANCELLED],
+        onNotification: (channel, payload) => this.onNotification(channel, payload),
+        onReconnect: () => this.wake(),
+        log: (line) => this.log('info', line),
+      });
+      await withRetries(() => this.listener!.start());
+    } catch (err) {
+      await this.teardown();
+      throw err;
+    }
+    this.timers.push(
+      setInterval(() => void this.beat(), s.heartbeatIntervalMs),
+      setInterval(() => void this.reclaim(), s.heartbeatIntervalMs),
+      setInterval(() => void this.evict(), s.cacheEvictIntervalMs),
+    );
+    this.loopDone = this.loop();
+    this.log('info', `started (concurrency ${s.concurrency}, poll ${s.pollIntervalMs / 1000} s)`);
+  }
+
+  private onNotification(channel: string, payload: string): void {
+    if (channel === CHANNEL_NEW_JOB) {
+      this.wake();
+    } else if (channel === CHANNEL_CANCELLED) {
+      const r = this.running.get(payload.trim());
+      if (r && !r.controller.signal.aborted) {
+        this.log('debug', `job ${r.job.request_id} cancelled`);
+        r.controller.abort(new Cancelled());
+      }
+    }
+  }
+
+  /** Makes the claim loop run now (NOTIFY, a finished job, a retry that became due). */
+  wake(): void {
+    if (this.wakeWaiter) this.wakeWaiter();
+    else this.wakePending = true;
+  }
+
+  private waitForWake(ms: number): Promise<void> {
+    if (this.wakePending) {
+      this.wakePending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.wakeWaiter = undefined;
+        this.wakePending = false;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.wakeWaiter = done;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    const s = this.settings;
+    let errors = 0;
+    while (!this.stopping) {
+      const free = s.concurrency - this.running.size;
+      if (free > 0) {
+        try {
+          const jobs = await withRetries(() => claimJobs(this.pool!, this.workerId, free, s.maxRetries));
+          errors = 0;
+          if (jobs.length > 0) {
+            this.launch(jobs);
+            continue; // more may be waiting, and slots may be free again
+          }
+        } catch (err) {
+          errors++;
+          this.log('info', `claim failed: ${(err as Error).message}`);
+          await sleep(Math.min(30_000, 500 * 2 ** Math.min(errors, 6)));
+          continue;
+        }
+      }
+      await this.waitForWake(s.pollIntervalMs);
+    }
+  }
+
+  /** Starts claimed jobs: embed jobs together in one engine call, the rest one by one. */
+  private launch(jobs: Job[]): void {
+    const embeds = this.settings.batchEmbeddings ? jobs.filter((j) => j.function_name === 'embed') : [];
+    const batch = embeds.length > 1 ? embeds : [];
+    const entries = jobs.map((job) => this.track(job));
+    const outcomes = new Map<string, Promise<string>>();
+    if (batch.length > 0) {
+      // The engine call aborts only when every job in it has been aborted;
+      // each job still settles at once on its own abort (raceAbort below).
+      const all = new AbortController();
+      const signals = batch.map((j) => this.running.get(j.request_id)!.controller.signal);
+      const check = () => {
+        if (signals.every((sig) => sig.aborted)) all.abort(signals[0].reason);
+      };
+      for (const sig of signals) sig.addEventListener('abort', check, { once: true });
+      const results = executeEmbedBatch(this.engine!, batch, all.signal);
+      results.catch(() => {}); // each job handles the rejection on its own
+      batch.forEach((j, i) => outcomes.set(j.request_id, results.then((r) => r[i])));
+      this.log('debug', `embedding ${batch.length} texts in one engine call`);
+    }
+    for (const entry of entries) {
+      const { job, controller } = entry;
+      const p = outcomes.get(job.request_id) ?? executeJob(this.engine!, job, controller.signal);
+      const done = raceAbort(p, controller.signal).then(
+        (result) => this.succeed(entry, result),
+        (err) => this.fail(entry, err),
+      ).finally(() => {
+        clearTimeout(entry.timer);
+        this.running.delete(job.request_id);
+        this.inflight.delete(done);
+        this.wake();
+      });
+      this.inflight.add(done);
+    }
+  }
+
+  private track(job: Job): RunningJob {
+    const seconds = job.timeout_seconds ?? this.settings.timeoutSeconds;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new TimedOut(seconds)), seconds * 1000);
+    const entry = { job, controller, timer, startedAt: Date.now() };
+    this.running.set(job.request_id, entry);
+    this.log('debug', `job ${job.request_id} ${job.function_name} started (attempt ${job.attempt})`);
+    return entry;
+  }
+
+  private async succeed(entry: RunningJob, result: string): Promise<void> {
+    const { job } = entry;
+    try {
+      const counted = await withRetries(() => completeJob(this.pool!, job.request_id, this.workerId, job.attempt, result), {
+        attempts: 10,
+      });
+      if (counted) {
+        this.jobsCompleted++;
+        this.log('debug', `job ${job.request_id} completed in ${Date.now() - entry.startedAt} ms`);
+      } else {
+        this.resultsDiscarded++;
+        this.log('debug', `job ${job.request_id} result discarded (no longer ours: cancelled or reclaimed)`);
+      }
+    } catch (err) {
+      this.log('info', `job ${job.request_id}: could not store the result: ${(err as Error).message}`);
+    }
+  }
+
+  private async fail(entry: RunningJob, err: unknown): Promise<void> {
+    const { job } = entry;
+    if (err instanceof Cancelled) {
+      this.resultsDiscarded++;
+      return; // the row is already 'cancelled'
+    }
+    if (err instanceof Shutdown) return; // stop() releases it to pending
+    const retryable = !(err instanceof EngineInputError || err instanceof JobInputError);
+    const message =
+      err instanceof TimedOut
+        ? err.message
+        : err instanceof Error
+          ? err.message || err.name
+          : String(err);
+    const s = this.settings;
+    try {
+      const outcome = await withRetries(
+        () =>
+          failJob(this.pool!, job.request_id, this.workerId, job.attempt, {
+            error: message,
+            defaultMaxRetries: s.maxRetries,
+            backoffBaseMs: s.retryBackoffBaseMs,
+            backoffMaxMs: s.retryBackoffMaxMs,
+            retryable,
+          }),
+        { attempts: 10 },
+      );
+      if (!outcome.counted) {
+        this.resultsDiscarded++;
+        return;
+      }
+      if (outcome.status === 'failed') {
+        this.jobsFailed++;
+        this.log('debug', `job ${job.request_id} failed: ${message}`);
+      } else {
+        this.log('debug', `job ${job.request_id} will retry (retry ${outcome.retryCount}): ${message}`);
+        this.wakeAt(outcome.runAt!);
+      }
+    } catch (e) {
+      this.log('info', `job ${job.request_id}: could not record the failure: ${(e as Error).message}`);
+    }
+  }
+
+  /** Claims again when a retry's backoff ends, rather than at the next poll. */
+  private wakeAt(at: Date): void {
+    const t = setTimeout(() => {
+      this.wakeTimers.delete(t);
+      this.wake();
+    }, Math.max(0, at.getTime() - Date.now()) + 5);
+    this.wakeTimers.add(t);
+  }
+
+  private async beat(status?: 'stopping'): Promise<void> {
+    if (this.heartbeatBusy || !this.pool) return;
+    this.heartbeatBusy = true;
+    const pool = this.pool;
+    try {
+      const state = {
+        currentJobs: this.running.size,
+        jobsCompleted: this.jobsCompleted,
+        jobsFailed: this.jobsFailed,
+        status,
+      };
+      const found = await withRetries(() => heartbeat(pool, this.workerId, state));
+      if (!found && !this.stopping) {
+        this.log('info', 'worker row missing; registering again');
+        await registerWorker(pool, {
+          workerId: this.workerId,
+          host: hostname(),
+          pid: process.pid,
+          concurrency: this.settings.concurrency,
+          heartbeatTimeoutSeconds: this.settings.heartbeatTimeoutSeconds,
+          version: packageVersion(),
+          models: this.models as Record<string, string>,
+        });
+      }
+    } catch (err) {
+      this.log('info', `heartbeat failed: ${(err as Error).message}`);
+    } finally {
+      this.heartbeatBusy = false;
+    }
+  }
+
+  private async reclaim(): Promise<void> {
+    if (this.reclaimBusy || this.stopping || !this.pool) return;
+    this.reclaimBusy = true;
+    const pool = this.pool;
+    try {
+      const jobs = await withRetries(() => reclaimStale(pool, this.settings.maxRetries));
+      if (jobs.length > 0) {
+        const lost = [...new Set(jobs.map((j) => j.lost_worker))].join(', ');
+        this.log('info', `reclaimed ${jobs.length} job(s) from lost worker(s) ${lost}`);
+        this.wake();
+      }
+    } catch (err) {
+      this.log('info', `reclaim failed: ${(err as Error).message}`);
+    } finally {
+      this.reclaimBusy = false;
+    }
+  }
+
+  private async evict(): Promise<void> {
+    if (this.evictUnavailable || this.stopping || !this.pool) return;
+    try {
+      const n = await evictCache(this.pool);
+      if (n > 0) this.log('debug', `evicted ${n} cache entries`);
+    } catch (err) {
+      if ((err as { code?: string }).code === '42883') {
+        this.evictUnavailable = true; // steadytext_cache_evict() not installed
+        this.log('info', 'steadytext_cache_evict() is not installed; cache eviction off');
+      } else {
+        this.log('info', `cache eviction failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * Graceful stop: no new claims; running jobs get up to shutdownGraceMs to
+   * finish; the rest are aborted and released to pending (no retry counted);
+   * the worker row ends 'stopped'. Safe to call more than once.
+   */
+  stop(): Promise<void> {
+    this.stopPromise ??= this.doStop();
+    return this.stopPromise;
+  }
+
+  private async doStop(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    await this.loopDone;
+    if (this.pool) await this.beat('stopping');
+    if (this.inflight.size > 0) {
+      this.log('info', `stopping: waiting up to ${this.settings.shutdownGraceMs / 1000} s for ${this.inflight.size} job(s)`);
+      let graceTimer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.inflight]),
+        new Promise((r) => (graceTimer = setTimeout(r, this.settings.shutdownGraceMs))),
+      ]);
+      clearTimeout(graceTimer);
+    }
+    const left = [...this.running.keys()];
+    for (const r of this.running.values()) r.controller.abort(new Shutdown());
+    await Promise.allSettled([...this.inflight]);
+    let released = 0;
+    if (left.length > 0 && this.pool) {
+      const pool = this.pool;
+      try {
+        released = await withRetries(() => releaseJobs(pool, this.workerId, left));
+      } catch (err) {
+        this.log('info', `could not release ${left.length} job(s): ${(err as Error).message} (they will be reclaimed)`);
+      }
+    }
+    for (const t of this.timers) clearInterval(t);
+    if (this.pool) {
+      const pool = this.pool;
+      await withRetries(() =>
+        markWorkerStopped(pool, this.workerId, { jobsCompleted: this.jobsCompleted, jobsFailed: this.jobsFailed }),
+      ).catch((err) => this.log('info', `could not mark the worker stopped: ${(err as Error).message}`));
+    }
+    await this.teardown();
+    this.log('info', `stopped (${this.jobsCompleted} completed, ${this.jobsFailed} failed, ${released} released)`);
+  }
+
+  private async teardown(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    for (const t of this.wakeTimers) clearTimeout(t);
+    this.wakeTimers.clear();
+    await this.listener?.close();
+    await this.pool?.end().catch(() => {});
+    this.pool = undefined;
+    if (this.ownsEngine) await this.engine?.dispose().catch(() => {});
+  }
+}
+
