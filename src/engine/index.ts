@@ -1,0 +1,88 @@
+// The engine's one door. The worker calls loadEngine() and sees only the
+// Engine interface (./types.ts).
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { LlamaEngine } from './llamaEngine.ts';
+import {
+  describeModel,
+  MODEL_ROLES,
+  resolveSettings,
+  type ModelDescription,
+  type ModelSet,
+} from './modelSources.ts';
+import { EngineError, type Engine, type EngineFactory } from './types.ts';
+
+export * from './types.ts';
+export { LlamaEngine } from './llamaEngine.ts';
+export {
+  DEFAULT_MODELS,
+  DEFAULT_THREADS,
+  MODEL_ENV,
+  PULL_COMMAND,
+  resolveSettings,
+  type EngineSettings,
+  type ModelDescription,
+  type ModelSet,
+} from './modelSources.ts';
+
+export interface LoadEngineOptions {
+  /** Model set; default env STEADYTEXT_MODELS, else 'default'. */
+  models?: ModelSet;
+  /** A module whose default export is an EngineFactory; default env STEADYTEXT_ENGINE_MODULE. */
+  modulePath?: string;
+  /** CPU threads per context; default env STEADYTEXT_THREADS, else 1. */
+  threads?: number;
+  /** Model cache dir; default env STEADYTEXT_MODEL_DIR, else ~/.cache/steadytext/models. */
+  modelDir?: string;
+  /** Contexts per role (jobs of one role at once); default env STEADYTEXT_ENGINE_PARALLEL, else 2. */
+  parallel?: number;
+}
+
+/**
+ * The engine the worker runs jobs on. Models load lazily on first use, so a
+ * worker serving only embeddings never needs the generation model.
+ */
+export async function loadEngine(opts: LoadEngineOptions = {}): Promise<Engine> {
+  const modulePath = opts.modulePath ?? process.env.STEADYTEXT_ENGINE_MODULE;
+  if (modulePath) {
+    const url = /^[a-z]+:/i.test(modulePath) ? modulePath : pathToFileURL(path.resolve(modulePath)).href;
+    const mod = (await import(url)) as { default?: EngineFactory };
+    if (typeof mod.default !== 'function') {
+      throw new EngineError(`STEADYTEXT_ENGINE_MODULE ${modulePath} has no default export (an EngineFactory)`);
+    }
+    return mod.default();
+  }
+  return new LlamaEngine(resolveSettings(opts));
+}
+
+export interface ModelsDescription {
+  set: ModelSet;
+  modelDir: string;
+  threads: number;
+  models: ModelDescription[];
+  /** True when every role's model is present (or tiny). */
+  ready: boolean;
+}
+
+/** What `steadytext up` prints at start: set, each role's source, presence, and what to run if missing. */
+export function describeModels(opts: Omit<LoadEngineOptions, 'modulePath'> = {}): ModelsDescription {
+  const settings = resolveSettings(opts);
+  const models = MODEL_ROLES.map((role) => describeModel(role, settings));
+  return {
+    set: settings.models,
+    modelDir: settings.modelDir,
+    threads: settings.threads,
+    models,
+    ready: models.every((m) => m.present),
+  };
+}
+
+/** describeModels() as lines of text, for logs. */
+export function formatModelsDescription(d: ModelsDescription): string {
+  const lines = [`models: ${d.set} set in ${d.modelDir} (threads ${d.threads})`];
+  for (const m of d.models) {
+    lines.push(`  ${m.role.padEnd(10)} ${m.present ? 'present' : 'MISSING'}  ${m.source}  [${m.modelId}]`);
+    if (m.fix) lines.push(`             -> ${m.fix}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,430 @@
+// The llama engine: one loaded model per role (loaded lazily on first use),
+// shared by concurrent jobs through a small pool of contexts. Each context has
+// exactly one sequence and is cleared before every job, so a job's output never
+// depends on what else runs: no cross-sequence batching, no reused KV prefix.
+import { Ajv } from 'ajv';
+import { existsSync } from 'node:fs';
+import {
+  getLlama,
+  LlamaCompletion,
+  LlamaLogLevel,
+  resolveChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaGrammar,
+  type LlamaModel,
+  type LlamaRankingContext,
+  type Token,
+} from 'node-llama-cpp';
+import { compileJsonSchema } from './jsonSchemaGrammar.ts';
+import { fixFor, modelIdFor, modelSource, type EngineSettings, type ModelSource } from './modelSources.ts';
+import { choiceGbnf, compileRegex } from './regexGrammar.ts';
+import { ensureTinyModel } from './tinyModels.ts';
+import {
+  EngineAbortedError,
+  EngineError,
+  EngineInputError,
+  ModelNotFoundError,
+  type Engine,
+  type GenerateOptions,
+  type ModelRole,
+} from './types.ts';
+import type { RankedDocument } from '../interfaces.ts';
+
+/** Largest context a generation/ranking context gets (KV memory grows with it). */
+const MAX_CONTEXT_SIZE = 4096;
+/** Qwen3-Reranker's own instruction; SteadyText's default task. */
+export const DEFAULT_RERANK_TASK = 'Given a web search query, retrieve relevant passages that answer the query';
+
+let llamaPromise: Promise<Llama> | undefined;
+
+/** The process-wide llama.cpp binding: CPU prebuilt, never built from source. */
+export function getCpuLlama(): Promise<Llama> {
+  llamaPromise ??= getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
+  return llamaPromise;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new EngineAbortedError('aborted');
+}
+
+function isAbort(err: unknown, signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true || (err instanceof Error && err.name === 'AbortError');
+}
+
+/** A fixed-size pool of resources created on demand, handed out one job at a time. */
+class Pool<T> {
+  private free: T[] = [];
+  private all: T[] = [];
+  private creating = 0;
+  private waiters: Array<(item: T) => void> = [];
+  constructor(
+    private size: number,
+    private create: () => Promise<T>,
+  ) {}
+
+  async acquire(): Promise<T> {
+    const item = this.free.pop();
+    if (item) return item;
+    if (this.all.length + this.creating < this.size) {
+      this.creating++;
+      try {
+        const created = await this.create();
+        this.all.push(created);
+        return created;
+      } finally {
+        this.creating--;
+      }
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(item: T): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(item);
+    else this.free.push(item);
+  }
+
+  items(): T[] {
+    return this.all;
+  }
+}
+
+/** One role's model file: resolves (never downloads unless allowed) and loads it once. */
+abstract class RoleModel {
+  private modelPromise?: Promise<LlamaModel>;
+  protected readonly source: ModelSource;
+
+  constructor(
+    readonly role: ModelRole,
+    protected readonly settings: EngineSettings,
+  ) {
+    this.source = modelSource(role, settings);
+  }
+
+  modelId(): string {
+    return modelIdFor(this.source);
+  }
+
+  protected model(): Promise<LlamaModel> {
+    this.modelPromise ??= this.load();
+    // A failed load is not cached: a later `steadytext models pull` fixes it.
+    this.modelPromise.catch(() => (this.modelPromise = undefined));
+    return this.modelPromise;
+  }
+
+  private async load(): Promise<LlamaModel> {
+    const path = await this.resolvePath();
+    const llama = await getCpuLlama();
+    return llama.loadModel({ modelPath: path, gpuLayers: 0 });
+  }
+
+  private async resolvePath(): Promise<string> {
+    const s = this.source;
+    if (s.kind === 'tiny') return ensureTinyModel(this.role, this.settings.modelDir);
+    if (existsSync(s.localPath)) return s.localPath;
+    if (s.kind === 'hf' && this.settings.allowDownload) {
+      const { downloadModel } = await import('./download.ts');
+      try {
+        return await downloadModel(s, this.settings, { timeoutMs: 30_000 });
+      } catch (err) {
+        throw new ModelNotFoundError(
+          `${this.role} model ${s.reference} is not in ${this.settings.modelDir} and downloading it failed ` +
+            `(${(err as Error).message}); run \`steadytext models pull\` where the network is reachable`,
+          { cause: err },
+        );
+      }
+    }
+    throw new ModelNotFoundError(
+      `${this.role} model ${s.reference} is not available at ${s.localPath}: ${fixFor(s, this.settings)}` +
+        (s.kind === 'hf' ? ' (or set STEADYTEXT_ALLOW_DOWNLOAD=1 to let the worker download it)' : ''),
+    );
+  }
+
+  abstract dispose(): Promise<void>;
+
+  protected async disposeModel(): Promise<void> {
+    const p = this.modelPromise;
+    this.modelPromise = undefined;
+    if (p) await (await p.catch(() => undefined))?.dispose();
+  }
+}
+
+interface GenerationSlot {
+  context: LlamaContext;
+  sequence: LlamaContextSequence;
+}
+
+export class GenerationModel extends RoleModel {
+  private pool = new Pool<GenerationSlot>(this.settings.parallel, async () => {
+    const model = await this.model();
+    const context = await model.createContext({
+      contextSize: Math.min(MAX_CONTEXT_SIZE, model.trainContextSize),
+      sequences: 1,
+      threads: this.settings.threads,
+    });
+    return { context, sequence: context.getSequence() };
+  });
+
+  /** The prompt as tokens: the model's chat template when it has one, else the raw text. */
+  private async promptTokens(model: LlamaModel, prompt: string): Promise<Token[]> {
+    if (!model.fileInfo.metadata?.tokenizer?.chat_template) return model.tokenize(prompt);
+    const wrapper = resolveChatWrapper(model, { customWrapperSettings: { qwen: { thoughts: 'discourage' } } });
+    const { contextText } = wrapper.generateContextState({
+      chatHistory: [
+        { type: 'user', text: prompt },
+        { type: 'model', response: [] },
+      ],
+    });
+    return contextText.tokenize(model.tokenizer);
+  }
+
+  async complete(
+    prompt: string,
+    opts: GenerateOptions,
+    grammarText?: string,
+  ): Promise<{ text: string; stopReason: string }> {
+    validateGenerateOptions(opts);
+    throwIfAborted(opts.signal);
+    const model = await this.model();
+    const llama = await getCpuLlama();
+    const grammar: LlamaGrammar | undefined = grammarText
+      ? await llama.createGrammar({ grammar: grammarText })
+      : undefined;
+    const tokens = await this.promptTokens(model, prompt);
+    const slot = await this.pool.acquire();
+    try {
+      throwIfAborted(opts.signal);
+      await slot.sequence.clearHistory();
+      const completion = new LlamaCompletion({ contextSequence: slot.sequence });
+      try {
+        const res = await completion.generateCompletionWithMeta(tokens, {
+          maxTokens: opts.maxTokens,
+          temperature: 0,
+          seed: opts.seed,
+          grammar,
+          signal: opts.signal,
+          trimWhitespaceSuffix: false,
+        });
+        throwIfAborted(opts.signal);
+        return { text: res.response, stopReason: res.metadata.stopReason };
+      } finally {
+        completion.dispose({ disposeSequence: false });
+      }
+    } catch (err) {
+      if (err instanceof EngineError) throw err;
+      if (isAbort(err, opts.signal)) throw new EngineAbortedError('generation aborted', { cause: err });
+      throw new EngineError(`generation failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await slot.sequence.clearHistory().catch(() => {});
+      this.pool.release(slot);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    for (const slot of this.pool.items()) await slot.context.dispose();
+    await this.disposeModel();
+  }
+}
+
+export class EmbeddingModel extends RoleModel {
+  private pool = new Pool<LlamaEmbeddingContext>(this.settings.parallel, async () => {
+    const model = await this.model();
+    return model.createEmbeddingContext({
+      contextSize: Math.min(MAX_CONTEXT_SIZE, model.trainContextSize),
+      threads: this.settings.threads,
+    });
+  });
+
+  async embed(texts: string[], signal?: AbortSignal): Promise<number[][]> {
+    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) {
+      throw new EngineInputError('embed expects an array of strings');
+    }
+    if (texts.some((t) => t.length === 0)) throw new EngineInputError('cannot embed an empty text');
+    throwIfAborted(signal);
+    const ctx = await this.pool.acquire();
+    try {
+      const out: number[][] = [];
+      for (const text of texts) {
+        throwIfAborted(signal);
+        const { vector } = await ctx.getEmbeddingFor(text);
+        let norm = 0;
+        for (const x of vector) norm += x * x;
+        norm = Math.sqrt(norm);
+        if (!(norm > 0) || !Number.isFinite(norm)) {
+          throw new EngineError(`the embedding of a ${text.length}-character text has norm ${norm}; cannot normalise`);
+        }
+        out.push(vector.map((x) => x / norm));
+      }
+      return out;
+    } catch (err) {
+      if (err instanceof EngineError) throw err;
+      if (isAbort(err, signal)) throw new EngineAbortedError('embedding aborted', { cause: err });
+      throw new EngineError(`embedding failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.pool.release(ctx);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    for (const ctx of this.pool.items()) await ctx.dispose();
+    await this.disposeModel();
+  }
+}
+
+export class RerankingModel extends RoleModel {
+  private pool = new Pool<LlamaRankingContext>(this.settings.parallel, async () => {
+    const model = await this.model();
+    return model.createRankingContext({
+      contextSize: Math.min(MAX_CONTEXT_SIZE, model.trainContextSize),
+      threads: this.settings.threads,
+    });
+  });
+
+  async rerank(query: string, documents: string[], task: string, signal?: AbortSignal): Promise<RankedDocument[]> {
+    if (typeof query !== 'string') throw new EngineInputError('rerank expects a query string');
+    if (!Array.isArray(documents) || documents.some((d) => typeof d !== 'string')) {
+      throw new EngineInputError('rerank expects documents as an array of strings');
+    }
+    if (documents.length === 0) return [];
+    throwIfAborted(signal);
+    // The model's rerank template carries Qwen3-Reranker's default instruction;
+    // any other task goes in front of the query.
+    const fullQuery = task && task !== DEFAULT_RERANK_TASK ? `${task}\n${query}` : query;
+    const ctx = await this.pool.acquire();
+    try {
+      const scores: number[] = [];
+      for (const doc of documents) {
+        throwIfAborted(signal);
+        scores.push(await ctx.rank(fullQuery, doc));
+      }
+      return documents
+        .map((document, index) => ({ document, score: scores[index], index }))
+        .sort((a, b) => b.score - a.score || a.index - b.index);
+    } catch (err) {
+      if (err instanceof EngineError) throw err;
+      if (isAbort(err, signal)) throw new EngineAbortedError('rerank aborted', { cause: err });
+      throw new EngineError(`rerank failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.pool.release(ctx);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    for (const ctx of this.pool.items()) await ctx.dispose();
+    await this.disposeModel();
+  }
+}
+
+function validateGenerateOptions(opts: GenerateOptions): void {
+  if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 1 || opts.maxTokens > 4096) {
+    throw new EngineInputError(`maxTokens must be an integer in 1..4096, got ${opts.maxTokens}`);
+  }
+  if (!Number.isInteger(opts.seed)) throw new EngineInputError(`seed must be an integer, got ${opts.seed}`);
+}
+
+const ajv = new Ajv({ strict: false, allErrors: false });
+
+function schemaValidator(schema: unknown) {
+  try {
+    return ajv.compile(schema as object);
+  } catch (err) {
+    throw new EngineInputError(`invalid JSON schema: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export class LlamaEngine implements Engine {
+  readonly generation: GenerationModel;
+  readonly embedding: EmbeddingModel;
+  readonly reranking: RerankingModel;
+
+  constructor(readonly settings: EngineSettings) {
+    this.generation = new GenerationModel('generation', settings);
+    this.embedding = new EmbeddingModel('embedding', settings);
+    this.reranking = new RerankingModel('reranking', settings);
+  }
+
+  /** Number of CPU threads each context uses (STEADYTEXT_THREADS). */
+  get threads(): number {
+    return this.settings.threads;
+  }
+
+  modelId(role: ModelRole): string {
+    return this[role].modelId();
+  }
+
+  async generate(prompt: string, opts: GenerateOptions): Promise<string> {
+    return (await this.generation.complete(prompt, opts)).text;
+  }
+
+  async generateJson(prompt: string, schema: unknown, opts: GenerateOptions): Promise<unknown> {
+    validateGenerateOptions(opts);
+    const validate = schemaValidator(schema);
+    const { gbnf } = compileJsonSchema(schema, opts.maxTokens);
+    const { text, stopReason } = await this.generation.complete(prompt, opts, gbnf);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new EngineError(
+        stopReason === 'maxTokens'
+          ? `max_tokens (${opts.maxTokens}) reached before the JSON was complete`
+          : 'the model produced incomplete JSON',
+      );
+    }
+    if (!validate(value)) {
+      throw new EngineError(`the generated JSON does not validate against the schema: ${ajv.errorsText(validate.errors)}`);
+    }
+    return value;
+  }
+
+  async generateRegex(prompt: string, pattern: string, opts: GenerateOptions): Promise<string> {
+    if (typeof pattern !== 'string') throw new EngineInputError('pattern must be a string');
+    const { gbnf, matcher } = compileRegex(pattern);
+    validateGenerateOptions(opts);
+    const { text, stopReason } = await this.generation.complete(prompt, opts, gbnf);
+    if (!matcher.test(text)) {
+      throw new EngineError(
+        stopReason === 'maxTokens'
+          ? `max_tokens (${opts.maxTokens}) reached before the output matched the pattern`
+          : 'the output does not match the pattern',
+      );
+    }
+    return text;
+  }
+
+  async generateChoice(prompt: string, choices: string[], opts: GenerateOptions): Promise<string> {
+    const gbnf = choiceGbnf(choices);
+    validateGenerateOptions(opts);
+    const { text, stopReason } = await this.generation.complete(prompt, opts, gbnf);
+    if (!choices.includes(text)) {
+      throw new EngineError(
+        stopReason === 'maxTokens'
+          ? `max_tokens (${opts.maxTokens}) reached before a choice was complete`
+          : 'the output is not one of the choices',
+      );
+    }
+    return text;
+  }
+
+  embed(texts: string[], opts?: { signal?: AbortSignal }): Promise<number[][]> {
+    return this.embedding.embed(texts, opts?.signal);
+  }
+
+  rerank(
+    query: string,
+    documents: string[],
+    task: string,
+    opts?: { seed?: number; signal?: AbortSignal },
+  ): Promise<RankedDocument[]> {
+    return this.reranking.rerank(query, documents, task, opts?.signal);
+  }
+
+  async dispose(): Promise<void> {
+    await this.generation.dispose();
+    await this.embedding.dispose();
+    await this.reranking.dispose();
+  }
+}
