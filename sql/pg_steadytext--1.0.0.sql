@@ -1073,3 +1073,530 @@ BEGIN
         use_cache, priority);
 END;
 $$;
+
+-- ===========================================================================
+-- Result management
+-- ===========================================================================
+
+-- One row: the request's status, result, error, times (timestamp in the
+-- session's TimeZone) and priority; status 'not_found' (other columns NULL)
+-- for an unknown id. Raises 22004 for a NULL request_id.
+CREATE FUNCTION steadytext_check_async(request_id UUID)
+RETURNS TABLE(
+    status TEXT,
+    result TEXT,
+    error TEXT,
+    created_at TIMESTAMP,
+    started_at TIMESTAMP,
+    completed_at TIMESTAMP,
+    priority INTEGER
+)
+LANGUAGE plpgsql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM _steadytext_check_not_null('steadytext_check_async', 'request_id',
+                                       steadytext_check_async.request_id IS NULL);
+    RETURN QUERY
+    SELECT coalesce(q.status, 'not_found'), q.result, q.error,
+           q.created_at::timestamp, q.started_at::timestamp, q.completed_at::timestamp, q.priority
+    FROM (SELECT 1) AS one
+    LEFT JOIN steadytext_queue AS q ON q.request_id = steadytext_check_async.request_id;
+END;
+$$;
+
+-- One row per element of request_ids, in the given order (duplicates
+-- repeated); unknown ids get status 'not_found'. Raises 22004 for NULL.
+CREATE FUNCTION steadytext_check_async_batch(request_ids UUID[])
+RETURNS TABLE(
+    request_id UUID,
+    status TEXT,
+    result TEXT,
+    error TEXT,
+    created_at TIMESTAMP,
+    completed_at TIMESTAMP
+)
+LANGUAGE plpgsql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM _steadytext_check_not_null('steadytext_check_async_batch', 'request_ids', request_ids IS NULL);
+    RETURN QUERY
+    SELECT u.id, coalesce(q.status, 'not_found'), q.result, q.error,
+           q.created_at::timestamp, q.completed_at::timestamp
+    FROM unnest(request_ids) WITH ORDINALITY AS u(id, ord)
+    LEFT JOIN steadytext_queue AS q ON q.request_id = u.id
+    ORDER BY u.ord;
+END;
+$$;
+
+-- The libpq connection string the request-response hand-off uses to reach
+-- this database from a second, autonomous session (through dblink): the GUC
+-- steadytext.dblink_connstr if set, else steadytext_config 'dblink_connstr',
+-- else dbname/port/user of this session (plus its first unix socket dir).
+CREATE FUNCTION steadytext_dblink_connstr()
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text;
+    sock text;
+BEGIN
+    v := nullif(current_setting('steadytext.dblink_connstr', true), '');
+    IF v IS NOT NULL THEN
+        RETURN v;
+    END IF;
+    SELECT c.value #>> '{}' INTO v FROM steadytext_config AS c WHERE c.key = 'dblink_connstr';
+    IF v IS NOT NULL AND v <> '' THEN
+        RETURN v;
+    END IF;
+    sock := nullif(btrim(split_part(current_setting('unix_socket_directories', true), ',', 1)), '');
+    RETURN concat_ws(' ',
+        'dbname=' || _steadytext_conninfo_quote(current_database()),
+        'port=' || current_setting('port'),
+        'user=' || _steadytext_conninfo_quote(current_user),
+        'host=' || _steadytext_conninfo_quote(sock));
+END;
+$$;
+
+-- A libpq conninfo value, single-quoted and escaped.
+CREATE FUNCTION _steadytext_conninfo_quote(v text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT '''' || replace(replace(v, '\', '\\'), '''', '\''') || ''''
+$$;
+
+-- Whether this (visible) row was written by the current transaction and is
+-- not committed yet: a visible row whose xmin is still in progress can only
+-- be our own (sub)transaction's.
+CREATE FUNCTION _steadytext_is_own_uncommitted(row_xmin xid)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    cur xid8 := pg_current_xact_id_if_assigned();
+    cur_full bigint;
+    x bigint := row_xmin::text::bigint;
+    epoch bigint;
+BEGIN
+    IF cur IS NULL THEN
+        RETURN false;  -- this transaction has written nothing
+    END IF;
+    cur_full := cur::text::bigint;
+    epoch := cur_full >> 32;
+    IF x > (cur_full & 4294967295) THEN
+        epoch := epoch - 1;  -- xmin is from before the current epoch's wraparound
+    END IF;
+    IF epoch < 0 THEN
+        RETURN false;
+    END IF;
+    RETURN pg_xact_status(((epoch << 32) | x)::text::xid8) = 'in progress';
+EXCEPTION WHEN OTHERS THEN
+    RETURN false;
+END;
+$$;
+
+-- The request-response hand-off (see docs/sql-reference.md): the caller's own
+-- uncommitted request is invisible to workers, so a committed copy
+-- (handoff_of = the original) is enqueued through an autonomous dblink
+-- session, polled there until it ends or the timeout passes, and its outcome
+-- is written onto the caller's row (committing with the caller). On timeout
+-- or any error the copy is cancelled. Returns the result; raises like
+-- steadytext_get_async_result.
+CREATE FUNCTION _steadytext_handoff(original uuid, timeout_seconds integer, deadline timestamptz)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn constant text := 'steadytext_get_async_result';
+    dbl text;  -- schema holding dblink
+    conn text := 'steadytext_handoff_' || replace(gen_random_uuid()::text, '-', '');
+    sch text := quote_ident(current_schema());
+    orig record;
+    copy_id uuid;
+    outcome record;
+    delay double precision := 0.01;
+    connected boolean := false;
+BEGIN
+    SELECT n.nspname INTO dbl
+    FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace
+    WHERE e.extname = 'dblink';
+    IF dbl IS NULL THEN
+        RAISE EXCEPTION '%: request % was enqueued by this same, still uncommitted transaction, so no worker can see it; waiting for it needs the dblink extension', fn, original
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Run CREATE EXTENSION dblink (and, where password authentication is used, set steadytext.dblink_connstr), or commit the enqueue before waiting.';
+    END IF;
+    dbl := quote_ident(dbl);
+    SELECT q.function_name, q.parameters, q.priority, q.cache_key, q.model_id, q.owner_role,
+           q.max_retries, q.timeout_seconds
+    INTO orig FROM steadytext_queue AS q WHERE q.request_id = original;
+
+    BEGIN
+        EXECUTE format('SELECT %s.dblink_connect($1, $2)', dbl) USING conn, steadytext_dblink_connstr();
+        connected := true;
+        EXECUTE format(
+            'SELECT t.id FROM %s.dblink($1, $2) AS t(id uuid)', dbl)
+        INTO copy_id
+        USING conn, format(
+            'INSERT INTO %s.steadytext_queue (function_name, parameters, priority, cache_key, model_id, '
+            'owner_role, max_retries, timeout_seconds, handoff_of) '
+            'VALUES (%L, %L::jsonb, %s, %L, %L, %L, %s, %s, %L) RETURNING request_id',
+            sch, orig.function_name, orig.parameters, orig.priority, orig.cache_key, orig.model_id,
+            orig.owner_role, coalesce(orig.max_retries::text, 'NULL'),
+            coalesce(orig.timeout_seconds::text, 'NULL'), original);
+        EXECUTE format('SELECT %s.dblink_exec($1, $2)', dbl)
+            USING conn, 'SELECT pg_notify(''steadytext_new_job'', '''')';
+
+        LOOP
+            EXECUTE format(
+                'SELECT * FROM %s.dblink($1, $2) AS t(status text, result text, error text, worker_id text, '
+                'started_at timestamptz, completed_at timestamptz, failed_at timestamptz, retry_count integer)', dbl)
+            INTO outcome
+            USING conn, format(
+                'SELECT status, result, error, worker_id, started_at, completed_at, failed_at, retry_count '
+                'FROM %s.steadytext_queue WHERE request_id = %L', sch, copy_id);
+            EXIT WHEN outcome.status IN ('completed', 'failed', 'cancelled');
+            IF clock_timestamp() >= deadline THEN
+                EXECUTE format('SELECT %s.dblink_exec($1, $2)', dbl)
+                    USING conn, format(
+                        'WITH c AS (UPDATE %s.steadytext_queue SET status = ''cancelled'', '
+                        'error = ''cancelled: steadytext_get_async_result timed out'' '
+                        'WHERE request_id = %L AND status IN (''pending'', ''processing'') RETURNING request_id) '
+                        'SELECT pg_notify(''steadytext_cancelled'', request_id::text) FROM c', sch, copy_id);
+                EXECUTE format('SELECT %s.dblink_disconnect($1)', dbl) USING conn;
+                connected := false;
+                RAISE EXCEPTION '%: request % did not finish within % seconds (status: %)',
+                    fn, original, timeout_seconds, outcome.status
+                    USING ERRCODE = 'query_canceled',
+                          HINT = 'Wait longer (timeout_seconds), or check on it later with steadytext_check_async.';
+            END IF;
+            PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
+            delay := least(delay * 2, 0.2);
+        END LOOP;
+        EXECUTE format('SELECT %s.dblink_disconnect($1)', dbl) USING conn;
+        connected := false;
+    EXCEPTION WHEN query_canceled OR others THEN
+        IF connected THEN
+            BEGIN
+                EXECUTE format('SELECT %s.dblink_exec($1, $2)', dbl)
+                    USING conn, format(
+                        'WITH c AS (UPDATE %s.steadytext_queue SET status = ''cancelled'', '
+                        'error = ''cancelled: the waiting transaction failed'' '
+                        'WHERE request_id = %L AND status IN (''pending'', ''processing'') RETURNING request_id) '
+                        'SELECT pg_notify(''steadytext_cancelled'', request_id::text) FROM c', sch, copy_id);
+            EXCEPTION WHEN OTHERS THEN
+                NULL;
+            END;
+            BEGIN
+                EXECUTE format('SELECT %s.dblink_disconnect($1)', dbl) USING conn;
+            EXCEPTION WHEN OTHERS THEN
+                NULL;
+            END;
+        END IF;
+        RAISE;
+    END;
+
+    UPDATE steadytext_queue AS q
+    SET status = outcome.status, result = outcome.result, error = outcome.error,
+        worker_id = outcome.worker_id, started_at = outcome.started_at,
+        completed_at = outcome.completed_at, failed_at = outcome.failed_at,
+        retry_count = outcome.retry_count
+    WHERE q.request_id = original;
+    RETURN _steadytext_result_or_raise(original, outcome.status, outcome.result, outcome.error);
+END;
+$$;
+
+-- The result of a finished request, or the error for a failed/cancelled one.
+CREATE FUNCTION _steadytext_result_or_raise(request_id uuid, status text, result text, error text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF status = 'completed' THEN
+        RETURN result;
+    ELSIF status = 'failed' THEN
+        RAISE EXCEPTION 'steadytext_get_async_result: request % failed: %', request_id, coalesce(error, 'unknown error')
+            USING ERRCODE = 'STX01', DETAIL = coalesce(error, ''),
+                  HINT = 'steadytext_retry_failed(request_id) queues it again.';
+    ELSIF status = 'cancelled' THEN
+        RAISE EXCEPTION 'steadytext_get_async_result: request % was cancelled', request_id
+            USING ERRCODE = 'STX02', DETAIL = coalesce(error, '');
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+-- Waits up to timeout_seconds for the request and returns its result.
+-- Raises P0002 (no_data_found) for an unknown request_id, STX01 if the job
+-- failed (message and DETAIL carry its error), STX02 if it was cancelled,
+-- 57014 (query_canceled) when the timeout passes, 22004/22023 for NULL or
+-- negative arguments. Polls the row with growing sleeps (10 ms .. 200 ms);
+-- every poll sees new commits under READ COMMITTED (under REPEATABLE READ or
+-- SERIALIZABLE the row never changes: it waits out the timeout). A request
+-- enqueued by this same, uncommitted transaction is handed to a worker
+-- through dblink (see _steadytext_handoff).
+CREATE FUNCTION steadytext_get_async_result(
+    request_id UUID,
+    timeout_seconds INTEGER DEFAULT 30
+) RETURNS TEXT
+LANGUAGE plpgsql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn constant text := 'steadytext_get_async_result';
+    id constant uuid := steadytext_get_async_result.request_id;
+    deadline timestamptz;
+    delay double precision := 0.01;
+    r record;
+    checked_own boolean := false;
+BEGIN
+    PERFORM _steadytext_check_not_null(fn, 'request_id', id IS NULL);
+    PERFORM _steadytext_check_not_null(fn, 'timeout_seconds', timeout_seconds IS NULL);
+    IF timeout_seconds < 0 THEN
+        RAISE EXCEPTION '%: timeout_seconds must be >= 0, got %', fn, timeout_seconds
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    deadline := clock_timestamp() + timeout_seconds * interval '1 second';
+    LOOP
+        SELECT q.status, q.result, q.error, q.xmin AS row_xmin INTO r
+        FROM steadytext_queue AS q WHERE q.request_id = id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION '%: request % does not exist', fn, id
+                USING ERRCODE = 'no_data_found';
+        END IF;
+        IF r.status IN ('completed', 'failed', 'cancelled') THEN
+            RETURN _steadytext_result_or_raise(id, r.status, r.result, r.error);
+        END IF;
+        IF NOT checked_own THEN
+            checked_own := true;
+            IF r.status = 'pending' AND _steadytext_is_own_uncommitted(r.row_xmin) THEN
+                RETURN _steadytext_handoff(id, timeout_seconds, deadline);
+            END IF;
+        END IF;
+        IF clock_timestamp() >= deadline THEN
+            RAISE EXCEPTION '%: request % did not finish within % seconds (status: %)', fn, id, timeout_seconds, r.status
+                USING ERRCODE = 'query_canceled',
+                      HINT = 'Wait longer (timeout_seconds), or check on it later with steadytext_check_async.';
+        END IF;
+        PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
+        delay := least(delay * 2, 0.2);
+    END LOOP;
+END;
+$$;
+
+-- true if the request was pending or processing and is now 'cancelled'
+-- (completed_at set, error 'cancelled by user'); false for an unknown or
+-- already finished one. Sends NOTIFY steadytext_cancelled (payload: the
+-- request_id) so the worker running it aborts, and steadytext_completed via
+-- the trigger. Raises 22004 for NULL.
+CREATE FUNCTION steadytext_cancel_async(request_id UUID) RETURNS BOOLEAN
+LANGUAGE plpgsql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    id constant uuid := steadytext_cancel_async.request_id;
+BEGIN
+    PERFORM _steadytext_check_not_null('steadytext_cancel_async', 'request_id', id IS NULL);
+    UPDATE steadytext_queue AS q
+    SET status = 'cancelled', error = 'cancelled by user', completed_at = now()
+    WHERE q.request_id = id AND q.status IN ('pending', 'processing');
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_notify('steadytext_cancelled', id::text);
+    RETURN true;
+END;
+$$;
+
+-- true if the request was 'failed' and is queued again ('pending', run_at
+-- now(); retry_count and the last error kept; NOTIFY steadytext_new_job);
+-- false otherwise. Raises 22004 for NULL.
+CREATE FUNCTION steadytext_retry_failed(request_id UUID) RETURNS BOOLEAN
+LANGUAGE plpgsql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    id constant uuid := steadytext_retry_failed.request_id;
+BEGIN
+    PERFORM _steadytext_check_not_null('steadytext_retry_failed', 'request_id', id IS NULL);
+    UPDATE steadytext_queue AS q
+    SET status = 'pending', run_at = now(), started_at = NULL, worker_id = NULL, result = NULL
+    WHERE q.request_id = id AND q.status = 'failed';
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_notify('steadytext_new_job', '');
+    RETURN true;
+END;
+$$;
+
+-- The embedding of a completed embed request as real[] (its result is the
+-- pgvector text '[a,b,...]'). Raises P0002 for an unknown request, 22023 for
+-- a request that is not an embedding, 55000 if it has not completed.
+CREATE FUNCTION steadytext_embedding(request_id UUID) RETURNS REAL[]
+LANGUAGE plpgsql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn constant text := 'steadytext_embedding';
+    r record;
+BEGIN
+    PERFORM _steadytext_check_not_null(fn, 'request_id', steadytext_embedding.request_id IS NULL);
+    SELECT q.function_name, q.status, q.result INTO r
+    FROM steadytext_queue AS q WHERE q.request_id = steadytext_embedding.request_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '%: request % does not exist', fn, steadytext_embedding.request_id
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF r.function_name <> 'embed' THEN
+        RAISE EXCEPTION '%: request % is a % request, not an embedding', fn, steadytext_embedding.request_id, r.function_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.status <> 'completed' THEN
+        RAISE EXCEPTION '%: request % is %, not completed', fn, steadytext_embedding.request_id, r.status
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Wait for it with steadytext_get_async_result.';
+    END IF;
+    RETURN translate(r.result, '[]', '{}')::real[];
+END;
+$$;
+
+-- ===========================================================================
+-- Monitoring (Troubleshooting)
+-- ===========================================================================
+
+-- One row per worker seen in the last hour. status is the worker's own,
+-- except 'dead' for a 'running' worker whose last_heartbeat is older than its
+-- heartbeat_timeout_seconds. Raises nothing.
+CREATE FUNCTION steadytext_worker_status()
+RETURNS TABLE(
+    worker_id text,
+    host text,
+    pid integer,
+    started_at timestamptz,
+    last_heartbeat timestamptz,
+    jobs_completed bigint,
+    jobs_failed bigint,
+    current_jobs integer,
+    status text
+)
+LANGUAGE sql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT w.worker_id, w.host, w.pid, w.started_at, w.last_heartbeat,
+           w.jobs_completed, w.jobs_failed, w.current_jobs,
+           CASE WHEN w.status = 'running'
+                 AND w.last_heartbeat < now() - w.heartbeat_timeout_seconds * interval '1 second'
+                THEN 'dead' ELSE w.status END
+    FROM steadytext_workers AS w
+    WHERE w.last_heartbeat >= now() - interval '1 hour'
+    ORDER BY w.started_at, w.worker_id
+$$;
+
+-- One row per (function_name, status) present in the queue: count; for
+-- 'pending', the age of the oldest; for 'completed', the average and 95th
+-- percentile of completed_at - started_at over jobs completed in the last
+-- hour (NULL otherwise). Raises nothing.
+CREATE FUNCTION steadytext_queue_stats()
+RETURNS TABLE(
+    function_name text,
+    status text,
+    count bigint,
+    oldest_pending_age_seconds double precision,
+    avg_processing_seconds double precision,
+    p95_processing_seconds double precision
+)
+LANGUAGE sql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT q.function_name, q.status, count(*),
+           CASE WHEN q.status = 'pending'
+                THEN extract(epoch FROM now() - min(q.created_at))::double precision END,
+           avg(extract(epoch FROM q.completed_at - q.started_at)::double precision)
+               FILTER (WHERE q.status = 'completed' AND q.completed_at > now() - interval '1 hour'
+                       AND q.started_at IS NOT NULL),
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM q.completed_at - q.started_at)::double precision)
+               FILTER (WHERE q.status = 'completed' AND q.completed_at > now() - interval '1 hour'
+                       AND q.started_at IS NOT NULL)
+    FROM steadytext_queue AS q
+    GROUP BY q.function_name, q.status
+    ORDER BY q.function_name, q.status
+$$;
+
+-- ===========================================================================
+-- Cache
+-- ===========================================================================
+
+-- One row: entries, total_bytes (on-disk size of the rows), hits (sum of
+-- access_count - 1: reads after the first write), oldest/newest entry
+-- (created_at), max_entries (steadytext.cache_max_entries). Raises nothing.
+CREATE FUNCTION steadytext_cache_stats()
+RETURNS TABLE(
+    entries bigint,
+    total_bytes bigint,
+    hits bigint,
+    oldest_entry timestamptz,
+    newest_entry timestamptz,
+    max_entries bigint
+)
+LANGUAGE sql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT count(*), coalesce(sum(pg_column_size(c.*)), 0)::bigint,
+           coalesce(sum(c.access_count - 1), 0)::bigint,
+           min(c.created_at), max(c.created_at), _steadytext_limit('cache_max_entries')
+    FROM steadytext_cache AS c
+$$;
+
+-- Deletes every cache entry; returns how many. Raises nothing.
+CREATE FUNCTION steadytext_cache_clear()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM steadytext_cache;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
+
+-- Frecency eviction down to steadytext.cache_max_entries (default 10000):
+-- deletes the entries with the lowest access_count / (1 + hours since
+-- last_accessed) (ties: least recently accessed first). Returns how many were
+-- deleted. Concurrent callers (workers call it periodically) queue on an
+-- advisory lock, so they never evict more than the excess together.
+CREATE FUNCTION steadytext_cache_evict()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_entries bigint := greatest(_steadytext_limit('cache_max_entries'), 0);
+    excess bigint;
+    n bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('steadytext_cache_evict'));
+    SELECT count(*) - max_entries INTO excess FROM steadytext_cache;
+    IF excess <= 0 THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM steadytext_cache AS c
+    WHERE c.cache_key IN (
+        SELECT v.cache_key FROM steadytext_cache AS v
+        ORDER BY v.access_count::double precision
+                 / (1 + extract(epoch FROM now() - v.last_accessed)::double precision / 3600),
+                 v.last_accessed, v.cache_key
+        LIMIT excess);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
