@@ -6,7 +6,10 @@ import type { Queryable } from './queryable.ts';
  * timed-out or reclaimed job is discarded. When the request asked for the
  * cache (parameters.use_cache) and carries the cache_key computed at enqueue
  * (steadytext_cache_key(function_name, model_id, parameters)), the result is
- * also written to steadytext_cache. Returns whether the completion counted.
+ * also written to steadytext_cache, provided the key was computed for the
+ * model that produced the result (`modelId`; a request enqueued before a
+ * model change is answered but not cached under the old model's key).
+ * Returns whether the completion counted.
  */
 export async function completeJob(
   db: Queryable,
@@ -14,6 +17,7 @@ export async function completeJob(
   workerId: string,
   attempt: number,
   result: string,
+  modelId: string | null,
 ): Promise<boolean> {
   const r = await db.query<{ n: number }>({
     name: 'steadytext_complete_job',
@@ -24,13 +28,13 @@ export async function completeJob(
              RETURNING function_name, parameters, cache_key, model_id
            ), cached AS (
              INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
-             SELECT cache_key, function_name, coalesce(model_id, ''), parameters, $4 FROM done
-             WHERE cache_key IS NOT NULL
+             SELECT cache_key, function_name, model_id, parameters, $4 FROM done
+             WHERE cache_key IS NOT NULL AND model_id = $5
                AND coalesce(parameters->>'use_cache', 'false')::boolean
              ON CONFLICT (cache_key) DO NOTHING
            )
            SELECT count(*)::int AS n FROM done`,
-    values: [requestId, workerId, attempt, result],
+    values: [requestId, workerId, attempt, result, modelId],
   });
   return r.rows[0].n === 1;
 }

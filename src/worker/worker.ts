@@ -14,8 +14,8 @@
 //   worker whose heartbeat stopped.
 import { hostname } from 'node:os';
 import pg from 'pg';
-import { EngineInputError, type Engine } from '../engine/types.ts';
-import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, type Job } from '../interfaces.ts';
+import { EngineInputError, type Engine, type ModelRole } from '../engine/types.ts';
+import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, type FunctionName, type Job } from '../interfaces.ts';
 import { claimJobs } from '../db/claimJobs.ts';
 import { completeJob } from '../db/completeJob.ts';
 import { evictCache } from '../db/evictCache.ts';
@@ -32,6 +32,16 @@ import { executeEmbedBatch, executeJob, JobInputError } from './execute.ts';
 import { Listener } from './listener.ts';
 import type { WorkerSettings } from './settings.ts';
 import { packageVersion } from './version.ts';
+
+/** The model role that answers each function (for the cache's model check). */
+const ROLE_OF: Record<FunctionName, ModelRole> = {
+  generate: 'generation',
+  generate_json: 'generation',
+  generate_regex: 'generation',
+  generate_choice: 'generation',
+  embed: 'embedding',
+  rerank: 'reranking',
+};
 
 /** Why a job's AbortController fired. */
 class Cancelled extends Error {
@@ -128,7 +138,7 @@ export class Worker {
   }
 
   /** The model id per role the engine serves (after start). */
-  models: Partial<Record<string, string>> = {};
+  models: Partial<Record<ModelRole, string>> = {};
 
   private log(level: 'info' | 'debug', line: string): void {
     const s = this.settings;
@@ -295,7 +305,7 @@ export class Worker {
   private async succeed(entry: RunningJob, result: string): Promise<void> {
     const { job } = entry;
     try {
-      const counted = await withRetries(() => completeJob(this.pool!, job.request_id, this.workerId, job.attempt, result), {
+      const counted = await withRetries(() => completeJob(this.pool!, job.request_id, this.workerId, job.attempt, result, this.models[ROLE_OF[job.function_name]] ?? null), {
         attempts: 10,
       });
       if (counted) {

@@ -22,6 +22,8 @@ import type { RankedDocument } from '../../src/interfaces.ts';
 export interface ScriptedEvent {
   call: 'generate' | 'generateJson' | 'generateRegex' | 'generateChoice' | 'embed' | 'rerank';
   inputs: string[];
+  /** When the call started (ms since epoch). */
+  at?: number;
   outcome?: 'ok' | 'aborted' | 'threw';
   /** When the engine saw the signal abort (ms since epoch). */
   abortedAt?: number;
@@ -49,6 +51,7 @@ function abortable(ms: number, signal: AbortSignal | undefined, ev: ScriptedEven
 
 /** Acts out the script in `input`; resolves when the answer may be given. */
 async function act(input: string, signal: AbortSignal | undefined, ev: ScriptedEvent): Promise<void> {
+  ev.at = Date.now();
   events.push(ev);
   try {
     let m: RegExpExecArray | null;

@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestDatabase } from '../helpers/db.ts';
+import { startTestWorker, waitFor } from './fixtures/queue.ts';
+
+test('with concurrency 1, higher priority runs first, then older first', async () => {
+  const db = await createTestDatabase();
+  // Enqueued (through the SQL API) before any worker runs, in this order.
+  const priorities = [0, 5, 1, 10, 0, 5];
+  const ids: string[] = [];
+  for (const [i, p] of priorities.entries()) {
+    const r = await db.pool.query(`SELECT steadytext_generate_async($1, use_cache := false, priority := $2) AS id`, [
+      `job ${i}`,
+      p,
+    ]);
+    ids.push(r.rows[0].id);
+  }
+  const worker = await startTestWorker(db.url, { concurrency: 1 });
+  try {
+    const rows = await waitFor('all completed', async () => {
+      const r = await db.pool.query(
+        `SELECT request_id, priority, started_at FROM steadytext_queue WHERE status = 'completed' ORDER BY started_at`,
+      );
+      return r.rows.length === ids.length ? r.rows : null;
+    });
+    const order = rows.map((r) => ids.indexOf(r.request_id));
+    assert.deepEqual(order, [3, 1, 5, 2, 0, 4]);
+  } finally {
+    await worker.stop();
+    await db.drop();
+  }
+});
