@@ -1,0 +1,74 @@
+// Shared by the test/sql files: error assertions and a stand-in worker that
+// drives rows through the same UPDATEs a real worker makes.
+import assert from 'node:assert/strict';
+import type pg from 'pg';
+
+type Q = Pick<pg.ClientBase, 'query'> | pg.Pool;
+
+/** Asserts that `sql` fails with `code` and a message containing every one of `parts`. */
+export async function assertSqlError(db: Q, sql: string, params: unknown[], code: string, ...parts: string[]): Promise<Error> {
+  let err: (Error & { code?: string }) | undefined;
+  try {
+    await db.query(sql, params);
+  } catch (e) {
+    err = e as Error & { code?: string };
+  }
+  assert.ok(err, `expected ${sql} to fail with ${code}`);
+  assert.equal(err.code, code, `SQLSTATE of "${err.message}"`);
+  for (const p of parts) assert.ok(err.message.includes(p), `"${err.message}" should mention ${p}`);
+  return err;
+}
+
+export async function queueCount(db: Q): Promise<number> {
+  const r = await db.query(`SELECT count(*)::int AS n FROM steadytext_queue`);
+  return r.rows[0].n;
+}
+
+/** Claims a pending row like a worker (status processing, started_at, worker_id, attempt + 1). */
+export async function claim(db: Q, requestId: string, workerId = 'test-worker'): Promise<void> {
+  const r = await db.query(
+    `UPDATE steadytext_queue SET status = 'processing', started_at = now(), worker_id = $2, attempt = attempt + 1
+     WHERE request_id = $1 AND status = 'pending'`,
+    [requestId, workerId],
+  );
+  assert.equal(r.rowCount, 1, `claim ${requestId}`);
+}
+
+/** Completes a claimed (or pending) row like a worker. */
+export async function complete(db: Q, requestId: string, result: string): Promise<void> {
+  const r = await db.query(
+    `UPDATE steadytext_queue SET status = 'completed', result = $2, error = NULL,
+            started_at = coalesce(started_at, now())
+     WHERE request_id = $1 AND status IN ('pending', 'processing')`,
+    [requestId, result],
+  );
+  assert.equal(r.rowCount, 1, `complete ${requestId}`);
+}
+
+export async function fail(db: Q, requestId: string, error: string): Promise<void> {
+  const r = await db.query(
+    `UPDATE steadytext_queue SET status = 'failed', error = $2, started_at = coalesce(started_at, now())
+     WHERE request_id = $1 AND status IN ('pending', 'processing')`,
+    [requestId, error],
+  );
+  assert.equal(r.rowCount, 1, `fail ${requestId}`);
+}
+
+/** Collects notifications on `channel` from a dedicated LISTEN connection. */
+export async function listen(client: pg.Client, channel: string): Promise<{ payloads: string[]; waitFor(n: number, ms?: number): Promise<string[]> }> {
+  const payloads: string[] = [];
+  client.on('notification', (m) => {
+    if (m.channel === channel) payloads.push(m.payload ?? '');
+  });
+  await client.query(`LISTEN ${channel}`);
+  return {
+    payloads,
+    async waitFor(n: number, ms = 3000) {
+      const end = Date.now() + ms;
+      while (payloads.length < n && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      // a little longer, to catch duplicates that should not be there
+      await new Promise((r) => setTimeout(r, 100));
+      return payloads;
+    },
+  };
+}
