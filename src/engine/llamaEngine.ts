@@ -8,6 +8,7 @@ import {
   getLlama,
   LlamaCompletion,
   LlamaLogLevel,
+  TokenBias,
   resolveChatWrapper,
   type Llama,
   type LlamaContext,
@@ -168,9 +169,26 @@ export class GenerationModel extends RoleModel {
     return { context, sequence: context.getSequence() };
   });
 
+  private nulBias?: TokenBias;
+
+  /** Never generate a NUL byte: PostgreSQL text cannot hold it. */
+  private noNul(model: LlamaModel): TokenBias {
+    if (!this.nulBias) {
+      const bias = new TokenBias(model.tokenizer);
+      const tokens = model.tokenize('\u0000', false);
+      if (tokens.length === 1) bias.set(tokens[0], 'never');
+      this.nulBias = bias;
+    }
+    return this.nulBias;
+  }
+
   /** The prompt as tokens: the model's chat template when it has one, else the raw text. */
   private async promptTokens(model: LlamaModel, prompt: string): Promise<Token[]> {
-    if (!model.fileInfo.metadata?.tokenizer?.chat_template) return model.tokenize(prompt);
+    if (!model.fileInfo.metadata?.tokenizer?.chat_template) {
+      const bos = model.tokens.bos;
+      const text = model.tokenize(prompt);
+      return bos != null && model.tokens.shouldPrependBosToken ? [bos, ...text] : text;
+    }
     const wrapper = resolveChatWrapper(model, { customWrapperSettings: { qwen: { thoughts: 'discourage' } } });
     const { contextText } = wrapper.generateContextState({
       chatHistory: [
@@ -199,17 +217,24 @@ export class GenerationModel extends RoleModel {
       throwIfAborted(opts.signal);
       await slot.sequence.clearHistory();
       const completion = new LlamaCompletion({ contextSequence: slot.sequence });
+      const generated: Token[] = [];
       try {
         const res = await completion.generateCompletionWithMeta(tokens, {
+          onToken: (t) => generated.push(...t),
           maxTokens: opts.maxTokens,
           temperature: 0,
           seed: opts.seed,
           grammar,
+          tokenBias: this.noNul(model),
           signal: opts.signal,
           trimWhitespaceSuffix: false,
         });
         throwIfAborted(opts.signal);
-        return { text: res.response, stopReason: res.metadata.stopReason };
+        // Detokenize with the prompt as context: a SentencePiece tokenizer
+        // would otherwise drop the leading space of the first generated token.
+        const eog = generated.length > 0 && model.isEogToken(generated[generated.length - 1]);
+        const text = model.detokenize(eog ? generated.slice(0, -1) : generated, false, tokens.slice(-16));
+        return { text, stopReason: res.metadata.stopReason };
       } finally {
         completion.dispose({ disposeSequence: false });
       }

@@ -246,6 +246,19 @@ function gbnfLiteral(s: string): string {
   return `${out}"`;
 }
 
+/**
+ * The characters a set may generate. llama.cpp's grammar sampler can end
+ * generation in the middle of a multi-byte character drawn from a wide class
+ * (measured: \\s ended after 2 of the 3 bytes of U+3000), so classes, . and
+ * class escapes generate ASCII only (never NUL, which PostgreSQL text cannot
+ * hold). A class that lists only non-ASCII characters keeps them. Every string
+ * of the restricted language still fully matches the pattern.
+ */
+export function generatable(set: CharSet): CharSet {
+  const ascii = normalise(set.map(([a, b]): [number, number] => [Math.max(a, 1), Math.min(b, 0x7f)]));
+  return ascii.length > 0 ? ascii : set;
+}
+
 function gbnfSet(set: CharSet): string {
   if (set.length === 0) throw new EngineInputError('regex has a character class that matches nothing');
   return `[${set.map(([a, b]) => (a === b ? gbnfCp(a) : `${gbnfCp(a)}-${gbnfCp(b)}`)).join('')}]`;
@@ -256,7 +269,7 @@ function toGbnf(node: RegexNode): string {
     case 'char':
       return gbnfLiteral(String.fromCodePoint(node.cp));
     case 'set':
-      return gbnfSet(node.set);
+      return gbnfSet(generatable(node.set));
     case 'seq':
       return node.items.length === 0 ? '""' : `(${node.items.map(toGbnf).join(' ')})`;
     case 'alt':
@@ -287,7 +300,7 @@ function toJs(node: RegexNode): string {
     case 'char':
       return jsCp(node.cp);
     case 'set':
-      return `[${node.set.map(([a, b]) => (a === b ? jsCp(a) : `${jsCp(a)}-${jsCp(b)}`)).join('')}]`;
+      return `[${generatable(node.set).map(([a, b]) => (a === b ? jsCp(a) : `${jsCp(a)}-${jsCp(b)}`)).join('')}]`;
     case 'seq':
       return node.items.map(toJs).join('');
     case 'alt':
