@@ -1249,8 +1249,7 @@ BEGIN
             sch, orig.function_name, orig.parameters, orig.priority, orig.cache_key, orig.model_id,
             orig.owner_role, coalesce(orig.max_retries::text, 'NULL'),
             coalesce(orig.timeout_seconds::text, 'NULL'), original);
-        EXECUTE format('SELECT %s.dblink_exec($1, $2)', dbl)
-            USING conn, 'SELECT pg_notify(''steadytext_new_job'', '''')';
+        EXECUTE format('SELECT %s.dblink_exec($1, $2)', dbl) USING conn, 'NOTIFY steadytext_new_job';
 
         LOOP
             EXECUTE format(
@@ -1262,12 +1261,12 @@ BEGIN
                 'FROM %s.steadytext_queue WHERE request_id = %L', sch, copy_id);
             EXIT WHEN outcome.status IN ('completed', 'failed', 'cancelled');
             IF clock_timestamp() >= deadline THEN
-                EXECUTE format('SELECT %s.dblink_exec($1, $2)', dbl)
+                EXECUTE format('SELECT count(*) FROM %s.dblink($1, $2) AS t(x text)', dbl)
                     USING conn, format(
                         'WITH c AS (UPDATE %s.steadytext_queue SET status = ''cancelled'', '
                         'error = ''cancelled: steadytext_get_async_result timed out'' '
                         'WHERE request_id = %L AND status IN (''pending'', ''processing'') RETURNING request_id) '
-                        'SELECT pg_notify(''steadytext_cancelled'', request_id::text) FROM c', sch, copy_id);
+                        'SELECT pg_notify(''steadytext_cancelled'', request_id::text)::text FROM c', sch, copy_id);
                 EXECUTE format('SELECT %s.dblink_disconnect($1)', dbl) USING conn;
                 connected := false;
                 RAISE EXCEPTION '%: request % did not finish within % seconds (status: %)',
@@ -1283,12 +1282,12 @@ BEGIN
     EXCEPTION WHEN query_canceled OR others THEN
         IF connected THEN
             BEGIN
-                EXECUTE format('SELECT %s.dblink_exec($1, $2)', dbl)
+                EXECUTE format('SELECT count(*) FROM %s.dblink($1, $2) AS t(x text)', dbl)
                     USING conn, format(
                         'WITH c AS (UPDATE %s.steadytext_queue SET status = ''cancelled'', '
                         'error = ''cancelled: the waiting transaction failed'' '
                         'WHERE request_id = %L AND status IN (''pending'', ''processing'') RETURNING request_id) '
-                        'SELECT pg_notify(''steadytext_cancelled'', request_id::text) FROM c', sch, copy_id);
+                        'SELECT pg_notify(''steadytext_cancelled'', request_id::text)::text FROM c', sch, copy_id);
             EXCEPTION WHEN OTHERS THEN
                 NULL;
             END;
