@@ -5,18 +5,9 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { completeJob } from '../../src/db/completeJob.ts';
 import { enqueue, gen, row, startTestWorker, waitFor } from './fixtures/queue.ts';
 
-/** steadytext_cancel_async when installed; else what it does (cancel + NOTIFY steadytext_cancelled). */
 async function cancel(db: TestDatabase, id: string): Promise<void> {
-  const has = await db.pool.query(`SELECT to_regproc('steadytext_cancel_async') IS NOT NULL AS has`);
-  if (has.rows[0].has) {
-    await db.pool.query(`SELECT steadytext_cancel_async($1)`, [id]);
-  } else {
-    await db.pool.query(
-      `WITH c AS (UPDATE steadytext_queue SET status = 'cancelled' WHERE request_id = $1 AND status IN ('pending','processing') RETURNING request_id)
-       SELECT pg_notify('steadytext_cancelled', request_id::text) FROM c`,
-      [id],
-    );
-  }
+  const r = await db.pool.query(`SELECT steadytext_cancel_async($1) AS ok`, [id]);
+  assert.equal(r.rows[0].ok, true);
 }
 
 test('cancelling a running job aborts the engine call; a late result is discarded', async () => {
