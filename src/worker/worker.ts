@@ -295,7 +295,8 @@ export class Worker {
   private track(job: Job): RunningJob {
     const seconds = job.timeout_seconds ?? this.settings.timeoutSeconds;
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new TimedOut(seconds)), seconds * 1000);
+    // setTimeout holds at most 2^31-1 ms (~24.8 days); longer limits are that.
+    const timer = setTimeout(() => controller.abort(new TimedOut(seconds)), Math.min(seconds * 1000, 2 ** 31 - 1));
     const entry = { job, controller, timer, startedAt: Date.now() };
     this.running.set(job.request_id, entry);
     this.log('debug', `job ${job.request_id} ${job.function_name} started (attempt ${job.attempt})`);
