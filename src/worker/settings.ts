@@ -315,6 +315,7 @@ export async function loadSettings(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<WorkerSettings> {
   const connection = resolveConnection(flags, env);
+  resolveSettings(flags, env, {}, connection); // bad flags/env are reported before any connection attempt
   const { default: pgModule } = await import('pg');
   const { readWorkerGucs } = await import('../db/readWorkerGucs.ts');
   const { withRetries } = await import('../db/withRetries.ts');
