@@ -1130,6 +1130,26 @@ BEGIN
 END;
 $$;
 
+-- The same for ids written as text, so that the spec's example
+-- `steadytext_check_async_batch(ARRAY['550e8400-...', ...])` (a text[]) runs
+-- as written. Raises 22P02 for a string that is not a UUID, 22004 for NULL.
+-- (With two overloads an untyped literal or driver parameter is ambiguous:
+-- write '{...}'::uuid[] or $1::uuid[].)
+CREATE FUNCTION steadytext_check_async_batch(request_ids TEXT[])
+RETURNS TABLE(
+    request_id UUID,
+    status TEXT,
+    result TEXT,
+    error TEXT,
+    created_at TIMESTAMP,
+    completed_at TIMESTAMP
+)
+LANGUAGE sql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT * FROM steadytext_check_async_batch(request_ids::uuid[])
+$$;
+
 -- The libpq connection string the request-response hand-off uses to reach
 -- this database from a second, autonomous session (through dblink): the GUC
 -- steadytext.dblink_connstr if set, else steadytext_config 'dblink_connstr',
