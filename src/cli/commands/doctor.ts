@@ -1,0 +1,246 @@
+// `steadytext doctor`: is this setup able to run requests? Each check says
+// ok, warn or fail and, when not ok, what to do. Exit 1 if any check fails.
+import { Command } from 'commander';
+import pg from 'pg';
+import { currentVersion, installedVersion } from '../../db/migrate.ts';
+import { databaseUrlFrom } from '../databaseUrl.ts';
+import { exitCodes, fail } from '../exit.ts';
+import { redact } from './migrate.ts';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface Check {
+  name: string;
+  status: CheckStatus;
+  message: string;
+  /** What to do about it (when not ok). */
+  fix?: string;
+}
+
+interface DoctorOptions {
+  databaseUrl?: string;
+  models?: string;
+  json?: boolean;
+}
+
+const MIN_PG = 15;
+
+export function doctorCommand(): Command {
+  return new Command('doctor')
+    .description('check the database, the pg_steadytext schema, extensions, models and workers; says what to fix')
+    .option('--database-url <url>', 'PostgreSQL connection URL (default: $DATABASE_URL)')
+    .option('--models <set>', "model set to check on this host: 'default' or 'tiny' (default: $STEADYTEXT_MODELS or default)")
+    .option('--json', 'print {"ok": bool, "checks": [{"name","status","message","fix"}]}')
+    .addHelpText('after', '\nExit codes: 0 no check failed (warnings allowed), 1 at least one failed.')
+    .action(async (opts: DoctorOptions) => {
+      if (opts.models !== undefined && opts.models !== 'default' && opts.models !== 'tiny') {
+        fail(`--models must be default or tiny, got ${opts.models}`, exitCodes.usage);
+      }
+      const checks = await runChecks(databaseUrlFrom(opts.databaseUrl), opts);
+      const ok = !checks.some((c) => c.status === 'fail');
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ ok, checks }) + '\n');
+      } else {
+        process.stdout.write(formatChecks(checks));
+        const warns = checks.filter((c) => c.status === 'warn').length;
+        const fails = checks.filter((c) => c.status === 'fail').length;
+        process.stdout.write(
+          fails ? `\n${fails} check${fails > 1 ? 's' : ''} failed\n` : warns ? `\nno check failed (${warns} warning${warns > 1 ? 's' : ''})\n` : '\nall checks passed\n',
+        );
+      }
+      process.exitCode = ok ? exitCodes.ok : exitCodes.failure;
+    });
+}
+
+export function formatChecks(checks: Check[]): string {
+  const label = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
+  const width = Math.max(...checks.map((c) => c.name.length));
+  return checks
+    .map((c) => `[${label[c.status]}] ${c.name.padEnd(width)}  ${c.message}${c.fix ? `\n       ${' '.repeat(width)}  -> ${c.fix}` : ''}`)
+    .join('\n') + '\n';
+}
+
+export async function runChecks(url: string, opts: { models?: string } = {}): Promise<Check[]> {
+  const checks: Check[] = [];
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  try {
+    await client.connect();
+    checks.push({ name: 'connection', status: 'ok', message: `connected to ${redact(url)}` });
+  } catch (err) {
+    checks.push({
+      name: 'connection',
+      status: 'fail',
+      message: `cannot connect to ${redact(url)}: ${(err as Error).message}`,
+      fix: 'check --database-url / DATABASE_URL, that the server is running, and pg_hba.conf (or run `steadytext up`)',
+    });
+    checks.push(await modelsCheck(opts.models));
+    return checks;
+  }
+  try {
+    checks.push(await postgresCheck(client));
+    const schema = await schemaCheck(client);
+    checks.push(schema.check);
+    checks.push(await extensionCheck(client, 'dblink', {
+      why: 'needed only to enqueue and wait for a request in one transaction (steadytext_get_async_result on your own uncommitted request)',
+      missingStatus: 'warn',
+      install: 'CREATE EXTENSION dblink;',
+      package: 'install your distribution\'s postgresql-contrib package, then CREATE EXTENSION dblink;',
+    }));
+    checks.push(await extensionCheck(client, 'vector', {
+      label: 'pgvector',
+      why: 'optional: lets you store embeddings as vector (steadytext_embedding(id)::vector)',
+      missingStatus: 'ok',
+      install: 'CREATE EXTENSION vector; (optional)',
+      package: 'install pgvector (optional), then CREATE EXTENSION vector;',
+    }));
+    checks.push(await modelsCheck(opts.models));
+    checks.push(schema.installed ? await workersCheck(client, schema.schema!) : {
+      name: 'workers',
+      status: 'fail',
+      message: 'cannot check: pg_steadytext is not installed',
+      fix: 'install pg_steadytext first (above)',
+    });
+  } finally {
+    await client.end().catch(() => {});
+  }
+  return checks;
+}
+
+async function postgresCheck(client: pg.Client): Promise<Check> {
+  const r = await client.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
+  const major = Math.floor(Number(r.rows[0].n) / 10000);
+  return major >= MIN_PG
+    ? { name: 'postgresql', status: 'ok', message: `PostgreSQL ${r.rows[0].v}` }
+    : { name: 'postgresql', status: 'warn', message: `PostgreSQL ${r.rows[0].v}: pg_steadytext is built and tested for ${MIN_PG} and newer`, fix: `upgrade to PostgreSQL ${MIN_PG}+` };
+}
+
+async function schemaCheck(client: pg.Client): Promise<{ check: Check; installed: boolean; schema?: string }> {
+  const want = currentVersion();
+  const ext = await client.query<{ extversion: string; schema: string }>(
+    `SELECT e.extversion, n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_steadytext'`,
+  );
+  let version: string | null = null;
+  let schema: string | undefined;
+  let how = '';
+  if (ext.rows.length > 0) {
+    version = ext.rows[0].extversion;
+    schema = ext.rows[0].schema;
+    how = 'as an extension';
+  } else {
+    const at = await client.query<{ schema: string }>(
+      `SELECT n.nspname AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relname = 'steadytext_migrations' AND c.relkind = 'r'
+       ORDER BY array_position(current_schemas(false), n.nspname::text) NULLS LAST LIMIT 1`,
+    );
+    if (at.rows.length > 0) {
+      schema = at.rows[0].schema;
+      version = await installedVersion(client, schema);
+      how = 'by steadytext migrate';
+    }
+  }
+  const name = 'pg_steadytext';
+  if (version === null || schema === undefined) {
+    return {
+      installed: false,
+      check: { name, status: 'fail', message: 'not installed in this database', fix: 'run `steadytext migrate` (or `make -C sql install` then CREATE EXTENSION pg_steadytext;)' },
+    };
+  }
+  const where = `${version} installed ${how} in schema ${schema}`;
+  const onPath = await client.query<{ ok: boolean }>(`SELECT $1 = ANY (current_schemas(false)) AS ok`, [schema]);
+  if (version !== want) {
+    const older = compareVersions(version, want) < 0;
+    return {
+      installed: true,
+      schema,
+      check: {
+        name,
+        status: 'warn',
+        message: `${where}; this package is ${want}`,
+        fix: older
+          ? how === 'as an extension' ? `ALTER EXTENSION pg_steadytext UPDATE TO '${want}';` : 'run `steadytext migrate`'
+          : `the database is newer than this package: upgrade pg-steadytext to ${version} or newer`,
+      },
+    };
+  }
+  if (!onPath.rows[0].ok) {
+    return {
+      installed: true,
+      schema,
+      check: { name, status: 'warn', message: `${where}, which is not on this connection's search_path`, fix: `ALTER DATABASE ... SET search_path = "$user", public, ${schema}; (or add options=-csearch_path=${schema} to the URL)` },
+    };
+  }
+  return { installed: true, schema, check: { name, status: 'ok', message: where } };
+}
+
+async function extensionCheck(
+  client: pg.Client,
+  extname: string,
+  o: { label?: string; why: string; missingStatus: CheckStatus; install: string; package: string },
+): Promise<Check> {
+  const name = o.label ?? extname;
+  const r = await client.query<{ installed: string | null; available: string | null }>(
+    `SELECT (SELECT extversion FROM pg_extension WHERE extname = $1) AS installed,
+            (SELECT default_version FROM pg_available_extensions WHERE name = $1) AS available`,
+    [extname],
+  );
+  const { installed, available } = r.rows[0];
+  if (installed) return { name, status: 'ok', message: `${installed} installed` };
+  if (available) return { name, status: o.missingStatus, message: `available (${available}) but not installed; ${o.why}`, fix: o.install };
+  return { name, status: o.missingStatus, message: `not available on this server; ${o.why}`, fix: o.package };
+}
+
+async function modelsCheck(set: string | undefined): Promise<Check> {
+  const name = 'models';
+  if (process.env.STEADYTEXT_ENGINE_MODULE) {
+    return { name, status: 'ok', message: `engine module ${process.env.STEADYTEXT_ENGINE_MODULE} (STEADYTEXT_ENGINE_MODULE); no model files to check` };
+  }
+  try {
+    const { describeModels } = await import('../../engine/index.ts');
+    const d = describeModels(set ? { models: set as 'default' | 'tiny' } : {});
+    const missing = d.models.filter((m) => !m.present);
+    if (missing.length === 0) {
+      return { name, status: 'ok', message: `${d.set} set: ${d.models.map((m) => `${m.role} ${m.modelId}`).join(', ')} present in ${d.set === 'tiny' ? '(built in)' : d.modelDir}` };
+    }
+    return {
+      name,
+      status: 'warn',
+      message: `${d.set} set: missing on this host: ${missing.map((m) => `${m.role} (${m.source})`).join(', ')}; a worker here cannot run those requests`,
+      fix: [...new Set(missing.map((m) => m.fix).filter(Boolean))].join('; '),
+    };
+  } catch (err) {
+    return { name, status: 'warn', message: `cannot describe models: ${(err as Error).message}`, fix: "set STEADYTEXT_MODELS to 'default' or 'tiny'" };
+  }
+}
+
+async function workersCheck(client: pg.Client, schema: string): Promise<Check> {
+  const name = 'workers';
+  const s = quoteIdent(schema);
+  const r = await client.query<{ running: number; dead: number; pending: number }>(
+    `SELECT (SELECT count(*)::int FROM ${s}.steadytext_worker_status() WHERE status = 'running') AS running,
+            (SELECT count(*)::int FROM ${s}.steadytext_worker_status() WHERE status = 'dead') AS dead,
+            (SELECT count(*)::int FROM ${s}.steadytext_queue WHERE status = 'pending') AS pending`,
+  );
+  const { running, dead, pending } = r.rows[0];
+  const deadNote = dead ? `; ${dead} dead (stopped heartbeating)` : '';
+  if (running > 0) return { name, status: 'ok', message: `${running} live worker${running > 1 ? 's' : ''} heartbeating${deadNote}; ${pending} pending` };
+  return {
+    name,
+    status: 'warn',
+    message: `no live worker${deadNote}: ${pending} pending request${pending === 1 ? '' : 's'} will wait`,
+    fix: 'start one: `steadytext worker --database-url ...` (or systemctl start steadytext-worker)',
+  };
+}
+
+function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+function quoteIdent(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
+}

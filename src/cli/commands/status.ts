@@ -1,0 +1,150 @@
+// `steadytext status`: the queue (steadytext_queue_stats()) and the workers
+// (steadytext_worker_status()) as tables, or JSON; --watch refreshes in place.
+import { Command } from 'commander';
+import Table from 'cli-table3';
+import pg from 'pg';
+import { databaseUrlFrom } from '../databaseUrl.ts';
+import { exitCodes, fail, failWith } from '../exit.ts';
+
+interface StatusOptions {
+  databaseUrl?: string;
+  watch?: string | true;
+  json?: boolean;
+}
+
+export interface QueueStatsRow {
+  function_name: string;
+  status: string;
+  count: number;
+  oldest_pending_age_seconds: number | null;
+  avg_processing_seconds: number | null;
+  p95_processing_seconds: number | null;
+}
+
+export interface WorkerStatusRow {
+  worker_id: string;
+  host: string | null;
+  pid: number | null;
+  started_at: string | null;
+  last_heartbeat: string | null;
+  jobs_completed: number;
+  jobs_failed: number;
+  current_jobs: number;
+  status: string;
+}
+
+export interface StatusSnapshot {
+  queue: QueueStatsRow[];
+  workers: WorkerStatusRow[];
+}
+
+export function statusCommand(): Command {
+  return new Command('status')
+    .description('show the queue (steadytext_queue_stats) and the workers (steadytext_worker_status)')
+    .option('--database-url <url>', 'PostgreSQL connection URL (default: $DATABASE_URL)')
+    .option('--watch [seconds]', 'refresh in place every N seconds (default 2) until Ctrl-C')
+    .option('--json', 'print {"queue":[...],"workers":[...]} (with --watch: one line per refresh)')
+    .action(async (opts: StatusOptions) => {
+      const url = databaseUrlFrom(opts.databaseUrl);
+      const every = opts.watch === undefined ? 0 : opts.watch === true ? 2 : Number(opts.watch);
+      if (!(every >= 0) || (opts.watch !== undefined && every <= 0)) {
+        fail(`--watch takes a number of seconds > 0, got ${String(opts.watch)}`, exitCodes.usage);
+      }
+      const client = new pg.Client({ connectionString: url });
+      try {
+        await client.connect();
+      } catch (err) {
+        failWith(err);
+      }
+      const render = async () => {
+        let snap: StatusSnapshot;
+        try {
+          snap = await readStatus(client);
+        } catch (err) {
+          failWith(err);
+        }
+        return opts.json ? JSON.stringify(snap) + '\n' : formatStatus(snap, process.stdout.isTTY === true);
+      };
+      if (!every) {
+        process.stdout.write(await render());
+        await client.end();
+        return;
+      }
+      const tty = process.stdout.isTTY === true && !opts.json;
+      const stop = () => {
+        if (tty) process.stdout.write('\x1b[?25h'); // cursor back
+        process.exit(exitCodes.ok);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      if (tty) process.stdout.write('\x1b[?25l'); // hide cursor while redrawing
+      for (;;) {
+        const out = await render();
+        if (tty) {
+          // Home, draw, clear whatever the previous frame left below.
+          process.stdout.write(`\x1b[H\x1b[2J${out}\nrefreshing every ${every} s — Ctrl-C to stop (${new Date().toLocaleTimeString()})\n`);
+        } else {
+          process.stdout.write(opts.json ? out : out + '\n');
+        }
+        await new Promise((r) => setTimeout(r, every * 1000));
+      }
+    });
+}
+
+export async function readStatus(db: pg.ClientBase | pg.Pool): Promise<StatusSnapshot> {
+  const q = await db.query<QueueStatsRow>(
+    `SELECT function_name, status, count::float8 AS count, oldest_pending_age_seconds,
+            avg_processing_seconds, p95_processing_seconds
+     FROM steadytext_queue_stats()`,
+  );
+  const w = await db.query<WorkerStatusRow>(
+    `SELECT worker_id, host, pid, to_json(started_at) #>> '{}' AS started_at,
+            to_json(last_heartbeat) #>> '{}' AS last_heartbeat,
+            jobs_completed::float8 AS jobs_completed, jobs_failed::float8 AS jobs_failed, current_jobs, status
+     FROM steadytext_worker_status()`,
+  );
+  return { queue: q.rows, workers: w.rows };
+}
+
+const seconds = (v: number | null) => (v === null ? '' : v < 10 ? v.toFixed(2) : v.toFixed(1));
+
+function ago(iso: string | null): string {
+  if (!iso) return '';
+  const s = (Date.now() - Date.parse(iso)) / 1000;
+  return s < 60 ? `${Math.max(0, s).toFixed(1)} s ago` : s < 3600 ? `${Math.round(s / 60)} min ago` : `${(s / 3600).toFixed(1)} h ago`;
+}
+
+export function formatStatus(snap: StatusSnapshot, color = false): string {
+  const style = color ? {} : { head: [], border: [] };
+  const out: string[] = [];
+  if (snap.queue.length === 0) {
+    out.push('queue: empty');
+  } else {
+    const t = new Table({
+      head: ['function', 'status', 'count', 'oldest pending (s)', 'avg processing (s)', 'p95 processing (s)'],
+      colAligns: ['left', 'left', 'right', 'right', 'right', 'right'],
+      style,
+    });
+    for (const r of snap.queue) {
+      t.push([r.function_name, r.status, String(r.count), seconds(r.oldest_pending_age_seconds), seconds(r.avg_processing_seconds), seconds(r.p95_processing_seconds)]);
+    }
+    const total = snap.queue.reduce((n, r) => n + r.count, 0);
+    out.push(`queue: ${total} request${total === 1 ? '' : 's'}`, t.toString());
+  }
+  out.push('');
+  if (snap.workers.length === 0) {
+    out.push('workers: none seen in the last hour (start one: steadytext worker)');
+  } else {
+    const t = new Table({
+      head: ['worker', 'host', 'pid', 'status', 'running', 'completed', 'failed', 'last heartbeat'],
+      colAligns: ['left', 'left', 'right', 'left', 'right', 'right', 'right', 'right'],
+      style,
+    });
+    for (const w of snap.workers) {
+      t.push([w.worker_id, w.host ?? '', w.pid === null ? '' : String(w.pid), w.status, String(w.current_jobs), String(w.jobs_completed), String(w.jobs_failed), ago(w.last_heartbeat)]);
+    }
+    const live = snap.workers.filter((w) => w.status === 'running').length;
+    out.push(`workers: ${live} running of ${snap.workers.length} seen in the last hour`, t.toString());
+  }
+  return out.join('\n') + '\n';
+}
