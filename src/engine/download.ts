@@ -2,6 +2,7 @@
 // `steadytext models pull` calls this, or the engine when
 // STEADYTEXT_ALLOW_DOWNLOAD=1. Bounded by a timeout so that an offline machine
 // gets a clear error, not a hang.
+import { lookup } from 'node:dns/promises';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createModelDownloader } from 'node-llama-cpp';
@@ -25,6 +26,7 @@ export async function downloadModel(source: ModelSource, settings: EngineSetting
   if (source.kind !== 'hf') throw new EngineError(`${source.reference} is not a Hugging Face reference; nothing to download`);
   if (existsSync(source.localPath)) return source.localPath;
   const { owner, repo, file } = parseHfReference(source.reference);
+  await assertReachable(settings.env.HF_ENDPOINT ?? 'https://huggingface.co');
   mkdirSync(settings.modelDir, { recursive: true });
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const controller = new AbortController();
@@ -69,5 +71,26 @@ export async function downloadModel(source: ModelSource, settings: EngineSetting
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Offline detection: the downloader retries a failed connection for a long
+ * time, so check first that the host resolves (5 s at most).
+ */
+async function assertReachable(endpoint: string): Promise<void> {
+  const host = new URL(endpoint).hostname;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      lookup(host),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('DNS lookup timed out')), 5000);
+      }),
+    ]);
+  } catch (err) {
+    throw new EngineError(`cannot reach ${host} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): this machine looks offline`);
+  } finally {
+    clearTimeout(timer);
   }
 }
