@@ -1,0 +1,120 @@
+// `steadytext models list`: each role's model, its source, whether it is in the
+// cache dir. `steadytext models pull`: downloads what is missing (progress
+// bars), or writes the tiny test set with --models tiny.
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import Table from 'cli-table3';
+import { describeModels, resolveSettings, type ModelSet } from '../../engine/index.ts';
+import { downloadModel } from '../../engine/download.ts';
+import { MODEL_ROLES, modelSource } from '../../engine/modelSources.ts';
+import { ensureTinyModel } from '../../engine/tinyModels.ts';
+import type { ModelRole } from '../../engine/types.ts';
+import { exitCodes, fail } from '../exit.ts';
+
+interface ModelsOptions {
+  models?: ModelSet;
+  modelDir?: string;
+}
+
+const setOption = () =>
+  new Option('--models <set>', 'model set (env STEADYTEXT_MODELS, default "default")').choices(['default', 'tiny']);
+const dirOption = () =>
+  new Option('--model-dir <dir>', 'model cache dir (env STEADYTEXT_MODEL_DIR, default ~/.cache/steadytext/models)');
+
+function formatSize(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024).toFixed(0)} KiB`;
+}
+
+function listAction(opts: ModelsOptions & { json?: boolean }): void {
+  const d = describeModels({ models: opts.models, modelDir: opts.modelDir });
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+    return;
+  }
+  const table = new Table({ head: ['role', 'present', 'model id', 'source', 'path'] });
+  for (const m of d.models) table.push([m.role, m.present ? 'yes' : 'no', m.modelId, m.source, m.localPath]);
+  process.stdout.write(`model set: ${d.set}   cache dir: ${d.modelDir}   threads: ${d.threads}\n${table.toString()}\n`);
+  const missing = d.models.filter((m) => !m.present);
+  if (missing.length > 0) process.stdout.write(`missing: ${missing.map((m) => m.role).join(', ')}; run \`steadytext models pull\`\n`);
+}
+
+async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: string }): Promise<void> {
+  const settings = resolveSettings({ models: opts.models, modelDir: opts.modelDir });
+  const roles = opts.role && opts.role.length > 0 ? opts.role : [...MODEL_ROLES];
+  if (settings.models === 'tiny') {
+    for (const role of roles) process.stdout.write(`${role}: ${ensureTinyModel(role, settings.modelDir)}\n`);
+    return;
+  }
+  const timeoutMs = Number(opts.timeout ?? 60) * 1000;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) fail('--timeout must be a positive number of seconds', exitCodes.usage);
+  const tty = process.stderr.isTTY === true;
+  let failed = 0;
+  // One at a time: the files are large and one bar at a time stays readable.
+  for (const role of roles) {
+    const source = modelSource(role, settings);
+    const file = path.basename(source.localPath);
+    if (source.kind === 'path') {
+      process.stdout.write(`${role}: local file ${source.localPath} (nothing to download)\n`);
+      continue;
+    }
+    if (existsSync(source.localPath)) {
+      process.stdout.write(`${role}: present ${source.localPath}\n`);
+      continue;
+    }
+    process.stdout.write(`${role}: downloading ${source.reference}\n`);
+    const bar = new cliProgress.SingleBar(
+      { format: `${role.padEnd(10)} |{bar}| {percentage}% {done}/{size} ${file}`, hideCursor: true, noTTYOutput: false },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    try {
+      await downloadModel(source, settings, {
+        timeoutMs,
+        onProgress: ({ totalSize, downloadedSize }) => {
+          if (!tty) return;
+          const payload = { done: formatSize(downloadedSize), size: formatSize(totalSize) };
+          if (!started) {
+            bar.start(Math.max(totalSize, 1), downloadedSize, payload);
+            started = true;
+          } else bar.update(downloadedSize, payload);
+        },
+      });
+      if (started) bar.stop();
+      process.stdout.write(`${role}: saved ${source.localPath}\n`);
+    } catch (err) {
+      if (started) bar.stop();
+      failed++;
+      process.stderr.write(`${role}: ${(err as Error).message}\n`);
+    }
+  }
+  if (failed > 0) fail(`${failed} model(s) could not be downloaded`, exitCodes.failure);
+}
+
+export function modelsCommand(): Command {
+  const models = new Command('models').description('list or download the GGUF models the engine uses');
+  models
+    .command('list')
+    .description('show each role\'s model, its source and whether it is present in the cache dir')
+    .addOption(setOption())
+    .addOption(dirOption())
+    .option('--json', 'print JSON')
+    .action(listAction);
+  models
+    .command('pull')
+    .description('download the missing models into the cache dir (with --models tiny: write the tiny test models)')
+    .addOption(setOption())
+    .addOption(dirOption())
+    .addOption(new Option('--role <role...>', 'only these roles').choices([...MODEL_ROLES]))
+    .option('--timeout <seconds>', 'give up when no data arrives for this long', '60')
+    .action(pullAction);
+  return models;
+}
+
+// Standalone: `node --import tsx src/cli/commands/models.ts list`.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await new Command('steadytext').addCommand(modelsCommand()).parseAsync(['node', 'steadytext', 'models', ...process.argv.slice(2)]);
+}
