@@ -90,8 +90,8 @@ export async function runChecks(url: string, opts: { models?: string } = {}): Pr
       label: 'pgvector',
       why: 'optional: lets you store embeddings as vector (steadytext_embedding(id)::vector)',
       missingStatus: 'ok',
-      install: 'CREATE EXTENSION vector; (optional)',
-      package: 'install pgvector (optional), then CREATE EXTENSION vector;',
+      install: 'CREATE EXTENSION vector;',
+      package: 'install pgvector, then CREATE EXTENSION vector;',
     }));
     checks.push(await modelsCheck(opts.models));
     checks.push(schema.installed ? await workersCheck(client, schema.schema!) : {
@@ -185,8 +185,11 @@ async function extensionCheck(
   );
   const { installed, available } = r.rows[0];
   if (installed) return { name, status: 'ok', message: `${installed} installed` };
-  if (available) return { name, status: o.missingStatus, message: `available (${available}) but not installed; ${o.why}`, fix: o.install };
-  return { name, status: o.missingStatus, message: `not available on this server; ${o.why}`, fix: o.package };
+  const [message, fix] = available
+    ? [`available (${available}) but not installed; ${o.why}`, o.install]
+    : [`not available on this server; ${o.why}`, o.package];
+  // An optional extension that is missing is fine: say how to add it, in the message.
+  return o.missingStatus === 'ok' ? { name, status: 'ok', message: `${message}; to add it: ${fix}` } : { name, status: o.missingStatus, message, fix };
 }
 
 async function modelsCheck(set: string | undefined): Promise<Check> {
@@ -195,7 +198,7 @@ async function modelsCheck(set: string | undefined): Promise<Check> {
     return { name, status: 'ok', message: `engine module ${process.env.STEADYTEXT_ENGINE_MODULE} (STEADYTEXT_ENGINE_MODULE); no model files to check` };
   }
   try {
-    const { describeModels } = await import('../../engine/index.ts');
+    const { describeModels, PULL_COMMAND } = await import('../../engine/index.ts');
     const d = describeModels(set ? { models: set as 'default' | 'tiny' } : {});
     const missing = d.models.filter((m) => !m.present);
     if (missing.length === 0) {
@@ -205,7 +208,9 @@ async function modelsCheck(set: string | undefined): Promise<Check> {
       name,
       status: 'warn',
       message: `${d.set} set: missing on this host: ${missing.map((m) => `${m.role} (${m.source})`).join(', ')}; a worker here cannot run those requests`,
-      fix: [...new Set(missing.map((m) => m.fix).filter(Boolean))].join('; '),
+      fix: missing.every((m) => m.fix?.includes(PULL_COMMAND))
+        ? `run \`${PULL_COMMAND}\` on this host (downloads into ${d.modelDir})`
+        : [...new Set(missing.map((m) => m.fix).filter(Boolean))].join('; '),
     };
   } catch (err) {
     return { name, status: 'warn', message: `cannot describe models: ${(err as Error).message}`, fix: "set STEADYTEXT_MODELS to 'default' or 'tiny'" };
