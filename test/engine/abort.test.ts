@@ -7,9 +7,6 @@ import { tinyEngine } from './tinyEngine.ts';
 test('aborting stops a long generation promptly', async () => {
   const engine = await tinyEngine();
   await engine.generate('warm up', { maxTokens: 2, seed: 1 });
-  const t0 = Date.now();
-  await engine.generate('how long is unbounded', { maxTokens: 4096, seed: 1 }).catch(() => {});
-  const full = Date.now() - t0;
   const controller = new AbortController();
   const started = Date.now();
   setTimeout(() => controller.abort(), 50);
@@ -18,7 +15,7 @@ test('aborting stops a long generation promptly', async () => {
     EngineAbortedError,
   );
   const took = Date.now() - started;
-  assert.ok(took < 50 + 500, `abort took ${took} ms (full run ${full} ms)`);
+  assert.ok(took < 50 + 500, `abort took ${took} ms (4096 tokens take seconds)`);
   // An already-aborted signal never starts.
   await assert.rejects(engine.generate('x', { maxTokens: 8, seed: 1, signal: AbortSignal.abort() }), EngineAbortedError);
   await assert.rejects(engine.embed(['x'], { signal: AbortSignal.abort() }), EngineAbortedError);
