@@ -89,17 +89,20 @@ try {
   const bossBatched = pgBoss(boss.url, 100);
   systems = [st, gw, boss];
   for (const s of systems) await s.setup();
+  // BENCH_SYSTEMS=pg-steadytext,graphile-worker limits the comparison runs (for iteration)
+  const only = process.env.BENCH_SYSTEMS?.split(',').map((x) => x.trim());
+  const want = (s: QueueSystem) => !only || only.some((o) => s.name.startsWith(o));
   say('installed pg-steadytext, graphile-worker 0.18.0, pg-boss 10.4.2 (one database each)');
 
   if (run('enqueue')) {
-    for (const s of systems) {
+    for (const s of systems.filter(want)) {
       results.enqueue.push(...(await enqueueRate(s, SIZES.enqueueJobs, progress)));
       say(`enqueue ${s.name}: ${results.enqueue.slice(-2).map((r) => `${r.mode} ${r.jobsPerSecond}/s`).join(', ')}`);
     }
   }
   if (run('burndown')) {
     for (const processes of [1, 4]) {
-      for (const s of [st, gw, boss, bossBatched]) {
+      for (const s of [st, gw, boss, bossBatched].filter(want)) {
         // warm-up run (discarded): caches, JIT, first-connection costs
         await burnDown(s, { jobs: Math.min(2_000, SIZES.burnJobs), processes, concurrency: SIZES.concurrency, capSeconds: 5 }, progress);
         const r = await burnDown(s, { jobs: SIZES.burnJobs, processes, concurrency: SIZES.concurrency, capSeconds: SIZES.burnCapSeconds }, progress);
@@ -109,7 +112,7 @@ try {
     }
   }
   if (run('latency')) {
-    for (const s of systems) {
+    for (const s of systems.filter(want)) {
       const n = s === boss ? SIZES.bossLatencySamples : SIZES.latencySamples;
       const r = await latency(s, n, progress);
       results.latency.push(r);

@@ -26,11 +26,14 @@ export async function claimJobs(db: Queryable, workerId: string, limit: number, 
                      q.cache_key, q.timeout_seconds, q.created_at`,
     values: [workerId, limit, defaultMaxRetries],
   });
-  // UPDATE ... RETURNING has no order of its own.
-  return r.rows.sort(
-    (a, b) =>
-      b.priority - a.priority ||
-      a.created_at.getTime() - b.created_at.getTime() ||
-      (a.request_id < b.request_id ? -1 : a.request_id > b.request_id ? 1 : 0),
+  return r.rows.sort(claimOrder);
+}
+
+/** UPDATE ... RETURNING has no order of its own: the claim order, restored. */
+export function claimOrder(a: Job & { created_at: Date }, b: Job & { created_at: Date }): number {
+  return (
+    b.priority - a.priority ||
+    a.created_at.getTime() - b.created_at.getTime() ||
+    (a.request_id < b.request_id ? -1 : a.request_id > b.request_id ? 1 : 0)
   );
 }

@@ -16,8 +16,8 @@ import { hostname } from 'node:os';
 import pg from 'pg';
 import { EngineInputError, type Engine, type ModelRole } from '../engine/types.ts';
 import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, type FunctionName, type Job } from '../interfaces.ts';
-import { claimJobs } from '../db/claimJobs.ts';
-import { completeJob } from '../db/completeJob.ts';
+import { completeAndClaimJobs } from '../db/completeAndClaimJobs.ts';
+import { completeJobs, type Completion } from '../db/completeJobs.ts';
 import { evictCache } from '../db/evictCache.ts';
 import { failJob } from '../db/failJob.ts';
 import { heartbeat } from '../db/heartbeat.ts';
@@ -30,6 +30,8 @@ import { writeModelIds } from '../db/writeModelIds.ts';
 import { engineModelIds, loadWorkerEngine } from './engine.ts';
 import { executeEmbedBatch, executeJob, JobInputError } from './execute.ts';
 import { Listener } from './listener.ts';
+import type { WorkerMetrics } from './metrics.ts';
+import { startWorkerMetrics, type MetricsServer } from './metricsServer.ts';
 import type { WorkerSettings } from './settings.ts';
 import { packageVersion } from './version.ts';
 
@@ -118,6 +120,12 @@ export class Worker {
   private heartbeatBusy = false;
   private reclaimBusy = false;
   private evictUnavailable = false;
+  /** Results waiting for the completion statement in flight (see storeResult). */
+  private completions: Array<{ completion: Completion; settle: (counted: boolean | Error) => void }> = [];
+  private completing = false;
+  /** Set when settings.metricsPort is: /metrics and /health (metricsServer.ts). */
+  metrics?: WorkerMetrics;
+  metricsServer?: MetricsServer;
 
   constructor(settings: WorkerSettings) {
     this.settings = settings;
@@ -135,6 +143,17 @@ export class Worker {
       jobsFailed: this.jobsFailed,
       resultsDiscarded: this.resultsDiscarded,
     };
+  }
+
+  /** True once stop() began (health reports 503). */
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /** The engine's own load state for a role, when it offers one (an optional isLoaded(role)). */
+  engineModelLoaded(role: ModelRole): boolean | undefined {
+    const e = this.engine as { isLoaded?: (role: ModelRole) => boolean } | undefined;
+    return typeof e?.isLoaded === 'function' ? e.isLoaded(role) : undefined;
   }
 
   /** The model id per role the engine serves (after start). */
@@ -184,6 +203,10 @@ export class Worker {
         log: (line) => this.log('info', line),
       });
       await withRetries(() => this.listener!.start());
+      if (s.metricsPort !== undefined) {
+        ({ metrics: this.metrics, server: this.metricsServer } = await startWorkerMetrics(this));
+        this.log('info', `metrics on ${this.metricsServer.url}/metrics, health on ${this.metricsServer.url}/health`);
+      }
     } catch (err) {
       await this.teardown();
       throw err;
@@ -232,20 +255,31 @@ export class Worker {
     });
   }
 
+  /**
+   * Claims while there are free slots, and stores finished jobs' results: one
+   * statement (completeAndClaimJobs) stores every result waiting and claims
+   * up to the slots they and the idle ones leave, so a busy worker pays one
+   * commit per job rather than two.
+   */
   private async loop(): Promise<void> {
     const s = this.settings;
     let errors = 0;
     while (!this.stopping) {
-      const free = s.concurrency - this.running.size;
+      const group = this.completions.splice(0, 1000);
+      // `running` still holds the jobs in `group`; their slots are free once this commits.
+      const free = Math.max(0, s.concurrency - this.running.size) + group.length;
       if (free > 0) {
         try {
-          const jobs = await withRetries(() => claimJobs(this.pool!, this.workerId, free, s.maxRetries));
+          const { counted, claimed } = await withRetries(
+            () => completeAndClaimJobs(this.pool!, this.workerId, group.map((g) => g.completion), free, s.maxRetries),
+            { attempts: group.length > 0 ? 10 : undefined },
+          );
           errors = 0;
-          if (jobs.length > 0) {
-            this.launch(jobs);
-            continue; // more may be waiting, and slots may be free again
-          }
+          for (const g of group) g.settle(counted.has(g.completion.requestId));
+          if (claimed.length > 0) this.launch(claimed);
+          if (claimed.length > 0 || this.completions.length > 0) continue; // more may be waiting
         } catch (err) {
+          for (const g of group) g.settle(err instanceof Error ? err : new Error(String(err)));
           errors++;
           this.log('info', `claim failed: ${(err as Error).message}`);
           await sleep(Math.min(30_000, 500 * 2 ** Math.min(errors, 6)));
@@ -254,6 +288,8 @@ export class Worker {
       }
       await this.waitForWake(s.pollIntervalMs);
     }
+    // Stopping: results that came in meanwhile are stored without claiming.
+    if (this.completions.length > 0 && !this.completing) await this.flushCompletions();
   }
 
   /** Starts claimed jobs: embed jobs together in one engine call, the rest one by one. */
@@ -305,25 +341,63 @@ export class Worker {
 
   private async succeed(entry: RunningJob, result: string): Promise<void> {
     const { job } = entry;
+    const counted = await this.storeResult({
+      requestId: job.request_id,
+      attempt: job.attempt,
+      result,
+      modelId: this.models[ROLE_OF[job.function_name]] ?? null,
+    });
+    if (counted instanceof Error) {
+      this.log('info', `job ${job.request_id}: could not store the result: ${counted.message}`);
+    } else if (counted) {
+      this.jobsCompleted++;
+      this.log('debug', `job ${job.request_id} completed in ${Date.now() - entry.startedAt} ms`);
+    } else {
+      this.resultsDiscarded++;
+      this.log('debug', `job ${job.request_id} result discarded (no longer ours: cancelled or reclaimed)`);
+    }
+  }
+
+  /**
+   * Stores a result. While the worker runs, the claim loop stores it at its
+   * next turn together with every other result waiting, in the statement that
+   * also claims the next jobs (completeAndClaimJobs); once stopping, results
+   * go out through completeJobs. Results that arrive while a statement is in
+   * flight go out together in the next one (one commit for the group, each
+   * row still guarded on its own). No result waits on a timer.
+   */
+  private storeResult(completion: Completion): Promise<boolean | Error> {
+    return new Promise((settle) => {
+      this.completions.push({ completion, settle });
+      if (!this.stopping) this.wake(); // the claim loop stores it, claiming the next job in the same statement
+      else if (!this.completing) void this.flushCompletions();
+    });
+  }
+
+  private async flushCompletions(): Promise<void> {
+    this.completing = true;
     try {
-      const counted = await withRetries(() => completeJob(this.pool!, job.request_id, this.workerId, job.attempt, result, this.models[ROLE_OF[job.function_name]] ?? null), {
-        attempts: 10,
-      });
-      if (counted) {
-        this.jobsCompleted++;
-        this.log('debug', `job ${job.request_id} completed in ${Date.now() - entry.startedAt} ms`);
-      } else {
-        this.resultsDiscarded++;
-        this.log('debug', `job ${job.request_id} result discarded (no longer ours: cancelled or reclaimed)`);
+      while (this.completions.length > 0) {
+        const group = this.completions.splice(0, 1000);
+        try {
+          const counted = await withRetries(
+            () => completeJobs(this.pool!, this.workerId, group.map((g) => g.completion)),
+            { attempts: 10 },
+          );
+          for (const g of group) g.settle(counted.has(g.completion.requestId));
+        } catch (err) {
+          for (const g of group) g.settle(err instanceof Error ? err : new Error(String(err)));
+        }
       }
-    } catch (err) {
-      this.log('info', `job ${job.request_id}: could not store the result: ${(err as Error).message}`);
+    } finally {
+      this.completing = false;
     }
   }
 
   private async fail(entry: RunningJob, err: unknown): Promise<void> {
     const { job } = entry;
     if (err instanceof Cancelled) {
+      this.metrics?.jobSettled(job.function_name, 'discarded', Date.now() - entry.startedAt);
       this.resultsDiscarded++;
       return; // the row is already 'cancelled'
     }
@@ -347,6 +421,11 @@ export class Worker {
             retryable,
           }),
         { attempts: 10 },
+      );
+      this.metrics?.jobSettled(
+        job.function_name,
+        !outcome.counted ? 'discarded' : outcome.status === 'failed' ? 'failed' : 'retried',
+        Date.now() - entry.startedAt,
       );
       if (!outcome.counted) {
         this.resultsDiscarded++;
@@ -489,6 +568,7 @@ export class Worker {
     for (const t of this.wakeTimers) clearTimeout(t);
     this.wakeTimers.clear();
     await this.listener?.close();
+    await this.metricsServer?.close();
     await this.pool?.end().catch(() => {});
     this.pool = undefined;
     if (this.ownsEngine) await this.engine?.dispose().catch(() => {});
