@@ -36,6 +36,9 @@ export interface WorkerFlags {
   threads?: string | number;
   batchEmbeddings?: boolean;
   logLevel?: string;
+  /** Serve /metrics and /health on this port (0: any free port); unset: off. */
+  metricsPort?: string | number;
+  metricsHost?: string;
 }
 
 /** GUC values as current_setting(name, true) returns them (null when unset). */
@@ -84,6 +87,10 @@ export interface WorkerSettings {
   log?: (line: string) => void;
   /** An engine already loaded (programmatic use); the worker does not dispose it. */
   engine?: Engine;
+  /** Port of the /metrics + /health server (0: any free port); undefined: no server. */
+  metricsPort?: number;
+  /** Address the metrics server binds (default 0.0.0.0). */
+  metricsHost?: string;
 }
 
 export const DEFAULTS = {
@@ -275,6 +282,14 @@ export function resolveSettings(
   if (!['silent', 'info', 'debug'].includes(logLevel)) {
     throw new SettingsError(`${logSrc!.name}: expected silent, info or debug, got '${logLevel}'`);
   }
+  const metricsSrc = pick(
+    { name: '--metrics-port', value: flags.metricsPort },
+    { name: 'STEADYTEXT_WORKER_METRICS_PORT', value: env.STEADYTEXT_WORKER_METRICS_PORT },
+  );
+  const metricsPort = metricsSrc ? parseInteger(metricsSrc.value!, metricsSrc.name, 0) : undefined;
+  if (metricsPort !== undefined && metricsPort > 65535) {
+    throw new SettingsError(`${metricsSrc!.name}: must be a port (0-65535), got ${metricsPort}`);
+  }
   const batchSrc = pick({ name: 'STEADYTEXT_WORKER_BATCH_EMBEDDINGS', value: env.STEADYTEXT_WORKER_BATCH_EMBEDDINGS });
   let batchEmbeddings = flags.batchEmbeddings ?? DEFAULTS.batchEmbeddings;
   if (flags.batchEmbeddings === undefined && batchSrc) {
@@ -303,6 +318,8 @@ export function resolveSettings(
     threads: threadsSrc ? parseInteger(threadsSrc.value!, threadsSrc.name, 1) : undefined,
     batchEmbeddings,
     logLevel: logLevel as LogLevel,
+    metricsPort,
+    metricsHost: flags.metricsHost ?? (env.STEADYTEXT_WORKER_METRICS_HOST || undefined),
   };
 }
 

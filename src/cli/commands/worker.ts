@@ -24,6 +24,8 @@ interface WorkerOptions {
   workerId?: string;
   batchEmbeddings?: boolean;
   logLevel?: string;
+  metricsPort?: string;
+  metricsHost?: string;
 }
 
 export function workerCommand(): Command {
@@ -48,6 +50,8 @@ export function workerCommand(): Command {
     .option('--worker-id <id>', 'steadytext_workers.worker_id (default: host-pid-random)')
     .option('--no-batch-embeddings', 'run claimed embed jobs one engine call each')
     .option('--log-level <level>', 'silent, info or debug (one line per job) ($STEADYTEXT_WORKER_LOG_LEVEL; default info)')
+    .option('--metrics-port <port>', 'serve Prometheus /metrics and /health on this port, 0 for any free one ($STEADYTEXT_WORKER_METRICS_PORT; default: off)')
+    .option('--metrics-host <address>', 'address the metrics server binds ($STEADYTEXT_WORKER_METRICS_HOST; default 0.0.0.0)')
     .action(async (opts: WorkerOptions) => {
       const { loadSettings, SettingsError, Worker } = await import('../../worker/index.ts');
       let settings;
@@ -74,6 +78,7 @@ export function workerCommand(): Command {
       }
       const models = Object.entries(worker.models).map(([role, id]) => `${role}=${id}`).join(', ') || 'none';
       process.stdout.write(`worker ${worker.workerId} started (concurrency ${settings.concurrency}, models ${models})\n`);
+      if (worker.metricsServer) process.stdout.write(`metrics: ${worker.metricsServer.url}/metrics\n`);
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
         if (++signals > 1) {

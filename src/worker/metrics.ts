@@ -1,0 +1,160 @@
+// Prometheus metrics of one worker (prom-client, a registry of its own so two
+// workers in one process never share series). The worker reports each job's
+// end through jobSettled(); queue gauges are read from the database at scrape
+// time (metricsServer.ts). Metric names: see docs/metrics.md.
+import { hostname } from 'node:os';
+import client from 'prom-client';
+import type { ModelRole } from '../engine/types.ts';
+import { FUNCTION_NAMES, type FunctionName, type JobStatus } from '../interfaces.ts';
+import type { QueueCount } from '../db/queueCounts.ts';
+import { MODEL_ROLES } from './engine.ts';
+import { packageVersion } from './version.ts';
+
+/** How one attempt of a job ended, as this worker saw it. */
+export type JobOutcome = 'completed' | 'failed' | 'retried' | 'discarded';
+const OUTCOMES: readonly JobOutcome[] = ['completed', 'failed', 'retried', 'discarded'];
+const QUEUE_STATUSES: readonly JobStatus[] = ['pending', 'processing', 'completed', 'failed', 'cancelled'];
+
+/** The model role that answers each function. */
+export const ROLE_OF: Record<FunctionName, ModelRole> = {
+  generate: 'generation',
+  generate_json: 'generation',
+  generate_regex: 'generation',
+  generate_choice: 'generation',
+  embed: 'embedding',
+  rerank: 'reranking',
+};
+
+/** Seconds; from a cached answer (ms) to a long generation (minutes). */
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/** What the metrics read off the worker at scrape time. */
+export interface MetricsSubject {
+  readonly workerId: string;
+  readonly models: Partial<Record<ModelRole, string>>;
+  readonly stats: { running: number };
+  readonly settings: { concurrency: number };
+  /** True once stop() began. */
+  readonly isStopping: boolean;
+  /** The engine's own answer when it tells (an optional `isLoaded(role)`), else undefined. */
+  engineModelLoaded(role: ModelRole): boolean | undefined;
+}
+
+export class WorkerMetrics {
+  readonly registry = new client.Registry();
+  private readonly jobs: client.Counter<'function_name' | 'status'>;
+  private readonly duration: client.Histogram<'function_name' | 'status'>;
+  private readonly running: client.Gauge;
+  private readonly modelLoaded: client.Gauge<'role' | 'model_id'>;
+  private readonly queueJobs: client.Gauge<'function_name' | 'status'>;
+  private readonly queueDepth: client.Gauge;
+  private readonly dbUp: client.Gauge;
+  /** Roles this worker has completed a job for: their model is loaded. */
+  private readonly rolesUsed = new Set<ModelRole>();
+
+  constructor(private readonly subject: MetricsSubject) {
+    const registers = [this.registry];
+    client.collectDefaultMetrics({ register: this.registry });
+    const info = new client.Gauge({
+      name: 'steadytext_worker_info',
+      help: 'Always 1; the labels describe the worker',
+      labelNames: ['worker_id', 'version', 'host', 'concurrency'],
+      registers,
+    });
+    info.set(
+      { worker_id: subject.workerId, version: packageVersion(), host: hostname(), concurrency: String(subject.settings.concurrency) },
+      1,
+    );
+    this.jobs = new client.Counter({
+      name: 'steadytext_worker_jobs_total',
+      help: 'Job attempts this worker ended, by function and outcome (completed, failed: out of retries, retried: back to pending, discarded: no longer ours)',
+      labelNames: ['function_name', 'status'],
+      registers,
+    });
+    this.duration = new client.Histogram({
+      name: 'steadytext_worker_job_duration_seconds',
+      help: 'Processing time of a job attempt on this worker (claim to result), by function and outcome',
+      labelNames: ['function_name', 'status'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    for (const fn of FUNCTION_NAMES) {
+      for (const status of OUTCOMES) this.jobs.inc({ function_name: fn, status }, 0);
+      this.duration.zero({ function_name: fn, status: 'completed' });
+    }
+    this.running = new client.Gauge({
+      name: 'steadytext_worker_running_jobs',
+      help: 'Jobs running on this worker now',
+      registers,
+      collect: () => this.running.set(subject.stats.running),
+    });
+    new client.Gauge({
+      name: 'steadytext_worker_stopping',
+      help: '1 while the worker is shutting down',
+      registers,
+      collect() {
+        this.set(subject.isStopping ? 1 : 0);
+      },
+    });
+    this.modelLoaded = new client.Gauge({
+      name: 'steadytext_worker_model_loaded',
+      help: "1 when the role's model is loaded (the engine's own answer, else: this worker completed a job of that role)",
+      labelNames: ['role', 'model_id'],
+      registers,
+      collect: () => {
+        for (const role of MODEL_ROLES) {
+          const id = subject.models[role];
+          if (!id) continue;
+          const loaded = subject.engineModelLoaded(role) ?? this.rolesUsed.has(role);
+          this.modelLoaded.set({ role, model_id: id }, loaded ? 1 : 0);
+        }
+      },
+    });
+    this.queueJobs = new client.Gauge({
+      name: 'steadytext_queue_jobs',
+      help: 'Rows of steadytext_queue by function and status (read at scrape time)',
+      labelNames: ['function_name', 'status'],
+      registers,
+    });
+    this.queueDepth = new client.Gauge({
+      name: 'steadytext_queue_depth',
+      help: "Rows of steadytext_queue waiting to run (status 'pending', read at scrape time)",
+      registers,
+    });
+    this.dbUp = new client.Gauge({
+      name: 'steadytext_worker_db_up',
+      help: "1 when this scrape's queue query reached the database",
+      registers,
+    });
+  }
+
+  /** Called by the worker when one attempt of a job ends. */
+  jobSettled(functionName: FunctionName, outcome: JobOutcome, ms: number): void {
+    this.jobs.inc({ function_name: functionName, status: outcome });
+    if (outcome !== 'discarded') this.duration.observe({ function_name: functionName, status: outcome }, ms / 1000);
+    if (outcome === 'completed') this.rolesUsed.add(ROLE_OF[functionName]);
+  }
+
+  /** Sets the queue gauges from a grouped count; null: the database was unreachable. */
+  setQueueCounts(rows: QueueCount[] | null): void {
+    this.queueJobs.reset();
+    this.queueDepth.reset();
+    if (rows === null) {
+      this.dbUp.set(0);
+      return;
+    }
+    this.dbUp.set(1);
+    for (const fn of FUNCTION_NAMES) for (const status of QUEUE_STATUSES) this.queueJobs.set({ function_name: fn, status }, 0);
+    let depth = 0;
+    for (const r of rows) {
+      this.queueJobs.set({ function_name: r.function_name, status: r.status }, r.count);
+      if (r.status === 'pending') depth += r.count;
+    }
+    this.queueDepth.set(depth);
+  }
+
+  /** The exposition text and its content type. */
+  async render(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}

@@ -1,0 +1,147 @@
+// The worker's HTTP endpoint (node:http): GET /metrics (Prometheus text) and
+// GET /health (JSON; 200 healthy, 503 when the database is unreachable, the
+// worker's heartbeat is stale, or the worker is stopping). It has its own
+// small pool, so a scrape never waits for a job's connection.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { queueCounts } from '../db/queueCounts.ts';
+import { workerHeartbeat } from '../db/workerHeartbeat.ts';
+import { WorkerMetrics, type MetricsSubject } from './metrics.ts';
+import type { WorkerSettings } from './settings.ts';
+
+export interface MetricsServerOptions {
+  metrics: WorkerMetrics;
+  subject: MetricsSubject;
+  connection: pg.ClientConfig;
+  host: string;
+  /** 0: any free port (read it from `address`). */
+  port: number;
+  /** A heartbeat older than this is unhealthy (the worker's heartbeat timeout). */
+  heartbeatTimeoutSeconds: number;
+}
+
+export interface HealthReport {
+  status: 'ok' | 'stopping' | 'stale' | 'db_unreachable';
+  worker_id: string;
+  db: boolean;
+  last_heartbeat: string | null;
+  running_jobs: number;
+  error?: string;
+}
+
+export class MetricsServer {
+  private readonly server: Server;
+  private readonly pool: pg.Pool;
+
+  private constructor(private readonly opts: MetricsServerOptions) {
+    this.pool = new pg.Pool({
+      ...opts.connection,
+      max: 2,
+      connectionTimeoutMillis: 2000,
+      query_timeout: 3000,
+      idleTimeoutMillis: 10_000,
+      application_name: 'steadytext-worker-metrics',
+    });
+    this.pool.on('error', () => {}); // an idle connection dropped; the next request reconnects
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: Error) => send(res, 500, 'text/plain; charset=utf-8', `error: ${err.message}\n`));
+    });
+  }
+
+  static async start(opts: MetricsServerOptions): Promise<MetricsServer> {
+    const s = new MetricsServer(opts);
+    await new Promise<void>((resolve, reject) => {
+      s.server.once('error', reject);
+      s.server.listen(opts.port, opts.host, () => {
+        s.server.off('error', reject);
+        resolve();
+      });
+    });
+    return s;
+  }
+
+  get address(): { host: string; port: number } {
+    const a = this.server.address() as AddressInfo;
+    return { host: a.address, port: a.port };
+  }
+
+  get url(): string {
+    const { host, port } = this.address;
+    const h = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+    return `http://${h}:${port}`;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+    }
+    if (path === '/metrics') {
+      const rows = await queueCounts(this.pool).catch(() => null);
+      this.opts.metrics.setQueueCounts(rows);
+      const { body, contentType } = await this.opts.metrics.render();
+      return send(res, 200, contentType, body);
+    }
+    if (path === '/health' || path === '/healthz') {
+      const report = await this.health();
+      return send(res, report.status === 'ok' ? 200 : 503, 'application/json', JSON.stringify(report) + '\n');
+    }
+    if (path === '/') {
+      return send(res, 200, 'text/plain; charset=utf-8', 'steadytext worker: /metrics, /health\n');
+    }
+    send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+  }
+
+  async health(): Promise<HealthReport> {
+    const { subject } = this.opts;
+    const base = { worker_id: subject.workerId, running_jobs: subject.stats.running };
+    let row;
+    try {
+      row = await workerHeartbeat(this.pool, subject.workerId);
+    } catch (err) {
+      return { ...base, status: 'db_unreachable', db: false, last_heartbeat: null, error: (err as Error).message };
+    }
+    const last = row ? row.last_heartbeat.toISOString() : null;
+    if (subject.isStopping) return { ...base, status: 'stopping', db: true, last_heartbeat: last };
+    if (!row || row.age_seconds > this.opts.heartbeatTimeoutSeconds) {
+      return { ...base, status: 'stale', db: true, last_heartbeat: last, error: row ? 'heartbeat older than the heartbeat timeout' : 'worker row missing' };
+    }
+    return { ...base, status: 'ok', db: true, last_heartbeat: last };
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections?.();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.pool.end().catch(() => {});
+  }
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.writeHead(status, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/** Starts the metrics of a worker and their server on settings.metricsHost:metricsPort. */
+export async function startWorkerMetrics(
+  worker: MetricsSubject & {
+    settings: Pick<WorkerSettings, 'connection' | 'metricsHost' | 'metricsPort' | 'heartbeatTimeoutSeconds' | 'concurrency'>;
+  },
+): Promise<{ metrics: WorkerMetrics; server: MetricsServer }> {
+  const s = worker.settings;
+  const metrics = new WorkerMetrics(worker);
+  const server = await MetricsServer.start({
+    metrics,
+    subject: worker,
+    connection: s.connection,
+    host: s.metricsHost ?? '0.0.0.0',
+    port: s.metricsPort ?? 0,
+    heartbeatTimeoutSeconds: s.heartbeatTimeoutSeconds,
+  });
+  return { metrics, server };
+}
