@@ -1,6 +1,7 @@
 // `steadytext`: thin shell over sql/, src/worker/ and src/engine/.
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { doctorCommand } from './commands/doctor.ts';
+import { exitCodes } from './exit.ts';
 import { enqueueCommand } from './commands/enqueue.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { modelsCommand } from './commands/models.ts';
@@ -24,4 +25,18 @@ program.addCommand(enqueueCommand());
 program.addCommand(waitCommand());
 program.addCommand(doctorCommand());
 
-await program.parseAsync(process.argv);
+// Usage errors (unknown flag, missing argument) exit 2, as docs/cli.md says;
+// commander alone would exit 1. exitOverride is not inherited through addCommand.
+const overrideExit = (cmd: Command): void => {
+  cmd.exitOverride();
+  cmd.commands.forEach(overrideExit);
+};
+overrideExit(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  // --help and --version exit 0; everything else commander rejects is a usage error.
+  process.exit(err.exitCode === 0 ? 0 : exitCodes.usage);
+}

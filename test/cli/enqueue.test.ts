@@ -85,8 +85,12 @@ test('a rejected argument prints the SQL error and exits 1, enqueuing nothing', 
     assert.match(notNumber.stderr, /steadytext_generate_async: invalid input syntax for type integer: "abc"/);
 
     const missing = await runCli(['enqueue', 'regex', 'x'], env);
-    assert.equal(missing.code, 1, 'commander: required option');
+    assert.equal(missing.code, 2, 'a missing required option is a usage error');
     assert.match(missing.stderr, /--pattern/);
+
+    const unknownFlag = await runCli(['enqueue', 'generate', 'x', '--bogus'], env);
+    assert.equal(unknownFlag.code, 2);
+    assert.match(unknownFlag.stderr, /unknown option '--bogus'/);
 
     const n = await db.pool.query(`SELECT count(*)::int AS n FROM steadytext_queue`);
     assert.equal(n.rows[0].n, 0);
