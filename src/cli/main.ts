@@ -1,5 +1,6 @@
 // `steadytext`: thin shell over sql/, src/worker/ and src/engine/.
 import { Command, CommanderError } from 'commander';
+import { dashboardCommand } from './commands/dashboard.ts';
 import { doctorCommand } from './commands/doctor.ts';
 import { exitCodes } from './exit.ts';
 import { enqueueCommand } from './commands/enqueue.ts';
@@ -20,6 +21,7 @@ program.addCommand(upCommand());
 program.addCommand(workerCommand());
 program.addCommand(migrateCommand());
 program.addCommand(modelsCommand());
+program.addCommand(dashboardCommand());
 program.addCommand(statusCommand());
 program.addCommand(enqueueCommand());
 program.addCommand(waitCommand());

@@ -1,0 +1,77 @@
+// The dashboard's reads and its one write, all through pg_steadytext's SQL
+// surface (the monitoring functions and steadytext_retry_failed), one
+// statement each.
+import type { Queryable } from '../db/queryable.ts';
+
+export interface QueueStatsRow {
+  function_name: string;
+  status: string;
+  count: number;
+  oldest_pending_age_seconds: number | null;
+  avg_processing_seconds: number | null;
+  p95_processing_seconds: number | null;
+}
+
+/** steadytext_queue_stats(): one row per (function_name, status). */
+export async function queueStats(db: Queryable): Promise<QueueStatsRow[]> {
+  const r = await db.query<QueueStatsRow>(
+    `SELECT function_name, status, count::int AS count, oldest_pending_age_seconds,
+            avg_processing_seconds, p95_processing_seconds
+     FROM steadytext_queue_stats()`,
+  );
+  return r.rows;
+}
+
+export interface WorkerRow {
+  worker_id: string;
+  host: string;
+  pid: number;
+  started_at: string;
+  last_heartbeat: string;
+  heartbeat_age_seconds: number;
+  jobs_completed: number;
+  jobs_failed: number;
+  current_jobs: number;
+  status: string;
+}
+
+/** steadytext_worker_status(): workers seen in the last hour. */
+export async function workerStatus(db: Queryable): Promise<WorkerRow[]> {
+  const r = await db.query<WorkerRow>(
+    `SELECT worker_id, host, pid, started_at, last_heartbeat,
+            extract(epoch FROM now() - last_heartbeat)::float8 AS heartbeat_age_seconds,
+            jobs_completed::int AS jobs_completed, jobs_failed::int AS jobs_failed, current_jobs, status
+     FROM steadytext_worker_status()`,
+  );
+  return r.rows;
+}
+
+export interface FailedJobRow {
+  request_id: string;
+  function_name: string;
+  error: string | null;
+  failed_at: string | null;
+  retry_count: number;
+  /** The prompt, text or query the request was about (first 120 characters). */
+  input: string | null;
+}
+
+/** The most recently failed requests with their errors. */
+export async function failedJobs(db: Queryable, limit = 50): Promise<FailedJobRow[]> {
+  const r = await db.query<FailedJobRow>(
+    `SELECT request_id, function_name, error, failed_at, retry_count,
+            left(coalesce(parameters->>'prompt', parameters->>'text_input', parameters->>'query'), 120) AS input
+     FROM steadytext_queue
+     WHERE status = 'failed'
+     ORDER BY failed_at DESC NULLS LAST, request_id
+     LIMIT $1`,
+    [limit],
+  );
+  return r.rows;
+}
+
+/** steadytext_retry_failed(request_id): true when the failed request is pending again. */
+export async function retryFailed(db: Queryable, requestId: string): Promise<boolean> {
+  const r = await db.query<{ retried: boolean }>(`SELECT steadytext_retry_failed($1::uuid) AS retried`, [requestId]);
+  return r.rows[0].retried;
+}
