@@ -6,6 +6,11 @@ import { createTestDatabase } from '../helpers/db.ts';
 import { startTestWorker } from '../worker/fixtures/queue.ts';
 import { runCli } from './fixtures/cli.ts';
 
+// db.drop() ends the pool, then DROP DATABASE ... WITH (FORCE): a backend still closing
+// reports 57P01 to its (removed) client, which the pool re-emits; without a listener
+// that would be an uncaught exception in whichever test runs next.
+const ignoreDropError = () => {};
+
 interface Check {
   name: string;
   status: 'ok' | 'warn' | 'fail';
@@ -21,6 +26,7 @@ async function doctor(env: NodeJS.ProcessEnv, ...args: string[]) {
 
 test('a healthy setup: every check ok or warn, exit 0', async () => {
   const db = await createTestDatabase();
+  db.pool.on('error', ignoreDropError);
   const worker = await startTestWorker(db.url);
   try {
     await db.pool.query('CREATE EXTENSION dblink');
@@ -50,6 +56,7 @@ test('a healthy setup: every check ok or warn, exit 0', async () => {
 
 test('warnings say what to fix: no dblink, no worker, missing models, an older schema', async () => {
   const db = await createTestDatabase();
+  db.pool.on('error', ignoreDropError);
   try {
     await db.pool.query(`UPDATE steadytext_migrations SET version = '0.9.0'`);
     const d = await doctor({ DATABASE_URL: db.url, STEADYTEXT_MODELS: 'default', STEADYTEXT_MODEL_DIR: '/nonexistent/models' });
@@ -72,6 +79,7 @@ test('warnings say what to fix: no dblink, no worker, missing models, an older s
 
 test('failures exit 1: not installed, unreachable', async () => {
   const empty = await createTestDatabase({ empty: true });
+  empty.pool.on('error', ignoreDropError);
   try {
     const d = await doctor({ DATABASE_URL: empty.url, STEADYTEXT_MODELS: 'tiny' });
     assert.equal(d.code, 1);

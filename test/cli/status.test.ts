@@ -5,8 +5,14 @@ import { createTestDatabase } from '../helpers/db.ts';
 import { startTestWorker, waitFor } from '../worker/fixtures/queue.ts';
 import { runCli, startCli } from './fixtures/cli.ts';
 
+// db.drop() ends the pool, then DROP DATABASE ... WITH (FORCE): a backend still closing
+// reports 57P01 to its (removed) client, which the pool re-emits; without a listener
+// that would be an uncaught exception in whichever test runs next.
+const ignoreDropError = () => {};
+
 test('status shows queue counts per function and status, and the live workers', async () => {
   const db = await createTestDatabase();
+  db.pool.on('error', ignoreDropError);
   const env = { DATABASE_URL: db.url };
   try {
     const empty = await runCli(['status'], env);
@@ -56,6 +62,7 @@ test('status shows queue counts per function and status, and the live workers', 
 
 test('status --watch refreshes until stopped; --json --watch prints one snapshot per line', async () => {
   const db = await createTestDatabase();
+  db.pool.on('error', ignoreDropError);
   const env = { DATABASE_URL: db.url };
   try {
     const cli = startCli(['status', '--watch', '0.2', '--json'], env);

@@ -6,12 +6,18 @@ import { createTestDatabase } from '../helpers/db.ts';
 import { startTestWorker } from '../worker/fixtures/queue.ts';
 import { runCli } from './fixtures/cli.ts';
 
+// db.drop() ends the pool, then DROP DATABASE ... WITH (FORCE): a backend still closing
+// reports 57P01 to its (removed) client, which the pool re-emits; without a listener
+// that would be an uncaught exception in whichever test runs next.
+const ignoreDropError = () => {};
+
 async function sql<T = string>(db: { pool: import('pg').Pool }, text: string): Promise<T> {
   return (await db.pool.query(text)).rows[0].v as T;
 }
 
 test('wait prints each result as it lands and exits 0 when all completed', async () => {
   const db = await createTestDatabase();
+  db.pool.on('error', ignoreDropError);
   const worker = await startTestWorker(db.url, { concurrency: 2 });
   try {
     const done = await sql(db, `SELECT steadytext_generate_async('already', use_cache := false) AS v`);
@@ -35,6 +41,7 @@ test('wait prints each result as it lands and exits 0 when all completed', async
 
 test('wait --json: one object per id with the typed result; failed / cancelled / not_found exit 1', async () => {
   const db = await createTestDatabase();
+  db.pool.on('error', ignoreDropError);
   const worker = await startTestWorker(db.url, { maxRetries: '0' });
   try {
     const embed = await sql(db, `SELECT steadytext_embed_async('vector me') AS v`);
@@ -74,6 +81,7 @@ test('wait --json: one object per id with the typed result; failed / cancelled /
 
 test('wait --timeout exits 4 and lists what is unfinished; bad ids exit 2', async () => {
   const db = await createTestDatabase();
+  db.pool.on('error', ignoreDropError);
   try {
     const pending = await sql(db, `SELECT steadytext_generate_async('nobody runs this') AS v`);
     const t0 = Date.now();

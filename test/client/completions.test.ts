@@ -6,6 +6,11 @@ import { SteadyText, type CompletionPayload } from '../../src/client/index.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { startTestWorker, waitFor } from '../worker/fixtures/queue.ts';
 
+// db.drop() ends the pool, then DROP DATABASE ... WITH (FORCE): a backend still closing
+// reports 57P01 to its (removed) client, which the pool re-emits; without a listener
+// that would be an uncaught exception in whichever test runs next.
+const ignoreDropError = () => {};
+
 const listeners = async (pool: import('pg').Pool) =>
   (
     await pool.query(
@@ -16,6 +21,7 @@ const listeners = async (pool: import('pg').Pool) =>
 
 test('completions() yields each job once, failed and cancelled ones too, and cleans up on break', async () => {
   const db = await createTestDatabase();
+  db.pool.on('error', ignoreDropError);
   const worker = await startTestWorker(db.url, { concurrency: 4, maxRetries: '0' });
   const st = new SteadyText(db.pool);
   try {
@@ -55,6 +61,7 @@ test('completions() yields each job once, failed and cancelled ones too, and cle
 
 test('completions() filters by batch and function, and an AbortSignal ends the loop', async () => {
   const db = await createTestDatabase();
+  db.pool.on('error', ignoreDropError);
   const worker = await startTestWorker(db.url, { concurrency: 2 });
   const st = new SteadyText(db.pool);
   try {
