@@ -7,6 +7,8 @@
 //   'bad-input:<msg>'   throws EngineInputError(<msg>) (not worth retrying)
 //   'hang'              waits until the signal aborts, then throws EngineAbortedError
 //   'deaf:<ms>'         waits <ms> ignoring the signal, then answers (a late result)
+//   'fail-while-file:<path>'  throws Error('file <path> exists') while <path> exists,
+//                       answers once it is gone (a test fixes the cause, then retries)
 //   anything else       answers at once
 //
 // Answers are deterministic: generate → `echo:<prompt>`, generate_json →
@@ -16,6 +18,7 @@
 //
 // `events` records every call in this process, so an in-process test can see
 // what the worker asked for (e.g. that a cancel reached the engine's signal).
+import { existsSync } from 'node:fs';
 import { EngineAbortedError, EngineInputError, type Engine, type ModelRole } from '../../src/engine/types.ts';
 import type { RankedDocument } from '../../src/interfaces.ts';
 
@@ -60,7 +63,10 @@ async function act(input: string, signal: AbortSignal | undefined, ev: ScriptedE
       signal?.addEventListener('abort', () => (ev.abortedAt = Date.now()), { once: true });
       await sleep(Number(m[1]));
     } else if (input.startsWith('throw:')) throw new Error(input.slice('throw:'.length));
-    else if (input.startsWith('bad-input:')) throw new EngineInputError(input.slice('bad-input:'.length));
+    else if (input.startsWith('fail-while-file:')) {
+      const file = input.slice('fail-while-file:'.length);
+      if (existsSync(file)) throw new Error(`file ${file} exists`);
+    } else if (input.startsWith('bad-input:')) throw new EngineInputError(input.slice('bad-input:'.length));
     else if (input === 'hang') await abortable(2 ** 31 - 1, signal, ev);
     ev.outcome = 'ok';
   } catch (err) {

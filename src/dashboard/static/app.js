@@ -60,6 +60,8 @@ function drawChart(history, intervalMs) {
     node('line', { class: 'grid', x1: PAD, x2: W - 4, y1: y(max), y2: y(max) }),
     node('text', { class: 'axis', x: 2, y: y(max) + 4 }, String(max)),
     node('text', { class: 'axis', x: 2, y: y(0) + 4 }, '0'),
+    node('text', { class: 'axis', x: PAD, y: H - 4 }, history.length > 1 ? `${((t1 - t0) / 60000).toFixed(1)} min ago` : ''),
+    node('text', { class: 'axis', x: W - 4, y: H - 4, 'text-anchor': 'end' }, 'now'),
   ];
   for (const series of ['pending', 'processing']) {
     const points = history.map((s) => `${x(s.t).toFixed(1)},${y(s[series]).toFixed(1)}`).join(' ');
