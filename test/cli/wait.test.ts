@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase } from '../helpers/db.ts';
-import { startTestWorker } from '../worker/fixtures/queue.ts';
-import { runCli } from './fixtures/cli.ts';
+import { startTestWorker, waitFor } from '../worker/fixtures/queue.ts';
+import { runCli, startCli } from './fixtures/cli.ts';
 
 // db.drop() ends the pool, then DROP DATABASE ... WITH (FORCE): a backend still closing
 // reports 57P01 to its (removed) client, which the pool re-emits; without a listener
@@ -18,20 +18,24 @@ async function sql<T = string>(db: { pool: import('pg').Pool }, text: string): P
 test('wait prints each result as it lands and exits 0 when all completed', async () => {
   const db = await createTestDatabase();
   db.pool.on('error', ignoreDropError);
-  const worker = await startTestWorker(db.url, { concurrency: 2 });
+  let worker = await startTestWorker(db.url, { concurrency: 2 });
   try {
     const done = await sql(db, `SELECT steadytext_generate_async('already', use_cache := false) AS v`);
-    const { waitFor } = await import('../worker/fixtures/queue.ts');
     await waitFor('first done', async () => (await sql(db, `SELECT status AS v FROM steadytext_queue WHERE request_id = '${done}'`)) === 'completed');
-    const slow = await sql(db, `SELECT steadytext_generate_async('sleep:3500', use_cache := false) AS v`);
-    const fast = await sql(db, `SELECT steadytext_generate_async(E'sleep:1800 two\\nlines', use_cache := false) AS v`);
-    const r = await runCli(['wait', slow, fast, done, '--timeout', '20'], { DATABASE_URL: db.url });
+    await worker.stop();
+    // No worker while the command starts: the finished id must print at once, the others only as they land.
+    const slow = await sql(db, `SELECT steadytext_generate_async('sleep:1500', use_cache := false) AS v`);
+    const fast = await sql(db, `SELECT steadytext_generate_async(E'sleep:200 two\\nlines', use_cache := false) AS v`);
+    const cli = startCli(['wait', slow, fast, done, '--timeout', '30'], { DATABASE_URL: db.url });
+    await waitFor('the already-finished id printed', async () => cli.stdout().includes(done), 20_000);
+    assert.equal(cli.stdout(), `${done}\tcompleted\techo:already\n`);
+    worker = await startTestWorker(db.url, { concurrency: 2 });
+    const r = await cli.result;
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.trimEnd().split('\n');
-    assert.deepEqual(lines, [
+    assert.deepEqual(r.stdout.trimEnd().split('\n'), [
       `${done}\tcompleted\techo:already`,
-      `${fast}\tcompleted\techo:sleep:1800 two\\nlines`,
-      `${slow}\tcompleted\techo:sleep:3500`,
+      `${fast}\tcompleted\techo:sleep:200 two\\nlines`,
+      `${slow}\tcompleted\techo:sleep:1500`,
     ], 'in the order they finished, one line each');
   } finally {
     await worker.stop();
