@@ -72,3 +72,23 @@ export async function listen(client: pg.Client, channel: string): Promise<{ payl
     },
   };
 }
+
+/** A postgres:// URL as the libpq key=value string dblink takes. */
+export function libpqConnstr(url: string): string {
+  const u = new URL(url);
+  const q = (v: string) => `'${v.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+  return [
+    `host=${q(u.hostname)}`, `port=${q(u.port || '5432')}`, `dbname=${q(decodeURIComponent(u.pathname.slice(1)))}`,
+    `user=${q(decodeURIComponent(u.username))}`, `password=${q(decodeURIComponent(u.password))}`,
+  ].join(' ');
+}
+
+/** Installs dblink and points the request-response hand-off at `url` (steadytext_config 'dblink_connstr'). */
+export async function enableHandoff(db: Q, url: string): Promise<void> {
+  await db.query(`CREATE EXTENSION IF NOT EXISTS dblink`);
+  await db.query(
+    `INSERT INTO steadytext_config (key, value) VALUES ('dblink_connstr', to_jsonb($1::text))
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+    [libpqConnstr(url)],
+  );
+}

@@ -163,7 +163,7 @@ test('steadytext_limits lists every limit with its effective value', async () =>
   assert.deepEqual(m, {
     max_tokens: 4096, max_prompt_bytes: 262144, max_rerank_documents: 1000, max_batch_items: 10000,
     max_choices: 256, max_pattern_bytes: 4096, max_schema_bytes: 65536, max_schema_depth: 64,
-    max_queue_size: 0, cache_max_entries: 10000,
+    max_queue_size: 0, cache_max_entries: 10000, sync_timeout_seconds: 30,
   });
   await c.query(`SET steadytext.max_tokens = 8192`);
   await c.query(`SELECT steadytext_generate_async('p', max_tokens := 8000)`);
