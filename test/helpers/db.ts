@@ -84,6 +84,11 @@ export async function createTestDatabase(opts: { empty?: boolean } = {}): Promis
       return c;
     },
     async drop() {
+      // pool.end() resolves before its sockets close; DROP ... WITH (FORCE)
+      // may then terminate a closing connection, which must not surface as
+      // an unhandled 'error' in whatever test runs next.
+      pool.on('error', () => {});
+      for (const c of clients) c.on('error', () => {});
       await Promise.all(clients.map((c) => c.end().catch(() => {})));
       await pool.end();
       const a = new pg.Client({ connectionString: serverUrl() });

@@ -6,10 +6,8 @@ import cliProgress from 'cli-progress';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import Table from 'cli-table3';
-import { describeModels, resolveSettings, type ModelSet } from '../../engine/index.ts';
-import { downloadModel } from '../../engine/download.ts';
+import type { ModelSet } from '../../engine/index.ts';
 import { MODEL_ROLES, modelSource } from '../../engine/modelSources.ts';
-import { ensureTinyModel } from '../../engine/tinyModels.ts';
 import type { ModelRole } from '../../engine/types.ts';
 import { exitCodes, fail } from '../exit.ts';
 
@@ -29,7 +27,9 @@ function formatSize(bytes: number): string {
   return `${(bytes / 1024).toFixed(0)} KiB`;
 }
 
-function listAction(opts: ModelsOptions & { json?: boolean }): void {
+async function listAction(opts: ModelsOptions & { json?: boolean }): Promise<void> {
+  // The engine (node-llama-cpp) loads only when a models command runs.
+  const { describeModels } = await import('../../engine/index.ts');
   const d = describeModels({ models: opts.models, modelDir: opts.modelDir });
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
@@ -43,6 +43,9 @@ function listAction(opts: ModelsOptions & { json?: boolean }): void {
 }
 
 async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: string }): Promise<void> {
+  const { resolveSettings } = await import('../../engine/index.ts');
+  const { downloadModel } = await import('../../engine/download.ts');
+  const { ensureTinyModel } = await import('../../engine/tinyModels.ts');
   const settings = resolveSettings({ models: opts.models, modelDir: opts.modelDir });
   const roles = opts.role && opts.role.length > 0 ? opts.role : [...MODEL_ROLES];
   if (settings.models === 'tiny') {

