@@ -25,6 +25,7 @@ import { markWorkerStopped } from '../db/markWorkerStopped.ts';
 import { reclaimStale } from '../db/reclaimStale.ts';
 import { registerWorker } from '../db/registerWorker.ts';
 import { releaseJobs } from '../db/releaseJobs.ts';
+import { releaseOrphans } from '../db/releaseOrphans.ts';
 import { withRetries } from '../db/withRetries.ts';
 import { writeModelIds } from '../db/writeModelIds.ts';
 import { engineModelIds, loadWorkerEngine } from './engine.ts';
@@ -118,6 +119,8 @@ export class Worker {
   private jobsFailed = 0;
   private resultsDiscarded = 0;
   private heartbeatBusy = false;
+  /** When the claim loop next looks for claims of this worker it is not running (releaseOrphans). */
+  private orphanCheckAt = 0;
   private reclaimBusy = false;
   private evictUnavailable = false;
   /** Results waiting for the completion statement in flight (see storeResult). */
@@ -265,6 +268,7 @@ export class Worker {
     const s = this.settings;
     let errors = 0;
     while (!this.stopping) {
+      if (Date.now() >= this.orphanCheckAt) await this.releaseOrphans();
       const group = this.completions.splice(0, 1000);
       // `running` still holds the jobs in `group`; their slots are free once this commits.
       const free = Math.max(0, s.concurrency - this.running.size) + group.length;
@@ -290,6 +294,21 @@ export class Worker {
     }
     // Stopping: results that came in meanwhile are stored without claiming.
     if (this.completions.length > 0 && !this.completing) await this.flushCompletions();
+  }
+
+  /**
+   * Every heartbeat timeout, between two claim statements (so every claim
+   * whose reply arrived is in `running`): claims this worker holds but does
+   * not run, left by a reply lost after its commit, go back to pending.
+   */
+  private async releaseOrphans(): Promise<void> {
+    this.orphanCheckAt = Date.now() + this.settings.heartbeatTimeoutSeconds * 1000;
+    try {
+      const ids = await withRetries(() => releaseOrphans(this.pool!, this.workerId, [...this.running.keys()]));
+      if (ids.length > 0) this.log('info', `released ${ids.length} claim(s) this worker held but was not running (reply lost)`);
+    } catch (err) {
+      this.log('info', `orphan check failed: ${(err as Error).message}`);
+    }
   }
 
   /** Starts claimed jobs: embed jobs together in one engine call, the rest one by one. */
