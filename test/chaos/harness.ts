@@ -86,13 +86,24 @@ export async function counts(db: pg.Pool): Promise<Record<string, number>> {
   return Object.fromEntries(r.rows.map((x) => [x.status, x.n]));
 }
 
-/** Waits until no job is pending or processing; logs progress when slow. */
-export async function drain(db: pg.Pool, timeoutMs: number): Promise<void> {
+/**
+ * Waits until no job is pending or processing. On timeout, prints the jobs
+ * still open and the tail of each worker's log, then throws.
+ */
+export async function drain(db: pg.Pool, timeoutMs: number, workers: ChaosWorker[] = []): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const c = await counts(db).catch(() => null);
     if (c && !c.pending && !c.processing) return;
-    if (Date.now() > end) throw new Error(`queue did not drain in ${timeoutMs} ms: ${JSON.stringify(c)}`);
+    if (Date.now() > end) {
+      const open = await db.query(
+        `SELECT request_id, status, worker_id, attempt, retry_count, started_at, run_at, error FROM steadytext_queue
+         WHERE status IN ('pending', 'processing') LIMIT 10`,
+      ).catch((e) => ({ rows: [String(e)] }));
+      console.log('[chaos] jobs still open:', open.rows);
+      for (const w of workers) console.log(`[chaos] ${w.name} log tail:\n${(w.stdout() + w.stderr()).split('\n').slice(-15).join('\n')}`);
+      throw new Error(`queue did not drain in ${timeoutMs} ms: ${JSON.stringify(c)}`);
+    }
     await sleep(200);
   }
 }
