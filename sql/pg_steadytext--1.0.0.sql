@@ -616,6 +616,46 @@ BEGIN
 END;
 $$;
 
+-- The role a SECURITY DEFINER helper acts for. Inside such a helper
+-- current_user is the extension's owner, so its callers pass their own
+-- current_user (the helpers' `caller name DEFAULT current_user` is evaluated
+-- in the caller's context, before the helper's). A role named explicitly is
+-- accepted only if the session could become it anyway: it is the session
+-- user, or the session user is a member of it (as SET ROLE requires).
+-- Raises 42501 otherwise.
+CREATE FUNCTION _steadytext_caller(caller name)
+RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF caller IS NULL
+       OR NOT (caller = session_user
+               OR (EXISTS (SELECT 1 FROM pg_roles AS r WHERE r.rolname = caller)
+                   AND pg_has_role(session_user, caller, 'MEMBER'))) THEN
+        RAISE EXCEPTION 'steadytext: session user % cannot act for role %', session_user, coalesce(quote_ident(caller), 'NULL')
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN caller;
+END;
+$$;
+
+-- Whether `who` sees every request (not only those it owns): a superuser, a
+-- member of steadytext_admin or steadytext_worker, or of the role owning
+-- steadytext_queue. The row-level security policies say the same.
+CREATE FUNCTION _steadytext_sees_all(who name)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN coalesce((SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = who), false)
+        OR pg_has_role(who, 'steadytext_admin', 'MEMBER')
+        OR pg_has_role(who, 'steadytext_worker', 'MEMBER')
+        OR pg_has_role(who, (SELECT c.relowner FROM pg_class AS c WHERE c.oid = 'steadytext_queue'::regclass), 'MEMBER');
+END;
+$$;
+
 -- ===========================================================================
 -- Cache keys
 -- ===========================================================================
@@ -662,16 +702,20 @@ $$;
 -- Enqueue internals
 -- ===========================================================================
 
--- Inserts one request: born 'completed' from steadytext_cache on a hit (when
--- use_cache; the cache row's access_count/last_accessed are bumped), else
--- 'pending' with a NOTIFY steadytext_new_job (delivered at commit).
+-- Inserts one request owned by `caller` (see _steadytext_caller): born
+-- 'completed' from steadytext_cache on a hit (when use_cache; the cache row's
+-- access_count/last_accessed are bumped), else 'pending' with a NOTIFY
+-- steadytext_new_job (delivered at commit). SECURITY DEFINER: callers cannot
+-- read the cache or write the queue themselves; cache_key is computed here
+-- from the very parameters the worker will run.
 CREATE FUNCTION _steadytext_enqueue(fn text, function_name text, role text, parameters jsonb,
-                                    use_cache boolean, priority integer)
+                                    use_cache boolean, priority integer, caller name DEFAULT current_user)
 RETURNS uuid
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
 DECLARE
+    owner name := _steadytext_caller(caller);
     model text := _steadytext_model_id(role);
     key text := steadytext_cache_key(function_name, model, parameters);
     cached text;
@@ -684,17 +728,18 @@ BEGIN
         RETURNING c.result INTO cached;
         IF FOUND THEN
             INSERT INTO steadytext_queue AS q
-                (function_name, parameters, status, priority, result, started_at, completed_at, cache_key, model_id)
+                (function_name, parameters, status, priority, result, started_at, completed_at, cache_key, model_id,
+                 owner_role)
             VALUES (_steadytext_enqueue.function_name, _steadytext_enqueue.parameters, 'completed',
-                    _steadytext_enqueue.priority, cached, now(), now(), key, model)
+                    _steadytext_enqueue.priority, cached, now(), now(), key, model, owner)
             RETURNING q.request_id INTO id;
             RETURN id;
         END IF;
     END IF;
     PERFORM _steadytext_check_queue_size(fn, 1);
-    INSERT INTO steadytext_queue AS q (function_name, parameters, priority, cache_key, model_id)
+    INSERT INTO steadytext_queue AS q (function_name, parameters, priority, cache_key, model_id, owner_role)
     VALUES (_steadytext_enqueue.function_name, _steadytext_enqueue.parameters,
-            _steadytext_enqueue.priority, key, model)
+            _steadytext_enqueue.priority, key, model, owner)
     RETURNING q.request_id INTO id;
     PERFORM pg_notify('steadytext_new_job', '');
     RETURN id;
@@ -708,14 +753,17 @@ $$;
 -- is spaced 1 microsecond apart in item order so that the claim order
 -- (priority DESC, created_at) is the item order. Returns the request ids in
 -- item order. The caller validates the items first. max_queue_size counts
--- every item of the batch.
+-- every item of the batch. Rows are owned by `caller`; SECURITY DEFINER as
+-- _steadytext_enqueue.
 CREATE FUNCTION _steadytext_enqueue_batch(fn text, function_name text, role text, base jsonb,
-                                          item_key text, items text[], use_cache boolean, priority integer)
+                                          item_key text, items text[], use_cache boolean, priority integer,
+                                          caller name DEFAULT current_user)
 RETURNS uuid[]
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
 DECLARE
+    owner name := _steadytext_caller(caller);
     model text := _steadytext_model_id(role);
     batch uuid := gen_random_uuid();
     ids uuid[];
@@ -741,14 +789,14 @@ BEGIN
     ), ins AS (
         INSERT INTO steadytext_queue AS q
             (function_name, parameters, status, priority, result, created_at, started_at, completed_at,
-             batch_id, batch_index, cache_key, model_id)
+             batch_id, batch_index, cache_key, model_id, owner_role)
         SELECT _steadytext_enqueue_batch.function_name, it.parameters,
                CASE WHEN hits.result IS NULL THEN 'pending' ELSE 'completed' END,
                _steadytext_enqueue_batch.priority, hits.result,
                now() + (it.ord - 1) * interval '1 microsecond',
                CASE WHEN hits.result IS NOT NULL THEN now() END,
                CASE WHEN hits.result IS NOT NULL THEN now() END,
-               batch, (it.ord - 1)::integer, it.cache_key, model
+               batch, (it.ord - 1)::integer, it.cache_key, model, owner
         FROM it LEFT JOIN hits ON hits.cache_key = it.cache_key
         ORDER BY it.ord
         RETURNING q.request_id, q.batch_index, q.status
@@ -1153,8 +1201,13 @@ $$;
 
 -- The libpq connection string the request-response hand-off uses to reach
 -- this database from a second, autonomous session (through dblink): the GUC
--- steadytext.dblink_connstr if set, else steadytext_config 'dblink_connstr',
--- else dbname/port/user of this session (plus its first unix socket dir).
+-- steadytext.dblink_connstr if set by the server's operator (postgresql.conf,
+-- ALTER SYSTEM, ALTER DATABASE, command line), else steadytext_config
+-- 'dblink_connstr', else dbname/port/user of the current role (plus the first
+-- unix socket dir). A value a role set for itself (SET, ALTER ROLE, PGOPTIONS)
+-- is ignored: the hand-off connects with the owner's rights, so callers must
+-- not choose where it connects. Not executable by steadytext_user (it may
+-- return a password).
 CREATE FUNCTION steadytext_dblink_connstr()
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -1164,7 +1217,9 @@ DECLARE
     v text;
     sock text;
 BEGIN
-    v := nullif(current_setting('steadytext.dblink_connstr', true), '');
+    SELECT nullif(s.setting, '') INTO v FROM pg_settings AS s
+    WHERE s.name = 'steadytext.dblink_connstr'
+      AND s.source NOT IN ('session', 'user', 'database user', 'client', 'interactive');
     IF v IS NOT NULL THEN
         RETURN v;
     END IF;
@@ -1227,10 +1282,15 @@ $$;
 -- session, polled there until it ends or the timeout passes, and its outcome
 -- is written onto the caller's row (committing with the caller). On timeout
 -- or any error the copy is cancelled. Returns the result; raises like
--- steadytext_get_async_result.
+-- steadytext_get_async_result. SECURITY DEFINER, so that callers need
+-- neither the connection string (it may hold a password) nor write access to
+-- the queue; it acts only on a request written by the calling transaction
+-- itself (still uncommitted), which only that transaction can see, so a
+-- caller cannot hand off, read or overwrite anyone else's request. The copy
+-- keeps the original's owner_role.
 CREATE FUNCTION _steadytext_handoff(original uuid, timeout_seconds integer, deadline timestamptz)
 RETURNS text
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1254,8 +1314,12 @@ BEGIN
     END IF;
     dbl := quote_ident(dbl);
     SELECT q.function_name, q.parameters, q.priority, q.cache_key, q.model_id, q.owner_role,
-           q.max_retries, q.timeout_seconds
+           q.max_retries, q.timeout_seconds, q.status, q.xmin AS row_xmin
     INTO orig FROM steadytext_queue AS q WHERE q.request_id = original;
+    IF NOT FOUND OR orig.status <> 'pending' OR NOT _steadytext_is_own_uncommitted(orig.row_xmin) THEN
+        RAISE EXCEPTION '%: request % is not a pending request of this transaction', fn, original
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
 
     BEGIN
         EXECUTE format('SELECT %s.dblink_connect($1, $2)', dbl) USING conn, steadytext_dblink_connstr();
@@ -1414,18 +1478,34 @@ $$;
 -- (completed_at set, error 'cancelled by user'); false for an unknown or
 -- already finished one. Sends NOTIFY steadytext_cancelled (payload: the
 -- request_id) so the worker running it aborts, and steadytext_completed via
--- the trigger. Raises 22004 for NULL.
+-- the trigger. A role cancels only its own requests (admins, workers and
+-- superusers any): another role's request counts as unknown (false).
+-- Raises 22004 for NULL.
 CREATE FUNCTION steadytext_cancel_async(request_id UUID) RETURNS BOOLEAN
 LANGUAGE plpgsql VOLATILE
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
-DECLARE
-    id constant uuid := steadytext_cancel_async.request_id;
 BEGIN
-    PERFORM _steadytext_check_not_null('steadytext_cancel_async', 'request_id', id IS NULL);
+    PERFORM _steadytext_check_not_null('steadytext_cancel_async', 'request_id', steadytext_cancel_async.request_id IS NULL);
+    RETURN _steadytext_cancel(steadytext_cancel_async.request_id);
+END;
+$$;
+
+-- steadytext_cancel_async's write, for `caller` (SECURITY DEFINER: callers
+-- cannot UPDATE the queue themselves).
+CREATE FUNCTION _steadytext_cancel(request_id uuid, caller name DEFAULT current_user) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    id constant uuid := _steadytext_cancel.request_id;
+    who constant name := _steadytext_caller(caller);
+    all_rows constant boolean := _steadytext_sees_all(who);
+BEGIN
     UPDATE steadytext_queue AS q
     SET status = 'cancelled', error = 'cancelled by user', completed_at = now()
-    WHERE q.request_id = id AND q.status IN ('pending', 'processing');
+    WHERE q.request_id = id AND q.status IN ('pending', 'processing')
+      AND (all_rows OR q.owner_role = who);
     IF NOT FOUND THEN
         RETURN false;
     END IF;
@@ -1436,18 +1516,32 @@ $$;
 
 -- true if the request was 'failed' and is queued again ('pending', run_at
 -- now(); retry_count and the last error kept; NOTIFY steadytext_new_job);
--- false otherwise. Raises 22004 for NULL.
+-- false otherwise (also for another role's request: a role retries only its
+-- own, admins, workers and superusers any). Raises 22004 for NULL.
 CREATE FUNCTION steadytext_retry_failed(request_id UUID) RETURNS BOOLEAN
 LANGUAGE plpgsql VOLATILE
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
-DECLARE
-    id constant uuid := steadytext_retry_failed.request_id;
 BEGIN
-    PERFORM _steadytext_check_not_null('steadytext_retry_failed', 'request_id', id IS NULL);
+    PERFORM _steadytext_check_not_null('steadytext_retry_failed', 'request_id', steadytext_retry_failed.request_id IS NULL);
+    RETURN _steadytext_retry(steadytext_retry_failed.request_id);
+END;
+$$;
+
+-- steadytext_retry_failed's write, for `caller` (SECURITY DEFINER).
+CREATE FUNCTION _steadytext_retry(request_id uuid, caller name DEFAULT current_user) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    id constant uuid := _steadytext_retry.request_id;
+    who constant name := _steadytext_caller(caller);
+    all_rows constant boolean := _steadytext_sees_all(who);
+BEGIN
     UPDATE steadytext_queue AS q
     SET status = 'pending', run_at = now(), started_at = NULL, worker_id = NULL, result = NULL
-    WHERE q.request_id = id AND q.status = 'failed';
+    WHERE q.request_id = id AND q.status = 'failed'
+      AND (all_rows OR q.owner_role = who);
     IF NOT FOUND THEN
         RETURN false;
     END IF;
@@ -1520,10 +1614,12 @@ END;
 $$;
 
 -- The cached result for (function_name, model of role, parameters), bumping
--- the entry's access_count/last_accessed; NULL on a miss.
+-- the entry's access_count/last_accessed; NULL on a miss. SECURITY DEFINER
+-- (callers cannot read steadytext_cache): it answers only the question an
+-- enqueue would answer for the same arguments.
 CREATE FUNCTION _steadytext_cache_lookup(function_name text, role text, parameters jsonb)
 RETURNS text
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1814,6 +1910,7 @@ $$;
 -- One row: entries, total_bytes (on-disk size of the rows), hits (sum of
 -- access_count - 1: reads after the first write), oldest/newest entry
 -- (created_at), max_entries (steadytext.cache_max_entries). Raises nothing.
+-- SECURITY DEFINER: aggregates only, for roles that cannot read the cache.
 CREATE FUNCTION steadytext_cache_stats()
 RETURNS TABLE(
     entries bigint,
@@ -1823,7 +1920,7 @@ RETURNS TABLE(
     newest_entry timestamptz,
     max_entries bigint
 )
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
     SELECT count(*), coalesce(sum(pg_column_size(c.*)), 0)::bigint,
@@ -1876,5 +1973,92 @@ BEGIN
         LIMIT excess);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
+END;
+$$;
+
+-- ===========================================================================
+-- Roles and privileges (docs/security.md)
+-- ===========================================================================
+-- Three NOLOGIN group roles; grant them to login roles
+-- (CREATE ROLE app LOGIN PASSWORD '...' IN ROLE steadytext_user):
+--   steadytext_user    enqueue, wait on, check, cancel and retry its OWN
+--                      requests; SELECT on steadytext_queue shows only rows
+--                      whose owner_role is the current role (row-level
+--                      security); no direct writes, no cache or config access.
+--   steadytext_admin   every function and every row; full DML on the tables.
+--   steadytext_worker  what a worker does: claim/complete/fail/reclaim/
+--                      release rows of steadytext_queue, heartbeat in
+--                      steadytext_workers, write steadytext_cache and the
+--                      model ids in steadytext_config. No DDL, no DELETE on
+--                      the queue.
+-- Superusers and the role owning the tables (the installer) see everything.
+-- Roles are cluster-wide: a second database's install finds them already
+-- there (or created meanwhile by a concurrent install).
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['steadytext_user', 'steadytext_admin', 'steadytext_worker'] LOOP
+        CONTINUE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r);
+        BEGIN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        EXCEPTION
+            WHEN duplicate_object OR unique_violation THEN
+                NULL;  -- created meanwhile by an install into another database
+            WHEN insufficient_privilege THEN
+                RAISE EXCEPTION 'pg_steadytext: role % does not exist and % may not create it', r, current_user
+                    USING ERRCODE = 'insufficient_privilege',
+                          HINT = 'Have a superuser run CREATE ROLE steadytext_user NOLOGIN; CREATE ROLE steadytext_admin NOLOGIN; CREATE ROLE steadytext_worker NOLOGIN; then install again.';
+        END;
+    END LOOP;
+END;
+$$;
+
+-- Row-level security: a role sees (and, through the functions, waits on,
+-- cancels and retries) only the requests it owns; admins and workers all.
+-- The owner of the table and superusers are not subject to it.
+ALTER TABLE steadytext_queue ENABLE ROW LEVEL SECURITY;
+CREATE POLICY steadytext_queue_own ON steadytext_queue
+    FOR SELECT USING (owner_role = current_user);
+CREATE POLICY steadytext_queue_all ON steadytext_queue
+    TO steadytext_admin, steadytext_worker USING (true) WITH CHECK (true);
+
+GRANT USAGE ON SCHEMA @extschema@ TO steadytext_user, steadytext_admin, steadytext_worker;
+GRANT SELECT ON steadytext_queue, steadytext_workers TO steadytext_user;
+GRANT SELECT, INSERT, UPDATE, DELETE
+    ON steadytext_queue, steadytext_cache, steadytext_workers, steadytext_config, steadytext_dead_letter_queue
+    TO steadytext_admin;
+GRANT SELECT ON steadytext_migrations TO steadytext_admin;
+GRANT SELECT, UPDATE ON steadytext_queue TO steadytext_worker;
+GRANT SELECT, INSERT, UPDATE, DELETE ON steadytext_cache TO steadytext_worker;
+GRANT SELECT, INSERT, UPDATE ON steadytext_workers, steadytext_config TO steadytext_worker;
+
+-- Functions: nothing for PUBLIC. steadytext_admin: all. steadytext_user:
+-- all but the admin-only ones (clearing/evicting the shared cache, reading
+-- the hand-off's connection string) and the helpers only SECURITY DEFINER
+-- functions and triggers call. steadytext_worker: what the worker calls.
+DO $$
+DECLARE
+    f record;
+    admin_only constant text[] := ARRAY['steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_dblink_connstr',
+                                        '_steadytext_model_id', '_steadytext_check_queue_size',
+                                        '_steadytext_queue_stamp', '_steadytext_queue_notify_completed'];
+    for_worker constant text[] := ARRAY['steadytext_cache_evict', 'steadytext_limits', '_steadytext_limit',
+                                        'steadytext_worker_status', 'steadytext_queue_stats', 'steadytext_cache_stats'];
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure AS sig, p.proname AS name FROM pg_proc AS p
+        WHERE p.pronamespace = '@extschema@'::regnamespace
+          AND (p.proname LIKE 'steadytext\_%' OR p.proname LIKE '\_steadytext\_%')
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f.sig);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO steadytext_admin', f.sig);
+        IF NOT f.name = ANY (admin_only) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO steadytext_user', f.sig);
+        END IF;
+        IF f.name = ANY (for_worker) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO steadytext_worker', f.sig);
+        END IF;
+    END LOOP;
 END;
 $$;
