@@ -6,6 +6,12 @@ import type { Queryable } from './queryable.ts';
 export interface Exchange {
   /** Request ids whose completion counted (see completeJobs). */
   counted: Set<string>;
+  /**
+   * Request ids whose row another session holds locked (a client idle in
+   * transaction after SELECT ... FOR UPDATE): not stored yet, to be sent
+   * again. Skipping them keeps one locked row from stalling the whole worker.
+   */
+  busy: Set<string>;
   /** Newly claimed jobs, best first (see claimJobs). */
   claimed: Job[];
 }
@@ -26,16 +32,25 @@ export async function completeAndClaimJobs(
   limit: number,
   defaultMaxRetries: number,
 ): Promise<Exchange> {
-  const r = await db.query<Job & { created_at: Date; completed: boolean }>({
+  const r = await db.query<Job & { created_at: Date; completed: boolean | null }>({
     name: 'steadytext_complete_and_claim_jobs',
     text: `WITH input AS (
              SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[]) AS i(request_id, attempt, result, producer)
+           ), mine AS (
+             SELECT q.request_id FROM steadytext_queue q JOIN input i ON q.request_id = i.request_id
+             WHERE q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt
+             FOR UPDATE OF q SKIP LOCKED
            ), done AS (
              UPDATE steadytext_queue q
              SET status = 'completed', result = i.result, error = NULL, completed_at = now()
-             FROM input i
+             FROM input i JOIN mine m ON m.request_id = i.request_id
              WHERE q.request_id = i.request_id AND q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt
              RETURNING q.request_id, q.function_name, q.parameters, q.cache_key, q.model_id, i.producer, i.result
+           ), busy AS (
+             SELECT i.request_id FROM input i
+             WHERE NOT EXISTS (SELECT 1 FROM mine m WHERE m.request_id = i.request_id)
+               AND EXISTS (SELECT 1 FROM steadytext_queue q WHERE q.request_id = i.request_id
+                           AND q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt)
            ), cached AS (
              INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
              SELECT DISTINCT ON (cache_key) cache_key, function_name, model_id, parameters, result FROM done
@@ -63,6 +78,8 @@ export async function completeAndClaimJobs(
                   NULL::timestamptz AS created_at
            FROM done
            UNION ALL
+           SELECT NULL, request_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM busy
+           UNION ALL
            SELECT false, * FROM claimed`,
     values: [
       workerId,
@@ -75,10 +92,12 @@ export async function completeAndClaimJobs(
     ],
   });
   const counted = new Set<string>();
+  const busy = new Set<string>();
   const claimed: Array<Job & { created_at: Date }> = [];
   for (const { completed, ...row } of r.rows) {
-    if (completed) counted.add(row.request_id);
+    if (completed === null) busy.add(row.request_id);
+    else if (completed) counted.add(row.request_id);
     else claimed.push(row);
   }
-  return { counted, claimed: claimed.sort(claimOrder) };
+  return { counted, busy, claimed: claimed.sort(claimOrder) };
 }

@@ -274,12 +274,16 @@ export class Worker {
       const free = Math.max(0, s.concurrency - this.running.size) + group.length;
       if (free > 0) {
         try {
-          const { counted, claimed } = await withRetries(
+          const { counted, busy, claimed } = await withRetries(
             () => completeAndClaimJobs(this.pool!, this.workerId, group.map((g) => g.completion), free, s.maxRetries),
             { attempts: group.length > 0 ? 10 : undefined },
           );
           errors = 0;
-          for (const g of group) g.settle(counted.has(g.completion.requestId));
+          // A row another session holds locked is stored later, so it stalls
+          // only its own job (its slot stays taken meanwhile), not the worker.
+          const later = group.filter((g) => busy.has(g.completion.requestId));
+          for (const g of group) if (!busy.has(g.completion.requestId)) g.settle(counted.has(g.completion.requestId));
+          if (later.length > 0) this.storeLater(later);
           if (claimed.length > 0) this.launch(claimed);
           if (claimed.length > 0 || this.completions.length > 0) continue; // more may be waiting
         } catch (err) {
@@ -397,6 +401,17 @@ export class Worker {
       if (!this.stopping) this.wake(); // the claim loop stores it, claiming the next job in the same statement
       else if (!this.completing) void this.flushCompletions();
     });
+  }
+
+  /** Results whose row was locked by another session: sent again shortly. */
+  private storeLater(items: typeof this.completions): void {
+    const t = setTimeout(() => {
+      this.wakeTimers.delete(t);
+      this.completions.push(...items);
+      if (!this.stopping) this.wake();
+      else if (!this.completing) void this.flushCompletions();
+    }, 200);
+    this.wakeTimers.add(t);
   }
 
   private async flushCompletions(): Promise<void> {
