@@ -45,8 +45,8 @@ for (const s of picked) {
 const run = (s: Scenario) => picked.includes(s);
 
 export const SIZES = quick
-  ? { enqueueJobs: 10_000, burnJobs: 10_000, burnCapSeconds: 20, concurrency: 4, latencySamples: 200, bossLatencySamples: 20, depthRows: 100_000, depthSmall: 1_000, depthPending: 1_000, depthClaims: 300, embedTexts: 200, prompts: 32, maxTokens: 32, widths: [1, 4, 16], cacheRequests: 2_000 }
-  : { enqueueJobs: 100_000, burnJobs: 100_000, burnCapSeconds: 45, concurrency: 4, latencySamples: 1_000, bossLatencySamples: 100, depthRows: 1_000_000, depthSmall: 1_000, depthPending: 1_000, depthClaims: 1_000, embedTexts: 1_000, prompts: 128, maxTokens: 32, widths: [1, 4, 16], cacheRequests: 10_000 };
+  ? { enqueueJobs: 10_000, enqueueCapSeconds: 15, burnJobs: 10_000, burnCapSeconds: 20, concurrency: 4, latencySamples: 200, bossLatencySamples: 20, depthRows: 100_000, depthSmall: 1_000, depthPending: 1_000, depthClaims: 300, embedTexts: 200, prompts: 32, maxTokens: 32, widths: [1, 4, 16], cacheRequests: 2_000 }
+  : { enqueueJobs: 100_000, enqueueCapSeconds: 30, burnJobs: 100_000, burnCapSeconds: 30, concurrency: 4, latencySamples: 1_000, bossLatencySamples: 100, depthRows: 1_000_000, depthSmall: 1_000, depthPending: 1_000, depthClaims: 500, embedTexts: 1_000, prompts: 128, maxTokens: 32, widths: [1, 4, 16], cacheRequests: 10_000 };
 
 const bars = new cliProgress.SingleBar(
   { format: '{bar} {percentage}% | {label} {value}/{total} | {elapsed}s total', hideCursor: true, clearOnComplete: false },
@@ -82,6 +82,16 @@ const results: {
 } = { enqueue: [], burndown: [], latency: [], depth: [], engine: [] };
 
 let systems: QueueSystem[] = [];
+const errors: Record<string, string> = {};
+/** A scenario that throws is reported (table note, JSON `errors`) and the run goes on. */
+async function guard(name: string, f: () => Promise<void>): Promise<void> {
+  try {
+    await f();
+  } catch (err) {
+    errors[name] = (err as Error).stack ?? String(err);
+    say(`scenario ${name} FAILED: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
 try {
   const st = steadytext(await server.createDatabase('bench_steadytext'));
   const gw = graphileWorker(await server.createDatabase('bench_graphile'));
@@ -94,13 +104,13 @@ try {
   const want = (s: QueueSystem) => !only || only.some((o) => s.name.startsWith(o));
   say('installed pg-steadytext, graphile-worker 0.18.0, pg-boss 10.4.2 (one database each)');
 
-  if (run('enqueue')) {
+  if (run('enqueue')) await guard('enqueue', async () => {
     for (const s of systems.filter(want)) {
-      results.enqueue.push(...(await enqueueRate(s, SIZES.enqueueJobs, progress)));
+      results.enqueue.push(...(await enqueueRate(s, SIZES.enqueueJobs, SIZES.enqueueCapSeconds, progress)));
       say(`enqueue ${s.name}: ${results.enqueue.slice(-2).map((r) => `${r.mode} ${r.jobsPerSecond}/s`).join(', ')}`);
     }
-  }
-  if (run('burndown')) {
+  });
+  if (run('burndown')) await guard('burndown', async () => {
     for (const processes of [1, 4]) {
       for (const s of [st, gw, boss, bossBatched].filter(want)) {
         // warm-up run (discarded): caches, JIT, first-connection costs
@@ -110,34 +120,34 @@ try {
         say(`burn-down ${s.name} x${processes}: ${r.jobsPerSecond} jobs/s${r.capped ? ` (time-capped: ${r.finished} of ${r.jobs} in ${r.seconds} s)` : ''}`);
       }
     }
-  }
-  if (run('latency')) {
+  });
+  if (run('latency')) await guard('latency', async () => {
     for (const s of systems.filter(want)) {
       const n = s === boss ? SIZES.bossLatencySamples : SIZES.latencySamples;
       const r = await latency(s, n, progress);
       results.latency.push(r);
       say(`latency ${s.name}: start p50 ${r.start.p50} ms p99 ${r.start.p99} ms${r.completeNotify ? `; end→NOTIFY p50 ${r.completeNotify.p50} ms` : ''}`);
     }
-  }
-  if (run('depth')) {
+  });
+  if (run('depth')) await guard('depth', async () => {
     for (const rows of [SIZES.depthSmall, SIZES.depthRows]) {
       const r = await claimAtDepth(st.url, rows, SIZES.depthPending, SIZES.depthClaims, progress);
       results.depth.push(r);
       say(`depth ${rows} rows: claim p50 ${r.claim.p50} ms p99 ${r.claim.p99} ms (fill ${r.fillSeconds} s)`);
     }
-  }
-  if (run('engine')) {
+  });
+  if (run('engine')) await guard('engine', async () => {
     results.engine = await engineScenario(
       st,
       { embedTexts: SIZES.embedTexts, prompts: SIZES.prompts, maxTokens: SIZES.maxTokens, widths: SIZES.widths },
       progress,
     );
     say('engine: ' + results.engine.map((r) => `${r.kind}/${r.path}/w${r.width} ${r.perSecond}`).join(', '));
-  }
-  if (run('cache')) {
+  });
+  if (run('cache')) await guard('cache', async () => {
     results.cache = await cacheHit(st.url, SIZES.cacheRequests, progress);
     say(`cache hit: ${results.cache.requestsPerSecond} req/s, p50 ${results.cache.latency.p50} ms`);
-  }
+  });
 } finally {
   if (barStarted) bars.stop();
   for (const s of systems) await s.close();
@@ -158,10 +168,11 @@ const machine = {
 };
 const report = buildReport({ machine, quick, sizes: SIZES, scenarios: picked, results });
 console.log('\n' + report.table);
+for (const [name, e] of Object.entries(errors)) console.log(`\nscenario ${name} failed:\n${e}`);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)));
 const out = value('--out') ?? path.join(root, 'results', `${date.slice(0, 10)}${quick ? '-quick' : ''}.json`);
 mkdirSync(path.dirname(out), { recursive: true });
-writeFileSync(out, JSON.stringify({ machine, quick, sizes: SIZES, scenarios: picked, results, ratios: report.ratios, targets: report.targets }, null, 2) + '\n');
+writeFileSync(out, JSON.stringify({ machine, quick, sizes: SIZES, scenarios: picked, results, ratios: report.ratios, targets: report.targets, errors }, null, 2) + '\n');
 writeFileSync(out.replace(/\.json$/, '.md'), report.markdown + '\n');
 console.log(`\nresults: ${path.relative(process.cwd(), out)} (markdown: ${path.relative(process.cwd(), out.replace(/\.json$/, '.md'))})`);
-process.exit(0);
+process.exit(Object.keys(errors).length > 0 ? 1 : 0);

@@ -98,7 +98,7 @@ export function steadytext(url: string): QueueSystem {
       return r.rows[0].n;
     },
     spawn({ concurrency, env = {}, engineModule }) {
-      const args = ['--database-url', url, '--concurrency', String(concurrency), '--log-level', 'silent', '--poll-interval', '1'];
+      const args = ['--database-url', url, '--concurrency', String(concurrency), '--log-level', env.STEADYTEXT_WORKER_LOG_LEVEL ?? 'silent', '--poll-interval', '1'];
       if (engineModule !== null) args.push('--engine-module', engineModule ?? NOOP_ENGINE);
       return spawnTs(STEADYTEXT_WORKER, args, env);
     },

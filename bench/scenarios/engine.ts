@@ -61,7 +61,7 @@ async function viaQueue(
   const proc = sys.spawn({
     concurrency: width,
     engineModule: null,
-    env: { STEADYTEXT_MODELS: 'tiny', STEADYTEXT_ENGINE_PARALLEL: String(Math.max(2, width)) },
+    env: { STEADYTEXT_MODELS: 'tiny', STEADYTEXT_ENGINE_PARALLEL: String(Math.max(2, width)), STEADYTEXT_WORKER_LOG_LEVEL: 'info' },
   });
   const enqueue = async (items: string[]): Promise<string[]> => {
     const r =
@@ -74,13 +74,17 @@ async function viaQueue(
     return r.rows[0].ids;
   };
   const waitAll = async (ids: string[], label?: string) => {
-    const deadline = now() + 300_000;
+    const limitS = Number(process.env.BENCH_ENGINE_TIMEOUT ?? 300);
+    const deadline = now() + limitS * 1000;
     for (;;) {
       const left = ids.filter((id) => !done.has(id)).length;
       if (label) progress(label, ids.length - left, ids.length);
       if (left === 0) return;
       if (proc.child.exitCode !== null) throw new Error(`worker exited:\n${proc.output()}`);
-      if (now() > deadline) throw new Error(`queue ${kind}: ${left} jobs not done in 300 s\n${proc.output()}`);
+      if (now() > deadline) {
+        const st = await db.query('SELECT status, count(*)::int AS n, min(error) AS error FROM steadytext_queue WHERE request_id = ANY($1::uuid[]) GROUP BY 1', [ids]);
+        throw new Error(`queue ${kind}: ${left} jobs not done in ${limitS} s: ${JSON.stringify(st.rows)}\n${proc.output()}`);
+      }
       await new Promise<void>((r) => {
         wake = r;
         setTimeout(r, 200);

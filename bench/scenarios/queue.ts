@@ -30,9 +30,12 @@ export interface EnqueueResult {
   jobs: number;
   seconds: number;
   jobsPerSecond: number;
+  /** Stopped at the time cap before all `jobs` were enqueued. */
+  capped: boolean;
 }
 
-export async function enqueueRate(sys: QueueSystem, jobs: number, progress: Progress): Promise<EnqueueResult[]> {
+/** Enqueues `jobs` no-op jobs each way; a run past `capSeconds` stops early and counts what it enqueued. */
+export async function enqueueRate(sys: QueueSystem, jobs: number, capSeconds: number, progress: Progress): Promise<EnqueueResult[]> {
   return withClient(sys.url, async (db) => {
     const out: EnqueueResult[] = [];
     for (const mode of ['single', 'batch'] as const) {
@@ -46,20 +49,23 @@ export async function enqueueRate(sys: QueueSystem, jobs: number, progress: Prog
       const chunk = mode === 'single' ? 1000 : 10_000;
       const step = chunk * 2;
       const t0 = now();
-      for (let done = 0; done < jobs; done += step) {
-        const k = Math.min(step, jobs - done);
+      let enqueued = 0;
+      while (enqueued < jobs && now() - t0 < capSeconds * 1000) {
+        const k = Math.min(step, jobs - enqueued);
         if (mode === 'single') await sys.enqueueSingle(db, k, chunk);
         else await sys.enqueueBatch(db, k, chunk);
-        progress(`enqueue ${mode} ${sys.name}`, done + k, jobs);
+        enqueued += k;
+        progress(`enqueue ${mode} ${sys.name}`, enqueued, jobs);
       }
       const seconds = (now() - t0) / 1000;
       out.push({
         system: sys.name,
         mode,
         how: mode === 'single' ? sys.singleHow : sys.batchHow,
-        jobs,
+        jobs: enqueued,
         seconds: round(seconds),
-        jobsPerSecond: round(jobs / seconds, 1),
+        jobsPerSecond: round(enqueued / seconds, 1),
+        capped: enqueued < jobs,
       });
       await sys.reset(db);
     }
