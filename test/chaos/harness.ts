@@ -65,6 +65,15 @@ export function alive(w: WorkerProcess): boolean {
 // ---------------------------------------------------------------------------
 // Load
 
+/**
+ * A `sleep:<ms>` script that gives `slots` worker slots about `seconds` of
+ * work over CHAOS_JOBS jobs (at least 20 ms a job), so a fault lands mid-run
+ * and the queue outlasts the recovery whatever the size.
+ */
+export function sleepScript(slots: number, seconds: number): string {
+  return `sleep:${Math.max(20, Math.round((slots * seconds * 1000) / CHAOS_JOBS))}`;
+}
+
 /** The scripted engine's deterministic answer to a generate job. */
 export const expectedResult = (prompt: string) => `echo:${prompt}`;
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type pg from 'pg';
 import { createTestDatabase } from '../helpers/db.ts';
 import {
-  alive, CHAOS_JOBS, CompletionCounter, completedSince, drain, enqueueJobs, killAll, report, sleep, startWorkers,
+  alive, CHAOS_JOBS, CompletionCounter, completedSince, drain, enqueueJobs, killAll, report, sleepScript, sleep, startWorkers,
   verify, waitFor, type ChaosWorker,
 } from './harness.ts';
 
@@ -29,7 +29,7 @@ test(`a session idle in transaction holding locks and a long snapshot reader, ${
     // The reader's snapshot predates every job and lasts the whole run.
     await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
     await reader.query('SELECT count(*) FROM steadytext_queue');
-    await enqueueJobs(db.pool, CHAOS_JOBS, () => 'sleep:20');
+    await enqueueJobs(db.pool, CHAOS_JOBS, () => sleepScript(8, 8));
     await waitFor('a quarter done and a job running', async () => {
       const r = await db.pool.query(
         `SELECT count(*) FILTER (WHERE status = 'completed')::int AS done, count(*) FILTER (WHERE status = 'processing')::int AS running

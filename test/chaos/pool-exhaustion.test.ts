@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import {
-  alive, CHAOS_JOBS, CompletionCounter, completedSince, drain, enqueueJobs, killAll, report, sleep, startOwnServer, startWorkers,
+  alive, CHAOS_JOBS, CompletionCounter, completedSince, drain, enqueueJobs, killAll, report, sleepScript, sleep, startOwnServer, startWorkers,
   timeUntilAllComplete, verify, waitFor, type ChaosWorker,
 } from './harness.ts';
 
@@ -39,7 +39,7 @@ test(`max_connections exhausted by other clients for ${HOLD_MS / 1000} s under $
     await counter.start();
     workers = startWorkers(server.url, ['pool-a', 'pool-b']);
     await Promise.all(workers.map((w) => w.started));
-    await enqueueJobs(pool, CHAOS_JOBS, () => 'sleep:20');
+    await enqueueJobs(pool, CHAOS_JOBS, () => sleepScript(8, 14));
     await waitFor('a quarter done', async () => {
       const r = await pool.query(`SELECT count(*)::int AS n FROM steadytext_queue WHERE status = 'completed'`);
       return r.rows[0].n >= CHAOS_JOBS / 4;

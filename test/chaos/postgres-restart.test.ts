@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import {
-  alive, CHAOS_JOBS, CompletionCounter, drain, enqueueJobs, killAll, report, startOwnServer, startWorkers,
+  alive, CHAOS_JOBS, CompletionCounter, drain, enqueueJobs, killAll, report, sleepScript, startOwnServer, startWorkers,
   timeUntilAllComplete, verify, waitFor, type ChaosWorker,
 } from './harness.ts';
 
@@ -23,7 +23,7 @@ for (const mode of (process.env.CHAOS_RESTART_MODES?.split(',') ?? ['fast', 'imm
       await counter.start();
       workers = startWorkers(server.url, [`${mode}-a`, `${mode}-b`]);
       await Promise.all(workers.map((w) => w.started));
-      await enqueueJobs(pool, CHAOS_JOBS, () => 'sleep:20');
+      await enqueueJobs(pool, CHAOS_JOBS, () => sleepScript(8, 8));
       await waitFor('a quarter done', async () => {
         const r = await pool.query(`SELECT count(*)::int AS n FROM steadytext_queue WHERE status = 'completed'`);
         return r.rows[0].n >= CHAOS_JOBS / 4;

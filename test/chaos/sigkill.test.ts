@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase } from '../helpers/db.ts';
 import {
-  alive, CHAOS_JOBS, CompletionCounter, completedSince, drain, enqueueJobs, killAll, report, sleep, startWorkers,
+  alive, CHAOS_JOBS, CompletionCounter, completedSince, drain, enqueueJobs, killAll, report, sleep, sleepScript, startWorkers,
   verify, waitFor, type ChaosWorker,
 } from './harness.ts';
 import type pg from 'pg';
@@ -48,7 +48,7 @@ test(`SIGKILL once: ${CHAOS_JOBS} jobs, 3 worker processes, one killed mid-job`,
     await counter.start();
     workers = startWorkers(db.url, ['kill-a', 'kill-b', 'kill-c']);
     await Promise.all(workers.map((w) => w.started));
-    await enqueueJobs(db.pool, CHAOS_JOBS, () => 'sleep:10');
+    await enqueueJobs(db.pool, CHAOS_JOBS, () => sleepScript(12, 5));
     const [victim, ...survivors] = workers;
     await waitFor('a quarter done, the victim holding jobs', async () => {
       const r = await db.pool.query(`SELECT count(*)::int AS n FROM steadytext_queue WHERE status = 'completed'`);
@@ -92,7 +92,8 @@ test(`SIGKILL every 2 s: ${CHAOS_JOBS} jobs, 3 worker processes, each restarted 
       all.push(w);
     }
     await Promise.all(all.map((w) => w.started));
-    await enqueueJobs(db.pool, CHAOS_JOBS, () => 'sleep:20');
+    // About 8 s of work for the 12 slots, so several kills land mid-run.
+    await enqueueJobs(db.pool, CHAOS_JOBS, () => sleepScript(12, 8));
     // The killer: one worker every 2 s, round robin, restarted at once (as systemd would).
     const killer = (async () => {
       for (let k = 0; !stop; k++) {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase } from '../helpers/db.ts';
 import {
-  alive, CHAOS_JOBS, CompletionCounter, drain, enqueueJobs, killAll, report, sleep, startWorkers,
+  alive, CHAOS_JOBS, CompletionCounter, drain, enqueueJobs, killAll, report, sleepScript, sleep, startWorkers,
   timeUntilAllComplete, verify, waitFor, type ChaosWorker,
 } from './harness.ts';
 
@@ -17,7 +17,7 @@ test(`pg_terminate_backend on the workers' connections, 3 times, under ${CHAOS_J
     await counter.start();
     workers = startWorkers(db.url, ['term-a', 'term-b']);
     await Promise.all(workers.map((w) => w.started));
-    await enqueueJobs(db.pool, CHAOS_JOBS, () => 'sleep:20');
+    await enqueueJobs(db.pool, CHAOS_JOBS, () => sleepScript(8, 9));
     await waitFor('a quarter done', async () => {
       const r = await db.pool.query(`SELECT count(*)::int AS n FROM steadytext_queue WHERE status = 'completed'`);
       return r.rows[0].n >= CHAOS_JOBS / 4;
