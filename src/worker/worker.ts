@@ -380,9 +380,11 @@ export class Worker {
       await this.fail(entry, new Error(`could not store the result: ${counted.message}`));
     } else if (counted) {
       this.jobsCompleted++;
+      this.metrics?.jobSettled(job.function_name, 'completed', Date.now() - entry.startedAt);
       this.log('debug', `job ${job.request_id} completed in ${Date.now() - entry.startedAt} ms`);
     } else {
       this.resultsDiscarded++;
+      this.metrics?.jobSettled(job.function_name, 'discarded', Date.now() - entry.startedAt);
       this.log('debug', `job ${job.request_id} result discarded (no longer ours: cancelled or reclaimed)`);
     }
   }

@@ -67,9 +67,14 @@ test('/metrics counts jobs by function and outcome, with histograms and queue ga
     });
     const [waiting] = await enqueue(db.pool, [gen('hang')]); // keeps one job running for the stop below
 
+    let last = '';
     const { samples, text, contentType } = await waitFor('a scrape with every job counted', async () => {
       const s = await scrape(base);
+      last = s.text.split('\n').filter((l) => l.startsWith('steadytext_worker_jobs_total') && !l.endsWith(' 0')).join('\n');
       return value(s.samples, 'steadytext_worker_jobs_total', { function_name: 'embed', status: 'completed' }) === 1 ? s : undefined;
+    }, 20_000, 100).catch(async (err: Error) => {
+      const rows = await db.pool.query(`SELECT function_name, status, error FROM steadytext_queue ORDER BY created_at`);
+      throw new Error(`${err.message}\nlast scrape:\n${last}\nqueue: ${JSON.stringify(rows.rows)}`);
     });
     assert.match(contentType, /^text\/plain; version=0\.0\.4/);
     const jobs = (fn: string, status: string) => value(samples, 'steadytext_worker_jobs_total', { function_name: fn, status });
