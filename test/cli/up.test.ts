@@ -21,7 +21,7 @@ test('steadytext up --models tiny: ready line, real jobs, clean stop on SIGINT',
   delete env.STEADYTEXT_ENGINE_MODULE;
   const child = spawn(
     process.execPath,
-    ['bin/steadytext.js', 'up', '--models', 'tiny', '--port', String(port), '--data-dir', dataDir, '--log-level', 'silent'],
+    ['bin/steadytext.js', 'up', '--models', 'tiny', '--port', String(port), '--data-dir', dataDir, '--log-level', 'silent', '--metrics-port', '0'],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -41,6 +41,8 @@ test('steadytext up --models tiny: ready line, real jobs, clean stop on SIGINT',
       void exited.then((code) => reject(new Error(`up exited (${code}) before ready:\n${out}`)));
     });
     assert.match(out, /models: tiny/);
+    const metrics = /^metrics: (http:\/\/\S+)$/m.exec(out);
+    assert.ok(metrics, `no metrics line:\n${out}`);
     assert.ok(url.includes(`:${port}/`), url);
 
     const client = new pg.Client({ connectionString: url });
@@ -79,6 +81,8 @@ test('steadytext up --models tiny: ready line, real jobs, clean stop on SIGINT',
     } finally {
       await client.end();
     }
+    const scrape = await (await fetch(metrics[1])).text();
+    assert.match(scrape, /steadytext_worker_jobs_total\{function_name="generate",status="completed"\} [1-9]/);
   } finally {
     child.kill('SIGINT');
     const code = await exited;

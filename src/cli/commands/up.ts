@@ -15,6 +15,7 @@ interface UpOptions {
   dataDir?: string;
   worker: boolean;
   logLevel?: string;
+  metricsPort?: string;
 }
 
 export function upCommand(): Command {
@@ -26,6 +27,7 @@ export function upCommand(): Command {
     .option('--port <port>', 'embedded PostgreSQL port (default: $STEADYTEXT_PG_PORT or 5433)')
     .option('--data-dir <dir>', 'embedded PostgreSQL data directory (default: $STEADYTEXT_DATA_DIR or ./.steadytext)')
     .option('--no-worker', 'start the database only')
+    .option('--metrics-port <port>', 'worker /metrics and /health port (default: $STEADYTEXT_WORKER_METRICS_PORT or 9464; 0 picks a free one)')
     .option('--log-level <level>', 'worker log level: silent, info, debug', 'info')
     .action(async (opts: UpOptions) => {
       await up(opts);
@@ -88,7 +90,13 @@ async function up(opts: UpOptions): Promise<void> {
 
   let worker: Worker | undefined;
   if (opts.worker) {
-    const flags: WorkerFlags = { databaseUrl: url, models, logLevel: opts.logLevel };
+    const flags: WorkerFlags = {
+      databaseUrl: url,
+      models,
+      logLevel: opts.logLevel,
+      metricsPort: opts.metricsPort ?? process.env.STEADYTEXT_WORKER_METRICS_PORT ?? '9464',
+      metricsHost: process.env.STEADYTEXT_WORKER_METRICS_HOST ?? '127.0.0.1',
+    };
     if (opts.concurrency !== undefined) flags.concurrency = opts.concurrency;
     try {
       worker = await startWorker(flags);
@@ -98,6 +106,7 @@ async function up(opts: UpOptions): Promise<void> {
     }
   }
 
+  if (worker?.metricsServer) say(`metrics: ${worker.metricsServer.url}/metrics`);
   say(`ready: ${url}`);
 
   let stopping = false;
