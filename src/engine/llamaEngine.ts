@@ -1,7 +1,10 @@
 // The llama engine: one loaded model per role (loaded lazily on first use),
-// shared by concurrent jobs through a small pool of contexts. Each context has
-// exactly one sequence and is cleared before every job, so a job's output never
-// depends on what else runs: no cross-sequence batching, no reused KV prefix.
+// shared by concurrent jobs. Generation: one context with `parallel` sequences;
+// concurrent jobs each get a sequence (cleared before every job, no reused KV
+// prefix) and llama.cpp evaluates them in one batch per step. Embeddings and
+// reranking: a pool of single-sequence contexts; one embed(texts) call spreads
+// its texts over the free contexts, each text evaluated alone. Measured: a
+// job's output is byte-identical alone or beside others (docs/engine.md, Batching).
 import { Ajv } from 'ajv';
 import { existsSync } from 'node:fs';
 import {
@@ -153,11 +156,6 @@ abstract class RoleModel {
   }
 }
 
-interface GenerationSlot {
-  context: LlamaContext;
-  sequence: LlamaContextSequence;
-}
-
 /**
  * Tokens that decode to a NUL byte: SentencePiece's byte-fallback piece
  * `<0x00>`, GPT-2 byte-level BPE's `Ā` (its stand-in for byte 0), or any piece
@@ -176,15 +174,24 @@ function nulTokens(model: LlamaModel): Token[] {
 }
 
 export class GenerationModel extends RoleModel {
-  private pool = new Pool<GenerationSlot>(this.settings.parallel, async () => {
-    const model = await this.model();
-    const context = await model.createContext({
-      contextSize: Math.min(MAX_CONTEXT_SIZE, model.trainContextSize),
-      sequences: 1,
-      threads: this.settings.threads,
-    });
-    return { context, sequence: context.getSequence() };
-  });
+  /** One context for all generation jobs: `parallel` sequences, evaluated together in one batch. */
+  private contextPromise?: Promise<LlamaContext>;
+
+  private context(): Promise<LlamaContext> {
+    this.contextPromise ??= (async () => {
+      const model = await this.model();
+      return model.createContext({
+        // per sequence; node-llama-cpp sizes the KV cache for all of them
+        contextSize: Math.min(MAX_CONTEXT_SIZE, model.trainContextSize),
+        sequences: this.settings.parallel,
+        threads: this.settings.threads,
+      });
+    })();
+    this.contextPromise.catch(() => (this.contextPromise = undefined));
+    return this.contextPromise;
+  }
+
+  private pool = new Pool<LlamaContextSequence>(this.settings.parallel, async () => (await this.context()).getSequence());
 
   private nulBias?: TokenBias;
 
@@ -228,11 +235,11 @@ export class GenerationModel extends RoleModel {
       ? await llama.createGrammar({ grammar: grammarText })
       : undefined;
     const tokens = await this.promptTokens(model, prompt);
-    const slot = await this.pool.acquire();
+    const sequence = await this.pool.acquire();
     try {
       throwIfAborted(opts.signal);
-      await slot.sequence.clearHistory();
-      const completion = new LlamaCompletion({ contextSequence: slot.sequence });
+      await sequence.clearHistory();
+      const completion = new LlamaCompletion({ contextSequence: sequence });
       const generated: Token[] = [];
       try {
         const res = await completion.generateCompletionWithMeta(tokens, {
@@ -259,15 +266,27 @@ export class GenerationModel extends RoleModel {
       if (isAbort(err, opts.signal)) throw new EngineAbortedError('generation aborted', { cause: err });
       throw new EngineError(`generation failed: ${(err as Error).message}`, { cause: err });
     } finally {
-      await slot.sequence.clearHistory().catch(() => {});
-      this.pool.release(slot);
+      await sequence.clearHistory().catch(() => {});
+      this.pool.release(sequence);
     }
   }
 
   async dispose(): Promise<void> {
-    for (const slot of this.pool.items()) await slot.context.dispose();
+    const context = this.contextPromise;
+    this.contextPromise = undefined;
+    if (context) await (await context.catch(() => undefined))?.dispose();
     await this.disposeModel();
   }
+}
+
+function normalise(vector: readonly number[], text: string): number[] {
+  let norm = 0;
+  for (const x of vector) norm += x * x;
+  norm = Math.sqrt(norm);
+  if (!(norm > 0) || !Number.isFinite(norm)) {
+    throw new EngineError(`the embedding of a ${text.length}-character text has norm ${norm}; cannot normalise`);
+  }
+  return vector.map((x) => x / norm);
 }
 
 export class EmbeddingModel extends RoleModel {
@@ -285,27 +304,38 @@ export class EmbeddingModel extends RoleModel {
     }
     if (texts.some((t) => t.length === 0)) throw new EngineInputError('cannot embed an empty text');
     throwIfAborted(signal);
-    const ctx = await this.pool.acquire();
-    try {
-      const out: number[][] = [];
-      for (const text of texts) {
-        throwIfAborted(signal);
-        const { vector } = await ctx.getEmbeddingFor(text);
-        let norm = 0;
-        for (const x of vector) norm += x * x;
-        norm = Math.sqrt(norm);
-        if (!(norm > 0) || !Number.isFinite(norm)) {
-          throw new EngineError(`the embedding of a ${text.length}-character text has norm ${norm}; cannot normalise`);
+    // Each text is evaluated alone in a single-sequence context (the addon returns
+    // only sequence 0's pooled vector, so one decode cannot yield several); the
+    // texts of one call run concurrently on up to `parallel` contexts. Each runner
+    // holds one context at a time, so concurrent calls cannot deadlock.
+    const out: number[][] = new Array(texts.length);
+    let next = 0;
+    let failed = false;
+    const runner = async (): Promise<void> => {
+      const ctx = await this.pool.acquire();
+      try {
+        while (!failed && next < texts.length) {
+          throwIfAborted(signal);
+          const i = next++;
+          out[i] = normalise((await ctx.getEmbeddingFor(texts[i])).vector, texts[i]);
         }
-        out.push(vector.map((x) => x / norm));
+      } catch (err) {
+        failed = true;
+        throw err;
+      } finally {
+        this.pool.release(ctx);
       }
+    };
+    const runners = Array.from({ length: Math.min(texts.length, this.settings.parallel) }, runner);
+    try {
+      const results = await Promise.allSettled(runners);
+      const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (rejected) throw rejected.reason;
       return out;
     } catch (err) {
       if (err instanceof EngineError) throw err;
       if (isAbort(err, signal)) throw new EngineAbortedError('embedding aborted', { cause: err });
       throw new EngineError(`embedding failed: ${(err as Error).message}`, { cause: err });
-    } finally {
-      this.pool.release(ctx);
     }
   }
 

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { buildTinyModel } from '../../src/engine/tinyModels.ts';
 import { outputs } from './fixtures/outputs.ts';
-import { tinyEngine, TINY_DIR } from './tinyEngine.ts';
+import { rng, tinyEngine, TINY_DIR } from './tinyEngine.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -59,6 +59,69 @@ test('output does not depend on concurrency', async () => {
   ]);
   assert.equal(mixed[0], regexAlone);
   await e.dispose();
+});
+
+/** n distinct texts, some long enough that concurrent prompts share and split the 512-token batch. */
+function distinctTexts(n: number, seed: number): string[] {
+  const r = rng(seed);
+  const words = ['queue', 'vector', 'the', 'PostgreSQL', 'cat', 'über', '東京', 'job', '42', 'SELECT', 'river', 'fox'];
+  return Array.from({ length: n }, (_, i) =>
+    `${i}: ` + Array.from({ length: i % 10 === 9 ? r.int(150, 300) : r.int(1, 30) }, () => r.pick(words)).join(' '),
+  );
+}
+
+function shuffled<T>(xs: T[], seed: number): T[] {
+  const r = rng(seed);
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = r.int(0, i);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+test('generation: a prompt gives the same bytes alone and beside 3 or 15 other prompts in one batch', async () => {
+  const prompts = distinctTexts(32, 7);
+  const e1 = await tinyEngine({ parallel: 1 });
+  const alone: string[] = [];
+  for (const p of prompts) alone.push(await e1.generate(p, { maxTokens: 24, seed: 5 }));
+  await e1.dispose();
+  for (const n of [4, 16]) {
+    const e = await tinyEngine({ parallel: n });
+    const order = shuffled(prompts.map((_, i) => i), n);
+    for (let i = 0; i < order.length; i += n) {
+      const part = order.slice(i, i + n);
+      const outs = await Promise.all(part.map((k) => e.generate(prompts[k], { maxTokens: 24, seed: 5 })));
+      part.forEach((k, j) => assert.equal(outs[j], alone[k], `prompt ${k} beside ${n - 1} others`));
+    }
+    await e.dispose();
+  }
+});
+
+test('embeddings: a text gives the same Float32 vector alone and in calls of 4 and 16 texts, any order', async () => {
+  const texts = distinctTexts(50, 11);
+  const e1 = await tinyEngine({ parallel: 1 });
+  const alone: Float32Array[] = [];
+  for (const t of texts) alone.push(Float32Array.from((await e1.embed([t]))[0]));
+  await e1.dispose();
+  for (const n of [4, 16]) {
+    const e = await tinyEngine({ parallel: n });
+    for (const seed of [1, 2]) {
+      const order = shuffled(texts.map((_, i) => i), seed * 100 + n);
+      // batches of n, several calls in flight at once
+      const calls: Promise<void>[] = [];
+      for (let i = 0; i < order.length; i += n) {
+        const part = order.slice(i, i + n);
+        calls.push(
+          e.embed(part.map((k) => texts[k])).then((vs) =>
+            part.forEach((k, j) => assert.deepEqual(Float32Array.from(vs[j]), alone[k], `text ${k} in a call of ${part.length}`)),
+          ),
+        );
+      }
+      await Promise.all(calls);
+    }
+    await e.dispose();
+  }
 });
 
 test('modelId needs no load and labels tiny models', async () => {
