@@ -34,8 +34,10 @@ export interface LoadEngineOptions {
   threads?: number;
   /** Model cache dir; default env STEADYTEXT_MODEL_DIR, else ~/.cache/steadytext/models. */
   modelDir?: string;
-  /** Contexts per role (jobs of one role at once); default env STEADYTEXT_ENGINE_PARALLEL, else 2. */
+  /** Jobs of one role at once; default env STEADYTEXT_ENGINE_PARALLEL, else 2. */
   parallel?: number;
+  /** Generation contexts the parallel sequences are spread over; default env STEADYTEXT_ENGINE_CONTEXTS, else cores / threads (at most `parallel`). */
+  contexts?: number;
 }
 
 /**

@@ -174,24 +174,52 @@ function nulTokens(model: LlamaModel): Token[] {
 }
 
 export class GenerationModel extends RoleModel {
-  /** One context for all generation jobs: `parallel` sequences, evaluated together in one batch. */
-  private contextPromise?: Promise<LlamaContext>;
+  /**
+   * `contexts` contexts share the `parallel` sequences (round-robin); each context
+   * evaluates its busy sequences in one batch per step on its own threads.
+   */
+  private contexts: Array<Promise<LlamaContext> | undefined> = [];
+  /** Sequences handed out per context. */
+  private taken: number[] = [];
 
-  private context(): Promise<LlamaContext> {
-    this.contextPromise ??= (async () => {
-      const model = await this.model();
-      return model.createContext({
-        // per sequence; node-llama-cpp sizes the KV cache for all of them
-        contextSize: Math.min(MAX_CONTEXT_SIZE, model.trainContextSize),
-        sequences: this.settings.parallel,
-        threads: this.settings.threads,
-      });
-    })();
-    this.contextPromise.catch(() => (this.contextPromise = undefined));
-    return this.contextPromise;
+  /** Sequences of context i: `parallel` split as evenly as possible over `contexts`. */
+  private capacity(i: number): number {
+    const { parallel, contexts } = this.settings;
+    return Math.floor(parallel / contexts) + (i < parallel % contexts ? 1 : 0);
   }
 
-  private pool = new Pool<LlamaContextSequence>(this.settings.parallel, async () => (await this.context()).getSequence());
+  private context(i: number): Promise<LlamaContext> {
+    let p = this.contexts[i];
+    if (!p) {
+      p = (async () => {
+        const model = await this.model();
+        return model.createContext({
+          // per sequence; node-llama-cpp sizes the KV cache for all of them
+          contextSize: Math.min(MAX_CONTEXT_SIZE, model.trainContextSize),
+          sequences: this.capacity(i),
+          threads: this.settings.threads,
+        });
+      })();
+      p.catch(() => (this.contexts[i] = undefined));
+      this.contexts[i] = p;
+    }
+    return p;
+  }
+
+  private pool = new Pool<LlamaContextSequence>(this.settings.parallel, async () => {
+    // the context with the most sequences left, so light load spreads over all contexts (cores)
+    let best = 0;
+    for (let i = 1; i < this.settings.contexts; i++) {
+      if (this.capacity(i) - (this.taken[i] ?? 0) > this.capacity(best) - (this.taken[best] ?? 0)) best = i;
+    }
+    this.taken[best] = (this.taken[best] ?? 0) + 1;
+    try {
+      return (await this.context(best)).getSequence();
+    } catch (err) {
+      this.taken[best]--;
+      throw err;
+    }
+  });
 
   private nulBias?: TokenBias;
 
@@ -272,9 +300,10 @@ export class GenerationModel extends RoleModel {
   }
 
   async dispose(): Promise<void> {
-    const context = this.contextPromise;
-    this.contextPromise = undefined;
-    if (context) await (await context.catch(() => undefined))?.dispose();
+    const contexts = this.contexts;
+    this.contexts = [];
+    this.taken = [];
+    for (const p of contexts) if (p) await (await p.catch(() => undefined))?.dispose();
     await this.disposeModel();
   }
 }

@@ -42,14 +42,20 @@ export interface EngineSettings {
   modelDir: string;
   threads: number;
   allowDownload: boolean;
-  /** Contexts per role: how many jobs of one role run at once. */
+  /** How many jobs of one role run at once (generation: sequences; embedding/reranking: contexts). */
   parallel: number;
+  /** Generation contexts the `parallel` sequences are spread over (each evaluates its sequences in one batch). */
+  contexts: number;
   env: NodeJS.ProcessEnv;
 }
 
 /** Measured on the 2-core dev box: 1 thread is fastest for small models (docs/engine.md). */
 export const DEFAULT_THREADS = 1;
 export const DEFAULT_PARALLEL = 2;
+/** One generation context per core's worth of threads: a context's batch runs on its own threads only. */
+export function defaultContexts(threads: number): number {
+  return Math.max(1, Math.floor(os.availableParallelism() / threads));
+}
 
 export function defaultModelDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.STEADYTEXT_MODEL_DIR || path.join(os.homedir(), '.cache', 'steadytext', 'models');
@@ -63,19 +69,23 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
 }
 
 export function resolveSettings(
-  opts: { models?: ModelSet; threads?: number; modelDir?: string; parallel?: number } = {},
+  opts: { models?: ModelSet; threads?: number; modelDir?: string; parallel?: number; contexts?: number } = {},
   env: NodeJS.ProcessEnv = process.env,
 ): EngineSettings {
   const models = opts.models ?? ((env.STEADYTEXT_MODELS || 'default') as ModelSet);
   if (models !== 'default' && models !== 'tiny') {
     throw new EngineInputError(`STEADYTEXT_MODELS must be 'default' or 'tiny', got '${models}'`);
   }
+  const threads = opts.threads ?? positiveInt('STEADYTEXT_THREADS', env.STEADYTEXT_THREADS, DEFAULT_THREADS);
+  const parallel = opts.parallel ?? positiveInt('STEADYTEXT_ENGINE_PARALLEL', env.STEADYTEXT_ENGINE_PARALLEL, DEFAULT_PARALLEL);
+  const contexts = opts.contexts ?? positiveInt('STEADYTEXT_ENGINE_CONTEXTS', env.STEADYTEXT_ENGINE_CONTEXTS, defaultContexts(threads));
   return {
     models,
     modelDir: opts.modelDir ?? defaultModelDir(env),
-    threads: opts.threads ?? positiveInt('STEADYTEXT_THREADS', env.STEADYTEXT_THREADS, DEFAULT_THREADS),
+    threads,
     allowDownload: env.STEADYTEXT_ALLOW_DOWNLOAD === '1',
-    parallel: opts.parallel ?? positiveInt('STEADYTEXT_ENGINE_PARALLEL', env.STEADYTEXT_ENGINE_PARALLEL, DEFAULT_PARALLEL),
+    parallel,
+    contexts: Math.min(contexts, parallel),
     env,
   };
 }

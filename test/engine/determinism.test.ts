@@ -87,7 +87,8 @@ test('generation: a prompt gives the same bytes alone and beside 3 or 15 other p
   for (const p of prompts) alone.push(await e1.generate(p, { maxTokens: 24, seed: 5 }));
   await e1.dispose();
   for (const n of [4, 16]) {
-    const e = await tinyEngine({ parallel: n });
+    // one context: all n sequences evaluated together in one batch per step
+    const e = await tinyEngine({ parallel: n, contexts: 1 });
     const order = shuffled(prompts.map((_, i) => i), n);
     for (let i = 0; i < order.length; i += n) {
       const part = order.slice(i, i + n);

@@ -6,7 +6,7 @@ import { loadEngine, type Engine } from '../../src/engine/index.ts';
 
 export const TINY_DIR = process.env.STEADYTEXT_TEST_MODEL_DIR ?? path.join(os.tmpdir(), 'steadytext-tiny-models');
 
-export function tinyEngine(opts: { parallel?: number } = {}): Promise<Engine> {
+export function tinyEngine(opts: { parallel?: number; contexts?: number } = {}): Promise<Engine> {
   return loadEngine({ models: 'tiny', modelDir: TINY_DIR, threads: 1, ...opts });
 }
 
