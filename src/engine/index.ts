@@ -36,7 +36,7 @@ export interface LoadEngineOptions {
   modelDir?: string;
   /** Jobs of one role at once; default env STEADYTEXT_ENGINE_PARALLEL, else 2. */
   parallel?: number;
-  /** Generation contexts the parallel sequences are spread over; default env STEADYTEXT_ENGINE_CONTEXTS, else cores / threads (at most `parallel`). */
+  /** Generation contexts the parallel sequences are spread over; default env STEADYTEXT_ENGINE_CONTEXTS, else `parallel` (one job per context; at most `parallel`). */
   contexts?: number;
 }
 

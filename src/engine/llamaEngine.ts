@@ -1,7 +1,8 @@
 // The llama engine: one loaded model per role (loaded lazily on first use),
-// shared by concurrent jobs. Generation: one context with `parallel` sequences;
-// concurrent jobs each get a sequence (cleared before every job, no reused KV
-// prefix) and llama.cpp evaluates them in one batch per step. Embeddings and
+// shared by concurrent jobs. Generation: `parallel` sequences spread over
+// `contexts` contexts (default one each); a job gets a sequence (cleared before
+// every job, no reused KV prefix) and llama.cpp evaluates the busy sequences of
+// one context in one batch per step. Embeddings and
 // reranking: a pool of single-sequence contexts; one embed(texts) call spreads
 // its texts over the free contexts, each text evaluated alone. Measured: a
 // job's output is byte-identical alone or beside others (docs/engine.md, Batching).

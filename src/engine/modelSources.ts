@@ -52,10 +52,6 @@ export interface EngineSettings {
 /** Measured on the 2-core dev box: 1 thread is fastest for small models (docs/engine.md). */
 export const DEFAULT_THREADS = 1;
 export const DEFAULT_PARALLEL = 2;
-/** One generation context per core's worth of threads: a context's batch runs on its own threads only. */
-export function defaultContexts(threads: number): number {
-  return Math.max(1, Math.floor(os.availableParallelism() / threads));
-}
 
 export function defaultModelDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.STEADYTEXT_MODEL_DIR || path.join(os.homedir(), '.cache', 'steadytext', 'models');
@@ -78,7 +74,9 @@ export function resolveSettings(
   }
   const threads = opts.threads ?? positiveInt('STEADYTEXT_THREADS', env.STEADYTEXT_THREADS, DEFAULT_THREADS);
   const parallel = opts.parallel ?? positiveInt('STEADYTEXT_ENGINE_PARALLEL', env.STEADYTEXT_ENGINE_PARALLEL, DEFAULT_PARALLEL);
-  const contexts = opts.contexts ?? positiveInt('STEADYTEXT_ENGINE_CONTEXTS', env.STEADYTEXT_ENGINE_CONTEXTS, defaultContexts(threads));
+  // Default: one context per job (measured fastest on the tiny model, docs/engine.md "Batching");
+  // fewer contexts batch several jobs' sequences per decode step.
+  const contexts = opts.contexts ?? positiveInt('STEADYTEXT_ENGINE_CONTEXTS', env.STEADYTEXT_ENGINE_CONTEXTS, parallel);
   return {
     models,
     modelDir: opts.modelDir ?? defaultModelDir(env),
