@@ -18,6 +18,8 @@
 //  5. `CREATE TABLE steadytext_dead_letter_queue` already exists (our schema
 //     creates it): ours is dropped, the spec's DDL runs as written, and its
 //     columns must be identical to ours.
+//  7. PostgreSQL 15/16 only: ALTER SYSTEM SET of a custom parameter needs a
+//     placeholder in the session (fixed in 17), so the test sets one first.
 //  6. ALTER SYSTEM is run as written and checked in pg_file_settings, then
 //     reset before the block's `SELECT pg_reload_conf()`, so that the shared
 //     test server never runs with those settings (other test files run in
@@ -178,6 +180,11 @@ async function verifySignature(c: pg.ClientBase, block: string): Promise<void> {
  * edits the server-wide postgresql.auto.conf: only one test file at a time
  * may do that, so only spec-examples.test.ts does).
  */
+async function serverVersionNum(c: pg.ClientBase): Promise<number> {
+  const r = await c.query(`SELECT current_setting('server_version_num')::int AS v`);
+  return r.rows[0].v as number;
+}
+
 export async function runSpecExamples(
   c: pg.ClientBase,
   log: (line: string) => void = () => {},
@@ -249,6 +256,14 @@ export async function runSpecExamples(
       if (opts.alterSystem === false && /^(ALTER SYSTEM|SELECT pg_reload_conf\(\))/.test(bare)) {
         log('skipped here (server-wide, run by spec-examples.test.ts): ' + bare.replace(/\s+/g, ' '));
         continue;
+      }
+      // EXCEPTION 7: before PostgreSQL 17, ALTER SYSTEM refuses a custom
+      // parameter unless this session already holds a placeholder for it
+      // ("unrecognized configuration parameter"); a session SET makes one.
+      const alter = /^ALTER SYSTEM SET (steadytext\.\w+)/.exec(bare);
+      if (alter && (await serverVersionNum(c)) < 170000) {
+        log(`PostgreSQL < 17: SET ${alter[1]} first, so ALTER SYSTEM knows the placeholder`);
+        await c.query(`SELECT set_config($1, '', false)`, [alter[1]]);
       }
       // EXCEPTION 6: ALTER SYSTEM written but never loaded
       if (/^SELECT pg_reload_conf\(\)/.test(bare)) {
