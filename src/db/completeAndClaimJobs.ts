@@ -1,6 +1,6 @@
 import type { Job } from '../interfaces.ts';
 import { claimOrder } from './claimJobs.ts';
-import type { Completion } from './completeJobs.ts';
+import { FILL_CACHE_FROM_DONE, type Completion } from './completeJobs.ts';
 import type { Queryable } from './queryable.ts';
 
 export interface Exchange {
@@ -51,14 +51,7 @@ export async function completeAndClaimJobs(
              WHERE NOT EXISTS (SELECT 1 FROM mine m WHERE m.request_id = i.request_id)
                AND EXISTS (SELECT 1 FROM steadytext_queue q WHERE q.request_id = i.request_id
                            AND q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt)
-           ), cached AS (
-             INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
-             SELECT DISTINCT ON (cache_key) cache_key, function_name, model_id, parameters, result FROM done
-             WHERE cache_key IS NOT NULL AND model_id = producer
-               AND coalesce(parameters->>'use_cache', 'false')::boolean
-             ORDER BY cache_key
-             ON CONFLICT (cache_key) DO NOTHING
-           ), c AS (
+           ), ${FILL_CACHE_FROM_DONE}, c AS (
              SELECT request_id FROM steadytext_queue
              WHERE status = 'pending' AND run_at <= now()
              ORDER BY priority DESC, created_at, request_id

@@ -1,3 +1,4 @@
+import { completeJobs } from './completeJobs.ts';
 import type { Queryable } from './queryable.ts';
 
 /**
@@ -19,22 +20,7 @@ export async function completeJob(
   result: string,
   modelId: string | null,
 ): Promise<boolean> {
-  const r = await db.query<{ n: number }>({
-    name: 'steadytext_complete_job',
-    text: `WITH done AS (
-             UPDATE steadytext_queue
-             SET status = 'completed', result = $4, error = NULL, completed_at = now()
-             WHERE request_id = $1 AND status = 'processing' AND worker_id = $2 AND attempt = $3
-             RETURNING function_name, parameters, cache_key, model_id
-           ), cached AS (
-             INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
-             SELECT cache_key, function_name, model_id, parameters, $4 FROM done
-             WHERE cache_key IS NOT NULL AND model_id = $5
-               AND coalesce(parameters->>'use_cache', 'false')::boolean
-             ON CONFLICT (cache_key) DO NOTHING
-           )
-           SELECT count(*)::int AS n FROM done`,
-    values: [requestId, workerId, attempt, result, modelId],
-  });
-  return r.rows[0].n === 1;
+  // One statement for one job or many: the grouped completion is the worker's own.
+  const counted = await completeJobs(db, workerId, [{ requestId, attempt, result, modelId }]);
+  return counted.has(requestId);
 }

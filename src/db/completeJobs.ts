@@ -10,6 +10,22 @@ export interface Completion {
 }
 
 /**
+ * The CTE both grouped completions end with: results of jobs that asked for
+ * the cache (use_cache) go into steadytext_cache under the key computed at
+ * enqueue, but only when this worker's model is the one the key names.
+ * Reads a `done` CTE (request_id, function_name, parameters, cache_key,
+ * model_id, producer, result).
+ */
+export const FILL_CACHE_FROM_DONE = `cached AS (
+             INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
+             SELECT DISTINCT ON (cache_key) cache_key, function_name, model_id, parameters, result FROM done
+             WHERE cache_key IS NOT NULL AND model_id = producer
+               AND coalesce(parameters->>'use_cache', 'false')::boolean
+             ORDER BY cache_key
+             ON CONFLICT (cache_key) DO NOTHING
+           )`;
+
+/**
  * completeJob for several jobs of one worker in one statement (one commit):
  * the worker stores the results of jobs that finished while its previous
  * completion was in flight together, so a busy worker pays about one commit
@@ -30,14 +46,7 @@ export async function completeJobs(db: Queryable, workerId: string, completions:
              FROM input i
              WHERE q.request_id = i.request_id AND q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt
              RETURNING q.request_id, q.function_name, q.parameters, q.cache_key, q.model_id, i.producer, i.result
-           ), cached AS (
-             INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
-             SELECT DISTINCT ON (cache_key) cache_key, function_name, model_id, parameters, result FROM done
-             WHERE cache_key IS NOT NULL AND model_id = producer
-               AND coalesce(parameters->>'use_cache', 'false')::boolean
-             ORDER BY cache_key
-             ON CONFLICT (cache_key) DO NOTHING
-           )
+           ), ${FILL_CACHE_FROM_DONE}
            SELECT request_id FROM done`,
     values: [
       workerId,
