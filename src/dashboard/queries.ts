@@ -3,24 +3,7 @@
 // statement each.
 import type { Queryable } from '../db/queryable.ts';
 
-export interface QueueStatsRow {
-  function_name: string;
-  status: string;
-  count: number;
-  oldest_pending_age_seconds: number | null;
-  avg_processing_seconds: number | null;
-  p95_processing_seconds: number | null;
-}
-
-/** steadytext_queue_stats(): one row per (function_name, status). */
-export async function queueStats(db: Queryable): Promise<QueueStatsRow[]> {
-  const r = await db.query<QueueStatsRow>(
-    `SELECT function_name, status, count::int AS count, oldest_pending_age_seconds,
-            avg_processing_seconds, p95_processing_seconds
-     FROM steadytext_queue_stats()`,
-  );
-  return r.rows;
-}
+export { queueStats, type QueueStatsRow } from '../db/queueStats.ts';
 
 export interface WorkerRow {
   worker_id: string;

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import Table from 'cli-table3';
 import pg from 'pg';
+import { queueStats, type QueueStatsRow } from '../../db/queueStats.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail, failWith } from '../exit.ts';
 
@@ -12,14 +13,7 @@ interface StatusOptions {
   json?: boolean;
 }
 
-export interface QueueStatsRow {
-  function_name: string;
-  status: string;
-  count: number;
-  oldest_pending_age_seconds: number | null;
-  avg_processing_seconds: number | null;
-  p95_processing_seconds: number | null;
-}
+export type { QueueStatsRow };
 
 export interface WorkerStatusRow {
   worker_id: string;
@@ -92,18 +86,14 @@ export function statusCommand(): Command {
 }
 
 export async function readStatus(db: pg.ClientBase | pg.Pool): Promise<StatusSnapshot> {
-  const q = await db.query<QueueStatsRow>(
-    `SELECT function_name, status, count::float8 AS count, oldest_pending_age_seconds,
-            avg_processing_seconds, p95_processing_seconds
-     FROM steadytext_queue_stats()`,
-  );
+  const queue = await queueStats(db);
   const w = await db.query<WorkerStatusRow>(
     `SELECT worker_id, host, pid, to_json(started_at) #>> '{}' AS started_at,
             to_json(last_heartbeat) #>> '{}' AS last_heartbeat,
             jobs_completed::float8 AS jobs_completed, jobs_failed::float8 AS jobs_failed, current_jobs, status
      FROM steadytext_worker_status()`,
   );
-  return { queue: q.rows, workers: w.rows };
+  return { queue, workers: w.rows };
 }
 
 const seconds = (v: number | null) => (v === null ? '' : v < 10 ? v.toFixed(2) : v.toFixed(1));
