@@ -184,6 +184,12 @@ export class Worker {
       });
       this.pool.on('error', (err) => this.log('info', `idle connection error: ${err.message}`));
       const pool = this.pool;
+      // The metrics port first: a port in use fails the start before this
+      // worker is registered anywhere.
+      if (s.metricsPort !== undefined) {
+        ({ metrics: this.metrics, server: this.metricsServer } = await startWorkerMetrics(this));
+        this.log('info', `metrics on ${this.metricsServer.url}/metrics, health on ${this.metricsServer.url}/health`);
+      }
       // Jobs an earlier process left under this same worker_id count as crashed.
       await withRetries(() => reclaimStale(pool, s.maxRetries, this.workerId));
       await withRetries(() =>
@@ -206,10 +212,6 @@ export class Worker {
         log: (line) => this.log('info', line),
       });
       await withRetries(() => this.listener!.start());
-      if (s.metricsPort !== undefined) {
-        ({ metrics: this.metrics, server: this.metricsServer } = await startWorkerMetrics(this));
-        this.log('info', `metrics on ${this.metricsServer.url}/metrics, health on ${this.metricsServer.url}/health`);
-      }
     } catch (err) {
       await this.teardown();
       throw err;

@@ -99,7 +99,16 @@ async function up(opts: UpOptions): Promise<void> {
     };
     if (opts.concurrency !== undefined) flags.concurrency = opts.concurrency;
     try {
-      worker = await startWorker(flags);
+      try {
+        worker = await startWorker(flags);
+      } catch (err) {
+        // The default metrics port is taken (another `steadytext up`, say):
+        // any free port will do. A port the user named is theirs to fix.
+        const chosen = opts.metricsPort !== undefined || process.env.STEADYTEXT_WORKER_METRICS_PORT !== undefined;
+        if (chosen || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+        say(`note: metrics port ${flags.metricsPort} is in use; using a free one`);
+        worker = await startWorker({ ...flags, metricsPort: '0' });
+      }
     } catch (err) {
       await stopServer?.();
       fail(`could not start the worker: ${(err as Error).message}`, exitCodes.failure);
