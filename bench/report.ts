@@ -12,14 +12,17 @@ interface Input {
   quick: boolean;
   sizes: Record<string, unknown>;
   scenarios: string[];
-  results: {
-    enqueue: EnqueueResult[];
-    burndown: BurnDownResult[];
-    latency: LatencyResult[];
-    depth: DepthResult[];
-    engine: EngineRun[];
-    cache?: CacheHitResult;
-  };
+  results: BenchResults;
+}
+
+/** Every scenario's raw results, as bench/run.ts collects them. */
+export interface BenchResults {
+  enqueue: EnqueueResult[];
+  burndown: BurnDownResult[];
+  latency: LatencyResult[];
+  depth: DepthResult[];
+  engine: EngineRun[];
+  cache?: CacheHitResult;
 }
 
 export interface Target {

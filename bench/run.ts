@@ -11,11 +11,11 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { startBenchServer } from './lib/server.ts';
 import { graphileWorker, pgBoss, steadytext, type QueueSystem } from './lib/systems.ts';
-import { burnDown, enqueueRate, latency, type BurnDownResult, type EnqueueResult, type LatencyResult } from './scenarios/queue.ts';
-import { claimAtDepth, type DepthResult } from './scenarios/depth.ts';
-import { cacheHit, type CacheHitResult } from './scenarios/cache.ts';
-import { engineScenario, type EngineRun } from './scenarios/engine.ts';
-import { buildReport } from './report.ts';
+import { burnDown, enqueueRate, latency } from './scenarios/queue.ts';
+import { claimAtDepth } from './scenarios/depth.ts';
+import { cacheHit } from './scenarios/cache.ts';
+import { engineScenario } from './scenarios/engine.ts';
+import { buildReport, type BenchResults } from './report.ts';
 
 const ALL = ['enqueue', 'burndown', 'latency', 'depth', 'engine', 'cache'] as const;
 type Scenario = (typeof ALL)[number];
@@ -72,14 +72,7 @@ const say = (line: string) => {
 const server = await startBenchServer();
 say(`PostgreSQL ${server.version} (embedded), fsync=${server.settings.fsync}, synchronous_commit=${server.settings.synchronous_commit}; ${quick ? 'quick' : 'full'} run: ${picked.join(', ')}`);
 
-const results: {
-  enqueue: EnqueueResult[];
-  burndown: BurnDownResult[];
-  latency: LatencyResult[];
-  depth: DepthResult[];
-  engine: EngineRun[];
-  cache?: CacheHitResult;
-} = { enqueue: [], burndown: [], latency: [], depth: [], engine: [] };
+const results: BenchResults = { enqueue: [], burndown: [], latency: [], depth: [], engine: [] };
 
 let systems: QueueSystem[] = [];
 const errors: Record<string, string> = {};

@@ -1,6 +1,6 @@
 import type { Job } from '../interfaces.ts';
 import { claimOrder } from './claimJobs.ts';
-import { FILL_CACHE_FROM_DONE, type Completion } from './completeJobs.ts';
+import { completionColumns, FILL_CACHE_FROM_DONE, type Completion } from './completeJobs.ts';
 import type { Queryable } from './queryable.ts';
 
 export interface Exchange {
@@ -74,15 +74,7 @@ export async function completeAndClaimJobs(
            SELECT NULL, request_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM busy
            UNION ALL
            SELECT false, * FROM claimed`,
-    values: [
-      workerId,
-      completions.map((c) => c.requestId),
-      completions.map((c) => c.attempt),
-      completions.map((c) => c.result),
-      completions.map((c) => c.modelId),
-      limit,
-      defaultMaxRetries,
-    ],
+    values: [workerId, ...completionColumns(completions), limit, defaultMaxRetries],
   });
   const counted = new Set<string>();
   const busy = new Set<string>();

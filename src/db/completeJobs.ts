@@ -9,6 +9,16 @@ export interface Completion {
   modelId: string | null;
 }
 
+/** Completions as the parallel arrays ($2..$5) both grouped statements unnest. */
+export function completionColumns(completions: Completion[]): [string[], number[], string[], (string | null)[]] {
+  return [
+    completions.map((c) => c.requestId),
+    completions.map((c) => c.attempt),
+    completions.map((c) => c.result),
+    completions.map((c) => c.modelId),
+  ];
+}
+
 /**
  * The CTE both grouped completions end with: results of jobs that asked for
  * the cache (use_cache) go into steadytext_cache under the key computed at
@@ -48,13 +58,7 @@ export async function completeJobs(db: Queryable, workerId: string, completions:
              RETURNING q.request_id, q.function_name, q.parameters, q.cache_key, q.model_id, i.producer, i.result
            ), ${FILL_CACHE_FROM_DONE}
            SELECT request_id FROM done`,
-    values: [
-      workerId,
-      completions.map((c) => c.requestId),
-      completions.map((c) => c.attempt),
-      completions.map((c) => c.result),
-      completions.map((c) => c.modelId),
-    ],
+    values: [workerId, ...completionColumns(completions)],
   });
   return new Set(r.rows.map((row) => row.request_id));
 }
