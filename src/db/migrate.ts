@@ -76,10 +76,12 @@ const LOCK_KEY = 0x5354_4558; // 'STEX': one migrator at a time
  */
 export async function migrate(
   client: pg.ClientBase,
-  opts: { schema?: string; dryRun?: boolean; log?: (sql: string) => void } = {},
+  opts: { schema?: string; dryRun?: boolean; log?: (sql: string) => void; target?: string } = {},
 ): Promise<MigrateResult> {
   const schema = opts.schema ?? 'public';
-  const target = currentVersion();
+  // target: the version to reach (default: this package's); older versions
+  // serve the upgrade tests, which start from a released install.
+  const target = opts.target ?? currentVersion();
   await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
   try {
     const ext = await client.query<{ extversion: string }>(

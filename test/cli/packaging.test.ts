@@ -14,6 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createTestDatabase } from '../helpers/db.ts';
 import { ROOT } from '../worker/fixtures/queue.ts';
+import { currentVersion } from '../../src/db/migrate.ts';
 
 const run = promisify(execFile);
 const npm = (args: string[], cwd = ROOT, timeout = 120_000) =>
@@ -35,6 +36,7 @@ test('npm pack ships bin/, src/, dist/ (the built client), sql/ (control + scrip
     'dist/interfaces.js',
     'sql/pg_steadytext.control',
     'sql/pg_steadytext--1.0.0.sql',
+    `sql/pg_steadytext--${currentVersion()}.sql`,
     'systemd/steadytext-worker.service',
   ]) {
     assert.ok(files.includes(must), `${must} is in the package`);

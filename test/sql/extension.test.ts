@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, renameSync } from '
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTestDatabase } from '../helpers/db.ts';
-import { migrate, SQL_DIR } from '../../src/db/migrate.ts';
+import { currentVersion, migrate, SQL_DIR } from '../../src/db/migrate.ts';
 import { runSpecExamples, SPEC } from './specExamples.ts';
 
 /** Copies the control file and scripts into the running server's SHAREDIR/extension. */
@@ -35,7 +35,7 @@ test('CREATE EXTENSION pg_steadytext installs the whole surface, and the spec ex
     }
     await db.pool.query(`CREATE EXTENSION pg_steadytext`);
     const ext = await db.pool.query(`SELECT extversion FROM pg_extension WHERE extname = 'pg_steadytext'`);
-    assert.equal(ext.rows[0].extversion, '1.0.0');
+    assert.equal(ext.rows[0].extversion, currentVersion());
     const fns = await db.pool.query(
       `SELECT p.proname FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
        WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_steadytext') AND d.classid = 'pg_proc'::regclass
@@ -66,7 +66,7 @@ test('CREATE EXTENSION pg_steadytext installs the whole surface, and the spec ex
     // migrate sees the extension and applies nothing
     const c = await db.connect();
     const m = await migrate(c);
-    assert.deepEqual(m, { from: '1.0.0', to: '1.0.0', applied: [], viaExtension: true });
+    assert.deepEqual(m, { from: currentVersion(), to: currentVersion(), applied: [], viaExtension: true });
     // and every other example of the spec, as in spec-examples.test.ts
     if (existsSync(SPEC)) await runSpecExamples(c, (line) => t.diagnostic(line), { alterSystem: false });
     else t.diagnostic(`${SPEC} not found: full spec examples not run here`);
@@ -83,11 +83,11 @@ test('migrate installs into an empty database once; a second run applies nothing
   try {
     const c = await db.connect();
     const first = await migrate(c);
-    assert.deepEqual(first.applied, ['pg_steadytext--1.0.0.sql']);
+    assert.deepEqual(first.applied, [`pg_steadytext--${currentVersion()}.sql`]);
     assert.equal(first.from, null);
     const second = await migrate(c);
     assert.deepEqual(second.applied, []);
-    assert.equal(second.from, '1.0.0');
+    assert.equal(second.from, currentVersion());
     const n = await c.query(`SELECT count(*)::int AS n FROM steadytext_migrations`);
     assert.equal(n.rows[0].n, 1);
     assert.ok((await c.query(`SELECT steadytext_generate_async('installed by migrate') AS id`)).rows[0].id);

@@ -1,0 +1,117 @@
+-- Enqueue internals.
+-- Runs on a fresh install and again at the end of every upgrade script:
+-- every statement here must be repeatable (CREATE OR REPLACE, GRANT).
+
+-- ===========================================================================
+-- Enqueue internals
+-- ===========================================================================
+
+-- Inserts one request owned by `caller` (see _steadytext_caller): born
+-- 'completed' from steadytext_cache on a hit (when use_cache; the cache row's
+-- access_count/last_accessed are bumped), else 'pending' with a NOTIFY
+-- steadytext_new_job (delivered at commit). SECURITY DEFINER: callers cannot
+-- read the cache or write the queue themselves; cache_key is computed here
+-- from the very parameters the worker will run.
+CREATE OR REPLACE FUNCTION _steadytext_enqueue(fn text, function_name text, role text, parameters jsonb,
+                                    use_cache boolean, priority integer, caller name DEFAULT current_user)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    owner name := _steadytext_caller(caller);
+    model text := _steadytext_model_id(role);
+    key text := steadytext_cache_key(function_name, model, parameters);
+    cached text;
+    id uuid;
+BEGIN
+    IF use_cache THEN
+        UPDATE steadytext_cache AS c
+        SET access_count = c.access_count + 1, last_accessed = now()
+        WHERE c.cache_key = key
+        RETURNING c.result INTO cached;
+        IF FOUND THEN
+            INSERT INTO steadytext_queue AS q
+                (function_name, parameters, status, priority, result, started_at, completed_at, cache_key, model_id,
+                 owner_role)
+            VALUES (_steadytext_enqueue.function_name, _steadytext_enqueue.parameters, 'completed',
+                    _steadytext_enqueue.priority, cached, now(), now(), key, model, owner)
+            RETURNING q.request_id INTO id;
+            RETURN id;
+        END IF;
+    END IF;
+    PERFORM _steadytext_check_queue_size(fn, 1);
+    INSERT INTO steadytext_queue AS q (function_name, parameters, priority, cache_key, model_id, owner_role)
+    VALUES (_steadytext_enqueue.function_name, _steadytext_enqueue.parameters,
+            _steadytext_enqueue.priority, key, model, owner)
+    RETURNING q.request_id INTO id;
+    PERFORM pg_notify('steadytext_new_job', '');
+    RETURN id;
+END;
+$$;
+
+-- Inserts one request per item in one INSERT ... SELECT over
+-- unnest(items) WITH ORDINALITY, sharing a batch_id, batch_index = position
+-- (0-based). Each item's parameters are `base` plus {item_key: item}; items
+-- found in steadytext_cache (when use_cache) are born 'completed'. created_at
+-- is spaced 1 microsecond apart in item order so that the claim order
+-- (priority DESC, created_at) is the item order. Returns the request ids in
+-- item order. The caller validates the items first. max_queue_size counts
+-- every item of the batch. Rows are owned by `caller`; SECURITY DEFINER as
+-- _steadytext_enqueue.
+CREATE OR REPLACE FUNCTION _steadytext_enqueue_batch(fn text, function_name text, role text, base jsonb,
+                                          item_key text, items text[], use_cache boolean, priority integer,
+                                          caller name DEFAULT current_user)
+RETURNS uuid[]
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    owner name := _steadytext_caller(caller);
+    model text := _steadytext_model_id(role);
+    batch uuid := gen_random_uuid();
+    ids uuid[];
+    pending bigint;
+BEGIN
+    IF cardinality(items) = 0 THEN
+        RETURN '{}'::uuid[];
+    END IF;
+    PERFORM _steadytext_check_queue_size(fn, cardinality(items));
+    WITH it AS MATERIALIZED (
+        SELECT u.ord, p.parameters,
+               steadytext_cache_key(_steadytext_enqueue_batch.function_name, model, p.parameters) AS cache_key
+        FROM unnest(items) WITH ORDINALITY AS u(item, ord)
+        CROSS JOIN LATERAL (SELECT base || jsonb_build_object(item_key, u.item) AS parameters) AS p
+    ), wanted AS (
+        SELECT it.cache_key, count(*) AS n FROM it WHERE use_cache GROUP BY it.cache_key
+    ), hits AS (
+        -- one access per item that hits (duplicate items count once each)
+        UPDATE steadytext_cache AS c
+        SET access_count = c.access_count + wanted.n, last_accessed = now()
+        FROM wanted WHERE c.cache_key = wanted.cache_key
+        RETURNING c.cache_key, c.result
+    ), ins AS (
+        INSERT INTO steadytext_queue AS q
+            (function_name, parameters, status, priority, result, created_at, started_at, completed_at,
+             batch_id, batch_index, cache_key, model_id, owner_role)
+        SELECT _steadytext_enqueue_batch.function_name, it.parameters,
+               CASE WHEN hits.result IS NULL THEN 'pending' ELSE 'completed' END,
+               _steadytext_enqueue_batch.priority, hits.result,
+               now() + (it.ord - 1) * interval '1 microsecond',
+               CASE WHEN hits.result IS NOT NULL THEN now() END,
+               CASE WHEN hits.result IS NOT NULL THEN now() END,
+               batch, (it.ord - 1)::integer, it.cache_key, model, owner
+        FROM it LEFT JOIN hits ON hits.cache_key = it.cache_key
+        ORDER BY it.ord
+        RETURNING q.request_id, q.batch_index, q.status
+    )
+    SELECT array_agg(ins.request_id ORDER BY ins.batch_index),
+           count(*) FILTER (WHERE ins.status = 'pending')
+    INTO ids, pending
+    FROM ins;
+    IF pending > 0 THEN
+        PERFORM pg_notify('steadytext_new_job', '');
+    END IF;
+    RETURN ids;
+END;
+$$;

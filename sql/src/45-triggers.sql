@@ -1,0 +1,71 @@
+-- Queue triggers.
+-- Runs on a fresh install and again at the end of every upgrade script:
+-- every statement here must be repeatable (CREATE OR REPLACE, GRANT).
+
+-- ===========================================================================
+-- Queue triggers: completed_at bookkeeping and the completion NOTIFY
+-- ===========================================================================
+
+-- BEFORE: a row entering a terminal state gets completed_at (now(), unless the
+-- statement sets one) and, entering 'failed', failed_at; a row leaving the
+-- terminal states (retry) loses completed_at.
+CREATE OR REPLACE FUNCTION _steadytext_queue_stamp()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.status IN ('completed', 'failed', 'cancelled') THEN
+        IF NEW.completed_at IS NULL
+           OR (TG_OP = 'UPDATE' AND NEW.completed_at IS NOT DISTINCT FROM OLD.completed_at) THEN
+            NEW.completed_at := now();
+        END IF;
+        IF NEW.status = 'failed' AND NEW.failed_at IS NULL THEN
+            NEW.failed_at := NEW.completed_at;
+        END IF;
+    ELSE
+        NEW.completed_at := NULL;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER steadytext_queue_stamp_insert
+    BEFORE INSERT ON steadytext_queue
+    FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled') OR NEW.completed_at IS NOT NULL)
+    EXECUTE FUNCTION _steadytext_queue_stamp();
+
+CREATE OR REPLACE TRIGGER steadytext_queue_stamp_update
+    BEFORE UPDATE ON steadytext_queue
+    FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status)
+    EXECUTE FUNCTION _steadytext_queue_stamp();
+
+-- AFTER: exactly one NOTIFY steadytext_completed per terminal transition,
+-- payload {"request_id","function","status"[, "batch_id"]}, sent at commit.
+CREATE OR REPLACE FUNCTION _steadytext_queue_notify_completed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_notify('steadytext_completed',
+        CASE WHEN NEW.batch_id IS NULL
+            THEN json_build_object('request_id', NEW.request_id, 'function', NEW.function_name,
+                                   'status', NEW.status)
+            ELSE json_build_object('request_id', NEW.request_id, 'function', NEW.function_name,
+                                   'status', NEW.status, 'batch_id', NEW.batch_id)
+        END::text);
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER steadytext_queue_completed_insert
+    AFTER INSERT ON steadytext_queue
+    FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled'))
+    EXECUTE FUNCTION _steadytext_queue_notify_completed();
+
+CREATE OR REPLACE TRIGGER steadytext_queue_completed_update
+    AFTER UPDATE OF status ON steadytext_queue
+    FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled')
+                       AND OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION _steadytext_queue_notify_completed();
