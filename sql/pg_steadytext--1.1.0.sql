@@ -7,14 +7,14 @@
 -- ---------------------------------------------------------------------------
 -- sql/src/05-roles.sql
 -- ---------------------------------------------------------------------------
--- Roles: three cluster-wide NOLOGIN group roles (docs/security.md).
+-- Roles: four cluster-wide NOLOGIN group roles (docs/security.md).
 -- Runs on a fresh install and again at the end of every upgrade script:
 -- every statement here must be repeatable (CREATE OR REPLACE, GRANT).
 
 -- ===========================================================================
 -- Roles and privileges (docs/security.md)
 -- ===========================================================================
--- Three NOLOGIN group roles; grant them to login roles
+-- Four NOLOGIN group roles; grant them to login roles
 -- (CREATE ROLE app LOGIN PASSWORD '...' IN ROLE steadytext_user):
 --   steadytext_user    enqueue, wait on, check, cancel and retry its OWN
 --                      requests; SELECT on steadytext_queue shows only rows
@@ -24,8 +24,13 @@
 --   steadytext_worker  what a worker does: claim/complete/fail/reclaim/
 --                      release rows of steadytext_queue, heartbeat in
 --                      steadytext_workers, write steadytext_cache and the
---                      model ids in steadytext_config. No DDL, no DELETE on
+--                      model ids (through _steadytext_publish_model_ids; it
+--                      cannot read steadytext_config). No DDL, no DELETE on
 --                      the queue.
+--   steadytext_handoff the request-response hand-off's login
+--                      (steadytext_setup_handoff() makes it, a member of
+--                      this group): only the three _steadytext_handoff_*
+--                      functions, nothing else.
 -- Superusers and the role owning the tables (the installer) see everything.
 -- Roles are cluster-wide: a second database's install finds them already
 -- there (or created meanwhile by a concurrent install).
@@ -33,7 +38,7 @@ DO $$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['steadytext_user', 'steadytext_admin', 'steadytext_worker'] LOOP
+    FOREACH r IN ARRAY ARRAY['steadytext_user', 'steadytext_admin', 'steadytext_worker', 'steadytext_handoff'] LOOP
         CONTINUE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r);
         BEGIN
             EXECUTE format('CREATE ROLE %I NOLOGIN', r);
@@ -43,7 +48,7 @@ BEGIN
             WHEN insufficient_privilege THEN
                 RAISE EXCEPTION 'pg_steadytext: role % does not exist and % may not create it', r, current_user
                     USING ERRCODE = 'insufficient_privilege',
-                          HINT = 'Have a superuser run CREATE ROLE steadytext_user NOLOGIN; CREATE ROLE steadytext_admin NOLOGIN; CREATE ROLE steadytext_worker NOLOGIN; then install again.';
+                          HINT = 'Have a superuser run CREATE ROLE steadytext_user NOLOGIN; CREATE ROLE steadytext_admin NOLOGIN; CREATE ROLE steadytext_worker NOLOGIN; CREATE ROLE steadytext_handoff NOLOGIN; then install again.';
         END;
     END LOOP;
 END;
@@ -116,6 +121,9 @@ CREATE INDEX steadytext_queue_completed_at_idx ON steadytext_queue (completed_at
     WHERE completed_at IS NOT NULL;
 CREATE INDEX steadytext_queue_batch_idx ON steadytext_queue (batch_id, batch_index)
     WHERE batch_id IS NOT NULL;
+-- The per-role quota (steadytext.max_queue_per_role): one role's live rows.
+CREATE INDEX steadytext_queue_owner_active_idx ON steadytext_queue (owner_role)
+    WHERE status IN ('pending', 'processing');
 
 -- Results by (function, model, every output-changing parameter).
 CREATE TABLE steadytext_cache (
@@ -185,64 +193,148 @@ CREATE POLICY steadytext_queue_all ON steadytext_queue
 -- Internal helpers start with an underscore; they are not part of the spec's
 -- surface and may change between versions.
 
--- Every size and count limit, in one place. Each is overridable by the GUC
--- steadytext.<name> (SET, ALTER DATABASE/ROLE/SYSTEM). Returns one row per
--- limit with its effective value. Raises 22023 if a GUC holds a non-integer.
-CREATE OR REPLACE FUNCTION steadytext_limits()
-RETURNS TABLE(name text, value bigint, description text)
-LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+-- Every size and count limit, in one place: name, built-in default, meaning.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_limit_defaults()
+RETURNS TABLE(ord integer, name text, value bigint, description text)
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM (VALUES
+        (1,  'max_tokens',           4096::bigint, 'largest max_tokens a generate* function accepts (smallest is 1)'),
+        (2,  'max_prompt_bytes',     262144,       'largest prompt, text_input, query, task and each rerank document / batch item, in bytes'),
+        (3,  'max_rerank_documents', 1000,         'most documents one steadytext_rerank_async call accepts'),
+        (4,  'max_batch_items',      10000,        'most items one steadytext_*_batch_async call accepts'),
+        (5,  'max_choices',          256,          'most choices steadytext_generate_choice_async accepts (at least 1)'),
+        (6,  'max_pattern_bytes',    4096,         'largest regex pattern, in bytes'),
+        (7,  'max_schema_bytes',     65536,        'largest JSON schema (its jsonb text), in bytes'),
+        (8,  'max_schema_depth',     64,           'deepest nesting of objects/arrays in a JSON schema'),
+        (9,  'max_queue_size',       0,            'most pending + processing requests before enqueue raises 54000; 0 = unlimited'),
+        (10, 'cache_max_entries',    10000,        'steadytext_cache rows kept by steadytext_cache_evict()'),
+        (11, 'sync_timeout_seconds', 30,           'seconds steadytext_generate/_embed/_rerank/... wait for the worker before raising 57014'),
+        (12, 'max_queue_per_role',   0,            'most pending + processing requests of one owner role before enqueue raises 54000; 0 = unlimited'),
+        (13, 'max_priority',         2147483647,   'highest priority an enqueue accepts (22023 above it)')
+    ) AS t(ord, name, value, description)
+$$;
+
+-- Whether `who` sets limits for its own sessions: a superuser or a member of
+-- steadytext_admin.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_is_operator(who name)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = who), false)
+        OR coalesce(pg_catalog.pg_has_role(who, 'steadytext_admin', 'USAGE'), false)
+$$;
+
+-- The GUC steadytext.<name> as an operator set it, or NULL: ALTER DATABASE
+-- ... SET for this database (pg_db_role_setting), else ALTER SYSTEM /
+-- postgresql.conf (pg_file_settings; where the schema's owner may not read
+-- it, not seen). Never a session's SET, PGOPTIONS or a role's ALTER ROLE ...
+-- SET (which a role may run on itself). Answers only limit names and
+-- dblink_connstr. SECURITY DEFINER: pg_file_settings needs
+-- pg_read_all_settings.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_operator_guc(setting_name text)
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    d record;
-    setting text;
+    full_name constant text := 'steadytext.' || setting_name;
+    v text;
 BEGIN
-    FOR d IN
-        SELECT * FROM (VALUES
-            (1,  'max_tokens',           4096::bigint, 'largest max_tokens a generate* function accepts (smallest is 1)'),
-            (2,  'max_prompt_bytes',     262144,       'largest prompt, text_input, query, task and each rerank document / batch item, in bytes'),
-            (3,  'max_rerank_documents', 1000,         'most documents one steadytext_rerank_async call accepts'),
-            (4,  'max_batch_items',      10000,        'most items one steadytext_*_batch_async call accepts'),
-            (5,  'max_choices',          256,          'most choices steadytext_generate_choice_async accepts (at least 1)'),
-            (6,  'max_pattern_bytes',    4096,         'largest regex pattern, in bytes'),
-            (7,  'max_schema_bytes',     65536,        'largest JSON schema (its jsonb text), in bytes'),
-            (8,  'max_schema_depth',     64,           'deepest nesting of objects/arrays in a JSON schema'),
-            (9,  'max_queue_size',       0,            'most pending + processing requests before enqueue raises 54000; 0 = unlimited'),
-            (10, 'cache_max_entries',    10000,        'steadytext_cache rows kept by steadytext_cache_evict()'),
-            (11, 'sync_timeout_seconds', 30,           'seconds steadytext_generate/_embed/_rerank/... wait for the worker before raising 57014')
-        ) AS t(ord, name, value, description)
-        ORDER BY ord
-    LOOP
-        setting := nullif(btrim(current_setting('steadytext.' || d.name, true)), '');
-        name := d.name;
-        description := d.description;
-        IF setting IS NULL THEN
-            value := d.value;
-        ELSIF setting ~ '^-?[0-9]{1,18}$' THEN
-            value := setting::bigint;
-        ELSE
-            RAISE EXCEPTION 'steadytext.%: % is not an integer', d.name, quote_literal(setting)
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        RETURN NEXT;
-    END LOOP;
+    IF setting_name IS NULL OR NOT (setting_name = 'dblink_connstr' OR EXISTS (
+        SELECT 1 FROM @extschema@._steadytext_limit_defaults() AS d WHERE d.name = setting_name)) THEN
+        RETURN NULL;
+    END IF;
+    SELECT substr(e.cfg, length(full_name) + 2) INTO v
+    FROM pg_catalog.pg_db_role_setting AS d
+    CROSS JOIN LATERAL unnest(d.setconfig) AS e(cfg)
+    WHERE d.setdatabase = (SELECT o.oid FROM pg_catalog.pg_database AS o WHERE o.datname = current_database())
+      AND d.setrole = 0
+      AND starts_with(e.cfg, full_name || '=');
+    IF FOUND THEN
+        RETURN v;
+    END IF;
+    BEGIN
+        SELECT s.setting INTO v
+        FROM pg_catalog.pg_file_settings AS s
+        WHERE s.name = full_name AND s.error IS NULL
+        ORDER BY s.seqno DESC
+        LIMIT 1;
+    EXCEPTION WHEN insufficient_privilege THEN
+        v := NULL;
+    END;
+    RETURN v;
 END;
 $$;
 
--- One limit's effective value.
-CREATE OR REPLACE FUNCTION _steadytext_limit(limit_name text)
+-- One limit's effective value for this session:
+--   * the operator's value: ALTER DATABASE ... SET, else ALTER SYSTEM /
+--     postgresql.conf (see _steadytext_operator_guc), else the default;
+--   * the session's value (current_setting: SET, PGOPTIONS, ALTER ROLE ...
+--     SET): for a superuser or steadytext_admin session user it is the value;
+--     for anyone else it may only tighten the operator's (be smaller; for
+--     max_queue_size and max_queue_per_role 0 means unlimited).
+-- So a tenant's own SET or ALTER ROLE never lifts what an operator set.
+-- Raises 22023 for a non-integer setting; NULL for an unknown name.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_limit(limit_name text)
 RETURNS bigint
-LANGUAGE sql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT l.value FROM steadytext_limits() AS l WHERE l.name = limit_name
+DECLARE
+    dflt bigint;
+    setting text := nullif(btrim(current_setting('steadytext.' || limit_name, true)), '');
+    s bigint;
+    op text;
+    op_value bigint;
+    zero_unlimited constant boolean := limit_name IN ('max_queue_size', 'max_queue_per_role');
+BEGIN
+    SELECT d.value INTO dflt FROM @extschema@._steadytext_limit_defaults() AS d WHERE d.name = limit_name;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF setting IS NULL THEN
+        RETURN dflt;
+    END IF;
+    IF setting !~ '^-?[0-9]{1,18}$' THEN
+        RAISE EXCEPTION 'steadytext.%: % is not an integer', limit_name, quote_literal(setting)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    s := setting::bigint;
+    IF @extschema@._steadytext_is_operator(session_user) THEN
+        RETURN s;
+    END IF;
+    op := nullif(btrim(@extschema@._steadytext_operator_guc(limit_name)), '');
+    op_value := CASE WHEN op ~ '^-?[0-9]{1,18}$' THEN op::bigint ELSE dflt END;
+    IF s = op_value THEN
+        RETURN s;
+    ELSIF zero_unlimited THEN
+        RETURN CASE WHEN s > 0 AND (op_value <= 0 OR s < op_value) THEN s ELSE op_value END;
+    ELSE
+        RETURN least(s, op_value);
+    END IF;
+END;
+$$;
+
+-- Every limit with its effective value for this session (see
+-- _steadytext_limit). Raises 22023 if a setting is not an integer.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_limits()
+RETURNS TABLE(name text, value bigint, description text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT d.name, @extschema@._steadytext_limit(d.name), d.description
+    FROM @extschema@._steadytext_limit_defaults() AS d
+    ORDER BY d.ord
 $$;
 
 -- A required text argument: NULL -> 22004, empty -> 22023, too big -> 54000.
-CREATE OR REPLACE FUNCTION _steadytext_check_text(fn text, arg text, val text, max_bytes bigint)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_text(fn text, arg text, val text, max_bytes bigint)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF val IS NULL THEN
@@ -262,10 +354,10 @@ END;
 $$;
 
 -- Arguments that must not be NULL (use_cache, seed, priority, ...).
-CREATE OR REPLACE FUNCTION _steadytext_check_not_null(fn text, arg text, is_null boolean)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_not_null(fn text, arg text, is_null boolean)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF is_null THEN
@@ -276,15 +368,15 @@ END;
 $$;
 
 -- max_tokens in 1..steadytext.max_tokens.
-CREATE OR REPLACE FUNCTION _steadytext_check_max_tokens(fn text, max_tokens integer)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_max_tokens(fn text, max_tokens integer)
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    top bigint := _steadytext_limit('max_tokens');
+    top bigint := @extschema@._steadytext_limit('max_tokens');
 BEGIN
-    PERFORM _steadytext_check_not_null(fn, 'max_tokens', max_tokens IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'max_tokens', max_tokens IS NULL);
     IF max_tokens < 1 OR max_tokens > top THEN
         RAISE EXCEPTION '%: max_tokens must be between 1 and %, got %', fn, top, max_tokens
             USING ERRCODE = 'invalid_parameter_value';
@@ -293,13 +385,13 @@ END;
 $$;
 
 -- seed: not NULL, not negative (the engine's seeds are unsigned 32-bit).
-CREATE OR REPLACE FUNCTION _steadytext_check_seed(fn text, seed integer)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_seed(fn text, seed integer)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM _steadytext_check_not_null(fn, 'seed', seed IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'seed', seed IS NULL);
     IF seed < 0 THEN
         RAISE EXCEPTION '%: seed must be >= 0, got %', fn, seed
             USING ERRCODE = 'invalid_parameter_value';
@@ -312,15 +404,15 @@ $$;
 -- (unless allow_empty) empty -> 22023, too many -> 54000, an element too
 -- big -> 54000, an empty element (unless allow_empty_items) -> 22023.
 -- Set-based, so 10,000 items cost one scan.
-CREATE OR REPLACE FUNCTION _steadytext_check_text_array(
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_text_array(
     fn text, arg text, vals text[], max_items bigint, max_items_guc text,
     allow_empty boolean, allow_empty_items boolean)
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    max_bytes bigint := _steadytext_limit('max_prompt_bytes');
+    max_bytes bigint := @extschema@._steadytext_limit('max_prompt_bytes');
     n integer;
     bad record;
 BEGIN
@@ -363,31 +455,253 @@ BEGIN
 END;
 $$;
 
--- Raises 54000 (enqueueing nothing) when adding `adding` requests would take
--- pending + processing past steadytext.max_queue_size (unset or 0: unlimited).
--- The count is bounded: it never reads more than max_queue_size + 1 rows.
-CREATE OR REPLACE FUNCTION _steadytext_check_queue_size(fn text, adding bigint)
+-- Raises 54000 (enqueueing nothing) when adding `adding` requests owned by
+-- `owner` would take pending + processing past steadytext.max_queue_size
+-- (all roles together) or steadytext.max_queue_per_role (that owner's);
+-- unset or 0: unlimited. The message names the limit that was hit. Each
+-- count is bounded: it never reads more than its limit + 1 rows. Called by
+-- the SECURITY DEFINER enqueue helpers (it counts every role's rows).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_queue_size(fn text, adding bigint, owner name)
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    max_size bigint := _steadytext_limit('max_queue_size');
+    max_size bigint := @extschema@._steadytext_limit('max_queue_size');
+    per_role bigint := @extschema@._steadytext_limit('max_queue_per_role');
     queued bigint;
 BEGIN
-    IF max_size IS NULL OR max_size <= 0 OR adding <= 0 THEN
+    IF adding <= 0 THEN
         RETURN;
     END IF;
-    SELECT count(*) INTO queued
-    FROM (SELECT 1 FROM steadytext_queue AS q
-          WHERE q.status IN ('pending', 'processing')
-          LIMIT max_size + 1) AS s;
-    IF queued + adding > max_size THEN
-        RAISE EXCEPTION '%: queue is full: % pending/processing requests + % new would exceed steadytext.max_queue_size = %',
-            fn, CASE WHEN queued > max_size THEN 'more than ' || max_size ELSE queued::text END, adding, max_size
-            USING ERRCODE = 'program_limit_exceeded',
-                  HINT = 'Wait for workers to drain the queue, or raise steadytext.max_queue_size.';
+    IF max_size > 0 THEN
+        SELECT count(*) INTO queued
+        FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
+              WHERE q.status IN ('pending', 'processing')
+              LIMIT max_size + 1) AS s;
+        IF queued + adding > max_size THEN
+            RAISE EXCEPTION '%: queue is full: % pending/processing requests + % new would exceed steadytext.max_queue_size = %',
+                fn, CASE WHEN queued > max_size THEN 'more than ' || max_size ELSE queued::text END, adding, max_size
+                USING ERRCODE = 'program_limit_exceeded',
+                      HINT = 'Wait for workers to drain the queue, or have an operator raise steadytext.max_queue_size.';
+        END IF;
     END IF;
+    IF per_role > 0 THEN
+        SELECT count(*) INTO queued
+        FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
+              WHERE q.owner_role = owner AND q.status IN ('pending', 'processing')
+              LIMIT per_role + 1) AS s;
+        IF queued + adding > per_role THEN
+            RAISE EXCEPTION '%: queue quota of role % is full: % pending/processing requests + % new would exceed steadytext.max_queue_per_role = %',
+                fn, quote_ident(owner), CASE WHEN queued > per_role THEN 'more than ' || per_role ELSE queued::text END,
+                adding, per_role
+                USING ERRCODE = 'program_limit_exceeded',
+                      HINT = 'Wait for your requests to finish (or cancel some), or have an operator raise steadytext.max_queue_per_role.';
+        END IF;
+    END IF;
+END;
+$$;
+
+-- priority: not NULL, at most steadytext.max_priority.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_priority(fn text, priority integer)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    top bigint;
+BEGIN
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'priority', priority IS NULL);
+    top := @extschema@._steadytext_limit('max_priority');
+    IF priority > top THEN
+        RAISE EXCEPTION '%: priority must be at most %, got %', fn, top, priority
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The ceiling is steadytext.max_priority, set by an operator (see steadytext_limits()).';
+    END IF;
+END;
+$$;
+
+-- ===========================================================================
+-- One validation path per function_name
+-- ===========================================================================
+-- The public enqueue functions build `parameters` (jsonb, keyed by argument
+-- name) and the SECURITY DEFINER helpers validate it here before storing
+-- anything, so a direct call of a helper can store nothing the public
+-- function would refuse: exactly the function's argument names, each of its
+-- SQL type, each passing the same checks, in the same order, with the same
+-- errors.
+
+-- The argument `arg` of `parameters` as text; NULL if absent or JSON null;
+-- 22023 if it is not a JSON string.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_param_text(fn text, parameters jsonb, arg text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v constant jsonb := parameters -> arg;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) <> 'string' THEN
+        RAISE EXCEPTION '%: % must be text, got %', fn, arg, jsonb_typeof(v)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN v #>> '{}';
+END;
+$$;
+
+-- The argument `arg` as an integer (int4); NULL if absent or JSON null;
+-- 22023 if it is not a JSON integer in range.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_param_int(fn text, parameters jsonb, arg text)
+RETURNS integer
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v constant jsonb := parameters -> arg;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) <> 'number' OR v::text !~ '^-?[0-9]{1,10}$'
+          OR v::text::bigint NOT BETWEEN -2147483648 AND 2147483647 THEN
+        RAISE EXCEPTION '%: % must be an integer, got %', fn, arg, left(v::text, 40)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN v::text::integer;
+END;
+$$;
+
+-- The argument `arg` as a boolean; NULL if absent or JSON null; 22023 if it
+-- is not a JSON boolean.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_param_bool(fn text, parameters jsonb, arg text)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v constant jsonb := parameters -> arg;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) <> 'boolean' THEN
+        RAISE EXCEPTION '%: % must be a boolean, got %', fn, arg, left(v::text, 40)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN v::text::boolean;
+END;
+$$;
+
+-- The argument `arg` as text[]; NULL if absent or JSON null; 22023 unless a
+-- JSON array of strings and nulls.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_param_text_array(fn text, parameters jsonb, arg text)
+RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v constant jsonb := parameters -> arg;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) <> 'array'
+          OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) AS e(x) WHERE jsonb_typeof(e.x) NOT IN ('string', 'null')) THEN
+        RAISE EXCEPTION '%: % must be an array of text', fn, arg
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN ARRAY(SELECT e.x #>> '{}' FROM jsonb_array_elements(v) WITH ORDINALITY AS e(x, ord) ORDER BY e.ord);
+END;
+$$;
+
+-- The arguments (parameters keys) of each steadytext function, in the order
+-- the public function validates them; NULL for an unknown function_name.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_arguments(function_name text)
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE function_name
+        WHEN 'generate'        THEN ARRAY['prompt', 'max_tokens', 'use_cache', 'seed']
+        WHEN 'generate_json'   THEN ARRAY['prompt', 'schema', 'max_tokens', 'use_cache', 'seed']
+        WHEN 'generate_regex'  THEN ARRAY['prompt', 'pattern', 'max_tokens', 'use_cache', 'seed']
+        WHEN 'generate_choice' THEN ARRAY['prompt', 'choices', 'max_tokens', 'use_cache', 'seed']
+        WHEN 'embed'           THEN ARRAY['text_input', 'use_cache']
+        WHEN 'rerank'          THEN ARRAY['query', 'documents', 'task', 'use_cache', 'seed']
+    END
+$$;
+
+-- The model role that serves a function ('generation', 'embedding',
+-- 'reranking').
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_model_role(function_name text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN function_name IN ('generate', 'generate_json', 'generate_regex', 'generate_choice') THEN 'generation'
+                WHEN function_name = 'embed' THEN 'embedding'
+                WHEN function_name = 'rerank' THEN 'reranking' END
+$$;
+
+-- The one validation of a request's parameters (see above). `fn` names the
+-- public function in errors. skip: arguments validated by the caller already
+-- (a batch's items). Raises what the public function raises for the same
+-- values; 22023 for an unknown function_name, a missing or unknown argument,
+-- or a value of the wrong JSON type (which only a direct call can pass).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_validate(fn text, function_name text, parameters jsonb,
+                                                           skip text[] DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    args constant text[] := @extschema@._steadytext_arguments(function_name);
+    extra text;
+    arg text;
+    max_prompt constant bigint := @extschema@._steadytext_limit('max_prompt_bytes');
+BEGIN
+    IF args IS NULL THEN
+        RAISE EXCEPTION '%: function_name % is not a steadytext function', fn, coalesce(quote_literal(function_name), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF parameters IS NULL OR jsonb_typeof(parameters) <> 'object' THEN
+        RAISE EXCEPTION '%: parameters must be a JSON object', fn
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT k INTO extra FROM jsonb_object_keys(parameters) AS k WHERE NOT k = ANY (args) ORDER BY k LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '%: % is not an argument of %', fn, quote_literal(extra), fn
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH arg IN ARRAY args LOOP
+        CONTINUE WHEN arg = ANY (skip);
+        IF NOT parameters ? arg THEN
+            RAISE EXCEPTION '%: % must not be NULL', fn, arg
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        CASE arg
+            WHEN 'prompt', 'text_input', 'query', 'task' THEN
+                PERFORM @extschema@._steadytext_check_text(fn, arg, @extschema@._steadytext_param_text(fn, parameters, arg),
+                                                           max_prompt);
+            WHEN 'schema' THEN
+                PERFORM @extschema@._steadytext_check_schema(fn,
+                    CASE WHEN jsonb_typeof(parameters -> 'schema') = 'null' THEN NULL ELSE parameters -> 'schema' END);
+            WHEN 'pattern' THEN
+                PERFORM @extschema@._steadytext_check_pattern(fn, @extschema@._steadytext_param_text(fn, parameters, arg));
+            WHEN 'choices' THEN
+                PERFORM @extschema@._steadytext_check_choices(fn, @extschema@._steadytext_param_text_array(fn, parameters, arg));
+            WHEN 'documents' THEN
+                PERFORM @extschema@._steadytext_check_text_array(fn, 'documents',
+                    @extschema@._steadytext_param_text_array(fn, parameters, arg),
+                    @extschema@._steadytext_limit('max_rerank_documents'), 'steadytext.max_rerank_documents', false, true);
+            WHEN 'max_tokens' THEN
+                PERFORM @extschema@._steadytext_check_max_tokens(fn, @extschema@._steadytext_param_int(fn, parameters, arg));
+            WHEN 'seed' THEN
+                PERFORM @extschema@._steadytext_check_seed(fn, @extschema@._steadytext_param_int(fn, parameters, arg));
+            WHEN 'use_cache' THEN
+                PERFORM @extschema@._steadytext_check_not_null(fn, 'use_cache',
+                    @extschema@._steadytext_param_bool(fn, parameters, arg) IS NULL);
+        END CASE;
+    END LOOP;
 END;
 $$;
 
@@ -688,13 +1002,13 @@ $$;
 -- Model id per role ('generation', 'embedding', 'reranking') as the workers
 -- published it in steadytext_config ('model.<role>'); 'default-<role>' before
 -- any worker started.
-CREATE OR REPLACE FUNCTION _steadytext_model_id(role text)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_model_id(role text)
 RETURNS text
 LANGUAGE sql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(
-        (SELECT c.value #>> '{}' FROM steadytext_config AS c WHERE c.key = 'model.' || role),
+        (SELECT c.value #>> '{}' FROM @extschema@.steadytext_config AS c WHERE c.key = 'model.' || role),
         'default-' || role)
 $$;
 
@@ -703,18 +1017,29 @@ $$;
 -- current_user (the helpers' `caller name DEFAULT current_user` is evaluated
 -- in the caller's context, before the helper's). A role named explicitly is
 -- accepted only if the session could become it anyway: it is the session
--- user, or the session user is a member of it (as SET ROLE requires).
--- Raises 42501 otherwise.
-CREATE OR REPLACE FUNCTION _steadytext_caller(caller name)
+-- user, or the session user may SET ROLE to it (pg_has_role(..., 'SET') on
+-- PostgreSQL 16+, where membership alone no longer grants SET ROLE; on 15,
+-- where SET ROLE needs exactly membership, 'MEMBER'). Raises 42501 otherwise.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_caller(caller name)
 RETURNS name
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    ok boolean := false;
 BEGIN
-    IF caller IS NULL
-       OR NOT (caller = session_user
-               OR (EXISTS (SELECT 1 FROM pg_roles AS r WHERE r.rolname = caller)
-                   AND pg_has_role(session_user, caller, 'MEMBER'))) THEN
+    IF caller IS NOT NULL THEN
+        IF caller = session_user THEN
+            ok := true;
+        ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = caller) THEN
+            IF current_setting('server_version_num')::integer >= 160000 THEN
+                ok := pg_catalog.pg_has_role(session_user, caller, 'SET');
+            ELSE
+                ok := pg_catalog.pg_has_role(session_user, caller, 'MEMBER');
+            END IF;
+        END IF;
+    END IF;
+    IF NOT ok THEN
         RAISE EXCEPTION 'steadytext: session user % cannot act for role %', session_user, coalesce(quote_ident(caller), 'NULL')
             USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -722,19 +1047,80 @@ BEGIN
 END;
 $$;
 
+-- The cache key a request of `owner` is stored and looked up under:
+-- steadytext_cache_key(...) when steadytext_config 'cache_scope' is 'shared'
+-- (the default: identical requests of different roles share one entry, so a
+-- role can tell whether anyone asked the same before), or that key hashed
+-- with the owner role when it is 'role' (no role sees another's entries; the
+-- same prompt is computed once per role). Set by an admin (docs/security.md).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_scoped_cache_key(function_name text, model_id text,
+                                                                   parameters jsonb, owner name)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key constant text := @extschema@.steadytext_cache_key(function_name, model_id, parameters);
+    scope text;
+BEGIN
+    SELECT c.value #>> '{}' INTO scope FROM @extschema@.steadytext_config AS c WHERE c.key = 'cache_scope';
+    IF coalesce(scope, 'shared') = 'shared' THEN
+        RETURN key;
+    ELSIF scope = 'role' THEN
+        RETURN encode(sha256(convert_to(key || ' role ' || owner, 'UTF8')), 'hex');
+    END IF;
+    RAISE EXCEPTION 'steadytext_config cache_scope must be ''shared'' or ''role'', got %', quote_literal(scope)
+        USING ERRCODE = 'invalid_parameter_value';
+END;
+$$;
+
 -- Whether `who` sees every request (not only those it owns): a superuser, a
 -- member of steadytext_admin or steadytext_worker, or of the role owning
 -- steadytext_queue. The row-level security policies say the same.
-CREATE OR REPLACE FUNCTION _steadytext_sees_all(who name)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_sees_all(who name)
 RETURNS boolean
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RETURN coalesce((SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = who), false)
         OR pg_has_role(who, 'steadytext_admin', 'MEMBER')
         OR pg_has_role(who, 'steadytext_worker', 'MEMBER')
-        OR pg_has_role(who, (SELECT c.relowner FROM pg_class AS c WHERE c.oid = 'steadytext_queue'::regclass), 'MEMBER');
+        OR pg_has_role(who, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = '@extschema@.steadytext_queue'::regclass), 'MEMBER');
+END;
+$$;
+
+-- What a worker may write in steadytext_config: its engine's model id per
+-- role, {"generation": "...", "embedding": "...", "reranking": "..."} (any
+-- subset), upserted as 'model.<role>'. Nothing else: a worker can neither
+-- read the config (it holds the hand-off's password) nor change any other
+-- key. Raises 22023 for another key or a value that is not a non-empty
+-- string of at most 512 bytes. SECURITY DEFINER (steadytext_worker and
+-- steadytext_admin only).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_publish_model_ids(ids jsonb)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad text;
+BEGIN
+    IF ids IS NULL OR jsonb_typeof(ids) <> 'object' THEN
+        RAISE EXCEPTION '_steadytext_publish_model_ids: ids must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT e.key INTO bad FROM jsonb_each(ids) AS e
+    WHERE e.key NOT IN ('generation', 'embedding', 'reranking')
+       OR jsonb_typeof(e.value) <> 'string' OR (e.value #>> '{}') = '' OR octet_length(e.value #>> '{}') > 512
+    ORDER BY e.key LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '_steadytext_publish_model_ids: % is not a model role with a model id (generation, embedding, reranking: a non-empty string)', quote_literal(bad)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO @extschema@.steadytext_config AS c (key, value, updated_at)
+    SELECT 'model.' || e.key, e.value, now() FROM jsonb_each(ids) AS e
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+    WHERE c.value IS DISTINCT FROM excluded.value;
 END;
 $$;
 
@@ -757,10 +1143,10 @@ $$;
 -- jsonb's text form is canonical (sorted keys, one spacing), so equal inputs
 -- give equal keys. Returns NULL when any argument is NULL; raises 22023 for an
 -- unknown function_name. The worker stores results under this key.
-CREATE OR REPLACE FUNCTION steadytext_cache_key(function_name text, model_id text, parameters jsonb)
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_key(function_name text, model_id text, parameters jsonb)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     keys text[];
@@ -798,32 +1184,40 @@ $$;
 -- Enqueue internals
 -- ===========================================================================
 
--- Inserts one request owned by `caller` (see _steadytext_caller): born
+-- Inserts one request owned by `caller` (see _steadytext_caller), after
+-- validating every argument itself (_steadytext_validate, then priority), so
+-- a direct call stores nothing the public function would refuse. Born
 -- 'completed' from steadytext_cache on a hit (when use_cache; the cache row's
 -- access_count/last_accessed are bumped), else 'pending' with a NOTIFY
--- steadytext_new_job (delivered at commit). SECURITY DEFINER: callers cannot
--- read the cache or write the queue themselves; cache_key is computed here
--- from the very parameters the worker will run.
-CREATE OR REPLACE FUNCTION _steadytext_enqueue(fn text, function_name text, role text, parameters jsonb,
-                                    use_cache boolean, priority integer, caller name DEFAULT current_user)
+-- steadytext_new_job (delivered at commit) after the queue limits are checked
+-- (_steadytext_check_queue_size). SECURITY DEFINER: callers cannot read the
+-- cache or write the queue themselves; cache_key is computed here from the
+-- very parameters the worker will run (scoped per steadytext_config
+-- 'cache_scope').
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_enqueue(fn text, function_name text, parameters jsonb,
+                                                          priority integer, caller name DEFAULT current_user)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    owner name := _steadytext_caller(caller);
-    model text := _steadytext_model_id(role);
-    key text := steadytext_cache_key(function_name, model, parameters);
+    owner constant name := @extschema@._steadytext_caller(caller);
+    model text;
+    key text;
     cached text;
     id uuid;
 BEGIN
-    IF use_cache THEN
-        UPDATE steadytext_cache AS c
+    PERFORM @extschema@._steadytext_validate(fn, function_name, parameters);
+    PERFORM @extschema@._steadytext_check_priority(fn, priority);
+    model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name));
+    key := @extschema@._steadytext_scoped_cache_key(function_name, model, parameters, owner);
+    IF (parameters ->> 'use_cache')::boolean THEN
+        UPDATE @extschema@.steadytext_cache AS c
         SET access_count = c.access_count + 1, last_accessed = now()
         WHERE c.cache_key = key
         RETURNING c.result INTO cached;
         IF FOUND THEN
-            INSERT INTO steadytext_queue AS q
+            INSERT INTO @extschema@.steadytext_queue AS q
                 (function_name, parameters, status, priority, result, started_at, completed_at, cache_key, model_id,
                  owner_role)
             VALUES (_steadytext_enqueue.function_name, _steadytext_enqueue.parameters, 'completed',
@@ -832,8 +1226,8 @@ BEGIN
             RETURN id;
         END IF;
     END IF;
-    PERFORM _steadytext_check_queue_size(fn, 1);
-    INSERT INTO steadytext_queue AS q (function_name, parameters, priority, cache_key, model_id, owner_role)
+    PERFORM @extschema@._steadytext_check_queue_size(fn, 1, owner);
+    INSERT INTO @extschema@.steadytext_queue AS q (function_name, parameters, priority, cache_key, model_id, owner_role)
     VALUES (_steadytext_enqueue.function_name, _steadytext_enqueue.parameters,
             _steadytext_enqueue.priority, key, model, owner)
     RETURNING q.request_id INTO id;
@@ -844,46 +1238,70 @@ $$;
 
 -- Inserts one request per item in one INSERT ... SELECT over
 -- unnest(items) WITH ORDINALITY, sharing a batch_id, batch_index = position
--- (0-based). Each item's parameters are `base` plus {item_key: item}; items
--- found in steadytext_cache (when use_cache) are born 'completed'. created_at
--- is spaced 1 microsecond apart in item order so that the claim order
+-- (0-based). function_name is 'generate' (items: the prompts) or 'embed'
+-- (items: the texts); each item's parameters are `base` plus {prompt|text_input:
+-- item}. Validates everything itself first, in the public function's order
+-- (the items, then base's arguments, then priority). Items found in
+-- steadytext_cache (when use_cache) are born 'completed'. created_at is
+-- spaced 1 microsecond apart in item order so that the claim order
 -- (priority DESC, created_at) is the item order. Returns the request ids in
--- item order. The caller validates the items first. max_queue_size counts
--- every item of the batch. Rows are owned by `caller`; SECURITY DEFINER as
--- _steadytext_enqueue.
-CREATE OR REPLACE FUNCTION _steadytext_enqueue_batch(fn text, function_name text, role text, base jsonb,
-                                          item_key text, items text[], use_cache boolean, priority integer,
-                                          caller name DEFAULT current_user)
+-- item order. The queue limits count every item of the batch. Rows are owned
+-- by `caller`; SECURITY DEFINER as _steadytext_enqueue.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_enqueue_batch(fn text, function_name text, base jsonb,
+                                                                items text[], priority integer,
+                                                                caller name DEFAULT current_user)
 RETURNS uuid[]
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    owner name := _steadytext_caller(caller);
-    model text := _steadytext_model_id(role);
+    owner constant name := @extschema@._steadytext_caller(caller);
+    item_key constant text := CASE function_name WHEN 'generate' THEN 'prompt' WHEN 'embed' THEN 'text_input' END;
+    model text;
     batch uuid := gen_random_uuid();
+    use_cache boolean;
     ids uuid[];
     pending bigint;
+    scope text;
 BEGIN
+    IF item_key IS NULL THEN
+        RAISE EXCEPTION '%: function_name % has no batch form', fn, coalesce(quote_literal(function_name), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF base IS NULL OR jsonb_typeof(base) <> 'object' OR base ? item_key THEN
+        RAISE EXCEPTION '%: base must be a JSON object without %', fn, item_key
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM @extschema@._steadytext_check_text_array(fn, CASE item_key WHEN 'prompt' THEN 'prompts' ELSE 'texts' END,
+        items, @extschema@._steadytext_limit('max_batch_items'), 'steadytext.max_batch_items', true, false);
+    PERFORM @extschema@._steadytext_validate(fn, function_name, base, ARRAY[item_key]);
+    PERFORM @extschema@._steadytext_check_priority(fn, priority);
     IF cardinality(items) = 0 THEN
         RETURN '{}'::uuid[];
     END IF;
-    PERFORM _steadytext_check_queue_size(fn, cardinality(items));
+    PERFORM @extschema@._steadytext_check_queue_size(fn, cardinality(items), owner);
+    model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name));
+    use_cache := (base ->> 'use_cache')::boolean;
+    SELECT c.value #>> '{}' INTO scope FROM @extschema@.steadytext_config AS c WHERE c.key = 'cache_scope';
     WITH it AS MATERIALIZED (
         SELECT u.ord, p.parameters,
-               steadytext_cache_key(_steadytext_enqueue_batch.function_name, model, p.parameters) AS cache_key
+               CASE WHEN coalesce(scope, 'shared') = 'shared'
+                    THEN @extschema@.steadytext_cache_key(_steadytext_enqueue_batch.function_name, model, p.parameters)
+                    ELSE @extschema@._steadytext_scoped_cache_key(_steadytext_enqueue_batch.function_name, model,
+                                                                  p.parameters, owner)
+               END AS cache_key
         FROM unnest(items) WITH ORDINALITY AS u(item, ord)
         CROSS JOIN LATERAL (SELECT base || jsonb_build_object(item_key, u.item) AS parameters) AS p
     ), wanted AS (
         SELECT it.cache_key, count(*) AS n FROM it WHERE use_cache GROUP BY it.cache_key
     ), hits AS (
         -- one access per item that hits (duplicate items count once each)
-        UPDATE steadytext_cache AS c
+        UPDATE @extschema@.steadytext_cache AS c
         SET access_count = c.access_count + wanted.n, last_accessed = now()
         FROM wanted WHERE c.cache_key = wanted.cache_key
         RETURNING c.cache_key, c.result
     ), ins AS (
-        INSERT INTO steadytext_queue AS q
+        INSERT INTO @extschema@.steadytext_queue AS q
             (function_name, parameters, status, priority, result, created_at, started_at, completed_at,
              batch_id, batch_index, cache_key, model_id, owner_role)
         SELECT _steadytext_enqueue_batch.function_name, it.parameters,
@@ -922,10 +1340,10 @@ $$;
 -- BEFORE: a row entering a terminal state gets completed_at (now(), unless the
 -- statement sets one) and, entering 'failed', failed_at; a row leaving the
 -- terminal states (retry) loses completed_at.
-CREATE OR REPLACE FUNCTION _steadytext_queue_stamp()
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_queue_stamp()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NEW.status IN ('completed', 'failed', 'cancelled') THEN
@@ -944,21 +1362,21 @@ END;
 $$;
 
 CREATE OR REPLACE TRIGGER steadytext_queue_stamp_insert
-    BEFORE INSERT ON steadytext_queue
+    BEFORE INSERT ON @extschema@.steadytext_queue
     FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled') OR NEW.completed_at IS NOT NULL)
-    EXECUTE FUNCTION _steadytext_queue_stamp();
+    EXECUTE FUNCTION @extschema@._steadytext_queue_stamp();
 
 CREATE OR REPLACE TRIGGER steadytext_queue_stamp_update
-    BEFORE UPDATE ON steadytext_queue
+    BEFORE UPDATE ON @extschema@.steadytext_queue
     FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status)
-    EXECUTE FUNCTION _steadytext_queue_stamp();
+    EXECUTE FUNCTION @extschema@._steadytext_queue_stamp();
 
 -- AFTER: exactly one NOTIFY steadytext_completed per terminal transition,
 -- payload {"request_id","function","status"[, "batch_id"]}, sent at commit.
-CREATE OR REPLACE FUNCTION _steadytext_queue_notify_completed()
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_queue_notify_completed()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM pg_notify('steadytext_completed',
@@ -973,15 +1391,15 @@ END;
 $$;
 
 CREATE OR REPLACE TRIGGER steadytext_queue_completed_insert
-    AFTER INSERT ON steadytext_queue
+    AFTER INSERT ON @extschema@.steadytext_queue
     FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled'))
-    EXECUTE FUNCTION _steadytext_queue_notify_completed();
+    EXECUTE FUNCTION @extschema@._steadytext_queue_notify_completed();
 
 CREATE OR REPLACE TRIGGER steadytext_queue_completed_update
-    AFTER UPDATE OF status ON steadytext_queue
+    AFTER UPDATE OF status ON @extschema@.steadytext_queue
     FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled')
                        AND OLD.status IS DISTINCT FROM NEW.status)
-    EXECUTE FUNCTION _steadytext_queue_notify_completed();
+    EXECUTE FUNCTION @extschema@._steadytext_queue_notify_completed();
 
 -- ---------------------------------------------------------------------------
 -- sql/src/50-async-functions.sql
@@ -993,13 +1411,15 @@ CREATE OR REPLACE TRIGGER steadytext_queue_completed_update
 -- ===========================================================================
 -- Core async functions: text generation, embeddings
 -- ===========================================================================
--- Every enqueue function validates all of its arguments before writing
--- anything: NULL -> 22004, bad value -> 22023, over a limit -> 54000 (see
--- steadytext_limits()); the message names the argument.
+-- Every enqueue function hands its arguments, as jsonb keyed by argument
+-- name, to a SECURITY DEFINER helper that validates all of them before
+-- writing anything (_steadytext_validate: one validation path per function):
+-- NULL -> 22004, bad value -> 22023, over a limit -> 54000 (see
+-- steadytext_limits()); the message names the function and the argument.
 
 -- Returns the new request's id. Raises 22004/22023/54000 for bad arguments,
 -- 54000 when steadytext.max_queue_size is reached.
-CREATE OR REPLACE FUNCTION steadytext_generate_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_async(
     prompt TEXT,
     max_tokens INTEGER DEFAULT 512,
     use_cache BOOLEAN DEFAULT true,
@@ -1007,41 +1427,29 @@ CREATE OR REPLACE FUNCTION steadytext_generate_async(
     priority INTEGER DEFAULT 0
 ) RETURNS UUID
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_generate_async';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue(fn, 'generate', 'generation',
+    RETURN @extschema@._steadytext_enqueue('steadytext_generate_async', 'generate',
         jsonb_build_object('prompt', prompt, 'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        use_cache, priority);
+        priority);
 END;
 $$;
 
 -- Returns the new request's id (result: pgvector text '[...]'). Raises
 -- 22004/22023/54000 for bad arguments or a full queue.
-CREATE OR REPLACE FUNCTION steadytext_embed_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_embed_async(
     text_input TEXT,
     use_cache BOOLEAN DEFAULT true,
     priority INTEGER DEFAULT 0
 ) RETURNS UUID
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_embed_async';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'text_input', text_input, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue(fn, 'embed', 'embedding',
+    RETURN @extschema@._steadytext_enqueue('steadytext_embed_async', 'embed',
         jsonb_build_object('text_input', text_input, 'use_cache', use_cache),
-        use_cache, priority);
+        priority);
 END;
 $$;
 
@@ -1052,7 +1460,7 @@ $$;
 -- Returns the new request's id (result: a JSON document matching schema).
 -- Raises 0A000 for $ref, 54000 for a too big / too deep schema, 22023 for a
 -- malformed one, and as steadytext_generate_async for the rest.
-CREATE OR REPLACE FUNCTION steadytext_generate_json_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_json_async(
     prompt TEXT,
     schema JSONB,
     max_tokens INTEGER DEFAULT 512,
@@ -1061,21 +1469,13 @@ CREATE OR REPLACE FUNCTION steadytext_generate_json_async(
     priority INTEGER DEFAULT 0
 ) RETURNS UUID
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_generate_json_async';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_schema(fn, steadytext_generate_json_async.schema);
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue(fn, 'generate_json', 'generation',
+    RETURN @extschema@._steadytext_enqueue('steadytext_generate_json_async', 'generate_json',
         jsonb_build_object('prompt', prompt, 'schema', steadytext_generate_json_async.schema,
                            'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        use_cache, priority);
+        priority);
 END;
 $$;
 
@@ -1083,7 +1483,7 @@ $$;
 -- Raises 2201B for a pattern PostgreSQL cannot compile, 0A000 for constructs
 -- outside the supported subset (backreferences, lookaround, word boundaries,
 -- lazy quantifiers, \p, inner anchors), and as steadytext_generate_async.
-CREATE OR REPLACE FUNCTION steadytext_generate_regex_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_regex_async(
     prompt TEXT,
     pattern TEXT,
     max_tokens INTEGER DEFAULT 512,
@@ -1092,21 +1492,13 @@ CREATE OR REPLACE FUNCTION steadytext_generate_regex_async(
     priority INTEGER DEFAULT 0
 ) RETURNS UUID
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_generate_regex_async';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_pattern(fn, pattern);
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue(fn, 'generate_regex', 'generation',
+    RETURN @extschema@._steadytext_enqueue('steadytext_generate_regex_async', 'generate_regex',
         jsonb_build_object('prompt', prompt, 'pattern', pattern,
                            'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        use_cache, priority);
+        priority);
 END;
 $$;
 
@@ -1114,7 +1506,7 @@ $$;
 -- 22004 for NULL choices or a NULL choice, 22023 for none / an empty or
 -- duplicate choice, 54000 for more than max_choices, and as
 -- steadytext_generate_async.
-CREATE OR REPLACE FUNCTION steadytext_generate_choice_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_choice_async(
     prompt TEXT,
     choices TEXT[],
     max_tokens INTEGER DEFAULT 512,
@@ -1123,21 +1515,13 @@ CREATE OR REPLACE FUNCTION steadytext_generate_choice_async(
     priority INTEGER DEFAULT 0
 ) RETURNS UUID
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_generate_choice_async';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_choices(fn, choices);
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue(fn, 'generate_choice', 'generation',
+    RETURN @extschema@._steadytext_enqueue('steadytext_generate_choice_async', 'generate_choice',
         jsonb_build_object('prompt', prompt, 'choices', to_jsonb(choices),
                            'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        use_cache, priority);
+        priority);
 END;
 $$;
 
@@ -1149,7 +1533,7 @@ $$;
 -- array); the requests share one batch_id. Every prompt is validated before
 -- anything is written: NULL array or prompt -> 22004, empty prompt -> 22023,
 -- more than max_batch_items or a prompt over max_prompt_bytes -> 54000.
-CREATE OR REPLACE FUNCTION steadytext_generate_batch_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_batch_async(
     prompts TEXT[],
     max_tokens INTEGER DEFAULT 512,
     use_cache BOOLEAN DEFAULT true,
@@ -1157,43 +1541,29 @@ CREATE OR REPLACE FUNCTION steadytext_generate_batch_async(
     priority INTEGER DEFAULT 0
 ) RETURNS UUID[]
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_generate_batch_async';
 BEGIN
-    PERFORM _steadytext_check_text_array(fn, 'prompts', prompts, _steadytext_limit('max_batch_items'),
-                                         'steadytext.max_batch_items', true, false);
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue_batch(fn, 'generate', 'generation',
+    RETURN @extschema@._steadytext_enqueue_batch('steadytext_generate_batch_async', 'generate',
         jsonb_build_object('max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        'prompt', prompts, use_cache, priority);
+        prompts, priority);
 END;
 $$;
 
 -- Returns one embed request id per text, in order ('{}' for an empty array);
 -- shared batch_id. Raises as steadytext_generate_batch_async (argument texts).
-CREATE OR REPLACE FUNCTION steadytext_embed_batch_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_embed_batch_async(
     texts TEXT[],
     use_cache BOOLEAN DEFAULT true,
     priority INTEGER DEFAULT 0
 ) RETURNS UUID[]
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_embed_batch_async';
 BEGIN
-    PERFORM _steadytext_check_text_array(fn, 'texts', texts, _steadytext_limit('max_batch_items'),
-                                         'steadytext.max_batch_items', true, false);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue_batch(fn, 'embed', 'embedding',
+    RETURN @extschema@._steadytext_enqueue_batch('steadytext_embed_batch_async', 'embed',
         jsonb_build_object('use_cache', use_cache),
-        'text_input', texts, use_cache, priority);
+        texts, priority);
 END;
 $$;
 
@@ -1205,7 +1575,7 @@ $$;
 -- best first). Raises 22004 for NULL documents or a NULL document, 22023 for
 -- no documents, 54000 for more than max_rerank_documents or one over
 -- max_prompt_bytes, and 22004/22023/54000 for query/task/seed/priority.
-CREATE OR REPLACE FUNCTION steadytext_rerank_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_rerank_async(
     query TEXT,
     documents TEXT[],
     task TEXT DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
@@ -1214,22 +1584,13 @@ CREATE OR REPLACE FUNCTION steadytext_rerank_async(
     priority INTEGER DEFAULT 0
 ) RETURNS UUID
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_rerank_async';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'query', steadytext_rerank_async.query, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_text_array(fn, 'documents', documents, _steadytext_limit('max_rerank_documents'),
-                                         'steadytext.max_rerank_documents', false, true);
-    PERFORM _steadytext_check_text(fn, 'task', task, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue(fn, 'rerank', 'reranking',
+    RETURN @extschema@._steadytext_enqueue('steadytext_rerank_async', 'rerank',
         jsonb_build_object('query', steadytext_rerank_async.query, 'documents', to_jsonb(documents),
                            'task', task, 'use_cache', use_cache, 'seed', seed),
-        use_cache, priority);
+        priority);
 END;
 $$;
 
@@ -1247,7 +1608,7 @@ $$;
 -- One row: the request's status, result, error, times (timestamp in the
 -- session's TimeZone) and priority; status 'not_found' (other columns NULL)
 -- for an unknown id. Raises 22004 for a NULL request_id.
-CREATE OR REPLACE FUNCTION steadytext_check_async(request_id UUID)
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_check_async(request_id UUID)
 RETURNS TABLE(
     status TEXT,
     result TEXT,
@@ -1258,22 +1619,22 @@ RETURNS TABLE(
     priority INTEGER
 )
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM _steadytext_check_not_null('steadytext_check_async', 'request_id',
+    PERFORM @extschema@._steadytext_check_not_null('steadytext_check_async', 'request_id',
                                        steadytext_check_async.request_id IS NULL);
     RETURN QUERY
     SELECT coalesce(q.status, 'not_found'), q.result, q.error,
            q.created_at::timestamp, q.started_at::timestamp, q.completed_at::timestamp, q.priority
     FROM (SELECT 1) AS one
-    LEFT JOIN steadytext_queue AS q ON q.request_id = steadytext_check_async.request_id;
+    LEFT JOIN @extschema@.steadytext_queue AS q ON q.request_id = steadytext_check_async.request_id;
 END;
 $$;
 
 -- One row per element of request_ids, in the given order (duplicates
 -- repeated); unknown ids get status 'not_found'. Raises 22004 for NULL.
-CREATE OR REPLACE FUNCTION steadytext_check_async_batch(request_ids UUID[])
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_check_async_batch(request_ids UUID[])
 RETURNS TABLE(
     request_id UUID,
     status TEXT,
@@ -1283,15 +1644,15 @@ RETURNS TABLE(
     completed_at TIMESTAMP
 )
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM _steadytext_check_not_null('steadytext_check_async_batch', 'request_ids', request_ids IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null('steadytext_check_async_batch', 'request_ids', request_ids IS NULL);
     RETURN QUERY
     SELECT u.id, coalesce(q.status, 'not_found'), q.result, q.error,
            q.created_at::timestamp, q.completed_at::timestamp
     FROM unnest(request_ids) WITH ORDINALITY AS u(id, ord)
-    LEFT JOIN steadytext_queue AS q ON q.request_id = u.id
+    LEFT JOIN @extschema@.steadytext_queue AS q ON q.request_id = u.id
     ORDER BY u.ord;
 END;
 $$;
@@ -1301,7 +1662,7 @@ $$;
 -- as written. Raises 22P02 for a string that is not a UUID, 22004 for NULL.
 -- (With two overloads an untyped literal or driver parameter is ambiguous:
 -- write '{...}'::uuid[] or $1::uuid[].)
-CREATE OR REPLACE FUNCTION steadytext_check_async_batch(request_ids TEXT[])
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_check_async_batch(request_ids TEXT[])
 RETURNS TABLE(
     request_id UUID,
     status TEXT,
@@ -1311,16 +1672,16 @@ RETURNS TABLE(
     completed_at TIMESTAMP
 )
 LANGUAGE sql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT * FROM steadytext_check_async_batch(request_ids::uuid[])
+    SELECT * FROM @extschema@.steadytext_check_async_batch(request_ids::uuid[])
 $$;
 
 -- The result of a finished request, or the error for a failed/cancelled one.
-CREATE OR REPLACE FUNCTION _steadytext_result_or_raise(request_id uuid, status text, result text, error text)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_result_or_raise(request_id uuid, status text, result text, error text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF status = 'completed' THEN
@@ -1346,12 +1707,12 @@ $$;
 -- SERIALIZABLE the row never changes: it waits out the timeout). A request
 -- enqueued by this same, uncommitted transaction is handed to a worker
 -- through dblink (see _steadytext_handoff).
-CREATE OR REPLACE FUNCTION steadytext_get_async_result(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_get_async_result(
     request_id UUID,
     timeout_seconds INTEGER DEFAULT 30
 ) RETURNS TEXT
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_get_async_result';
@@ -1361,8 +1722,8 @@ DECLARE
     r record;
     checked_own boolean := false;
 BEGIN
-    PERFORM _steadytext_check_not_null(fn, 'request_id', id IS NULL);
-    PERFORM _steadytext_check_not_null(fn, 'timeout_seconds', timeout_seconds IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'request_id', id IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'timeout_seconds', timeout_seconds IS NULL);
     IF timeout_seconds < 0 THEN
         RAISE EXCEPTION '%: timeout_seconds must be >= 0, got %', fn, timeout_seconds
             USING ERRCODE = 'invalid_parameter_value';
@@ -1370,18 +1731,18 @@ BEGIN
     deadline := clock_timestamp() + timeout_seconds * interval '1 second';
     LOOP
         SELECT q.status, q.result, q.error, q.xmin AS row_xmin INTO r
-        FROM steadytext_queue AS q WHERE q.request_id = id;
+        FROM @extschema@.steadytext_queue AS q WHERE q.request_id = id;
         IF NOT FOUND THEN
             RAISE EXCEPTION '%: request % does not exist', fn, id
                 USING ERRCODE = 'no_data_found';
         END IF;
         IF r.status IN ('completed', 'failed', 'cancelled') THEN
-            RETURN _steadytext_result_or_raise(id, r.status, r.result, r.error);
+            RETURN @extschema@._steadytext_result_or_raise(id, r.status, r.result, r.error);
         END IF;
         IF NOT checked_own THEN
             checked_own := true;
-            IF r.status = 'pending' AND _steadytext_is_own_uncommitted(r.row_xmin) THEN
-                RETURN _steadytext_handoff(id, timeout_seconds, deadline);
+            IF r.status = 'pending' AND @extschema@._steadytext_is_own_uncommitted(r.row_xmin) THEN
+                RETURN @extschema@._steadytext_handoff(id, timeout_seconds, deadline);
             END IF;
         END IF;
         IF clock_timestamp() >= deadline THEN
@@ -1402,28 +1763,28 @@ $$;
 -- the trigger. A role cancels only its own requests (admins, workers and
 -- superusers any): another role's request counts as unknown (false).
 -- Raises 22004 for NULL.
-CREATE OR REPLACE FUNCTION steadytext_cancel_async(request_id UUID) RETURNS BOOLEAN
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_cancel_async(request_id UUID) RETURNS BOOLEAN
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM _steadytext_check_not_null('steadytext_cancel_async', 'request_id', steadytext_cancel_async.request_id IS NULL);
-    RETURN _steadytext_cancel(steadytext_cancel_async.request_id);
+    PERFORM @extschema@._steadytext_check_not_null('steadytext_cancel_async', 'request_id', steadytext_cancel_async.request_id IS NULL);
+    RETURN @extschema@._steadytext_cancel(steadytext_cancel_async.request_id);
 END;
 $$;
 
 -- steadytext_cancel_async's write, for `caller` (SECURITY DEFINER: callers
 -- cannot UPDATE the queue themselves).
-CREATE OR REPLACE FUNCTION _steadytext_cancel(request_id uuid, caller name DEFAULT current_user) RETURNS boolean
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_cancel(request_id uuid, caller name DEFAULT current_user) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     id constant uuid := _steadytext_cancel.request_id;
-    who constant name := _steadytext_caller(caller);
-    all_rows constant boolean := _steadytext_sees_all(who);
+    who constant name := @extschema@._steadytext_caller(caller);
+    all_rows constant boolean := @extschema@._steadytext_sees_all(who);
 BEGIN
-    UPDATE steadytext_queue AS q
+    UPDATE @extschema@.steadytext_queue AS q
     SET status = 'cancelled', error = 'cancelled by user', completed_at = now()
     WHERE q.request_id = id AND q.status IN ('pending', 'processing')
       AND (all_rows OR q.owner_role = who);
@@ -1439,27 +1800,27 @@ $$;
 -- now(); retry_count and the last error kept; NOTIFY steadytext_new_job);
 -- false otherwise (also for another role's request: a role retries only its
 -- own, admins, workers and superusers any). Raises 22004 for NULL.
-CREATE OR REPLACE FUNCTION steadytext_retry_failed(request_id UUID) RETURNS BOOLEAN
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_retry_failed(request_id UUID) RETURNS BOOLEAN
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM _steadytext_check_not_null('steadytext_retry_failed', 'request_id', steadytext_retry_failed.request_id IS NULL);
-    RETURN _steadytext_retry(steadytext_retry_failed.request_id);
+    PERFORM @extschema@._steadytext_check_not_null('steadytext_retry_failed', 'request_id', steadytext_retry_failed.request_id IS NULL);
+    RETURN @extschema@._steadytext_retry(steadytext_retry_failed.request_id);
 END;
 $$;
 
 -- steadytext_retry_failed's write, for `caller` (SECURITY DEFINER).
-CREATE OR REPLACE FUNCTION _steadytext_retry(request_id uuid, caller name DEFAULT current_user) RETURNS boolean
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_retry(request_id uuid, caller name DEFAULT current_user) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     id constant uuid := _steadytext_retry.request_id;
-    who constant name := _steadytext_caller(caller);
-    all_rows constant boolean := _steadytext_sees_all(who);
+    who constant name := @extschema@._steadytext_caller(caller);
+    all_rows constant boolean := @extschema@._steadytext_sees_all(who);
 BEGIN
-    UPDATE steadytext_queue AS q
+    UPDATE @extschema@.steadytext_queue AS q
     SET status = 'pending', run_at = now(), started_at = NULL, worker_id = NULL, result = NULL
     WHERE q.request_id = id AND q.status = 'failed'
       AND (all_rows OR q.owner_role = who);
@@ -1474,17 +1835,17 @@ $$;
 -- The embedding of a completed embed request as real[] (its result is the
 -- pgvector text '[a,b,...]'). Raises P0002 for an unknown request, 22023 for
 -- a request that is not an embedding, 55000 if it has not completed.
-CREATE OR REPLACE FUNCTION steadytext_embedding(request_id UUID) RETURNS REAL[]
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_embedding(request_id UUID) RETURNS REAL[]
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_embedding';
     r record;
 BEGIN
-    PERFORM _steadytext_check_not_null(fn, 'request_id', steadytext_embedding.request_id IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'request_id', steadytext_embedding.request_id IS NULL);
     SELECT q.function_name, q.status, q.result INTO r
-    FROM steadytext_queue AS q WHERE q.request_id = steadytext_embedding.request_id;
+    FROM @extschema@.steadytext_queue AS q WHERE q.request_id = steadytext_embedding.request_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION '%: request % does not exist', fn, steadytext_embedding.request_id
             USING ERRCODE = 'no_data_found';
@@ -1510,58 +1871,140 @@ $$;
 -- every statement here must be repeatable (CREATE OR REPLACE, GRANT).
 
 -- The libpq connection string the request-response hand-off uses to reach
--- this database from a second, autonomous session (through dblink): the GUC
--- steadytext.dblink_connstr if set by the server's operator (postgresql.conf,
--- ALTER SYSTEM, ALTER DATABASE, command line), else steadytext_config
--- 'dblink_connstr', else dbname/port/user of the current role (plus the first
--- unix socket dir). A value a role set for itself (SET, ALTER ROLE, PGOPTIONS)
--- is ignored: the hand-off connects with the owner's rights, so callers must
--- not choose where it connects. Not executable by steadytext_user (it may
--- return a password).
-CREATE OR REPLACE FUNCTION steadytext_dblink_connstr()
+-- this database from a second, autonomous session (through dblink). Where
+-- it connects: the GUC steadytext.dblink_connstr as an operator set it
+-- (ALTER DATABASE ... SET, ALTER SYSTEM / postgresql.conf; never a session's
+-- SET or a role's own ALTER ROLE), else steadytext_config 'dblink_connstr'
+-- (admin-only), else this database, port and first unix socket directory.
+-- As whom: the string's user=, else steadytext_config 'handoff_user' (made by
+-- steadytext_setup_handoff()), with the password steadytext_config
+-- 'handoff_password' appended when the string names none. NULL when no user
+-- is known. Only admins may call it (it returns a password); the GUC is
+-- readable by every session, so it must not hold a password.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_dblink_connstr()
 RETURNS text
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v text;
     sock text;
+    login text;
+    pw text;
 BEGIN
-    SELECT nullif(s.setting, '') INTO v FROM pg_settings AS s
-    WHERE s.name = 'steadytext.dblink_connstr'
-      AND s.source NOT IN ('session', 'user', 'database user', 'client', 'interactive');
-    IF v IS NOT NULL THEN
-        RETURN v;
+    SELECT c.value #>> '{}' INTO login FROM @extschema@.steadytext_config AS c WHERE c.key = 'handoff_user';
+    SELECT c.value #>> '{}' INTO pw FROM @extschema@.steadytext_config AS c WHERE c.key = 'handoff_password';
+    v := nullif(btrim(@extschema@._steadytext_operator_guc('dblink_connstr')), '');
+    IF v IS NULL THEN
+        SELECT nullif(btrim(c.value #>> '{}'), '') INTO v FROM @extschema@.steadytext_config AS c
+        WHERE c.key = 'dblink_connstr';
     END IF;
-    SELECT c.value #>> '{}' INTO v FROM steadytext_config AS c WHERE c.key = 'dblink_connstr';
-    IF v IS NOT NULL AND v <> '' THEN
-        RETURN v;
+    IF v IS NULL THEN
+        IF login IS NULL THEN
+            RETURN NULL;
+        END IF;
+        sock := nullif(btrim(split_part(current_setting('unix_socket_directories', true), ',', 1)), '');
+        v := concat_ws(' ',
+            'dbname=' || @extschema@._steadytext_conninfo_quote(current_database()),
+            'port=' || current_setting('port'),
+            'host=' || @extschema@._steadytext_conninfo_quote(sock));
     END IF;
-    sock := nullif(btrim(split_part(current_setting('unix_socket_directories', true), ',', 1)), '');
-    RETURN concat_ws(' ',
-        'dbname=' || _steadytext_conninfo_quote(current_database()),
-        'port=' || current_setting('port'),
-        'user=' || _steadytext_conninfo_quote(current_user),
-        'host=' || _steadytext_conninfo_quote(sock));
+    IF v !~ '(^|\s)user\s*=' THEN
+        IF login IS NULL THEN
+            RETURN NULL;
+        END IF;
+        v := v || ' user=' || @extschema@._steadytext_conninfo_quote(login);
+    END IF;
+    IF v !~ '(^|\s)password\s*=' AND pw IS NOT NULL THEN
+        v := v || ' password=' || @extschema@._steadytext_conninfo_quote(pw);
+    END IF;
+    RETURN v;
 END;
 $$;
 
 -- A libpq conninfo value, single-quoted and escaped.
-CREATE OR REPLACE FUNCTION _steadytext_conninfo_quote(v text)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_conninfo_quote(v text)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT '''' || replace(replace(v, '\', '\\'), '''', '\''') || ''''
+$$;
+
+-- Sets up the hand-off's login (run by `steadytext up` and `steadytext
+-- migrate`, or by an operator; the caller needs CREATEROLE): a LOGIN role
+-- that is no superuser and has no rights but membership in the NOLOGIN group
+-- steadytext_handoff (which may only execute the three
+-- _steadytext_handoff_* functions), with CONNECTION LIMIT connection_limit,
+-- so that waiting sessions can never take every connection slot. Its
+-- password (random) and name go to steadytext_config ('handoff_user',
+-- 'handoff_password'), readable by admins only. Idempotent: a login already
+-- configured for this database keeps its password. Also takes EXECUTE on
+-- dblink's functions away from PUBLIC (only the hand-off, running as the
+-- schema's owner, uses dblink). Returns the login role's name.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_setup_handoff(connection_limit integer DEFAULT 16)
+RETURNS name
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    login name;
+    pw text;
+    owner name := (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class AS c
+                   WHERE c.oid = '@extschema@.steadytext_queue'::regclass);
+    f record;
+BEGIN
+    IF connection_limit IS NULL OR connection_limit < 1 THEN
+        RAISE EXCEPTION 'steadytext_setup_handoff: connection_limit must be >= 1, got %', connection_limit
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT c.value #>> '{}' INTO login FROM @extschema@.steadytext_config AS c WHERE c.key = 'handoff_user';
+    SELECT c.value #>> '{}' INTO pw FROM @extschema@.steadytext_config AS c WHERE c.key = 'handoff_password';
+    IF login IS NULL OR pw IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = login) THEN
+        login := left('steadytext_handoff_' || (SELECT d.oid FROM pg_catalog.pg_database AS d
+                                                WHERE d.datname = current_database())::text, 63);
+        pw := encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')), 'hex');
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = login) THEN
+            EXECUTE format('ALTER ROLE %I PASSWORD %L', login, pw);
+        ELSE
+            EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L', login, pw);
+        END IF;
+    END IF;
+    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = login) THEN
+        RAISE EXCEPTION 'steadytext_setup_handoff: % is a superuser; the hand-off must not connect as one', login
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    EXECUTE format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT '
+                   'CONNECTION LIMIT %s', login, connection_limit);
+    EXECUTE format('GRANT steadytext_handoff TO %I', login);
+    INSERT INTO @extschema@.steadytext_config AS c (key, value)
+    VALUES ('handoff_user', to_jsonb(login::text)), ('handoff_password', to_jsonb(pw))
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()
+    WHERE c.value IS DISTINCT FROM excluded.value;
+    -- dblink: not for PUBLIC; the schema's owner (whose rights the hand-off
+    -- runs with) keeps it
+    FOR f IN
+        SELECT p.oid::regprocedure AS sig
+        FROM pg_catalog.pg_depend AS d
+        JOIN pg_catalog.pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'dblink'
+        JOIN pg_catalog.pg_proc AS p ON p.oid = d.objid
+        WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+          AND d.deptype = 'e'
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f.sig);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f.sig, owner);
+    END LOOP;
+    RETURN login;
+END;
 $$;
 
 -- Whether this (visible) row was written by the current transaction and is
 -- not committed yet: a visible row whose xmin is still in progress can only
 -- be our own (sub)transaction's.
-CREATE OR REPLACE FUNCTION _steadytext_is_own_uncommitted(row_xmin xid)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_is_own_uncommitted(row_xmin xid)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     cur xid8 := pg_current_xact_id_if_assigned();
@@ -1586,82 +2029,184 @@ EXCEPTION WHEN OTHERS THEN
 END;
 $$;
 
+-- The hand-off's remote side, run in the autonomous session as the
+-- hand-off login (steadytext_handoff members only; SECURITY DEFINER, as the
+-- login may not write the queue itself). Inserts the committed copy of
+-- request `original` (handoff_of = original), owned by `owner`, after
+-- validating it as any enqueue would (the queue limits were checked when the
+-- original was enqueued), and wakes the workers. Returns the copy's id.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_handoff_insert(
+    original uuid, function_name text, parameters jsonb, priority integer, cache_key text, model_id text,
+    owner name, max_retries integer, timeout_seconds integer)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn constant text := 'steadytext_get_async_result';
+    id uuid;
+BEGIN
+    IF original IS NULL OR owner IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = owner) THEN
+        RAISE EXCEPTION '%: a hand-off copy needs its original request and an existing owner role', fn
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM @extschema@._steadytext_validate(fn, function_name, parameters);
+    PERFORM @extschema@._steadytext_check_priority(fn, priority);
+    INSERT INTO @extschema@.steadytext_queue AS q
+        (function_name, parameters, priority, cache_key, model_id, owner_role, max_retries, timeout_seconds, handoff_of)
+    VALUES (_steadytext_handoff_insert.function_name, _steadytext_handoff_insert.parameters,
+            _steadytext_handoff_insert.priority, _steadytext_handoff_insert.cache_key,
+            _steadytext_handoff_insert.model_id, owner, _steadytext_handoff_insert.max_retries,
+            _steadytext_handoff_insert.timeout_seconds, original)
+    RETURNING q.request_id INTO id;
+    PERFORM pg_notify('steadytext_new_job', '');
+    RETURN id;
+END;
+$$;
+
+-- The hand-off's remote side: the state of a hand-off copy (no row for any
+-- other request). steadytext_handoff members only; SECURITY DEFINER.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_handoff_status(copy_id uuid)
+RETURNS TABLE(status text, result text, error text, worker_id text, started_at timestamptz,
+              completed_at timestamptz, failed_at timestamptz, retry_count integer)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT q.status, q.result, q.error, q.worker_id, q.started_at, q.completed_at, q.failed_at, q.retry_count
+    FROM @extschema@.steadytext_queue AS q
+    WHERE q.request_id = copy_id AND q.handoff_of IS NOT NULL
+$$;
+
+-- The hand-off's remote side: cancels a hand-off copy still pending or
+-- processing (error = reason) and tells its worker (NOTIFY
+-- steadytext_cancelled). Only hand-off copies. steadytext_handoff members
+-- only; SECURITY DEFINER.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_handoff_cancel(copy_id uuid, reason text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE @extschema@.steadytext_queue AS q
+    SET status = 'cancelled', error = reason
+    WHERE q.request_id = copy_id AND q.handoff_of IS NOT NULL AND q.status IN ('pending', 'processing');
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_notify('steadytext_cancelled', copy_id::text);
+    RETURN true;
+END;
+$$;
+
 -- The request-response hand-off (see docs/sql-reference.md): the caller's own
 -- uncommitted request is invisible to workers, so a committed copy
 -- (handoff_of = the original) is enqueued through an autonomous dblink
 -- session, polled there until it ends or the timeout passes, and its outcome
 -- is written onto the caller's row (committing with the caller). On timeout
 -- or any error the copy is cancelled. Returns the result; raises like
--- steadytext_get_async_result. SECURITY DEFINER, so that callers need
--- neither the connection string (it may hold a password) nor write access to
--- the queue; it acts only on a request written by the calling transaction
--- itself (still uncommitted), which only that transaction can see, so a
--- caller cannot hand off, read or overwrite anyone else's request. The copy
--- keeps the original's owner_role.
-CREATE OR REPLACE FUNCTION _steadytext_handoff(original uuid, timeout_seconds integer, deadline timestamptz)
+-- steadytext_get_async_result.
+-- The autonomous session logs in as the hand-off login
+-- (steadytext_dblink_connstr(); steadytext_setup_handoff()), never as a
+-- superuser (checked after connecting: 42501), and may only call the three
+-- _steadytext_handoff_* functions. When that login's CONNECTION LIMIT is
+-- reached, the hand-off waits for a free slot (until its deadline), so waiting
+-- sessions never take every connection of the server.
+-- SECURITY DEFINER, so that callers need neither the connection string (it
+-- holds a password) nor write access to the queue; it acts only on a request
+-- written by the calling transaction itself (still uncommitted), which only
+-- that transaction can see, so a caller cannot hand off, read or overwrite
+-- anyone else's request. The copy keeps the original's owner_role.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_handoff(original uuid, timeout_seconds integer, deadline timestamptz)
 RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_get_async_result';
+    sch constant text := '@extschema@';
     dbl text;  -- schema holding dblink
     conn text := 'steadytext_handoff_' || replace(gen_random_uuid()::text, '-', '');
-    sch text := quote_ident(current_schema());
+    connstr text;
     orig record;
     copy_id uuid;
     outcome record;
+    remote_super boolean;
+    detail text;
     delay double precision := 0.01;
     connected boolean := false;
 BEGIN
     SELECT n.nspname INTO dbl
-    FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace
+    FROM pg_catalog.pg_extension AS e JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
     WHERE e.extname = 'dblink';
     IF dbl IS NULL THEN
         RAISE EXCEPTION '%: request % was enqueued by this same, still uncommitted transaction, so no worker can see it; waiting for it needs the dblink extension', fn, original
             USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Run CREATE EXTENSION dblink (and, where password authentication is used, set steadytext.dblink_connstr), or commit the enqueue before waiting.';
+                  HINT = 'Run CREATE EXTENSION dblink and SELECT steadytext_setup_handoff() (steadytext up and steadytext migrate do both), or commit the enqueue before waiting.';
     END IF;
     dbl := quote_ident(dbl);
     SELECT q.function_name, q.parameters, q.priority, q.cache_key, q.model_id, q.owner_role,
            q.max_retries, q.timeout_seconds, q.status, q.xmin AS row_xmin
-    INTO orig FROM steadytext_queue AS q WHERE q.request_id = original;
-    IF NOT FOUND OR orig.status <> 'pending' OR NOT _steadytext_is_own_uncommitted(orig.row_xmin) THEN
+    INTO orig FROM @extschema@.steadytext_queue AS q WHERE q.request_id = original;
+    IF NOT FOUND OR orig.status <> 'pending' OR NOT @extschema@._steadytext_is_own_uncommitted(orig.row_xmin) THEN
         RAISE EXCEPTION '%: request % is not a pending request of this transaction', fn, original
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    connstr := @extschema@.steadytext_dblink_connstr();
+    IF connstr IS NULL THEN
+        RAISE EXCEPTION '%: request % was enqueued by this same, still uncommitted transaction; handing it to a worker needs the hand-off login, which is not set up', fn, original
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Have an operator run SELECT steadytext_setup_handoff() (steadytext up and steadytext migrate do), or commit the enqueue before waiting.';
+    END IF;
 
     BEGIN
-        EXECUTE format('SELECT %s.dblink_connect($1, $2)', dbl) USING conn, steadytext_dblink_connstr();
-        connected := true;
-        EXECUTE format(
-            'SELECT t.id FROM %s.dblink($1, $2) AS t(id uuid)', dbl)
+        -- connect, waiting for a slot while the login's CONNECTION LIMIT is reached
+        LOOP
+            BEGIN
+                EXECUTE format('SELECT %s.dblink_connect($1, $2)', dbl) USING conn, connstr;
+                connected := true;
+                EXIT;
+            EXCEPTION WHEN sqlclient_unable_to_establish_sqlconnection THEN
+                GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+                IF (SQLERRM || ' ' || coalesce(detail, '')) !~* 'too many (connections|clients)|remaining connection slots' THEN
+                    RAISE;
+                END IF;
+                IF clock_timestamp() >= deadline THEN
+                    RAISE EXCEPTION '%: request % did not finish within % seconds (status: pending; every hand-off connection was busy)',
+                        fn, original, timeout_seconds
+                        USING ERRCODE = 'query_canceled',
+                              HINT = 'Wait longer (timeout_seconds), or have an operator raise the hand-off login''s CONNECTION LIMIT (steadytext_setup_handoff(connection_limit)).';
+                END IF;
+                PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
+                delay := least(delay * 2, 0.2);
+            END;
+        END LOOP;
+        delay := 0.01;
+        EXECUTE format('SELECT t.s FROM %s.dblink($1, $2) AS t(s boolean)', dbl)
+        INTO remote_super
+        USING conn, 'SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user';
+        IF remote_super IS NOT FALSE THEN
+            RAISE EXCEPTION '%: the hand-off''s connection string logs in as a superuser; it must log in as a member of steadytext_handoff', fn
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'Run SELECT steadytext_setup_handoff() and remove user= from steadytext.dblink_connstr / steadytext_config ''dblink_connstr''.';
+        END IF;
+        EXECUTE format('SELECT t.id FROM %s.dblink($1, $2) AS t(id uuid)', dbl)
         INTO copy_id
         USING conn, format(
-            'INSERT INTO %s.steadytext_queue (function_name, parameters, priority, cache_key, model_id, '
-            'owner_role, max_retries, timeout_seconds, handoff_of) '
-            'VALUES (%L, %L::jsonb, %s, %L, %L, %L, %s, %s, %L) RETURNING request_id',
-            sch, orig.function_name, orig.parameters, orig.priority, orig.cache_key, orig.model_id,
-            orig.owner_role, coalesce(orig.max_retries::text, 'NULL'),
-            coalesce(orig.timeout_seconds::text, 'NULL'), original);
-        EXECUTE format('SELECT %s.dblink_exec($1, $2)', dbl) USING conn, 'NOTIFY steadytext_new_job';
+            'SELECT %s._steadytext_handoff_insert(%L, %L, %L::jsonb, %s, %L, %L, %L, %s, %s)',
+            sch, original, orig.function_name, orig.parameters, orig.priority, orig.cache_key, orig.model_id,
+            orig.owner_role, coalesce(orig.max_retries::text, 'NULL'), coalesce(orig.timeout_seconds::text, 'NULL'));
 
         LOOP
             EXECUTE format(
                 'SELECT * FROM %s.dblink($1, $2) AS t(status text, result text, error text, worker_id text, '
                 'started_at timestamptz, completed_at timestamptz, failed_at timestamptz, retry_count integer)', dbl)
             INTO outcome
-            USING conn, format(
-                'SELECT status, result, error, worker_id, started_at, completed_at, failed_at, retry_count '
-                'FROM %s.steadytext_queue WHERE request_id = %L', sch, copy_id);
+            USING conn, format('SELECT * FROM %s._steadytext_handoff_status(%L)', sch, copy_id);
             EXIT WHEN outcome.status IN ('completed', 'failed', 'cancelled');
             IF clock_timestamp() >= deadline THEN
-                EXECUTE format('SELECT count(*) FROM %s.dblink($1, $2) AS t(x text)', dbl)
-                    USING conn, format(
-                        'WITH c AS (UPDATE %s.steadytext_queue SET status = ''cancelled'', '
-                        'error = ''cancelled: steadytext_get_async_result timed out'' '
-                        'WHERE request_id = %L AND status IN (''pending'', ''processing'') RETURNING request_id) '
-                        'SELECT pg_notify(''steadytext_cancelled'', request_id::text)::text FROM c', sch, copy_id);
+                EXECUTE format('SELECT t.ok FROM %s.dblink($1, $2) AS t(ok boolean)', dbl)
+                    USING conn, format('SELECT %s._steadytext_handoff_cancel(%L, %L)', sch, copy_id,
+                                       'cancelled: steadytext_get_async_result timed out');
                 EXECUTE format('SELECT %s.dblink_disconnect($1)', dbl) USING conn;
                 connected := false;
                 RAISE EXCEPTION '%: request % did not finish within % seconds (status: %)',
@@ -1676,16 +2221,15 @@ BEGIN
         connected := false;
     EXCEPTION WHEN query_canceled OR others THEN
         IF connected THEN
-            BEGIN
-                EXECUTE format('SELECT count(*) FROM %s.dblink($1, $2) AS t(x text)', dbl)
-                    USING conn, format(
-                        'WITH c AS (UPDATE %s.steadytext_queue SET status = ''cancelled'', '
-                        'error = ''cancelled: the waiting transaction failed'' '
-                        'WHERE request_id = %L AND status IN (''pending'', ''processing'') RETURNING request_id) '
-                        'SELECT pg_notify(''steadytext_cancelled'', request_id::text)::text FROM c', sch, copy_id);
-            EXCEPTION WHEN OTHERS THEN
-                NULL;
-            END;
+            IF copy_id IS NOT NULL THEN
+                BEGIN
+                    EXECUTE format('SELECT t.ok FROM %s.dblink($1, $2) AS t(ok boolean)', dbl)
+                        USING conn, format('SELECT %s._steadytext_handoff_cancel(%L, %L)', sch, copy_id,
+                                           'cancelled: the waiting transaction failed');
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;
+                END;
+            END IF;
             BEGIN
                 EXECUTE format('SELECT %s.dblink_disconnect($1)', dbl) USING conn;
             EXCEPTION WHEN OTHERS THEN
@@ -1695,13 +2239,13 @@ BEGIN
         RAISE;
     END;
 
-    UPDATE steadytext_queue AS q
+    UPDATE @extschema@.steadytext_queue AS q
     SET status = outcome.status, result = outcome.result, error = outcome.error,
         worker_id = outcome.worker_id, started_at = outcome.started_at,
         completed_at = outcome.completed_at, failed_at = outcome.failed_at,
         retry_count = outcome.retry_count
     WHERE q.request_id = original;
-    RETURN _steadytext_result_or_raise(original, outcome.status, outcome.result, outcome.error);
+    RETURN @extschema@._steadytext_result_or_raise(original, outcome.status, outcome.result, outcome.error);
 END;
 $$;
 
@@ -1728,13 +2272,13 @@ $$;
 -- failed, STX02 cancelled, 57014 timeout).
 
 -- steadytext.sync_timeout_seconds as an integer >= 0; 22023 otherwise.
-CREATE OR REPLACE FUNCTION _steadytext_sync_timeout(fn text)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_sync_timeout(fn text)
 RETURNS integer
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v bigint := _steadytext_limit('sync_timeout_seconds');
+    v bigint := @extschema@._steadytext_limit('sync_timeout_seconds');
 BEGIN
     IF v < 0 OR v > 2147483647 THEN
         RAISE EXCEPTION '%: steadytext.sync_timeout_seconds must be between 0 and 2147483647, got %', fn, v
@@ -1744,20 +2288,30 @@ BEGIN
 END;
 $$;
 
--- The cached result for (function_name, model of role, parameters), bumping
--- the entry's access_count/last_accessed; NULL on a miss. SECURITY DEFINER
--- (callers cannot read steadytext_cache): it answers only the question an
--- enqueue would answer for the same arguments.
-CREATE OR REPLACE FUNCTION _steadytext_cache_lookup(function_name text, role text, parameters jsonb)
+-- Validates a synchronous call's arguments (as the async twin would, naming
+-- `fn`) and, when use_cache, returns the cached result for them (the entry's
+-- access_count/last_accessed bumped; the key scoped per steadytext_config
+-- 'cache_scope' for `caller`); NULL on a miss. SECURITY DEFINER (callers
+-- cannot read steadytext_cache): it answers only the question an enqueue
+-- would answer for the same, valid arguments.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_lookup(fn text, function_name text, parameters jsonb,
+                                                               caller name DEFAULT current_user)
 RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    key text := steadytext_cache_key(function_name, _steadytext_model_id(role), parameters);
+    owner constant name := @extschema@._steadytext_caller(caller);
+    key text;
     cached text;
 BEGIN
-    UPDATE steadytext_cache AS c
+    PERFORM @extschema@._steadytext_validate(fn, function_name, parameters);
+    IF NOT (parameters ->> 'use_cache')::boolean THEN
+        RETURN NULL;
+    END IF;
+    key := @extschema@._steadytext_scoped_cache_key(function_name,
+        @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name)), parameters, owner);
+    UPDATE @extschema@.steadytext_cache AS c
     SET access_count = c.access_count + 1, last_accessed = now()
     WHERE c.cache_key = key
     RETURNING c.result INTO cached;
@@ -1767,14 +2321,14 @@ $$;
 
 -- Raises 55000 unless a worker is 'running' with a heartbeat within its
 -- heartbeat_timeout_seconds (on the wall clock, not the transaction's).
-CREATE OR REPLACE FUNCTION _steadytext_require_worker(fn text)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_require_worker(fn text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NOT EXISTS (
-        SELECT 1 FROM steadytext_workers AS w
+        SELECT 1 FROM @extschema@.steadytext_workers AS w
         WHERE w.status = 'running'
           AND w.last_heartbeat >= clock_timestamp() - w.heartbeat_timeout_seconds * interval '1 second')
     THEN
@@ -1785,62 +2339,58 @@ BEGIN
 END;
 $$;
 
--- The synchronous path shared by the functions below; the caller has
--- validated the arguments. Returns the result text.
-CREATE OR REPLACE FUNCTION _steadytext_sync(fn text, function_name text, role text, parameters jsonb, use_cache boolean)
+-- The synchronous path shared by the functions below: validates the
+-- arguments and answers from the cache (_steadytext_cache_lookup), else
+-- needs a live worker and dblink, enqueues (validated again, by the helper
+-- that writes) and waits. Returns the result text.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_sync(fn text, function_name text, parameters jsonb)
 RETURNS text
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    timeout integer := _steadytext_sync_timeout(fn);
+    timeout integer;
     cached text;
     id uuid;
 BEGIN
-    IF use_cache THEN
-        cached := _steadytext_cache_lookup(function_name, role, parameters);
-        IF cached IS NOT NULL THEN
-            RETURN cached;
-        END IF;
+    cached := @extschema@._steadytext_cache_lookup(fn, function_name, parameters);
+    IF cached IS NOT NULL THEN
+        RETURN cached;
     END IF;
-    PERFORM _steadytext_require_worker(fn);
-    IF NOT EXISTS (SELECT 1 FROM pg_extension AS e WHERE e.extname = 'dblink') THEN
+    timeout := @extschema@._steadytext_sync_timeout(fn);
+    PERFORM @extschema@._steadytext_require_worker(fn);
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension AS e WHERE e.extname = 'dblink') THEN
         RAISE EXCEPTION '%: waiting for a worker inside one statement needs the dblink extension', fn
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Run CREATE EXTENSION dblink (see the request-response hand-off in docs/sql-reference.md), or use the _async function and wait after committing.';
     END IF;
-    id := _steadytext_enqueue(fn, function_name, role, parameters, use_cache, 0);
-    RETURN steadytext_get_async_result(id, timeout);
+    id := @extschema@._steadytext_enqueue(fn, function_name, parameters, 0);
+    RETURN @extschema@.steadytext_get_async_result(id, timeout);
 END;
 $$;
 
 -- The generated text. Raises as steadytext_generate_async for bad
 -- arguments, and as described above.
-CREATE OR REPLACE FUNCTION steadytext_generate(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate(
     prompt TEXT,
     max_tokens INTEGER DEFAULT 512,
     use_cache BOOLEAN DEFAULT true,
     seed INTEGER DEFAULT 42
 ) RETURNS TEXT
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_generate';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    RETURN _steadytext_sync(fn, 'generate', 'generation',
-        jsonb_build_object('prompt', prompt, 'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        use_cache);
+    RETURN @extschema@._steadytext_sync(fn, 'generate',
+        jsonb_build_object('prompt', prompt, 'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed));
 END;
 $$;
 
 -- The JSON document (text) matching schema. Raises as
 -- steadytext_generate_json_async for bad arguments.
-CREATE OR REPLACE FUNCTION steadytext_generate_json(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_json(
     prompt TEXT,
     schema JSONB,
     max_tokens INTEGER DEFAULT 512,
@@ -1848,26 +2398,20 @@ CREATE OR REPLACE FUNCTION steadytext_generate_json(
     seed INTEGER DEFAULT 42
 ) RETURNS TEXT
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_generate_json';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_schema(fn, steadytext_generate_json.schema);
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    RETURN _steadytext_sync(fn, 'generate_json', 'generation',
+    RETURN @extschema@._steadytext_sync(fn, 'generate_json',
         jsonb_build_object('prompt', prompt, 'schema', steadytext_generate_json.schema,
-                           'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        use_cache);
+                           'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed));
 END;
 $$;
 
 -- Text matching pattern in full. Raises as steadytext_generate_regex_async
 -- for bad arguments.
-CREATE OR REPLACE FUNCTION steadytext_generate_regex(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_regex(
     prompt TEXT,
     pattern TEXT,
     max_tokens INTEGER DEFAULT 512,
@@ -1875,26 +2419,20 @@ CREATE OR REPLACE FUNCTION steadytext_generate_regex(
     seed INTEGER DEFAULT 42
 ) RETURNS TEXT
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_generate_regex';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_pattern(fn, pattern);
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    RETURN _steadytext_sync(fn, 'generate_regex', 'generation',
+    RETURN @extschema@._steadytext_sync(fn, 'generate_regex',
         jsonb_build_object('prompt', prompt, 'pattern', pattern,
-                           'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        use_cache);
+                           'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed));
 END;
 $$;
 
 -- Exactly one of choices. Raises as steadytext_generate_choice_async for bad
 -- arguments.
-CREATE OR REPLACE FUNCTION steadytext_generate_choice(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_choice(
     prompt TEXT,
     choices TEXT[],
     max_tokens INTEGER DEFAULT 512,
@@ -1902,46 +2440,38 @@ CREATE OR REPLACE FUNCTION steadytext_generate_choice(
     seed INTEGER DEFAULT 42
 ) RETURNS TEXT
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_generate_choice';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_choices(fn, choices);
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    RETURN _steadytext_sync(fn, 'generate_choice', 'generation',
+    RETURN @extschema@._steadytext_sync(fn, 'generate_choice',
         jsonb_build_object('prompt', prompt, 'choices', to_jsonb(choices),
-                           'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        use_cache);
+                           'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed));
 END;
 $$;
 
 -- The L2-normalised embedding as real[]. With pgvector installed,
 -- steadytext_embed(...)::vector converts it (pgvector's real[] -> vector
 -- cast). Raises as steadytext_embed_async for bad arguments.
-CREATE OR REPLACE FUNCTION steadytext_embed(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_embed(
     text_input TEXT,
     use_cache BOOLEAN DEFAULT true
 ) RETURNS REAL[]
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_embed';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'text_input', text_input, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    RETURN translate(_steadytext_sync(fn, 'embed', 'embedding',
-        jsonb_build_object('text_input', text_input, 'use_cache', use_cache), use_cache), '[]', '{}')::real[];
+    RETURN translate(@extschema@._steadytext_sync(fn, 'embed',
+        jsonb_build_object('text_input', text_input, 'use_cache', use_cache)), '[]', '{}')::real[];
 END;
 $$;
 
 -- One row per document, best first: (document, score). Raises as
 -- steadytext_rerank_async for bad arguments.
-CREATE OR REPLACE FUNCTION steadytext_rerank(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_rerank(
     query TEXT,
     documents TEXT[],
     task TEXT DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
@@ -1949,22 +2479,15 @@ CREATE OR REPLACE FUNCTION steadytext_rerank(
     seed INTEGER DEFAULT 42
 ) RETURNS TABLE(document TEXT, score DOUBLE PRECISION)
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_rerank';
     ranked text;
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'query', steadytext_rerank.query, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_text_array(fn, 'documents', documents, _steadytext_limit('max_rerank_documents'),
-                                         'steadytext.max_rerank_documents', false, true);
-    PERFORM _steadytext_check_text(fn, 'task', task, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    ranked := _steadytext_sync(fn, 'rerank', 'reranking',
+    ranked := @extschema@._steadytext_sync(fn, 'rerank',
         jsonb_build_object('query', steadytext_rerank.query, 'documents', to_jsonb(documents),
-                           'task', task, 'use_cache', use_cache, 'seed', seed),
-        use_cache);
+                           'task', task, 'use_cache', use_cache, 'seed', seed));
     RETURN QUERY
     SELECT e.value ->> 'document', (e.value ->> 'score')::double precision
     FROM jsonb_array_elements(ranked::jsonb) WITH ORDINALITY AS e(value, ord)
@@ -1986,7 +2509,7 @@ $$;
 -- One row per worker seen in the last hour. status is the worker's own,
 -- except 'dead' for a 'running' worker whose last_heartbeat is older than its
 -- heartbeat_timeout_seconds. Raises nothing.
-CREATE OR REPLACE FUNCTION steadytext_worker_status()
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_worker_status()
 RETURNS TABLE(
     worker_id text,
     host text,
@@ -1999,14 +2522,14 @@ RETURNS TABLE(
     status text
 )
 LANGUAGE sql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT w.worker_id, w.host, w.pid, w.started_at, w.last_heartbeat,
            w.jobs_completed, w.jobs_failed, w.current_jobs,
            CASE WHEN w.status = 'running'
                  AND w.last_heartbeat < now() - w.heartbeat_timeout_seconds * interval '1 second'
                 THEN 'dead' ELSE w.status END
-    FROM steadytext_workers AS w
+    FROM @extschema@.steadytext_workers AS w
     WHERE w.last_heartbeat >= now() - interval '1 hour'
     ORDER BY w.started_at, w.worker_id
 $$;
@@ -2015,7 +2538,7 @@ $$;
 -- 'pending', the age of the oldest; for 'completed', the average and 95th
 -- percentile of completed_at - started_at over jobs completed in the last
 -- hour (NULL otherwise). Raises nothing.
-CREATE OR REPLACE FUNCTION steadytext_queue_stats()
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_queue_stats()
 RETURNS TABLE(
     function_name text,
     status text,
@@ -2025,7 +2548,7 @@ RETURNS TABLE(
     p95_processing_seconds double precision
 )
 LANGUAGE sql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT q.function_name, q.status, count(*),
            CASE WHEN q.status = 'pending'
@@ -2036,7 +2559,7 @@ AS $$
            percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM q.completed_at - q.started_at)::double precision)
                FILTER (WHERE q.status = 'completed' AND q.completed_at > now() - interval '1 hour'
                        AND q.started_at IS NOT NULL)
-    FROM steadytext_queue AS q
+    FROM @extschema@.steadytext_queue AS q
     GROUP BY q.function_name, q.status
     ORDER BY q.function_name, q.status
 $$;
@@ -2049,7 +2572,7 @@ $$;
 -- access_count - 1: reads after the first write), oldest/newest entry
 -- (created_at), max_entries (steadytext.cache_max_entries). Raises nothing.
 -- SECURITY DEFINER: aggregates only, for roles that cannot read the cache.
-CREATE OR REPLACE FUNCTION steadytext_cache_stats()
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_stats()
 RETURNS TABLE(
     entries bigint,
     total_bytes bigint,
@@ -2059,24 +2582,24 @@ RETURNS TABLE(
     max_entries bigint
 )
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT count(*), coalesce(sum(pg_column_size(c.*)), 0)::bigint,
            coalesce(sum(c.access_count - 1), 0)::bigint,
-           min(c.created_at), max(c.created_at), _steadytext_limit('cache_max_entries')
-    FROM steadytext_cache AS c
+           min(c.created_at), max(c.created_at), @extschema@._steadytext_limit('cache_max_entries')
+    FROM @extschema@.steadytext_cache AS c
 $$;
 
 -- Deletes every cache entry; returns how many. Raises nothing.
-CREATE OR REPLACE FUNCTION steadytext_cache_clear()
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_clear()
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n bigint;
 BEGIN
-    DELETE FROM steadytext_cache;
+    DELETE FROM @extschema@.steadytext_cache;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END;
@@ -2087,24 +2610,24 @@ $$;
 -- last_accessed) (ties: least recently accessed first). Returns how many were
 -- deleted. Concurrent callers (workers call it periodically) queue on an
 -- advisory lock, so they never evict more than the excess together.
-CREATE OR REPLACE FUNCTION steadytext_cache_evict()
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_evict()
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    max_entries bigint := greatest(_steadytext_limit('cache_max_entries'), 0);
+    max_entries bigint := greatest(@extschema@._steadytext_limit('cache_max_entries'), 0);
     excess bigint;
     n bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('steadytext_cache_evict'));
-    SELECT count(*) - max_entries INTO excess FROM steadytext_cache;
+    SELECT count(*) - max_entries INTO excess FROM @extschema@.steadytext_cache;
     IF excess <= 0 THEN
         RETURN 0;
     END IF;
-    DELETE FROM steadytext_cache AS c
+    DELETE FROM @extschema@.steadytext_cache AS c
     WHERE c.cache_key IN (
-        SELECT v.cache_key FROM steadytext_cache AS v
+        SELECT v.cache_key FROM @extschema@.steadytext_cache AS v
         ORDER BY v.access_count::double precision
                  / (1 + extract(epoch FROM now() - v.last_accessed)::double precision / 3600),
                  v.last_accessed, v.cache_key
@@ -2120,47 +2643,63 @@ $$;
 -- Privileges on the schema, tables and functions.
 -- Runs on a fresh install and again at the end of every upgrade script:
 -- every statement here must be repeatable (CREATE OR REPLACE, GRANT).
--- Each privilege is revoked from the three roles first and granted again, so
+-- Each privilege is revoked from the four roles first and granted again, so
 -- an upgraded database ends with exactly the privileges of a fresh install.
 
-REVOKE ALL ON steadytext_queue, steadytext_cache, steadytext_workers, steadytext_config,
-              steadytext_dead_letter_queue, steadytext_migrations
-    FROM PUBLIC, steadytext_user, steadytext_admin, steadytext_worker;
-GRANT USAGE ON SCHEMA @extschema@ TO steadytext_user, steadytext_admin, steadytext_worker;
-GRANT SELECT ON steadytext_queue, steadytext_workers TO steadytext_user;
+REVOKE ALL ON @extschema@.steadytext_queue, @extschema@.steadytext_cache, @extschema@.steadytext_workers,
+              @extschema@.steadytext_config, @extschema@.steadytext_dead_letter_queue,
+              @extschema@.steadytext_migrations
+    FROM PUBLIC, steadytext_user, steadytext_admin, steadytext_worker, steadytext_handoff;
+GRANT USAGE ON SCHEMA @extschema@ TO steadytext_user, steadytext_admin, steadytext_worker, steadytext_handoff;
+GRANT SELECT ON @extschema@.steadytext_queue, @extschema@.steadytext_workers TO steadytext_user;
 GRANT SELECT, INSERT, UPDATE, DELETE
-    ON steadytext_queue, steadytext_cache, steadytext_workers, steadytext_config, steadytext_dead_letter_queue
+    ON @extschema@.steadytext_queue, @extschema@.steadytext_cache, @extschema@.steadytext_workers,
+       @extschema@.steadytext_config, @extschema@.steadytext_dead_letter_queue
     TO steadytext_admin;
-GRANT SELECT ON steadytext_migrations TO steadytext_admin;
-GRANT SELECT, UPDATE ON steadytext_queue TO steadytext_worker;
-GRANT SELECT, INSERT, UPDATE, DELETE ON steadytext_cache TO steadytext_worker;
-GRANT SELECT, INSERT, UPDATE ON steadytext_workers, steadytext_config TO steadytext_worker;
+GRANT SELECT ON @extschema@.steadytext_migrations TO steadytext_admin;
+GRANT SELECT, UPDATE ON @extschema@.steadytext_queue TO steadytext_worker;
+GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.steadytext_cache TO steadytext_worker;
+GRANT SELECT, INSERT, UPDATE ON @extschema@.steadytext_workers TO steadytext_worker;
+-- steadytext_worker: nothing on steadytext_config (it holds the hand-off's
+-- password); model ids go through _steadytext_publish_model_ids.
+-- steadytext_handoff: no table at all.
 
 -- Functions: nothing for PUBLIC. steadytext_admin: all. steadytext_user:
--- all but the admin-only ones (clearing/evicting the shared cache, reading
--- the hand-off's connection string) and the helpers only SECURITY DEFINER
--- functions and triggers call. steadytext_worker: what the worker calls.
+-- all but the admin-only ones (clearing/evicting the shared cache, the
+-- hand-off's connection string and setup) and the helpers only SECURITY
+-- DEFINER functions, triggers, workers and the hand-off login call.
+-- steadytext_worker: what the worker calls. steadytext_handoff: the three
+-- functions the hand-off's autonomous session calls, nothing else.
 DO $$
 DECLARE
     f record;
-    admin_only constant text[] := ARRAY['steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_dblink_connstr',
-                                        '_steadytext_model_id', '_steadytext_check_queue_size',
-                                        '_steadytext_queue_stamp', '_steadytext_queue_notify_completed'];
-    for_worker constant text[] := ARRAY['steadytext_cache_evict', 'steadytext_limits', '_steadytext_limit',
-                                        'steadytext_worker_status', 'steadytext_queue_stats', 'steadytext_cache_stats'];
+    not_for_user constant text[] := ARRAY[
+        'steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_dblink_connstr', 'steadytext_setup_handoff',
+        '_steadytext_model_id', '_steadytext_check_queue_size', '_steadytext_scoped_cache_key',
+        '_steadytext_queue_stamp', '_steadytext_queue_notify_completed', '_steadytext_publish_model_ids',
+        '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel'];
+    for_worker constant text[] := ARRAY[
+        'steadytext_cache_evict', 'steadytext_limits', '_steadytext_limit', '_steadytext_limit_defaults',
+        '_steadytext_is_operator', '_steadytext_operator_guc', 'steadytext_worker_status', 'steadytext_queue_stats',
+        'steadytext_cache_stats', '_steadytext_publish_model_ids'];
+    for_handoff constant text[] := ARRAY[
+        '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel'];
 BEGIN
     FOR f IN
-        SELECT p.oid::regprocedure AS sig, p.proname AS name FROM pg_proc AS p
+        SELECT p.oid::regprocedure AS sig, p.proname AS name FROM pg_catalog.pg_proc AS p
         WHERE p.pronamespace = '@extschema@'::regnamespace
           AND (p.proname LIKE 'steadytext\_%' OR p.proname LIKE '\_steadytext\_%')
     LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC, steadytext_user, steadytext_admin, steadytext_worker', f.sig);
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC, steadytext_user, steadytext_admin, steadytext_worker, steadytext_handoff', f.sig);
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO steadytext_admin', f.sig);
-        IF NOT f.name = ANY (admin_only) THEN
+        IF NOT f.name = ANY (not_for_user) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO steadytext_user', f.sig);
         END IF;
         IF f.name = ANY (for_worker) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO steadytext_worker', f.sig);
+        END IF;
+        IF f.name = ANY (for_handoff) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO steadytext_handoff', f.sig);
         END IF;
     END LOOP;
 END;

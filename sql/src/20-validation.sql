@@ -8,64 +8,148 @@
 -- Internal helpers start with an underscore; they are not part of the spec's
 -- surface and may change between versions.
 
--- Every size and count limit, in one place. Each is overridable by the GUC
--- steadytext.<name> (SET, ALTER DATABASE/ROLE/SYSTEM). Returns one row per
--- limit with its effective value. Raises 22023 if a GUC holds a non-integer.
-CREATE OR REPLACE FUNCTION steadytext_limits()
-RETURNS TABLE(name text, value bigint, description text)
-LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+-- Every size and count limit, in one place: name, built-in default, meaning.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_limit_defaults()
+RETURNS TABLE(ord integer, name text, value bigint, description text)
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM (VALUES
+        (1,  'max_tokens',           4096::bigint, 'largest max_tokens a generate* function accepts (smallest is 1)'),
+        (2,  'max_prompt_bytes',     262144,       'largest prompt, text_input, query, task and each rerank document / batch item, in bytes'),
+        (3,  'max_rerank_documents', 1000,         'most documents one steadytext_rerank_async call accepts'),
+        (4,  'max_batch_items',      10000,        'most items one steadytext_*_batch_async call accepts'),
+        (5,  'max_choices',          256,          'most choices steadytext_generate_choice_async accepts (at least 1)'),
+        (6,  'max_pattern_bytes',    4096,         'largest regex pattern, in bytes'),
+        (7,  'max_schema_bytes',     65536,        'largest JSON schema (its jsonb text), in bytes'),
+        (8,  'max_schema_depth',     64,           'deepest nesting of objects/arrays in a JSON schema'),
+        (9,  'max_queue_size',       0,            'most pending + processing requests before enqueue raises 54000; 0 = unlimited'),
+        (10, 'cache_max_entries',    10000,        'steadytext_cache rows kept by steadytext_cache_evict()'),
+        (11, 'sync_timeout_seconds', 30,           'seconds steadytext_generate/_embed/_rerank/... wait for the worker before raising 57014'),
+        (12, 'max_queue_per_role',   0,            'most pending + processing requests of one owner role before enqueue raises 54000; 0 = unlimited'),
+        (13, 'max_priority',         2147483647,   'highest priority an enqueue accepts (22023 above it)')
+    ) AS t(ord, name, value, description)
+$$;
+
+-- Whether `who` sets limits for its own sessions: a superuser or a member of
+-- steadytext_admin.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_is_operator(who name)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = who), false)
+        OR coalesce(pg_catalog.pg_has_role(who, 'steadytext_admin', 'USAGE'), false)
+$$;
+
+-- The GUC steadytext.<name> as an operator set it, or NULL: ALTER DATABASE
+-- ... SET for this database (pg_db_role_setting), else ALTER SYSTEM /
+-- postgresql.conf (pg_file_settings; where the schema's owner may not read
+-- it, not seen). Never a session's SET, PGOPTIONS or a role's ALTER ROLE ...
+-- SET (which a role may run on itself). Answers only limit names and
+-- dblink_connstr. SECURITY DEFINER: pg_file_settings needs
+-- pg_read_all_settings.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_operator_guc(setting_name text)
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    d record;
-    setting text;
+    full_name constant text := 'steadytext.' || setting_name;
+    v text;
 BEGIN
-    FOR d IN
-        SELECT * FROM (VALUES
-            (1,  'max_tokens',           4096::bigint, 'largest max_tokens a generate* function accepts (smallest is 1)'),
-            (2,  'max_prompt_bytes',     262144,       'largest prompt, text_input, query, task and each rerank document / batch item, in bytes'),
-            (3,  'max_rerank_documents', 1000,         'most documents one steadytext_rerank_async call accepts'),
-            (4,  'max_batch_items',      10000,        'most items one steadytext_*_batch_async call accepts'),
-            (5,  'max_choices',          256,          'most choices steadytext_generate_choice_async accepts (at least 1)'),
-            (6,  'max_pattern_bytes',    4096,         'largest regex pattern, in bytes'),
-            (7,  'max_schema_bytes',     65536,        'largest JSON schema (its jsonb text), in bytes'),
-            (8,  'max_schema_depth',     64,           'deepest nesting of objects/arrays in a JSON schema'),
-            (9,  'max_queue_size',       0,            'most pending + processing requests before enqueue raises 54000; 0 = unlimited'),
-            (10, 'cache_max_entries',    10000,        'steadytext_cache rows kept by steadytext_cache_evict()'),
-            (11, 'sync_timeout_seconds', 30,           'seconds steadytext_generate/_embed/_rerank/... wait for the worker before raising 57014')
-        ) AS t(ord, name, value, description)
-        ORDER BY ord
-    LOOP
-        setting := nullif(btrim(current_setting('steadytext.' || d.name, true)), '');
-        name := d.name;
-        description := d.description;
-        IF setting IS NULL THEN
-            value := d.value;
-        ELSIF setting ~ '^-?[0-9]{1,18}$' THEN
-            value := setting::bigint;
-        ELSE
-            RAISE EXCEPTION 'steadytext.%: % is not an integer', d.name, quote_literal(setting)
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        RETURN NEXT;
-    END LOOP;
+    IF setting_name IS NULL OR NOT (setting_name = 'dblink_connstr' OR EXISTS (
+        SELECT 1 FROM @extschema@._steadytext_limit_defaults() AS d WHERE d.name = setting_name)) THEN
+        RETURN NULL;
+    END IF;
+    SELECT substr(e.cfg, length(full_name) + 2) INTO v
+    FROM pg_catalog.pg_db_role_setting AS d
+    CROSS JOIN LATERAL unnest(d.setconfig) AS e(cfg)
+    WHERE d.setdatabase = (SELECT o.oid FROM pg_catalog.pg_database AS o WHERE o.datname = current_database())
+      AND d.setrole = 0
+      AND starts_with(e.cfg, full_name || '=');
+    IF FOUND THEN
+        RETURN v;
+    END IF;
+    BEGIN
+        SELECT s.setting INTO v
+        FROM pg_catalog.pg_file_settings AS s
+        WHERE s.name = full_name AND s.error IS NULL
+        ORDER BY s.seqno DESC
+        LIMIT 1;
+    EXCEPTION WHEN insufficient_privilege THEN
+        v := NULL;
+    END;
+    RETURN v;
 END;
 $$;
 
--- One limit's effective value.
-CREATE OR REPLACE FUNCTION _steadytext_limit(limit_name text)
+-- One limit's effective value for this session:
+--   * the operator's value: ALTER DATABASE ... SET, else ALTER SYSTEM /
+--     postgresql.conf (see _steadytext_operator_guc), else the default;
+--   * the session's value (current_setting: SET, PGOPTIONS, ALTER ROLE ...
+--     SET): for a superuser or steadytext_admin session user it is the value;
+--     for anyone else it may only tighten the operator's (be smaller; for
+--     max_queue_size and max_queue_per_role 0 means unlimited).
+-- So a tenant's own SET or ALTER ROLE never lifts what an operator set.
+-- Raises 22023 for a non-integer setting; NULL for an unknown name.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_limit(limit_name text)
 RETURNS bigint
-LANGUAGE sql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT l.value FROM steadytext_limits() AS l WHERE l.name = limit_name
+DECLARE
+    dflt bigint;
+    setting text := nullif(btrim(current_setting('steadytext.' || limit_name, true)), '');
+    s bigint;
+    op text;
+    op_value bigint;
+    zero_unlimited constant boolean := limit_name IN ('max_queue_size', 'max_queue_per_role');
+BEGIN
+    SELECT d.value INTO dflt FROM @extschema@._steadytext_limit_defaults() AS d WHERE d.name = limit_name;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF setting IS NULL THEN
+        RETURN dflt;
+    END IF;
+    IF setting !~ '^-?[0-9]{1,18}$' THEN
+        RAISE EXCEPTION 'steadytext.%: % is not an integer', limit_name, quote_literal(setting)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    s := setting::bigint;
+    IF @extschema@._steadytext_is_operator(session_user) THEN
+        RETURN s;
+    END IF;
+    op := nullif(btrim(@extschema@._steadytext_operator_guc(limit_name)), '');
+    op_value := CASE WHEN op ~ '^-?[0-9]{1,18}$' THEN op::bigint ELSE dflt END;
+    IF s = op_value THEN
+        RETURN s;
+    ELSIF zero_unlimited THEN
+        RETURN CASE WHEN s > 0 AND (op_value <= 0 OR s < op_value) THEN s ELSE op_value END;
+    ELSE
+        RETURN least(s, op_value);
+    END IF;
+END;
+$$;
+
+-- Every limit with its effective value for this session (see
+-- _steadytext_limit). Raises 22023 if a setting is not an integer.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_limits()
+RETURNS TABLE(name text, value bigint, description text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT d.name, @extschema@._steadytext_limit(d.name), d.description
+    FROM @extschema@._steadytext_limit_defaults() AS d
+    ORDER BY d.ord
 $$;
 
 -- A required text argument: NULL -> 22004, empty -> 22023, too big -> 54000.
-CREATE OR REPLACE FUNCTION _steadytext_check_text(fn text, arg text, val text, max_bytes bigint)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_text(fn text, arg text, val text, max_bytes bigint)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF val IS NULL THEN
@@ -85,10 +169,10 @@ END;
 $$;
 
 -- Arguments that must not be NULL (use_cache, seed, priority, ...).
-CREATE OR REPLACE FUNCTION _steadytext_check_not_null(fn text, arg text, is_null boolean)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_not_null(fn text, arg text, is_null boolean)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF is_null THEN
@@ -99,15 +183,15 @@ END;
 $$;
 
 -- max_tokens in 1..steadytext.max_tokens.
-CREATE OR REPLACE FUNCTION _steadytext_check_max_tokens(fn text, max_tokens integer)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_max_tokens(fn text, max_tokens integer)
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    top bigint := _steadytext_limit('max_tokens');
+    top bigint := @extschema@._steadytext_limit('max_tokens');
 BEGIN
-    PERFORM _steadytext_check_not_null(fn, 'max_tokens', max_tokens IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'max_tokens', max_tokens IS NULL);
     IF max_tokens < 1 OR max_tokens > top THEN
         RAISE EXCEPTION '%: max_tokens must be between 1 and %, got %', fn, top, max_tokens
             USING ERRCODE = 'invalid_parameter_value';
@@ -116,13 +200,13 @@ END;
 $$;
 
 -- seed: not NULL, not negative (the engine's seeds are unsigned 32-bit).
-CREATE OR REPLACE FUNCTION _steadytext_check_seed(fn text, seed integer)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_seed(fn text, seed integer)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM _steadytext_check_not_null(fn, 'seed', seed IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'seed', seed IS NULL);
     IF seed < 0 THEN
         RAISE EXCEPTION '%: seed must be >= 0, got %', fn, seed
             USING ERRCODE = 'invalid_parameter_value';
@@ -135,15 +219,15 @@ $$;
 -- (unless allow_empty) empty -> 22023, too many -> 54000, an element too
 -- big -> 54000, an empty element (unless allow_empty_items) -> 22023.
 -- Set-based, so 10,000 items cost one scan.
-CREATE OR REPLACE FUNCTION _steadytext_check_text_array(
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_text_array(
     fn text, arg text, vals text[], max_items bigint, max_items_guc text,
     allow_empty boolean, allow_empty_items boolean)
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    max_bytes bigint := _steadytext_limit('max_prompt_bytes');
+    max_bytes bigint := @extschema@._steadytext_limit('max_prompt_bytes');
     n integer;
     bad record;
 BEGIN
@@ -186,30 +270,252 @@ BEGIN
 END;
 $$;
 
--- Raises 54000 (enqueueing nothing) when adding `adding` requests would take
--- pending + processing past steadytext.max_queue_size (unset or 0: unlimited).
--- The count is bounded: it never reads more than max_queue_size + 1 rows.
-CREATE OR REPLACE FUNCTION _steadytext_check_queue_size(fn text, adding bigint)
+-- Raises 54000 (enqueueing nothing) when adding `adding` requests owned by
+-- `owner` would take pending + processing past steadytext.max_queue_size
+-- (all roles together) or steadytext.max_queue_per_role (that owner's);
+-- unset or 0: unlimited. The message names the limit that was hit. Each
+-- count is bounded: it never reads more than its limit + 1 rows. Called by
+-- the SECURITY DEFINER enqueue helpers (it counts every role's rows).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_queue_size(fn text, adding bigint, owner name)
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    max_size bigint := _steadytext_limit('max_queue_size');
+    max_size bigint := @extschema@._steadytext_limit('max_queue_size');
+    per_role bigint := @extschema@._steadytext_limit('max_queue_per_role');
     queued bigint;
 BEGIN
-    IF max_size IS NULL OR max_size <= 0 OR adding <= 0 THEN
+    IF adding <= 0 THEN
         RETURN;
     END IF;
-    SELECT count(*) INTO queued
-    FROM (SELECT 1 FROM steadytext_queue AS q
-          WHERE q.status IN ('pending', 'processing')
-          LIMIT max_size + 1) AS s;
-    IF queued + adding > max_size THEN
-        RAISE EXCEPTION '%: queue is full: % pending/processing requests + % new would exceed steadytext.max_queue_size = %',
-            fn, CASE WHEN queued > max_size THEN 'more than ' || max_size ELSE queued::text END, adding, max_size
-            USING ERRCODE = 'program_limit_exceeded',
-                  HINT = 'Wait for workers to drain the queue, or raise steadytext.max_queue_size.';
+    IF max_size > 0 THEN
+        SELECT count(*) INTO queued
+        FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
+              WHERE q.status IN ('pending', 'processing')
+              LIMIT max_size + 1) AS s;
+        IF queued + adding > max_size THEN
+            RAISE EXCEPTION '%: queue is full: % pending/processing requests + % new would exceed steadytext.max_queue_size = %',
+                fn, CASE WHEN queued > max_size THEN 'more than ' || max_size ELSE queued::text END, adding, max_size
+                USING ERRCODE = 'program_limit_exceeded',
+                      HINT = 'Wait for workers to drain the queue, or have an operator raise steadytext.max_queue_size.';
+        END IF;
     END IF;
+    IF per_role > 0 THEN
+        SELECT count(*) INTO queued
+        FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
+              WHERE q.owner_role = owner AND q.status IN ('pending', 'processing')
+              LIMIT per_role + 1) AS s;
+        IF queued + adding > per_role THEN
+            RAISE EXCEPTION '%: queue quota of role % is full: % pending/processing requests + % new would exceed steadytext.max_queue_per_role = %',
+                fn, quote_ident(owner), CASE WHEN queued > per_role THEN 'more than ' || per_role ELSE queued::text END,
+                adding, per_role
+                USING ERRCODE = 'program_limit_exceeded',
+                      HINT = 'Wait for your requests to finish (or cancel some), or have an operator raise steadytext.max_queue_per_role.';
+        END IF;
+    END IF;
+END;
+$$;
+
+-- priority: not NULL, at most steadytext.max_priority.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_priority(fn text, priority integer)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    top bigint;
+BEGIN
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'priority', priority IS NULL);
+    top := @extschema@._steadytext_limit('max_priority');
+    IF priority > top THEN
+        RAISE EXCEPTION '%: priority must be at most %, got %', fn, top, priority
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The ceiling is steadytext.max_priority, set by an operator (see steadytext_limits()).';
+    END IF;
+END;
+$$;
+
+-- ===========================================================================
+-- One validation path per function_name
+-- ===========================================================================
+-- The public enqueue functions build `parameters` (jsonb, keyed by argument
+-- name) and the SECURITY DEFINER helpers validate it here before storing
+-- anything, so a direct call of a helper can store nothing the public
+-- function would refuse: exactly the function's argument names, each of its
+-- SQL type, each passing the same checks, in the same order, with the same
+-- errors.
+
+-- The argument `arg` of `parameters` as text; NULL if absent or JSON null;
+-- 22023 if it is not a JSON string.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_param_text(fn text, parameters jsonb, arg text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v constant jsonb := parameters -> arg;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) <> 'string' THEN
+        RAISE EXCEPTION '%: % must be text, got %', fn, arg, jsonb_typeof(v)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN v #>> '{}';
+END;
+$$;
+
+-- The argument `arg` as an integer (int4); NULL if absent or JSON null;
+-- 22023 if it is not a JSON integer in range.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_param_int(fn text, parameters jsonb, arg text)
+RETURNS integer
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v constant jsonb := parameters -> arg;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) <> 'number' OR v::text !~ '^-?[0-9]{1,10}$'
+          OR v::text::bigint NOT BETWEEN -2147483648 AND 2147483647 THEN
+        RAISE EXCEPTION '%: % must be an integer, got %', fn, arg, left(v::text, 40)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN v::text::integer;
+END;
+$$;
+
+-- The argument `arg` as a boolean; NULL if absent or JSON null; 22023 if it
+-- is not a JSON boolean.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_param_bool(fn text, parameters jsonb, arg text)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v constant jsonb := parameters -> arg;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) <> 'boolean' THEN
+        RAISE EXCEPTION '%: % must be a boolean, got %', fn, arg, left(v::text, 40)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN v::text::boolean;
+END;
+$$;
+
+-- The argument `arg` as text[]; NULL if absent or JSON null; 22023 unless a
+-- JSON array of strings and nulls.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_param_text_array(fn text, parameters jsonb, arg text)
+RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v constant jsonb := parameters -> arg;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) <> 'array'
+          OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) AS e(x) WHERE jsonb_typeof(e.x) NOT IN ('string', 'null')) THEN
+        RAISE EXCEPTION '%: % must be an array of text', fn, arg
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN ARRAY(SELECT e.x #>> '{}' FROM jsonb_array_elements(v) WITH ORDINALITY AS e(x, ord) ORDER BY e.ord);
+END;
+$$;
+
+-- The arguments (parameters keys) of each steadytext function, in the order
+-- the public function validates them; NULL for an unknown function_name.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_arguments(function_name text)
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE function_name
+        WHEN 'generate'        THEN ARRAY['prompt', 'max_tokens', 'use_cache', 'seed']
+        WHEN 'generate_json'   THEN ARRAY['prompt', 'schema', 'max_tokens', 'use_cache', 'seed']
+        WHEN 'generate_regex'  THEN ARRAY['prompt', 'pattern', 'max_tokens', 'use_cache', 'seed']
+        WHEN 'generate_choice' THEN ARRAY['prompt', 'choices', 'max_tokens', 'use_cache', 'seed']
+        WHEN 'embed'           THEN ARRAY['text_input', 'use_cache']
+        WHEN 'rerank'          THEN ARRAY['query', 'documents', 'task', 'use_cache', 'seed']
+    END
+$$;
+
+-- The model role that serves a function ('generation', 'embedding',
+-- 'reranking').
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_model_role(function_name text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN function_name IN ('generate', 'generate_json', 'generate_regex', 'generate_choice') THEN 'generation'
+                WHEN function_name = 'embed' THEN 'embedding'
+                WHEN function_name = 'rerank' THEN 'reranking' END
+$$;
+
+-- The one validation of a request's parameters (see above). `fn` names the
+-- public function in errors. skip: arguments validated by the caller already
+-- (a batch's items). Raises what the public function raises for the same
+-- values; 22023 for an unknown function_name, a missing or unknown argument,
+-- or a value of the wrong JSON type (which only a direct call can pass).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_validate(fn text, function_name text, parameters jsonb,
+                                                           skip text[] DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    args constant text[] := @extschema@._steadytext_arguments(function_name);
+    extra text;
+    arg text;
+    max_prompt constant bigint := @extschema@._steadytext_limit('max_prompt_bytes');
+BEGIN
+    IF args IS NULL THEN
+        RAISE EXCEPTION '%: function_name % is not a steadytext function', fn, coalesce(quote_literal(function_name), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF parameters IS NULL OR jsonb_typeof(parameters) <> 'object' THEN
+        RAISE EXCEPTION '%: parameters must be a JSON object', fn
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT k INTO extra FROM jsonb_object_keys(parameters) AS k WHERE NOT k = ANY (args) ORDER BY k LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '%: % is not an argument of %', fn, quote_literal(extra), fn
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH arg IN ARRAY args LOOP
+        CONTINUE WHEN arg = ANY (skip);
+        IF NOT parameters ? arg THEN
+            RAISE EXCEPTION '%: % must not be NULL', fn, arg
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        CASE arg
+            WHEN 'prompt', 'text_input', 'query', 'task' THEN
+                PERFORM @extschema@._steadytext_check_text(fn, arg, @extschema@._steadytext_param_text(fn, parameters, arg),
+                                                           max_prompt);
+            WHEN 'schema' THEN
+                PERFORM @extschema@._steadytext_check_schema(fn,
+                    CASE WHEN jsonb_typeof(parameters -> 'schema') = 'null' THEN NULL ELSE parameters -> 'schema' END);
+            WHEN 'pattern' THEN
+                PERFORM @extschema@._steadytext_check_pattern(fn, @extschema@._steadytext_param_text(fn, parameters, arg));
+            WHEN 'choices' THEN
+                PERFORM @extschema@._steadytext_check_choices(fn, @extschema@._steadytext_param_text_array(fn, parameters, arg));
+            WHEN 'documents' THEN
+                PERFORM @extschema@._steadytext_check_text_array(fn, 'documents',
+                    @extschema@._steadytext_param_text_array(fn, parameters, arg),
+                    @extschema@._steadytext_limit('max_rerank_documents'), 'steadytext.max_rerank_documents', false, true);
+            WHEN 'max_tokens' THEN
+                PERFORM @extschema@._steadytext_check_max_tokens(fn, @extschema@._steadytext_param_int(fn, parameters, arg));
+            WHEN 'seed' THEN
+                PERFORM @extschema@._steadytext_check_seed(fn, @extschema@._steadytext_param_int(fn, parameters, arg));
+            WHEN 'use_cache' THEN
+                PERFORM @extschema@._steadytext_check_not_null(fn, 'use_cache',
+                    @extschema@._steadytext_param_bool(fn, parameters, arg) IS NULL);
+        END CASE;
+    END LOOP;
 END;
 $$;

@@ -14,10 +14,10 @@
 -- jsonb's text form is canonical (sorted keys, one spacing), so equal inputs
 -- give equal keys. Returns NULL when any argument is NULL; raises 22023 for an
 -- unknown function_name. The worker stores results under this key.
-CREATE OR REPLACE FUNCTION steadytext_cache_key(function_name text, model_id text, parameters jsonb)
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_key(function_name text, model_id text, parameters jsonb)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     keys text[];

@@ -6,32 +6,40 @@
 -- Enqueue internals
 -- ===========================================================================
 
--- Inserts one request owned by `caller` (see _steadytext_caller): born
+-- Inserts one request owned by `caller` (see _steadytext_caller), after
+-- validating every argument itself (_steadytext_validate, then priority), so
+-- a direct call stores nothing the public function would refuse. Born
 -- 'completed' from steadytext_cache on a hit (when use_cache; the cache row's
 -- access_count/last_accessed are bumped), else 'pending' with a NOTIFY
--- steadytext_new_job (delivered at commit). SECURITY DEFINER: callers cannot
--- read the cache or write the queue themselves; cache_key is computed here
--- from the very parameters the worker will run.
-CREATE OR REPLACE FUNCTION _steadytext_enqueue(fn text, function_name text, role text, parameters jsonb,
-                                    use_cache boolean, priority integer, caller name DEFAULT current_user)
+-- steadytext_new_job (delivered at commit) after the queue limits are checked
+-- (_steadytext_check_queue_size). SECURITY DEFINER: callers cannot read the
+-- cache or write the queue themselves; cache_key is computed here from the
+-- very parameters the worker will run (scoped per steadytext_config
+-- 'cache_scope').
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_enqueue(fn text, function_name text, parameters jsonb,
+                                                          priority integer, caller name DEFAULT current_user)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    owner name := _steadytext_caller(caller);
-    model text := _steadytext_model_id(role);
-    key text := steadytext_cache_key(function_name, model, parameters);
+    owner constant name := @extschema@._steadytext_caller(caller);
+    model text;
+    key text;
     cached text;
     id uuid;
 BEGIN
-    IF use_cache THEN
-        UPDATE steadytext_cache AS c
+    PERFORM @extschema@._steadytext_validate(fn, function_name, parameters);
+    PERFORM @extschema@._steadytext_check_priority(fn, priority);
+    model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name));
+    key := @extschema@._steadytext_scoped_cache_key(function_name, model, parameters, owner);
+    IF (parameters ->> 'use_cache')::boolean THEN
+        UPDATE @extschema@.steadytext_cache AS c
         SET access_count = c.access_count + 1, last_accessed = now()
         WHERE c.cache_key = key
         RETURNING c.result INTO cached;
         IF FOUND THEN
-            INSERT INTO steadytext_queue AS q
+            INSERT INTO @extschema@.steadytext_queue AS q
                 (function_name, parameters, status, priority, result, started_at, completed_at, cache_key, model_id,
                  owner_role)
             VALUES (_steadytext_enqueue.function_name, _steadytext_enqueue.parameters, 'completed',
@@ -40,8 +48,8 @@ BEGIN
             RETURN id;
         END IF;
     END IF;
-    PERFORM _steadytext_check_queue_size(fn, 1);
-    INSERT INTO steadytext_queue AS q (function_name, parameters, priority, cache_key, model_id, owner_role)
+    PERFORM @extschema@._steadytext_check_queue_size(fn, 1, owner);
+    INSERT INTO @extschema@.steadytext_queue AS q (function_name, parameters, priority, cache_key, model_id, owner_role)
     VALUES (_steadytext_enqueue.function_name, _steadytext_enqueue.parameters,
             _steadytext_enqueue.priority, key, model, owner)
     RETURNING q.request_id INTO id;
@@ -52,46 +60,70 @@ $$;
 
 -- Inserts one request per item in one INSERT ... SELECT over
 -- unnest(items) WITH ORDINALITY, sharing a batch_id, batch_index = position
--- (0-based). Each item's parameters are `base` plus {item_key: item}; items
--- found in steadytext_cache (when use_cache) are born 'completed'. created_at
--- is spaced 1 microsecond apart in item order so that the claim order
+-- (0-based). function_name is 'generate' (items: the prompts) or 'embed'
+-- (items: the texts); each item's parameters are `base` plus {prompt|text_input:
+-- item}. Validates everything itself first, in the public function's order
+-- (the items, then base's arguments, then priority). Items found in
+-- steadytext_cache (when use_cache) are born 'completed'. created_at is
+-- spaced 1 microsecond apart in item order so that the claim order
 -- (priority DESC, created_at) is the item order. Returns the request ids in
--- item order. The caller validates the items first. max_queue_size counts
--- every item of the batch. Rows are owned by `caller`; SECURITY DEFINER as
--- _steadytext_enqueue.
-CREATE OR REPLACE FUNCTION _steadytext_enqueue_batch(fn text, function_name text, role text, base jsonb,
-                                          item_key text, items text[], use_cache boolean, priority integer,
-                                          caller name DEFAULT current_user)
+-- item order. The queue limits count every item of the batch. Rows are owned
+-- by `caller`; SECURITY DEFINER as _steadytext_enqueue.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_enqueue_batch(fn text, function_name text, base jsonb,
+                                                                items text[], priority integer,
+                                                                caller name DEFAULT current_user)
 RETURNS uuid[]
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    owner name := _steadytext_caller(caller);
-    model text := _steadytext_model_id(role);
+    owner constant name := @extschema@._steadytext_caller(caller);
+    item_key constant text := CASE function_name WHEN 'generate' THEN 'prompt' WHEN 'embed' THEN 'text_input' END;
+    model text;
     batch uuid := gen_random_uuid();
+    use_cache boolean;
     ids uuid[];
     pending bigint;
+    scope text;
 BEGIN
+    IF item_key IS NULL THEN
+        RAISE EXCEPTION '%: function_name % has no batch form', fn, coalesce(quote_literal(function_name), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF base IS NULL OR jsonb_typeof(base) <> 'object' OR base ? item_key THEN
+        RAISE EXCEPTION '%: base must be a JSON object without %', fn, item_key
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM @extschema@._steadytext_check_text_array(fn, CASE item_key WHEN 'prompt' THEN 'prompts' ELSE 'texts' END,
+        items, @extschema@._steadytext_limit('max_batch_items'), 'steadytext.max_batch_items', true, false);
+    PERFORM @extschema@._steadytext_validate(fn, function_name, base, ARRAY[item_key]);
+    PERFORM @extschema@._steadytext_check_priority(fn, priority);
     IF cardinality(items) = 0 THEN
         RETURN '{}'::uuid[];
     END IF;
-    PERFORM _steadytext_check_queue_size(fn, cardinality(items));
+    PERFORM @extschema@._steadytext_check_queue_size(fn, cardinality(items), owner);
+    model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name));
+    use_cache := (base ->> 'use_cache')::boolean;
+    SELECT c.value #>> '{}' INTO scope FROM @extschema@.steadytext_config AS c WHERE c.key = 'cache_scope';
     WITH it AS MATERIALIZED (
         SELECT u.ord, p.parameters,
-               steadytext_cache_key(_steadytext_enqueue_batch.function_name, model, p.parameters) AS cache_key
+               CASE WHEN coalesce(scope, 'shared') = 'shared'
+                    THEN @extschema@.steadytext_cache_key(_steadytext_enqueue_batch.function_name, model, p.parameters)
+                    ELSE @extschema@._steadytext_scoped_cache_key(_steadytext_enqueue_batch.function_name, model,
+                                                                  p.parameters, owner)
+               END AS cache_key
         FROM unnest(items) WITH ORDINALITY AS u(item, ord)
         CROSS JOIN LATERAL (SELECT base || jsonb_build_object(item_key, u.item) AS parameters) AS p
     ), wanted AS (
         SELECT it.cache_key, count(*) AS n FROM it WHERE use_cache GROUP BY it.cache_key
     ), hits AS (
         -- one access per item that hits (duplicate items count once each)
-        UPDATE steadytext_cache AS c
+        UPDATE @extschema@.steadytext_cache AS c
         SET access_count = c.access_count + wanted.n, last_accessed = now()
         FROM wanted WHERE c.cache_key = wanted.cache_key
         RETURNING c.cache_key, c.result
     ), ins AS (
-        INSERT INTO steadytext_queue AS q
+        INSERT INTO @extschema@.steadytext_queue AS q
             (function_name, parameters, status, priority, result, created_at, started_at, completed_at,
              batch_id, batch_index, cache_key, model_id, owner_role)
         SELECT _steadytext_enqueue_batch.function_name, it.parameters,

@@ -9,10 +9,10 @@
 -- BEFORE: a row entering a terminal state gets completed_at (now(), unless the
 -- statement sets one) and, entering 'failed', failed_at; a row leaving the
 -- terminal states (retry) loses completed_at.
-CREATE OR REPLACE FUNCTION _steadytext_queue_stamp()
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_queue_stamp()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NEW.status IN ('completed', 'failed', 'cancelled') THEN
@@ -31,21 +31,21 @@ END;
 $$;
 
 CREATE OR REPLACE TRIGGER steadytext_queue_stamp_insert
-    BEFORE INSERT ON steadytext_queue
+    BEFORE INSERT ON @extschema@.steadytext_queue
     FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled') OR NEW.completed_at IS NOT NULL)
-    EXECUTE FUNCTION _steadytext_queue_stamp();
+    EXECUTE FUNCTION @extschema@._steadytext_queue_stamp();
 
 CREATE OR REPLACE TRIGGER steadytext_queue_stamp_update
-    BEFORE UPDATE ON steadytext_queue
+    BEFORE UPDATE ON @extschema@.steadytext_queue
     FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status)
-    EXECUTE FUNCTION _steadytext_queue_stamp();
+    EXECUTE FUNCTION @extschema@._steadytext_queue_stamp();
 
 -- AFTER: exactly one NOTIFY steadytext_completed per terminal transition,
 -- payload {"request_id","function","status"[, "batch_id"]}, sent at commit.
-CREATE OR REPLACE FUNCTION _steadytext_queue_notify_completed()
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_queue_notify_completed()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM pg_notify('steadytext_completed',
@@ -60,12 +60,12 @@ END;
 $$;
 
 CREATE OR REPLACE TRIGGER steadytext_queue_completed_insert
-    AFTER INSERT ON steadytext_queue
+    AFTER INSERT ON @extschema@.steadytext_queue
     FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled'))
-    EXECUTE FUNCTION _steadytext_queue_notify_completed();
+    EXECUTE FUNCTION @extschema@._steadytext_queue_notify_completed();
 
 CREATE OR REPLACE TRIGGER steadytext_queue_completed_update
-    AFTER UPDATE OF status ON steadytext_queue
+    AFTER UPDATE OF status ON @extschema@.steadytext_queue
     FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled')
                        AND OLD.status IS DISTINCT FROM NEW.status)
-    EXECUTE FUNCTION _steadytext_queue_notify_completed();
+    EXECUTE FUNCTION @extschema@._steadytext_queue_notify_completed();

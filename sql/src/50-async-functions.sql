@@ -5,13 +5,15 @@
 -- ===========================================================================
 -- Core async functions: text generation, embeddings
 -- ===========================================================================
--- Every enqueue function validates all of its arguments before writing
--- anything: NULL -> 22004, bad value -> 22023, over a limit -> 54000 (see
--- steadytext_limits()); the message names the argument.
+-- Every enqueue function hands its arguments, as jsonb keyed by argument
+-- name, to a SECURITY DEFINER helper that validates all of them before
+-- writing anything (_steadytext_validate: one validation path per function):
+-- NULL -> 22004, bad value -> 22023, over a limit -> 54000 (see
+-- steadytext_limits()); the message names the function and the argument.
 
 -- Returns the new request's id. Raises 22004/22023/54000 for bad arguments,
 -- 54000 when steadytext.max_queue_size is reached.
-CREATE OR REPLACE FUNCTION steadytext_generate_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_async(
     prompt TEXT,
     max_tokens INTEGER DEFAULT 512,
     use_cache BOOLEAN DEFAULT true,
@@ -19,41 +21,29 @@ CREATE OR REPLACE FUNCTION steadytext_generate_async(
     priority INTEGER DEFAULT 0
 ) RETURNS UUID
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_generate_async';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue(fn, 'generate', 'generation',
+    RETURN @extschema@._steadytext_enqueue('steadytext_generate_async', 'generate',
         jsonb_build_object('prompt', prompt, 'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        use_cache, priority);
+        priority);
 END;
 $$;
 
 -- Returns the new request's id (result: pgvector text '[...]'). Raises
 -- 22004/22023/54000 for bad arguments or a full queue.
-CREATE OR REPLACE FUNCTION steadytext_embed_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_embed_async(
     text_input TEXT,
     use_cache BOOLEAN DEFAULT true,
     priority INTEGER DEFAULT 0
 ) RETURNS UUID
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_embed_async';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'text_input', text_input, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue(fn, 'embed', 'embedding',
+    RETURN @extschema@._steadytext_enqueue('steadytext_embed_async', 'embed',
         jsonb_build_object('text_input', text_input, 'use_cache', use_cache),
-        use_cache, priority);
+        priority);
 END;
 $$;
 
@@ -64,7 +54,7 @@ $$;
 -- Returns the new request's id (result: a JSON document matching schema).
 -- Raises 0A000 for $ref, 54000 for a too big / too deep schema, 22023 for a
 -- malformed one, and as steadytext_generate_async for the rest.
-CREATE OR REPLACE FUNCTION steadytext_generate_json_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_json_async(
     prompt TEXT,
     schema JSONB,
     max_tokens INTEGER DEFAULT 512,
@@ -73,21 +63,13 @@ CREATE OR REPLACE FUNCTION steadytext_generate_json_async(
     priority INTEGER DEFAULT 0
 ) RETURNS UUID
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_generate_json_async';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_schema(fn, steadytext_generate_json_async.schema);
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue(fn, 'generate_json', 'generation',
+    RETURN @extschema@._steadytext_enqueue('steadytext_generate_json_async', 'generate_json',
         jsonb_build_object('prompt', prompt, 'schema', steadytext_generate_json_async.schema,
                            'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        use_cache, priority);
+        priority);
 END;
 $$;
 
@@ -95,7 +77,7 @@ $$;
 -- Raises 2201B for a pattern PostgreSQL cannot compile, 0A000 for constructs
 -- outside the supported subset (backreferences, lookaround, word boundaries,
 -- lazy quantifiers, \p, inner anchors), and as steadytext_generate_async.
-CREATE OR REPLACE FUNCTION steadytext_generate_regex_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_regex_async(
     prompt TEXT,
     pattern TEXT,
     max_tokens INTEGER DEFAULT 512,
@@ -104,21 +86,13 @@ CREATE OR REPLACE FUNCTION steadytext_generate_regex_async(
     priority INTEGER DEFAULT 0
 ) RETURNS UUID
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_generate_regex_async';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_pattern(fn, pattern);
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue(fn, 'generate_regex', 'generation',
+    RETURN @extschema@._steadytext_enqueue('steadytext_generate_regex_async', 'generate_regex',
         jsonb_build_object('prompt', prompt, 'pattern', pattern,
                            'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        use_cache, priority);
+        priority);
 END;
 $$;
 
@@ -126,7 +100,7 @@ $$;
 -- 22004 for NULL choices or a NULL choice, 22023 for none / an empty or
 -- duplicate choice, 54000 for more than max_choices, and as
 -- steadytext_generate_async.
-CREATE OR REPLACE FUNCTION steadytext_generate_choice_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_choice_async(
     prompt TEXT,
     choices TEXT[],
     max_tokens INTEGER DEFAULT 512,
@@ -135,21 +109,13 @@ CREATE OR REPLACE FUNCTION steadytext_generate_choice_async(
     priority INTEGER DEFAULT 0
 ) RETURNS UUID
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_generate_choice_async';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_choices(fn, choices);
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue(fn, 'generate_choice', 'generation',
+    RETURN @extschema@._steadytext_enqueue('steadytext_generate_choice_async', 'generate_choice',
         jsonb_build_object('prompt', prompt, 'choices', to_jsonb(choices),
                            'max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        use_cache, priority);
+        priority);
 END;
 $$;
 
@@ -161,7 +127,7 @@ $$;
 -- array); the requests share one batch_id. Every prompt is validated before
 -- anything is written: NULL array or prompt -> 22004, empty prompt -> 22023,
 -- more than max_batch_items or a prompt over max_prompt_bytes -> 54000.
-CREATE OR REPLACE FUNCTION steadytext_generate_batch_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_batch_async(
     prompts TEXT[],
     max_tokens INTEGER DEFAULT 512,
     use_cache BOOLEAN DEFAULT true,
@@ -169,43 +135,29 @@ CREATE OR REPLACE FUNCTION steadytext_generate_batch_async(
     priority INTEGER DEFAULT 0
 ) RETURNS UUID[]
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_generate_batch_async';
 BEGIN
-    PERFORM _steadytext_check_text_array(fn, 'prompts', prompts, _steadytext_limit('max_batch_items'),
-                                         'steadytext.max_batch_items', true, false);
-    PERFORM _steadytext_check_max_tokens(fn, max_tokens);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue_batch(fn, 'generate', 'generation',
+    RETURN @extschema@._steadytext_enqueue_batch('steadytext_generate_batch_async', 'generate',
         jsonb_build_object('max_tokens', max_tokens, 'use_cache', use_cache, 'seed', seed),
-        'prompt', prompts, use_cache, priority);
+        prompts, priority);
 END;
 $$;
 
 -- Returns one embed request id per text, in order ('{}' for an empty array);
 -- shared batch_id. Raises as steadytext_generate_batch_async (argument texts).
-CREATE OR REPLACE FUNCTION steadytext_embed_batch_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_embed_batch_async(
     texts TEXT[],
     use_cache BOOLEAN DEFAULT true,
     priority INTEGER DEFAULT 0
 ) RETURNS UUID[]
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_embed_batch_async';
 BEGIN
-    PERFORM _steadytext_check_text_array(fn, 'texts', texts, _steadytext_limit('max_batch_items'),
-                                         'steadytext.max_batch_items', true, false);
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue_batch(fn, 'embed', 'embedding',
+    RETURN @extschema@._steadytext_enqueue_batch('steadytext_embed_batch_async', 'embed',
         jsonb_build_object('use_cache', use_cache),
-        'text_input', texts, use_cache, priority);
+        texts, priority);
 END;
 $$;
 
@@ -217,7 +169,7 @@ $$;
 -- best first). Raises 22004 for NULL documents or a NULL document, 22023 for
 -- no documents, 54000 for more than max_rerank_documents or one over
 -- max_prompt_bytes, and 22004/22023/54000 for query/task/seed/priority.
-CREATE OR REPLACE FUNCTION steadytext_rerank_async(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_rerank_async(
     query TEXT,
     documents TEXT[],
     task TEXT DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
@@ -226,21 +178,12 @@ CREATE OR REPLACE FUNCTION steadytext_rerank_async(
     priority INTEGER DEFAULT 0
 ) RETURNS UUID
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    fn constant text := 'steadytext_rerank_async';
 BEGIN
-    PERFORM _steadytext_check_text(fn, 'query', steadytext_rerank_async.query, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_text_array(fn, 'documents', documents, _steadytext_limit('max_rerank_documents'),
-                                         'steadytext.max_rerank_documents', false, true);
-    PERFORM _steadytext_check_text(fn, 'task', task, _steadytext_limit('max_prompt_bytes'));
-    PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
-    PERFORM _steadytext_check_seed(fn, seed);
-    PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
-    RETURN _steadytext_enqueue(fn, 'rerank', 'reranking',
+    RETURN @extschema@._steadytext_enqueue('steadytext_rerank_async', 'rerank',
         jsonb_build_object('query', steadytext_rerank_async.query, 'documents', to_jsonb(documents),
                            'task', task, 'use_cache', use_cache, 'seed', seed),
-        use_cache, priority);
+        priority);
 END;
 $$;

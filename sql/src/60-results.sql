@@ -9,7 +9,7 @@
 -- One row: the request's status, result, error, times (timestamp in the
 -- session's TimeZone) and priority; status 'not_found' (other columns NULL)
 -- for an unknown id. Raises 22004 for a NULL request_id.
-CREATE OR REPLACE FUNCTION steadytext_check_async(request_id UUID)
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_check_async(request_id UUID)
 RETURNS TABLE(
     status TEXT,
     result TEXT,
@@ -20,22 +20,22 @@ RETURNS TABLE(
     priority INTEGER
 )
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM _steadytext_check_not_null('steadytext_check_async', 'request_id',
+    PERFORM @extschema@._steadytext_check_not_null('steadytext_check_async', 'request_id',
                                        steadytext_check_async.request_id IS NULL);
     RETURN QUERY
     SELECT coalesce(q.status, 'not_found'), q.result, q.error,
            q.created_at::timestamp, q.started_at::timestamp, q.completed_at::timestamp, q.priority
     FROM (SELECT 1) AS one
-    LEFT JOIN steadytext_queue AS q ON q.request_id = steadytext_check_async.request_id;
+    LEFT JOIN @extschema@.steadytext_queue AS q ON q.request_id = steadytext_check_async.request_id;
 END;
 $$;
 
 -- One row per element of request_ids, in the given order (duplicates
 -- repeated); unknown ids get status 'not_found'. Raises 22004 for NULL.
-CREATE OR REPLACE FUNCTION steadytext_check_async_batch(request_ids UUID[])
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_check_async_batch(request_ids UUID[])
 RETURNS TABLE(
     request_id UUID,
     status TEXT,
@@ -45,15 +45,15 @@ RETURNS TABLE(
     completed_at TIMESTAMP
 )
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM _steadytext_check_not_null('steadytext_check_async_batch', 'request_ids', request_ids IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null('steadytext_check_async_batch', 'request_ids', request_ids IS NULL);
     RETURN QUERY
     SELECT u.id, coalesce(q.status, 'not_found'), q.result, q.error,
            q.created_at::timestamp, q.completed_at::timestamp
     FROM unnest(request_ids) WITH ORDINALITY AS u(id, ord)
-    LEFT JOIN steadytext_queue AS q ON q.request_id = u.id
+    LEFT JOIN @extschema@.steadytext_queue AS q ON q.request_id = u.id
     ORDER BY u.ord;
 END;
 $$;
@@ -63,7 +63,7 @@ $$;
 -- as written. Raises 22P02 for a string that is not a UUID, 22004 for NULL.
 -- (With two overloads an untyped literal or driver parameter is ambiguous:
 -- write '{...}'::uuid[] or $1::uuid[].)
-CREATE OR REPLACE FUNCTION steadytext_check_async_batch(request_ids TEXT[])
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_check_async_batch(request_ids TEXT[])
 RETURNS TABLE(
     request_id UUID,
     status TEXT,
@@ -73,16 +73,16 @@ RETURNS TABLE(
     completed_at TIMESTAMP
 )
 LANGUAGE sql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT * FROM steadytext_check_async_batch(request_ids::uuid[])
+    SELECT * FROM @extschema@.steadytext_check_async_batch(request_ids::uuid[])
 $$;
 
 -- The result of a finished request, or the error for a failed/cancelled one.
-CREATE OR REPLACE FUNCTION _steadytext_result_or_raise(request_id uuid, status text, result text, error text)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_result_or_raise(request_id uuid, status text, result text, error text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF status = 'completed' THEN
@@ -108,12 +108,12 @@ $$;
 -- SERIALIZABLE the row never changes: it waits out the timeout). A request
 -- enqueued by this same, uncommitted transaction is handed to a worker
 -- through dblink (see _steadytext_handoff).
-CREATE OR REPLACE FUNCTION steadytext_get_async_result(
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_get_async_result(
     request_id UUID,
     timeout_seconds INTEGER DEFAULT 30
 ) RETURNS TEXT
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_get_async_result';
@@ -123,8 +123,8 @@ DECLARE
     r record;
     checked_own boolean := false;
 BEGIN
-    PERFORM _steadytext_check_not_null(fn, 'request_id', id IS NULL);
-    PERFORM _steadytext_check_not_null(fn, 'timeout_seconds', timeout_seconds IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'request_id', id IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'timeout_seconds', timeout_seconds IS NULL);
     IF timeout_seconds < 0 THEN
         RAISE EXCEPTION '%: timeout_seconds must be >= 0, got %', fn, timeout_seconds
             USING ERRCODE = 'invalid_parameter_value';
@@ -132,18 +132,18 @@ BEGIN
     deadline := clock_timestamp() + timeout_seconds * interval '1 second';
     LOOP
         SELECT q.status, q.result, q.error, q.xmin AS row_xmin INTO r
-        FROM steadytext_queue AS q WHERE q.request_id = id;
+        FROM @extschema@.steadytext_queue AS q WHERE q.request_id = id;
         IF NOT FOUND THEN
             RAISE EXCEPTION '%: request % does not exist', fn, id
                 USING ERRCODE = 'no_data_found';
         END IF;
         IF r.status IN ('completed', 'failed', 'cancelled') THEN
-            RETURN _steadytext_result_or_raise(id, r.status, r.result, r.error);
+            RETURN @extschema@._steadytext_result_or_raise(id, r.status, r.result, r.error);
         END IF;
         IF NOT checked_own THEN
             checked_own := true;
-            IF r.status = 'pending' AND _steadytext_is_own_uncommitted(r.row_xmin) THEN
-                RETURN _steadytext_handoff(id, timeout_seconds, deadline);
+            IF r.status = 'pending' AND @extschema@._steadytext_is_own_uncommitted(r.row_xmin) THEN
+                RETURN @extschema@._steadytext_handoff(id, timeout_seconds, deadline);
             END IF;
         END IF;
         IF clock_timestamp() >= deadline THEN
@@ -164,28 +164,28 @@ $$;
 -- the trigger. A role cancels only its own requests (admins, workers and
 -- superusers any): another role's request counts as unknown (false).
 -- Raises 22004 for NULL.
-CREATE OR REPLACE FUNCTION steadytext_cancel_async(request_id UUID) RETURNS BOOLEAN
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_cancel_async(request_id UUID) RETURNS BOOLEAN
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM _steadytext_check_not_null('steadytext_cancel_async', 'request_id', steadytext_cancel_async.request_id IS NULL);
-    RETURN _steadytext_cancel(steadytext_cancel_async.request_id);
+    PERFORM @extschema@._steadytext_check_not_null('steadytext_cancel_async', 'request_id', steadytext_cancel_async.request_id IS NULL);
+    RETURN @extschema@._steadytext_cancel(steadytext_cancel_async.request_id);
 END;
 $$;
 
 -- steadytext_cancel_async's write, for `caller` (SECURITY DEFINER: callers
 -- cannot UPDATE the queue themselves).
-CREATE OR REPLACE FUNCTION _steadytext_cancel(request_id uuid, caller name DEFAULT current_user) RETURNS boolean
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_cancel(request_id uuid, caller name DEFAULT current_user) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     id constant uuid := _steadytext_cancel.request_id;
-    who constant name := _steadytext_caller(caller);
-    all_rows constant boolean := _steadytext_sees_all(who);
+    who constant name := @extschema@._steadytext_caller(caller);
+    all_rows constant boolean := @extschema@._steadytext_sees_all(who);
 BEGIN
-    UPDATE steadytext_queue AS q
+    UPDATE @extschema@.steadytext_queue AS q
     SET status = 'cancelled', error = 'cancelled by user', completed_at = now()
     WHERE q.request_id = id AND q.status IN ('pending', 'processing')
       AND (all_rows OR q.owner_role = who);
@@ -201,27 +201,27 @@ $$;
 -- now(); retry_count and the last error kept; NOTIFY steadytext_new_job);
 -- false otherwise (also for another role's request: a role retries only its
 -- own, admins, workers and superusers any). Raises 22004 for NULL.
-CREATE OR REPLACE FUNCTION steadytext_retry_failed(request_id UUID) RETURNS BOOLEAN
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_retry_failed(request_id UUID) RETURNS BOOLEAN
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM _steadytext_check_not_null('steadytext_retry_failed', 'request_id', steadytext_retry_failed.request_id IS NULL);
-    RETURN _steadytext_retry(steadytext_retry_failed.request_id);
+    PERFORM @extschema@._steadytext_check_not_null('steadytext_retry_failed', 'request_id', steadytext_retry_failed.request_id IS NULL);
+    RETURN @extschema@._steadytext_retry(steadytext_retry_failed.request_id);
 END;
 $$;
 
 -- steadytext_retry_failed's write, for `caller` (SECURITY DEFINER).
-CREATE OR REPLACE FUNCTION _steadytext_retry(request_id uuid, caller name DEFAULT current_user) RETURNS boolean
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_retry(request_id uuid, caller name DEFAULT current_user) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     id constant uuid := _steadytext_retry.request_id;
-    who constant name := _steadytext_caller(caller);
-    all_rows constant boolean := _steadytext_sees_all(who);
+    who constant name := @extschema@._steadytext_caller(caller);
+    all_rows constant boolean := @extschema@._steadytext_sees_all(who);
 BEGIN
-    UPDATE steadytext_queue AS q
+    UPDATE @extschema@.steadytext_queue AS q
     SET status = 'pending', run_at = now(), started_at = NULL, worker_id = NULL, result = NULL
     WHERE q.request_id = id AND q.status = 'failed'
       AND (all_rows OR q.owner_role = who);
@@ -236,17 +236,17 @@ $$;
 -- The embedding of a completed embed request as real[] (its result is the
 -- pgvector text '[a,b,...]'). Raises P0002 for an unknown request, 22023 for
 -- a request that is not an embedding, 55000 if it has not completed.
-CREATE OR REPLACE FUNCTION steadytext_embedding(request_id UUID) RETURNS REAL[]
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_embedding(request_id UUID) RETURNS REAL[]
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_embedding';
     r record;
 BEGIN
-    PERFORM _steadytext_check_not_null(fn, 'request_id', steadytext_embedding.request_id IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'request_id', steadytext_embedding.request_id IS NULL);
     SELECT q.function_name, q.status, q.result INTO r
-    FROM steadytext_queue AS q WHERE q.request_id = steadytext_embedding.request_id;
+    FROM @extschema@.steadytext_queue AS q WHERE q.request_id = steadytext_embedding.request_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION '%: request % does not exist', fn, steadytext_embedding.request_id
             USING ERRCODE = 'no_data_found';

@@ -3,58 +3,140 @@
 -- every statement here must be repeatable (CREATE OR REPLACE, GRANT).
 
 -- The libpq connection string the request-response hand-off uses to reach
--- this database from a second, autonomous session (through dblink): the GUC
--- steadytext.dblink_connstr if set by the server's operator (postgresql.conf,
--- ALTER SYSTEM, ALTER DATABASE, command line), else steadytext_config
--- 'dblink_connstr', else dbname/port/user of the current role (plus the first
--- unix socket dir). A value a role set for itself (SET, ALTER ROLE, PGOPTIONS)
--- is ignored: the hand-off connects with the owner's rights, so callers must
--- not choose where it connects. Not executable by steadytext_user (it may
--- return a password).
-CREATE OR REPLACE FUNCTION steadytext_dblink_connstr()
+-- this database from a second, autonomous session (through dblink). Where
+-- it connects: the GUC steadytext.dblink_connstr as an operator set it
+-- (ALTER DATABASE ... SET, ALTER SYSTEM / postgresql.conf; never a session's
+-- SET or a role's own ALTER ROLE), else steadytext_config 'dblink_connstr'
+-- (admin-only), else this database, port and first unix socket directory.
+-- As whom: the string's user=, else steadytext_config 'handoff_user' (made by
+-- steadytext_setup_handoff()), with the password steadytext_config
+-- 'handoff_password' appended when the string names none. NULL when no user
+-- is known. Only admins may call it (it returns a password); the GUC is
+-- readable by every session, so it must not hold a password.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_dblink_connstr()
 RETURNS text
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v text;
     sock text;
+    login text;
+    pw text;
 BEGIN
-    SELECT nullif(s.setting, '') INTO v FROM pg_settings AS s
-    WHERE s.name = 'steadytext.dblink_connstr'
-      AND s.source NOT IN ('session', 'user', 'database user', 'client', 'interactive');
-    IF v IS NOT NULL THEN
-        RETURN v;
+    SELECT c.value #>> '{}' INTO login FROM @extschema@.steadytext_config AS c WHERE c.key = 'handoff_user';
+    SELECT c.value #>> '{}' INTO pw FROM @extschema@.steadytext_config AS c WHERE c.key = 'handoff_password';
+    v := nullif(btrim(@extschema@._steadytext_operator_guc('dblink_connstr')), '');
+    IF v IS NULL THEN
+        SELECT nullif(btrim(c.value #>> '{}'), '') INTO v FROM @extschema@.steadytext_config AS c
+        WHERE c.key = 'dblink_connstr';
     END IF;
-    SELECT c.value #>> '{}' INTO v FROM steadytext_config AS c WHERE c.key = 'dblink_connstr';
-    IF v IS NOT NULL AND v <> '' THEN
-        RETURN v;
+    IF v IS NULL THEN
+        IF login IS NULL THEN
+            RETURN NULL;
+        END IF;
+        sock := nullif(btrim(split_part(current_setting('unix_socket_directories', true), ',', 1)), '');
+        v := concat_ws(' ',
+            'dbname=' || @extschema@._steadytext_conninfo_quote(current_database()),
+            'port=' || current_setting('port'),
+            'host=' || @extschema@._steadytext_conninfo_quote(sock));
     END IF;
-    sock := nullif(btrim(split_part(current_setting('unix_socket_directories', true), ',', 1)), '');
-    RETURN concat_ws(' ',
-        'dbname=' || _steadytext_conninfo_quote(current_database()),
-        'port=' || current_setting('port'),
-        'user=' || _steadytext_conninfo_quote(current_user),
-        'host=' || _steadytext_conninfo_quote(sock));
+    IF v !~ '(^|\s)user\s*=' THEN
+        IF login IS NULL THEN
+            RETURN NULL;
+        END IF;
+        v := v || ' user=' || @extschema@._steadytext_conninfo_quote(login);
+    END IF;
+    IF v !~ '(^|\s)password\s*=' AND pw IS NOT NULL THEN
+        v := v || ' password=' || @extschema@._steadytext_conninfo_quote(pw);
+    END IF;
+    RETURN v;
 END;
 $$;
 
 -- A libpq conninfo value, single-quoted and escaped.
-CREATE OR REPLACE FUNCTION _steadytext_conninfo_quote(v text)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_conninfo_quote(v text)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT '''' || replace(replace(v, '\', '\\'), '''', '\''') || ''''
+$$;
+
+-- Sets up the hand-off's login (run by `steadytext up` and `steadytext
+-- migrate`, or by an operator; the caller needs CREATEROLE): a LOGIN role
+-- that is no superuser and has no rights but membership in the NOLOGIN group
+-- steadytext_handoff (which may only execute the three
+-- _steadytext_handoff_* functions), with CONNECTION LIMIT connection_limit,
+-- so that waiting sessions can never take every connection slot. Its
+-- password (random) and name go to steadytext_config ('handoff_user',
+-- 'handoff_password'), readable by admins only. Idempotent: a login already
+-- configured for this database keeps its password. Also takes EXECUTE on
+-- dblink's functions away from PUBLIC (only the hand-off, running as the
+-- schema's owner, uses dblink). Returns the login role's name.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_setup_handoff(connection_limit integer DEFAULT 16)
+RETURNS name
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    login name;
+    pw text;
+    owner name := (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class AS c
+                   WHERE c.oid = '@extschema@.steadytext_queue'::regclass);
+    f record;
+BEGIN
+    IF connection_limit IS NULL OR connection_limit < 1 THEN
+        RAISE EXCEPTION 'steadytext_setup_handoff: connection_limit must be >= 1, got %', connection_limit
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT c.value #>> '{}' INTO login FROM @extschema@.steadytext_config AS c WHERE c.key = 'handoff_user';
+    SELECT c.value #>> '{}' INTO pw FROM @extschema@.steadytext_config AS c WHERE c.key = 'handoff_password';
+    IF login IS NULL OR pw IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = login) THEN
+        login := left('steadytext_handoff_' || (SELECT d.oid FROM pg_catalog.pg_database AS d
+                                                WHERE d.datname = current_database())::text, 63);
+        pw := encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')), 'hex');
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = login) THEN
+            EXECUTE format('ALTER ROLE %I PASSWORD %L', login, pw);
+        ELSE
+            EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L', login, pw);
+        END IF;
+    END IF;
+    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = login) THEN
+        RAISE EXCEPTION 'steadytext_setup_handoff: % is a superuser; the hand-off must not connect as one', login
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    EXECUTE format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT '
+                   'CONNECTION LIMIT %s', login, connection_limit);
+    EXECUTE format('GRANT steadytext_handoff TO %I', login);
+    INSERT INTO @extschema@.steadytext_config AS c (key, value)
+    VALUES ('handoff_user', to_jsonb(login::text)), ('handoff_password', to_jsonb(pw))
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()
+    WHERE c.value IS DISTINCT FROM excluded.value;
+    -- dblink: not for PUBLIC; the schema's owner (whose rights the hand-off
+    -- runs with) keeps it
+    FOR f IN
+        SELECT p.oid::regprocedure AS sig
+        FROM pg_catalog.pg_depend AS d
+        JOIN pg_catalog.pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'dblink'
+        JOIN pg_catalog.pg_proc AS p ON p.oid = d.objid
+        WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+          AND d.deptype = 'e'
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f.sig);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f.sig, owner);
+    END LOOP;
+    RETURN login;
+END;
 $$;
 
 -- Whether this (visible) row was written by the current transaction and is
 -- not committed yet: a visible row whose xmin is still in progress can only
 -- be our own (sub)transaction's.
-CREATE OR REPLACE FUNCTION _steadytext_is_own_uncommitted(row_xmin xid)
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_is_own_uncommitted(row_xmin xid)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     cur xid8 := pg_current_xact_id_if_assigned();
@@ -79,82 +161,184 @@ EXCEPTION WHEN OTHERS THEN
 END;
 $$;
 
+-- The hand-off's remote side, run in the autonomous session as the
+-- hand-off login (steadytext_handoff members only; SECURITY DEFINER, as the
+-- login may not write the queue itself). Inserts the committed copy of
+-- request `original` (handoff_of = original), owned by `owner`, after
+-- validating it as any enqueue would (the queue limits were checked when the
+-- original was enqueued), and wakes the workers. Returns the copy's id.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_handoff_insert(
+    original uuid, function_name text, parameters jsonb, priority integer, cache_key text, model_id text,
+    owner name, max_retries integer, timeout_seconds integer)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn constant text := 'steadytext_get_async_result';
+    id uuid;
+BEGIN
+    IF original IS NULL OR owner IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = owner) THEN
+        RAISE EXCEPTION '%: a hand-off copy needs its original request and an existing owner role', fn
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM @extschema@._steadytext_validate(fn, function_name, parameters);
+    PERFORM @extschema@._steadytext_check_priority(fn, priority);
+    INSERT INTO @extschema@.steadytext_queue AS q
+        (function_name, parameters, priority, cache_key, model_id, owner_role, max_retries, timeout_seconds, handoff_of)
+    VALUES (_steadytext_handoff_insert.function_name, _steadytext_handoff_insert.parameters,
+            _steadytext_handoff_insert.priority, _steadytext_handoff_insert.cache_key,
+            _steadytext_handoff_insert.model_id, owner, _steadytext_handoff_insert.max_retries,
+            _steadytext_handoff_insert.timeout_seconds, original)
+    RETURNING q.request_id INTO id;
+    PERFORM pg_notify('steadytext_new_job', '');
+    RETURN id;
+END;
+$$;
+
+-- The hand-off's remote side: the state of a hand-off copy (no row for any
+-- other request). steadytext_handoff members only; SECURITY DEFINER.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_handoff_status(copy_id uuid)
+RETURNS TABLE(status text, result text, error text, worker_id text, started_at timestamptz,
+              completed_at timestamptz, failed_at timestamptz, retry_count integer)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT q.status, q.result, q.error, q.worker_id, q.started_at, q.completed_at, q.failed_at, q.retry_count
+    FROM @extschema@.steadytext_queue AS q
+    WHERE q.request_id = copy_id AND q.handoff_of IS NOT NULL
+$$;
+
+-- The hand-off's remote side: cancels a hand-off copy still pending or
+-- processing (error = reason) and tells its worker (NOTIFY
+-- steadytext_cancelled). Only hand-off copies. steadytext_handoff members
+-- only; SECURITY DEFINER.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_handoff_cancel(copy_id uuid, reason text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE @extschema@.steadytext_queue AS q
+    SET status = 'cancelled', error = reason
+    WHERE q.request_id = copy_id AND q.handoff_of IS NOT NULL AND q.status IN ('pending', 'processing');
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_notify('steadytext_cancelled', copy_id::text);
+    RETURN true;
+END;
+$$;
+
 -- The request-response hand-off (see docs/sql-reference.md): the caller's own
 -- uncommitted request is invisible to workers, so a committed copy
 -- (handoff_of = the original) is enqueued through an autonomous dblink
 -- session, polled there until it ends or the timeout passes, and its outcome
 -- is written onto the caller's row (committing with the caller). On timeout
 -- or any error the copy is cancelled. Returns the result; raises like
--- steadytext_get_async_result. SECURITY DEFINER, so that callers need
--- neither the connection string (it may hold a password) nor write access to
--- the queue; it acts only on a request written by the calling transaction
--- itself (still uncommitted), which only that transaction can see, so a
--- caller cannot hand off, read or overwrite anyone else's request. The copy
--- keeps the original's owner_role.
-CREATE OR REPLACE FUNCTION _steadytext_handoff(original uuid, timeout_seconds integer, deadline timestamptz)
+-- steadytext_get_async_result.
+-- The autonomous session logs in as the hand-off login
+-- (steadytext_dblink_connstr(); steadytext_setup_handoff()), never as a
+-- superuser (checked after connecting: 42501), and may only call the three
+-- _steadytext_handoff_* functions. When that login's CONNECTION LIMIT is
+-- reached, the hand-off waits for a free slot (until its deadline), so waiting
+-- sessions never take every connection of the server.
+-- SECURITY DEFINER, so that callers need neither the connection string (it
+-- holds a password) nor write access to the queue; it acts only on a request
+-- written by the calling transaction itself (still uncommitted), which only
+-- that transaction can see, so a caller cannot hand off, read or overwrite
+-- anyone else's request. The copy keeps the original's owner_role.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_handoff(original uuid, timeout_seconds integer, deadline timestamptz)
 RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_get_async_result';
+    sch constant text := '@extschema@';
     dbl text;  -- schema holding dblink
     conn text := 'steadytext_handoff_' || replace(gen_random_uuid()::text, '-', '');
-    sch text := quote_ident(current_schema());
+    connstr text;
     orig record;
     copy_id uuid;
     outcome record;
+    remote_super boolean;
+    detail text;
     delay double precision := 0.01;
     connected boolean := false;
 BEGIN
     SELECT n.nspname INTO dbl
-    FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace
+    FROM pg_catalog.pg_extension AS e JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
     WHERE e.extname = 'dblink';
     IF dbl IS NULL THEN
         RAISE EXCEPTION '%: request % was enqueued by this same, still uncommitted transaction, so no worker can see it; waiting for it needs the dblink extension', fn, original
             USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Run CREATE EXTENSION dblink (and, where password authentication is used, set steadytext.dblink_connstr), or commit the enqueue before waiting.';
+                  HINT = 'Run CREATE EXTENSION dblink and SELECT steadytext_setup_handoff() (steadytext up and steadytext migrate do both), or commit the enqueue before waiting.';
     END IF;
     dbl := quote_ident(dbl);
     SELECT q.function_name, q.parameters, q.priority, q.cache_key, q.model_id, q.owner_role,
            q.max_retries, q.timeout_seconds, q.status, q.xmin AS row_xmin
-    INTO orig FROM steadytext_queue AS q WHERE q.request_id = original;
-    IF NOT FOUND OR orig.status <> 'pending' OR NOT _steadytext_is_own_uncommitted(orig.row_xmin) THEN
+    INTO orig FROM @extschema@.steadytext_queue AS q WHERE q.request_id = original;
+    IF NOT FOUND OR orig.status <> 'pending' OR NOT @extschema@._steadytext_is_own_uncommitted(orig.row_xmin) THEN
         RAISE EXCEPTION '%: request % is not a pending request of this transaction', fn, original
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    connstr := @extschema@.steadytext_dblink_connstr();
+    IF connstr IS NULL THEN
+        RAISE EXCEPTION '%: request % was enqueued by this same, still uncommitted transaction; handing it to a worker needs the hand-off login, which is not set up', fn, original
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Have an operator run SELECT steadytext_setup_handoff() (steadytext up and steadytext migrate do), or commit the enqueue before waiting.';
+    END IF;
 
     BEGIN
-        EXECUTE format('SELECT %s.dblink_connect($1, $2)', dbl) USING conn, steadytext_dblink_connstr();
-        connected := true;
-        EXECUTE format(
-            'SELECT t.id FROM %s.dblink($1, $2) AS t(id uuid)', dbl)
+        -- connect, waiting for a slot while the login's CONNECTION LIMIT is reached
+        LOOP
+            BEGIN
+                EXECUTE format('SELECT %s.dblink_connect($1, $2)', dbl) USING conn, connstr;
+                connected := true;
+                EXIT;
+            EXCEPTION WHEN sqlclient_unable_to_establish_sqlconnection THEN
+                GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+                IF (SQLERRM || ' ' || coalesce(detail, '')) !~* 'too many (connections|clients)|remaining connection slots' THEN
+                    RAISE;
+                END IF;
+                IF clock_timestamp() >= deadline THEN
+                    RAISE EXCEPTION '%: request % did not finish within % seconds (status: pending; every hand-off connection was busy)',
+                        fn, original, timeout_seconds
+                        USING ERRCODE = 'query_canceled',
+                              HINT = 'Wait longer (timeout_seconds), or have an operator raise the hand-off login''s CONNECTION LIMIT (steadytext_setup_handoff(connection_limit)).';
+                END IF;
+                PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
+                delay := least(delay * 2, 0.2);
+            END;
+        END LOOP;
+        delay := 0.01;
+        EXECUTE format('SELECT t.s FROM %s.dblink($1, $2) AS t(s boolean)', dbl)
+        INTO remote_super
+        USING conn, 'SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user';
+        IF remote_super IS NOT FALSE THEN
+            RAISE EXCEPTION '%: the hand-off''s connection string logs in as a superuser; it must log in as a member of steadytext_handoff', fn
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'Run SELECT steadytext_setup_handoff() and remove user= from steadytext.dblink_connstr / steadytext_config ''dblink_connstr''.';
+        END IF;
+        EXECUTE format('SELECT t.id FROM %s.dblink($1, $2) AS t(id uuid)', dbl)
         INTO copy_id
         USING conn, format(
-            'INSERT INTO %s.steadytext_queue (function_name, parameters, priority, cache_key, model_id, '
-            'owner_role, max_retries, timeout_seconds, handoff_of) '
-            'VALUES (%L, %L::jsonb, %s, %L, %L, %L, %s, %s, %L) RETURNING request_id',
-            sch, orig.function_name, orig.parameters, orig.priority, orig.cache_key, orig.model_id,
-            orig.owner_role, coalesce(orig.max_retries::text, 'NULL'),
-            coalesce(orig.timeout_seconds::text, 'NULL'), original);
-        EXECUTE format('SELECT %s.dblink_exec($1, $2)', dbl) USING conn, 'NOTIFY steadytext_new_job';
+            'SELECT %s._steadytext_handoff_insert(%L, %L, %L::jsonb, %s, %L, %L, %L, %s, %s)',
+            sch, original, orig.function_name, orig.parameters, orig.priority, orig.cache_key, orig.model_id,
+            orig.owner_role, coalesce(orig.max_retries::text, 'NULL'), coalesce(orig.timeout_seconds::text, 'NULL'));
 
         LOOP
             EXECUTE format(
                 'SELECT * FROM %s.dblink($1, $2) AS t(status text, result text, error text, worker_id text, '
                 'started_at timestamptz, completed_at timestamptz, failed_at timestamptz, retry_count integer)', dbl)
             INTO outcome
-            USING conn, format(
-                'SELECT status, result, error, worker_id, started_at, completed_at, failed_at, retry_count '
-                'FROM %s.steadytext_queue WHERE request_id = %L', sch, copy_id);
+            USING conn, format('SELECT * FROM %s._steadytext_handoff_status(%L)', sch, copy_id);
             EXIT WHEN outcome.status IN ('completed', 'failed', 'cancelled');
             IF clock_timestamp() >= deadline THEN
-                EXECUTE format('SELECT count(*) FROM %s.dblink($1, $2) AS t(x text)', dbl)
-                    USING conn, format(
-                        'WITH c AS (UPDATE %s.steadytext_queue SET status = ''cancelled'', '
-                        'error = ''cancelled: steadytext_get_async_result timed out'' '
-                        'WHERE request_id = %L AND status IN (''pending'', ''processing'') RETURNING request_id) '
-                        'SELECT pg_notify(''steadytext_cancelled'', request_id::text)::text FROM c', sch, copy_id);
+                EXECUTE format('SELECT t.ok FROM %s.dblink($1, $2) AS t(ok boolean)', dbl)
+                    USING conn, format('SELECT %s._steadytext_handoff_cancel(%L, %L)', sch, copy_id,
+                                       'cancelled: steadytext_get_async_result timed out');
                 EXECUTE format('SELECT %s.dblink_disconnect($1)', dbl) USING conn;
                 connected := false;
                 RAISE EXCEPTION '%: request % did not finish within % seconds (status: %)',
@@ -169,16 +353,15 @@ BEGIN
         connected := false;
     EXCEPTION WHEN query_canceled OR others THEN
         IF connected THEN
-            BEGIN
-                EXECUTE format('SELECT count(*) FROM %s.dblink($1, $2) AS t(x text)', dbl)
-                    USING conn, format(
-                        'WITH c AS (UPDATE %s.steadytext_queue SET status = ''cancelled'', '
-                        'error = ''cancelled: the waiting transaction failed'' '
-                        'WHERE request_id = %L AND status IN (''pending'', ''processing'') RETURNING request_id) '
-                        'SELECT pg_notify(''steadytext_cancelled'', request_id::text)::text FROM c', sch, copy_id);
-            EXCEPTION WHEN OTHERS THEN
-                NULL;
-            END;
+            IF copy_id IS NOT NULL THEN
+                BEGIN
+                    EXECUTE format('SELECT t.ok FROM %s.dblink($1, $2) AS t(ok boolean)', dbl)
+                        USING conn, format('SELECT %s._steadytext_handoff_cancel(%L, %L)', sch, copy_id,
+                                           'cancelled: the waiting transaction failed');
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;
+                END;
+            END IF;
             BEGIN
                 EXECUTE format('SELECT %s.dblink_disconnect($1)', dbl) USING conn;
             EXCEPTION WHEN OTHERS THEN
@@ -188,12 +371,12 @@ BEGIN
         RAISE;
     END;
 
-    UPDATE steadytext_queue AS q
+    UPDATE @extschema@.steadytext_queue AS q
     SET status = outcome.status, result = outcome.result, error = outcome.error,
         worker_id = outcome.worker_id, started_at = outcome.started_at,
         completed_at = outcome.completed_at, failed_at = outcome.failed_at,
         retry_count = outcome.retry_count
     WHERE q.request_id = original;
-    RETURN _steadytext_result_or_raise(original, outcome.status, outcome.result, outcome.error);
+    RETURN @extschema@._steadytext_result_or_raise(original, outcome.status, outcome.result, outcome.error);
 END;
 $$;

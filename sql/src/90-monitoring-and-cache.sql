@@ -9,7 +9,7 @@
 -- One row per worker seen in the last hour. status is the worker's own,
 -- except 'dead' for a 'running' worker whose last_heartbeat is older than its
 -- heartbeat_timeout_seconds. Raises nothing.
-CREATE OR REPLACE FUNCTION steadytext_worker_status()
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_worker_status()
 RETURNS TABLE(
     worker_id text,
     host text,
@@ -22,14 +22,14 @@ RETURNS TABLE(
     status text
 )
 LANGUAGE sql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT w.worker_id, w.host, w.pid, w.started_at, w.last_heartbeat,
            w.jobs_completed, w.jobs_failed, w.current_jobs,
            CASE WHEN w.status = 'running'
                  AND w.last_heartbeat < now() - w.heartbeat_timeout_seconds * interval '1 second'
                 THEN 'dead' ELSE w.status END
-    FROM steadytext_workers AS w
+    FROM @extschema@.steadytext_workers AS w
     WHERE w.last_heartbeat >= now() - interval '1 hour'
     ORDER BY w.started_at, w.worker_id
 $$;
@@ -38,7 +38,7 @@ $$;
 -- 'pending', the age of the oldest; for 'completed', the average and 95th
 -- percentile of completed_at - started_at over jobs completed in the last
 -- hour (NULL otherwise). Raises nothing.
-CREATE OR REPLACE FUNCTION steadytext_queue_stats()
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_queue_stats()
 RETURNS TABLE(
     function_name text,
     status text,
@@ -48,7 +48,7 @@ RETURNS TABLE(
     p95_processing_seconds double precision
 )
 LANGUAGE sql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT q.function_name, q.status, count(*),
            CASE WHEN q.status = 'pending'
@@ -59,7 +59,7 @@ AS $$
            percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM q.completed_at - q.started_at)::double precision)
                FILTER (WHERE q.status = 'completed' AND q.completed_at > now() - interval '1 hour'
                        AND q.started_at IS NOT NULL)
-    FROM steadytext_queue AS q
+    FROM @extschema@.steadytext_queue AS q
     GROUP BY q.function_name, q.status
     ORDER BY q.function_name, q.status
 $$;
@@ -72,7 +72,7 @@ $$;
 -- access_count - 1: reads after the first write), oldest/newest entry
 -- (created_at), max_entries (steadytext.cache_max_entries). Raises nothing.
 -- SECURITY DEFINER: aggregates only, for roles that cannot read the cache.
-CREATE OR REPLACE FUNCTION steadytext_cache_stats()
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_stats()
 RETURNS TABLE(
     entries bigint,
     total_bytes bigint,
@@ -82,24 +82,24 @@ RETURNS TABLE(
     max_entries bigint
 )
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT count(*), coalesce(sum(pg_column_size(c.*)), 0)::bigint,
            coalesce(sum(c.access_count - 1), 0)::bigint,
-           min(c.created_at), max(c.created_at), _steadytext_limit('cache_max_entries')
-    FROM steadytext_cache AS c
+           min(c.created_at), max(c.created_at), @extschema@._steadytext_limit('cache_max_entries')
+    FROM @extschema@.steadytext_cache AS c
 $$;
 
 -- Deletes every cache entry; returns how many. Raises nothing.
-CREATE OR REPLACE FUNCTION steadytext_cache_clear()
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_clear()
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n bigint;
 BEGIN
-    DELETE FROM steadytext_cache;
+    DELETE FROM @extschema@.steadytext_cache;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END;
@@ -110,24 +110,24 @@ $$;
 -- last_accessed) (ties: least recently accessed first). Returns how many were
 -- deleted. Concurrent callers (workers call it periodically) queue on an
 -- advisory lock, so they never evict more than the excess together.
-CREATE OR REPLACE FUNCTION steadytext_cache_evict()
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_evict()
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    max_entries bigint := greatest(_steadytext_limit('cache_max_entries'), 0);
+    max_entries bigint := greatest(@extschema@._steadytext_limit('cache_max_entries'), 0);
     excess bigint;
     n bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('steadytext_cache_evict'));
-    SELECT count(*) - max_entries INTO excess FROM steadytext_cache;
+    SELECT count(*) - max_entries INTO excess FROM @extschema@.steadytext_cache;
     IF excess <= 0 THEN
         RETURN 0;
     END IF;
-    DELETE FROM steadytext_cache AS c
+    DELETE FROM @extschema@.steadytext_cache AS c
     WHERE c.cache_key IN (
-        SELECT v.cache_key FROM steadytext_cache AS v
+        SELECT v.cache_key FROM @extschema@.steadytext_cache AS v
         ORDER BY v.access_count::double precision
                  / (1 + extract(epoch FROM now() - v.last_accessed)::double precision / 3600),
                  v.last_accessed, v.cache_key

@@ -54,8 +54,9 @@ for (const file of docs) {
       await db.pool.query(
         `INSERT INTO steadytext_config (key, value) VALUES ('dblink_connstr', to_jsonb($1::text))
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
-        [libpqConnstr(db.url)],
+        [libpqConnstr(db.url, { withUser: false })],
       );
+      await db.pool.query('SELECT steadytext_setup_handoff()');
       // One psql session per file: later blocks may use what earlier ones made (\gset variables too).
       const script = blocks.map((b) => `\\echo '-- ${b.file}:${b.line}'\n${b.sql}\n`).join('\n');
       // Not spawnSync: the worker runs in this process and must keep running.

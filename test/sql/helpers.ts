@@ -83,12 +83,19 @@ export function libpqConnstr(url: string): string {
   ].join(' ');
 }
 
-/** Installs dblink and points the request-response hand-off at `url` (steadytext_config 'dblink_connstr'). */
+/**
+ * Installs dblink and sets up the request-response hand-off's login
+ * (steadytext_setup_handoff(), as `steadytext up` and `steadytext migrate` do),
+ * pointing it at `url`'s host and port (steadytext_config 'dblink_connstr',
+ * without user or password).
+ */
 export async function enableHandoff(db: Q, url: string): Promise<void> {
   await db.query(`CREATE EXTENSION IF NOT EXISTS dblink`);
+  const u = new URL(url);
   await db.query(
     `INSERT INTO steadytext_config (key, value) VALUES ('dblink_connstr', to_jsonb($1::text))
      ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-    [libpqConnstr(url)],
+    [`host=${u.hostname} port=${u.port || '5432'} dbname=${decodeURIComponent(u.pathname.slice(1))}`],
   );
+  await db.query(`SELECT steadytext_setup_handoff()`);
 }

@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { assertSqlError, claim, complete, fail } from './helpers.ts';
+import { assertSqlError, claim, complete, enableHandoff, fail } from './helpers.ts';
 
 let db: TestDatabase;
 before(async () => {
@@ -32,15 +32,6 @@ after(async () => {
   await db.drop();
 });
 
-function connstr(url: string): string {
-  const u = new URL(url);
-  const q = (v: string) => `'${v.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
-  return [
-    `host=${q(u.hostname)}`, `port=${q(u.port || '5432')}`, `dbname=${q(u.pathname.slice(1))}`,
-    `user=${q(decodeURIComponent(u.username))}`, `password=${q(decodeURIComponent(u.password))}`,
-  ].join(' ');
-}
-
 /** The stand-in worker: waits for a hand-off copy of a pending job and runs `finish` on it. */
 async function workerFinishesHandoff(finish: (id: string) => Promise<void>): Promise<string> {
   const end = Date.now() + 8000;
@@ -64,12 +55,7 @@ test('without dblink, waiting on your own uncommitted request says what is neede
 });
 
 test('generate_and_wait in one transaction gets the worker result and commits it on its own row', async () => {
-  await db.pool.query(`CREATE EXTENSION IF NOT EXISTS dblink`);
-  await db.pool.query(
-    `INSERT INTO steadytext_config (key, value) VALUES ('dblink_connstr', to_jsonb($1::text))
-     ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-    [connstr(db.url)],
-  );
+  await enableHandoff(db.pool, db.url);
   const caller = await db.connect();
   await caller.query('BEGIN');
   const waiting = caller.query(`SELECT generate_and_wait('Hello from one transaction', 10) AS r`);

@@ -70,11 +70,12 @@ after(async () => {
   }
 });
 
-test('the install made the three group roles, NOLOGIN, and gave PUBLIC no function', async () => {
+test('the install made the four group roles, NOLOGIN, and gave PUBLIC no function', async () => {
   const r = await db.pool.query(
-    `SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('steadytext_user', 'steadytext_admin', 'steadytext_worker') ORDER BY 1`);
+    `SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('steadytext_user', 'steadytext_admin', 'steadytext_worker', 'steadytext_handoff') ORDER BY 1`);
   assert.deepEqual(r.rows, [
     { rolname: 'steadytext_admin', rolcanlogin: false },
+    { rolname: 'steadytext_handoff', rolcanlogin: false },
     { rolname: 'steadytext_user', rolcanlogin: false },
     { rolname: 'steadytext_worker', rolcanlogin: false },
   ]);
@@ -92,13 +93,20 @@ test('the install made the three group roles, NOLOGIN, and gave PUBLIC no functi
   const definers = fns.rows.filter((f) => f.prosecdef).map((f) => f.proname).sort();
   assert.deepEqual(definers, [
     '_steadytext_cache_lookup', '_steadytext_cancel', '_steadytext_enqueue', '_steadytext_enqueue_batch',
-    '_steadytext_handoff', '_steadytext_retry', 'steadytext_cache_stats',
+    '_steadytext_handoff', '_steadytext_handoff_cancel', '_steadytext_handoff_insert', '_steadytext_handoff_status',
+    '_steadytext_operator_guc', '_steadytext_publish_model_ids', '_steadytext_retry', 'steadytext_cache_stats',
   ]);
   const userCannot = fns.rows.filter((f) => !f.user_exec).map((f) => f.proname).sort();
   assert.deepEqual(userCannot, [
-    '_steadytext_check_queue_size', '_steadytext_model_id', '_steadytext_queue_notify_completed',
-    '_steadytext_queue_stamp', 'steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_dblink_connstr',
+    '_steadytext_check_queue_size', '_steadytext_handoff_cancel', '_steadytext_handoff_insert',
+    '_steadytext_handoff_status', '_steadytext_model_id', '_steadytext_publish_model_ids',
+    '_steadytext_queue_notify_completed', '_steadytext_queue_stamp', '_steadytext_scoped_cache_key',
+    'steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_dblink_connstr', 'steadytext_setup_handoff',
   ]);
+  // every function pins exactly pg_catalog, pg_temp
+  for (const f of fns.rows) {
+    assert.ok((f.proconfig ?? []).includes('search_path=pg_catalog, pg_temp'), `${f.proname}: ${f.proconfig}`);
+  }
 });
 
 test('a role reads, waits on, cancels and retries only its own requests', async () => {
@@ -170,8 +178,8 @@ test('the SECURITY DEFINER helpers refuse to act for another role or on another 
   const a = await as(ROLES.a);
   const b = await as(ROLES.b);
   const idB = (await one(b, `SELECT steadytext_generate_async('B again', use_cache := false) AS id`)).id;
-  await assertSqlError(a, `SELECT _steadytext_enqueue('x', 'generate', 'generation', '{"prompt":"p"}', false, 0, $1)`, [ROLES.b], '42501', 'cannot act for role');
-  await assertSqlError(a, `SELECT _steadytext_enqueue_batch('x', 'generate', 'generation', '{}', 'prompt', ARRAY['p'], false, 0, $1)`, [ROLES.b], '42501');
+  await assertSqlError(a, `SELECT _steadytext_enqueue('x', 'generate', '{"prompt":"p"}', 0, $1)`, [ROLES.b], '42501', 'cannot act for role');
+  await assertSqlError(a, `SELECT _steadytext_enqueue_batch('x', 'generate', '{}', ARRAY['p'], 0, $1)`, [ROLES.b], '42501');
   await assertSqlError(a, `SELECT _steadytext_cancel($1, $2)`, [idB, ROLES.b], '42501');
   await assertSqlError(a, `SELECT _steadytext_retry($1, $2)`, [idB, 'postgres'], '42501');
   await assertSqlError(a, `SELECT _steadytext_handoff($1, 1, now() + interval '1 second')`, [idB], '42501', 'not a pending request of this transaction');

@@ -164,6 +164,7 @@ test('steadytext_limits lists every limit with its effective value', async () =>
     max_tokens: 4096, max_prompt_bytes: 262144, max_rerank_documents: 1000, max_batch_items: 10000,
     max_choices: 256, max_pattern_bytes: 4096, max_schema_bytes: 65536, max_schema_depth: 64,
     max_queue_size: 0, cache_max_entries: 10000, sync_timeout_seconds: 30,
+    max_queue_per_role: 0, max_priority: 2147483647,
   });
   await c.query(`SET steadytext.max_tokens = 8192`);
   await c.query(`SELECT steadytext_generate_async('p', max_tokens := 8000)`);

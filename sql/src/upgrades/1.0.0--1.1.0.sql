@@ -8,6 +8,17 @@
 -- Security (issue: no path from a tenant, a worker login or a schema owner
 -- to anyone else's rights)
 -- ---------------------------------------------------------------------------
+-- Helpers whose arguments changed: the enqueue helpers take the parameters
+-- and validate them themselves; the cache lookup validates too and names its
+-- caller; the queue-size check counts the owner's rows as well.
+DROP FUNCTION @extschema@._steadytext_enqueue(text, text, text, jsonb, boolean, integer, name);
+DROP FUNCTION @extschema@._steadytext_enqueue_batch(text, text, text, jsonb, text, text[], boolean, integer, name);
+DROP FUNCTION @extschema@._steadytext_cache_lookup(text, text, jsonb);
+DROP FUNCTION @extschema@._steadytext_sync(text, text, text, jsonb, boolean);
+DROP FUNCTION @extschema@._steadytext_check_queue_size(text, bigint);
+-- The per-role quota's index (as in 10-tables.sql).
+CREATE INDEX steadytext_queue_owner_active_idx ON @extschema@.steadytext_queue (owner_role)
+    WHERE status IN ('pending', 'processing');
 
 
 -- ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import pg from 'pg';
 import { currentVersion, migrate } from '../../db/migrate.ts';
+import { setupHandoff } from '../../db/setupHandoff.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
 
@@ -27,8 +28,12 @@ export function migrateCommand(): Command {
           dryRun: opts.dryRun,
           log: opts.dryRun && !opts.json ? (sql) => process.stdout.write(sql + '\n') : undefined,
         });
+        // The request-response hand-off's own login (least privilege, a
+        // connection limit), where this role may create it.
+        const handoff = opts.dryRun ? undefined : await setupHandoff(client, opts.schema);
+        if (handoff?.note && !opts.json) process.stderr.write(`note: ${handoff.note}\n`);
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ ...result, dryRun: Boolean(opts.dryRun) }) + '\n');
+          process.stdout.write(JSON.stringify({ ...result, dryRun: Boolean(opts.dryRun), handoffLogin: handoff?.login ?? null }) + '\n');
         } else if (result.applied.length === 0) {
           process.stdout.write(`pg_steadytext ${currentVersion()} is already installed in schema ${opts.schema}; nothing to do\n`);
         } else if (!opts.dryRun) {

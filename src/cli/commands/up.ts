@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import pg from 'pg';
 import { migrate } from '../../db/migrate.ts';
+import { setupHandoff } from '../../db/setupHandoff.ts';
 import type { Worker, WorkerFlags } from '../../worker/index.ts';
 import { exitCodes, fail } from '../exit.ts';
 
@@ -73,12 +74,17 @@ async function up(opts: UpOptions): Promise<void> {
         ? `schema: pg_steadytext ${result.to} installed (${result.applied.join(', ')})`
         : `schema: pg_steadytext ${result.to} already installed`,
     );
-    // The request-response hand-off connects back to this server through dblink.
+    // The request-response hand-off connects back to this server through
+    // dblink: to where this URL points, as its own least-privilege login
+    // (never the superuser of this URL, whose password stays out of the
+    // database); dblink is taken away from PUBLIC.
     await client.query(
       `INSERT INTO steadytext_config (key, value) VALUES ('dblink_connstr', to_jsonb($1::text))
        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
-      [libpqConnstr(url)],
+      [libpqConnstr(url, { withUser: false })],
     );
+    const handoff = await setupHandoff(client);
+    say(handoff.login ? `hand-off: dblink logs in as ${handoff.login}` : `note: ${handoff.note}`);
   } catch (err) {
     await stopServer?.();
     fail(`could not prepare the database: ${(err as Error).message}`, exitCodes.connection);
@@ -137,8 +143,11 @@ async function up(opts: UpOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
-/** A postgres:// URL as a libpq key=value string (dblink takes the latter). */
-export function libpqConnstr(url: string): string {
+/**
+ * A postgres:// URL as a libpq key=value string (dblink takes the latter);
+ * withUser: false leaves out user and password (where, not as whom).
+ */
+export function libpqConnstr(url: string, opts: { withUser?: boolean } = {}): string {
   const u = new URL(url);
   const q = (v: string) => `'${v.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
   const parts = [
@@ -146,6 +155,7 @@ export function libpqConnstr(url: string): string {
     `port=${q(u.port || '5432')}`,
     `dbname=${q(decodeURIComponent(u.pathname.slice(1)) || 'postgres')}`,
   ];
+  if (opts.withUser === false) return parts.join(' ');
   if (u.username) parts.push(`user=${q(decodeURIComponent(u.username))}`);
   if (u.password) parts.push(`password=${q(decodeURIComponent(u.password))}`);
   return parts.join(' ');
