@@ -1943,8 +1943,9 @@ END;
 $$;
 
 -- The hand-off's remote side, run in the autonomous session as the
--- hand-off login (steadytext_handoff members only; SECURITY DEFINER, as the
--- login may not write the queue itself). Inserts the committed copy of
+-- hand-off login (steadytext_handoff members only, and only the login
+-- steadytext_config 'handoff_user' names; SECURITY DEFINER, as the login may
+-- not write the queue itself). Inserts the committed copy of
 -- request `original` (handoff_of = original), owned by `owner`, after
 -- validating it as any enqueue would (the queue limits were checked when the
 -- original was enqueued), and wakes the workers. Returns the copy's id.
@@ -1959,6 +1960,13 @@ DECLARE
     fn constant text := 'steadytext_get_async_result';
     id uuid;
 BEGIN
+    -- only this database's hand-off login: every hand-off login is a member of
+    -- steadytext_handoff, and one database's must not act in another
+    IF session_user::text IS DISTINCT FROM (SELECT c.value #>> '{}' FROM @extschema@.steadytext_config AS c
+                                            WHERE c.key = 'handoff_user') THEN
+        RAISE EXCEPTION '%: % is not this database''s hand-off login (steadytext_config ''handoff_user'')', fn, session_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF original IS NULL OR owner IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = owner) THEN
         RAISE EXCEPTION '%: a hand-off copy needs its original request and an existing owner role', fn
             USING ERRCODE = 'invalid_parameter_value';

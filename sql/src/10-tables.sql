@@ -62,9 +62,6 @@ CREATE INDEX steadytext_queue_completed_at_idx ON steadytext_queue (completed_at
     WHERE completed_at IS NOT NULL;
 CREATE INDEX steadytext_queue_batch_idx ON steadytext_queue (batch_id, batch_index)
     WHERE batch_id IS NOT NULL;
--- The per-role quota (steadytext.max_queue_per_role): one role's live rows.
-CREATE INDEX steadytext_queue_owner_active_idx ON steadytext_queue (owner_role)
-    WHERE status IN ('pending', 'processing');
 
 -- Results by (function, model, every output-changing parameter).
 CREATE TABLE steadytext_cache (
@@ -110,6 +107,11 @@ CREATE TABLE steadytext_dead_letter_queue (
     moved_at TIMESTAMP DEFAULT NOW(),
     failure_reason TEXT
 );
+
+-- The per-role quota (steadytext.max_queue_per_role): one role's live rows.
+-- (After the dead letter table, which copies the queue's indexes as 1.0.0 had them.)
+CREATE INDEX steadytext_queue_owner_active_idx ON steadytext_queue (owner_role)
+    WHERE status IN ('pending', 'processing');
 
 
 -- Row-level security: a role sees (and, through the functions, waits on,
