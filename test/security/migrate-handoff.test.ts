@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { urlFor } from '../helpers/db.ts';
 import { runCli } from '../cli/fixtures/cli.ts';
+import { migrate } from '../../src/db/migrate.ts';
 import { makeLogins, one, sqlstate, superuser, type Logins } from './fixtures.ts';
 
 const suffix = randomBytes(4).toString('hex');
@@ -88,4 +89,32 @@ test('steadytext migrate by a database owner who may not create roles installs a
   assert.equal(e?.code, '55000');
   assert.match(e.message, /hand-off login/);
   await tenant.query('ROLLBACK');
+});
+
+test('upgrading a 1.0.0 install (as `steadytext up` of 1.0.0 left it) drops the superuser\'s stored connection string; workers lose the config', async () => {
+  const db = `st_mig_up_${suffix}`;
+  await superuser((c) => c.query(`CREATE DATABASE ${db} TEMPLATE template1`));
+  try {
+    const url = urlFor(db);
+    await superuser(async (c) => {
+      await c.query('CREATE EXTENSION dblink');
+      await migrate(c, { target: '1.0.0' });
+      const u = new URL(url);
+      await c.query(`INSERT INTO steadytext_config (key, value) VALUES ('dblink_connstr', to_jsonb($1::text))`,
+        [`host=${u.hostname} port=${u.port} dbname=${db} user=${decodeURIComponent(u.username)} password=${decodeURIComponent(u.password)}`]);
+      assert.ok(await one(c, `SELECT has_table_privilege('steadytext_worker', 'steadytext_config', 'SELECT') AS ok`).then((r) => r.ok));
+    }, url);
+    const r = await runCli(['migrate', '--json', '--database-url', url]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).applied, ['pg_steadytext--1.0.0--1.1.0.sql']);
+    await superuser(async (c) => {
+      const keys = (await c.query(`SELECT key FROM steadytext_config ORDER BY key`)).rows.map((x) => x.key);
+      assert.deepEqual(keys, ['handoff_password', 'handoff_user']);
+      const priv = await one(c, `SELECT has_table_privilege('steadytext_worker', 'steadytext_config', 'SELECT') AS s,
+                                        has_table_privilege('steadytext_worker', 'steadytext_config', 'UPDATE') AS u`);
+      assert.deepEqual(priv, { s: false, u: false });
+    }, url);
+  } finally {
+    await superuser((c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
+  }
 });

@@ -16,6 +16,13 @@ DROP FUNCTION @extschema@._steadytext_enqueue_batch(text, text, text, jsonb, tex
 DROP FUNCTION @extschema@._steadytext_cache_lookup(text, text, jsonb);
 DROP FUNCTION @extschema@._steadytext_sync(text, text, text, jsonb, boolean);
 DROP FUNCTION @extschema@._steadytext_check_queue_size(text, bigint);
+-- 1.0.0's `steadytext up` stored the installing superuser's own connection
+-- string, password included, as 'dblink_connstr' (readable by workers). The
+-- hand-off now logs in only as its own login (steadytext_setup_handoff(),
+-- which `steadytext up` / `migrate` run; `up` stores its host and port again,
+-- without user or password) and refuses a superuser; any 1.0.0 string named a
+-- role the hand-off's remote side would refuse. So it goes.
+DELETE FROM @extschema@.steadytext_config WHERE key = 'dblink_connstr';
 -- The per-role quota's index (as in 10-tables.sql).
 CREATE INDEX steadytext_queue_owner_active_idx ON @extschema@.steadytext_queue (owner_role)
     WHERE status IN ('pending', 'processing');
