@@ -26,9 +26,17 @@ export async function setupHandoff(client: pg.ClientBase, schema = 'public'): Pr
   if (!can.rows[0]?.ok) {
     return {
       login: null,
-      note: `${'the hand-off login was not set up: this role may not create roles; have an operator run'} SELECT ${quoteIdent(schema)}.steadytext_setup_handoff()`,
+      note: `the hand-off login was not set up: this role may not create roles; have an operator run SELECT ${quoteIdent(schema)}.steadytext_setup_handoff()`,
     };
   }
-  const r = await client.query<{ login: string }>(`SELECT ${quoteIdent(schema)}.steadytext_setup_handoff() AS login`);
-  return { login: r.rows[0].login };
+  try {
+    const r = await client.query<{ login: string }>(`SELECT ${quoteIdent(schema)}.steadytext_setup_handoff() AS login`);
+    return { login: r.rows[0].login };
+  } catch (err) {
+    // e.g. a CREATEROLE role without ADMIN on steadytext_handoff (PostgreSQL 16+)
+    return {
+      login: null,
+      note: `the hand-off login was not set up (${(err as Error).message}); have an operator run SELECT ${quoteIdent(schema)}.steadytext_setup_handoff()`,
+    };
+  }
 }
