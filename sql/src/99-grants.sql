@@ -14,7 +14,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE
     ON @extschema@.steadytext_queue, @extschema@.steadytext_cache, @extschema@.steadytext_workers,
        @extschema@.steadytext_config, @extschema@.steadytext_dead_letter_queue
     TO steadytext_admin;
-GRANT SELECT ON @extschema@.steadytext_migrations TO steadytext_admin;
+GRANT SELECT ON @extschema@.steadytext_migrations TO steadytext_admin, steadytext_worker;  -- the worker checks the schema version at start
 GRANT SELECT, UPDATE ON @extschema@.steadytext_queue TO steadytext_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.steadytext_cache TO steadytext_worker;
 GRANT SELECT, INSERT, UPDATE ON @extschema@.steadytext_workers TO steadytext_worker;
@@ -23,8 +23,8 @@ GRANT SELECT, INSERT, UPDATE ON @extschema@.steadytext_workers TO steadytext_wor
 -- steadytext_handoff: no table at all.
 
 -- Functions: nothing for PUBLIC. steadytext_admin: all. steadytext_user:
--- all but the admin-only ones (clearing/evicting the shared cache, the
--- hand-off's connection string and setup) and the helpers only SECURITY
+-- all but the admin-only ones (clearing/evicting the shared cache, result
+-- retention (92-retention.sql), the hand-off's connection string and setup) and the helpers only SECURITY
 -- DEFINER functions, triggers, workers and the hand-off login call.
 -- steadytext_worker: what the worker calls. steadytext_handoff: the three
 -- functions the hand-off's autonomous session calls, nothing else.
@@ -32,12 +32,13 @@ DO $$
 DECLARE
     f record;
     not_for_user constant text[] := ARRAY[
-        'steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_dblink_connstr', 'steadytext_setup_handoff',
+        'steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_dblink_connstr',
+        'steadytext_setup_handoff',
         '_steadytext_model_id', '_steadytext_check_queue_size', '_steadytext_scoped_cache_key',
         '_steadytext_queue_stamp', '_steadytext_queue_notify_completed', '_steadytext_publish_model_ids',
         '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel'];
     for_worker constant text[] := ARRAY[
-        'steadytext_cache_evict', 'steadytext_limits', '_steadytext_limit', '_steadytext_limit_defaults',
+        'steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_limits', '_steadytext_limit', '_steadytext_limit_defaults',
         '_steadytext_is_operator', '_steadytext_operator_guc', 'steadytext_worker_status', 'steadytext_queue_stats',
         'steadytext_cache_stats', '_steadytext_publish_model_ids'];
     for_handoff constant text[] := ARRAY[
