@@ -44,7 +44,7 @@ async function listAction(opts: ModelsOptions & { json?: boolean }): Promise<voi
 
 async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: string }): Promise<void> {
   const { resolveSettings } = await import('../../engine/index.ts');
-  const { downloadModel } = await import('../../engine/download.ts');
+  const { downloadModel, hubEndpoint } = await import('../../engine/download.ts');
   const { ensureTinyModel } = await import('../../engine/tinyModels.ts');
   const settings = resolveSettings({ models: opts.models, modelDir: opts.modelDir });
   const roles = opts.role && opts.role.length > 0 ? opts.role : [...MODEL_ROLES];
@@ -68,7 +68,7 @@ async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: 
       process.stdout.write(`${role}: present ${source.localPath}\n`);
       continue;
     }
-    process.stdout.write(`${role}: downloading ${source.reference}\n`);
+    process.stdout.write(`${role}: downloading ${source.reference} from ${hubEndpoint(settings)}\n`);
     const bar = new cliProgress.SingleBar(
       { format: `${role.padEnd(10)} |{bar}| {percentage}% {done}/{size} ${file}`, hideCursor: true, noTTYOutput: false },
       cliProgress.Presets.shades_classic,
@@ -77,6 +77,7 @@ async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: 
     try {
       await downloadModel(source, settings, {
         timeoutMs,
+        onWait: (holder) => process.stdout.write(`${role}: waiting for ${holder}, which is downloading ${file}\n`),
         onProgress: ({ totalSize, downloadedSize }) => {
           if (!tty) return;
           const payload = { done: formatSize(downloadedSize), size: formatSize(totalSize) };
