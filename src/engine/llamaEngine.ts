@@ -54,6 +54,22 @@ export function getCpuLlama(): Promise<Llama> {
   return llamaPromise;
 }
 
+let cudaPromise: Promise<Llama> | undefined;
+
+/** The CUDA prebuilt (@node-llama-cpp/linux-x64-cuda), for STEADYTEXT_GPU=cuda; never built from source. */
+export function getCudaLlama(): Promise<Llama> {
+  cudaPromise ??= getLlama({ gpu: 'cuda', build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false }).catch((err: Error) => {
+    cudaPromise = undefined;
+    throw new EngineError(`STEADYTEXT_GPU=cuda, but node-llama-cpp's CUDA prebuilt did not load: ${err.message}`, { cause: err });
+  });
+  return cudaPromise;
+}
+
+/** The binding for a GPU setting: CPU unless STEADYTEXT_GPU=cuda. */
+export function getLlamaFor(gpu: EngineSettings['gpu']): Promise<Llama> {
+  return gpu === 'cuda' ? getCudaLlama() : getCpuLlama();
+}
+
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new EngineAbortedError('aborted');
 }
@@ -125,8 +141,9 @@ abstract class RoleModel {
 
   private async load(): Promise<LlamaModel> {
     const path = await this.resolvePath();
-    const llama = await getCpuLlama();
-    return llama.loadModel({ modelPath: path, gpuLayers: 0 });
+    const llama = await getLlamaFor(this.settings.gpu);
+    // On the GPU every layer is offloaded; on the CPU none.
+    return llama.loadModel({ modelPath: path, gpuLayers: this.settings.gpu === 'cuda' ? 'max' : 0 });
   }
 
   private async resolvePath(): Promise<string> {
@@ -327,7 +344,7 @@ export class GenerationModel extends RoleModel {
     validateGenerateOptions(opts);
     throwIfAborted(opts.signal);
     const model = await this.model();
-    const llama = await getCpuLlama();
+    const llama = model.llama;
     const grammar: LlamaGrammar | undefined = grammarText
       ? await llama.createGrammar({ grammar: grammarText })
       : undefined;
