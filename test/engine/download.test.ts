@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -220,4 +220,24 @@ test('after the pull, a worker on the default set answers every job type', { tim
     await worker.exited;
     await db.drop();
   }
+});
+
+test('models list --hub gives the hub\'s size and sha256 of each file and checks the local copies', { timeout: 60_000 }, async () => {
+  const dir = emptyDir();
+  const [gen, emb] = FILES;
+  writeFileSync(path.join(dir, gen.fileName), gen.bytes);
+  const corrupt = Buffer.from(emb.bytes);
+  corrupt[corrupt.length - 1] ^= 0xff;
+  writeFileSync(path.join(dir, emb.fileName), corrupt);
+  const { stdout } = await promisify(execFile)(process.execPath, ['bin/steadytext.js', 'models', 'list', '--hub', '--json'], { env: cliEnv(hub, dir) });
+  const d = JSON.parse(stdout) as { models: Array<{ role: string; hub: { size: number; sha256: string; matches?: boolean; url: string } }> };
+  for (const f of FILES) {
+    const m = d.models.find((x) => x.role === f.role)!;
+    assert.equal(m.hub.size, f.bytes.length);
+    assert.equal(m.hub.sha256, sha256(f.bytes));
+    assert.ok(m.hub.url.startsWith(`${hub.url}/`), m.hub.url);
+  }
+  assert.deepEqual(d.models.map((m) => m.hub.matches), [true, false, undefined], 'good copy, corrupted copy, no copy');
+  const text = await promisify(execFile)(process.execPath, ['bin/steadytext.js', 'models', 'list', '--hub'], { env: cliEnv(hub, dir) });
+  assert.match(text.stdout, new RegExp(`embedding .*${sha256(emb.bytes)}.*NO`));
 });
