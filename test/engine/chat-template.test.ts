@@ -67,6 +67,23 @@ test('rerank input is the reranker template with the task as its instruction', a
   assert.match(expected('x'), /^<\|im_start\|>system\n.*"yes" or "no"/);
 });
 
+test('a rerank score equals node-llama-cpp\'s own ranking of the pair in a template with the task written in', async () => {
+  // The oracle: the reranker loaded directly, its template with the task as literal text.
+  const model = await (engine.reranking as unknown as { model(): Promise<import('node-llama-cpp').LlamaModel> }).model();
+  for (const task of [DEFAULT_RERANK_TASK, 'Find pet facts']) {
+    const template = QWEN_SHAPED_RERANK_TEMPLATE.replace(/<Instruct>: [^\n]*\n/, `<Instruct>: ${task}\n`)
+      .replace('{query}', '{{query}}')
+      .replace('{document}', '{{document}}') as `${string}{{query}}${string}{{document}}${string}`;
+    const oracle = await model.createRankingContext({ contextSize: 512, threads: 1, template });
+    try {
+      const [ranked] = await engine.rerank('cats', ['kittens purr'], task);
+      assert.equal(ranked.score, await oracle.rank('cats', 'kittens purr'), `task ${task}`);
+    } finally {
+      await oracle.dispose();
+    }
+  }
+});
+
 test('rerank scores are P(yes) from the reranker, deterministic, and follow the task', async () => {
   const docs = ['kittens purr', 'the stock market fell', 'cats sleep all day', 'PostgreSQL queues'];
   const a = await engine.rerank('cats', docs, '');
