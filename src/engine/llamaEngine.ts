@@ -287,7 +287,8 @@ export class GenerationModel extends RoleModel {
         const parts = renderChatPrompt(template, { bos: model.tokens.bosString ?? undefined, eos: model.tokens.eosString ?? undefined });
         return { kind: 'chat-template', thinks, ...parts };
       } catch {
-        const wrapper = resolveChatWrapper(model, { customWrapperSettings: { qwen: { thoughts: 'discourage' } } })!;
+        // Jinja already failed here: skip node-llama-cpp's own Jinja attempt.
+        const wrapper = resolveChatWrapper(model, { noJinja: true, customWrapperSettings: { qwen: { thoughts: 'discourage' } } })!;
         return { kind: 'chat-wrapper', thinks, wrapper };
       }
     })();

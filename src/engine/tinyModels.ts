@@ -172,8 +172,12 @@ export const QWEN_SHAPED_RERANK_TEMPLATE =
  */
 export const QWEN_SHAPED_SCRIPT = ['<0x0A>', '<think>', 'h', 'm', '</think>', 'O', 'K', '<|im_end|>'];
 
-/** The bytes of a tiny model: a pure function of its role and shape (spec + seed). */
-export function buildTinyModel(role: ModelRole, shape: TinyShape = 'plain'): Buffer {
+/**
+ * The bytes of a tiny model: a pure function of its role and shape (spec +
+ * seed). `chatTemplate` replaces the Qwen-shaped generation model's template
+ * (tests of other templates).
+ */
+export function buildTinyModel(role: ModelRole, shape: TinyShape = 'plain', opts: { chatTemplate?: string } = {}): Buffer {
   const s = SPECS[role];
   const qwen = shape === 'qwen';
   const vocab = tinyVocab(shape);
@@ -276,7 +280,7 @@ export function buildTinyModel(role: ModelRole, shape: TinyShape = 'plain'): Buf
   if (qwen) {
     meta['tokenizer.ggml.padding_token_id'] = u32(id('<|endoftext|>'));
     meta['tokenizer.ggml.add_space_prefix'] = { type: 'bool', value: false };
-    if (role === 'generation') meta['tokenizer.chat_template'] = str(QWEN_SHAPED_CHAT_TEMPLATE);
+    if (role === 'generation') meta['tokenizer.chat_template'] = str(opts.chatTemplate ?? QWEN_SHAPED_CHAT_TEMPLATE);
     if (role === 'reranking') meta['tokenizer.chat_template.rerank'] = str(QWEN_SHAPED_RERANK_TEMPLATE);
   }
   return writeGguf(meta, tensors);

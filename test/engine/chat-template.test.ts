@@ -4,11 +4,14 @@
 // block the model writes anyway is stripped, and rerank input is laid out in
 // the Qwen3-Reranker-style template with the job's task as its instruction.
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { renderChatPrompt, rerankLayout, splitThinking } from '../../src/engine/chatTemplate.ts';
 import { EngineError, LlamaEngine, loadEngine } from '../../src/engine/index.ts';
 import { DEFAULT_RERANK_TASK } from '../../src/engine/llamaEngine.ts';
-import { QWEN_SHAPED_CHAT_TEMPLATE, QWEN_SHAPED_RERANK_TEMPLATE } from '../../src/engine/tinyModels.ts';
+import { buildTinyModel, QWEN_SHAPED_CHAT_TEMPLATE, QWEN_SHAPED_RERANK_TEMPLATE } from '../../src/engine/tinyModels.ts';
 import { qwenShapedModelDir } from './qwenShaped.ts';
 
 let engine: LlamaEngine;
@@ -121,4 +124,25 @@ test('chat template helpers: rendering, thinking split, rerank layouts', () => {
   const qwen = rerankLayout(QWEN_SHAPED_RERANK_TEMPLATE, DEFAULT_RERANK_TASK);
   assert.match(qwen.template ?? '', /<Instruct>: \{\{query\}\}\n<Document>: \{\{document\}\}/);
   assert.equal(qwen.query('Find code', 'sort'), 'Find code\n<Query>: sort');
+});
+
+test('a chat template the renderer cannot handle falls back to node-llama-cpp\'s wrapper for the model', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'steadytext-badtemplate-'));
+  // A filter no Jinja renderer here knows; the template still looks like ChatML.
+  const template = "{{ '' | steadytext_unknown_filter }}{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}";
+  const file = path.join(dir, 'custom.gguf');
+  writeFileSync(file, buildTinyModel('generation', 'qwen', { chatTemplate: template }));
+  const saved = process.env.STEADYTEXT_GENERATION_MODEL;
+  process.env.STEADYTEXT_GENERATION_MODEL = file;
+  const custom = (await loadEngine({ models: 'default', modelDir: dir, threads: 1 })) as LlamaEngine;
+  try {
+    const r = await custom.generation.renderPrompt('hello');
+    assert.equal(r.wrapping, 'chat-wrapper');
+    assert.match(r.text, /<\|im_start\|>user\nhello<\|im_end\|>\n<\|im_start\|>assistant\n$/);
+    assert.equal(typeof (await custom.generate('hello', { maxTokens: 8, seed: 1 })), 'string');
+  } finally {
+    await custom.dispose();
+    if (saved === undefined) delete process.env.STEADYTEXT_GENERATION_MODEL;
+    else process.env.STEADYTEXT_GENERATION_MODEL = saved;
+  }
 });
