@@ -116,6 +116,8 @@ export async function hubFileInfo(url: string, settings: EngineSettings, timeout
     if (res.status === 404) {
       throw new EngineError(`${reference}: not found on ${new URL(url).host} (404); check the reference or the mirror`);
     }
+    // A plain file server that does not answer HEAD: nothing to check against but the download itself.
+    if (res.status === 405 || res.status === 501) return { url };
     if (!res.ok) throw new EngineError(`${reference}: ${new URL(url).host} answered ${res.status} ${res.statusText}`);
     return {
       url,

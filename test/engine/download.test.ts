@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -25,7 +25,12 @@ const hubFiles = (): HubFile[] =>
     const { owner, repo, file } = parseHfReference(f.reference);
     return { owner, repo, file, bytes: f.bytes };
   });
-const emptyDir = () => mkdtempSync(path.join(os.tmpdir(), 'steadytext-pull-'));
+const dirs: string[] = [];
+const emptyDir = () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'steadytext-pull-'));
+  dirs.push(dir);
+  return dir;
+};
 const MODEL_ENV_KEYS = ['STEADYTEXT_GENERATION_MODEL', 'STEADYTEXT_EMBEDDING_MODEL', 'STEADYTEXT_RERANKING_MODEL'];
 
 function cliEnv(hub: LocalHub, dir: string): NodeJS.ProcessEnv {
@@ -81,7 +86,10 @@ let hub: LocalHub;
 before(async () => {
   hub = await startLocalHub(hubFiles());
 });
-after(() => hub.close());
+after(async () => {
+  await hub.close();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
 test('models pull fetches every role\'s file from HF_ENDPOINT into the model dir, with a progress bar', { timeout: 120_000 }, async () => {
   const dir = emptyDir();
@@ -240,4 +248,14 @@ test('models list --hub gives the hub\'s size and sha256 of each file and checks
   assert.deepEqual(d.models.map((m) => m.hub.matches), [true, false, undefined], 'good copy, corrupted copy, no copy');
   const text = await promisify(execFile)(process.execPath, ['bin/steadytext.js', 'models', 'list', '--hub'], { env: cliEnv(hub, dir) });
   assert.match(text.stdout, new RegExp(`embedding .*${sha256(emb.bytes)}.*NO`));
+});
+
+test('a reference the hub does not have fails at once, naming it and the hub', { timeout: 30_000 }, async () => {
+  const dir = emptyDir();
+  const settings = resolveSettings({ models: 'default', modelDir: dir }, { HF_ENDPOINT: hub.url, STEADYTEXT_GENERATION_MODEL: 'hf:nobody/nothing/missing-Q8_0.gguf' });
+  await assert.rejects(downloadModel(modelSource('generation', settings), settings, { timeoutMs: 20_000 }), (err: Error) => {
+    assert.match(err.message, /hf:nobody\/nothing\/missing-Q8_0\.gguf: not found on 127\.0\.0\.1:\d+ \(404\)/);
+    return true;
+  });
+  assert.deepEqual(dirState(dir).models, []);
 });
