@@ -12,6 +12,8 @@ import {
   getLlama,
   LlamaCompletion,
   LlamaLogLevel,
+  LlamaText,
+  SpecialTokensText,
   TokenBias,
   resolveChatWrapper,
   type Llama,
@@ -23,6 +25,7 @@ import {
   type LlamaRankingContext,
   type Token,
 } from 'node-llama-cpp';
+import { renderChatPrompt, rerankLayout, splitThinking, templateThinks, type RerankLayout } from './chatTemplate.ts';
 import { compileJsonSchema } from './jsonSchemaGrammar.ts';
 import { fixFor, modelIdFor, modelSource, type EngineSettings, type ModelSource } from './modelSources.ts';
 import { choiceGbnf, compileRegex } from './regexGrammar.ts';
@@ -49,6 +52,22 @@ let llamaPromise: Promise<Llama> | undefined;
 export function getCpuLlama(): Promise<Llama> {
   llamaPromise ??= getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
   return llamaPromise;
+}
+
+let cudaPromise: Promise<Llama> | undefined;
+
+/** The CUDA prebuilt (@node-llama-cpp/linux-x64-cuda), for STEADYTEXT_GPU=cuda; never built from source. */
+export function getCudaLlama(): Promise<Llama> {
+  cudaPromise ??= getLlama({ gpu: 'cuda', build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false }).catch((err: Error) => {
+    cudaPromise = undefined;
+    throw new EngineError(`STEADYTEXT_GPU=cuda, but node-llama-cpp's CUDA prebuilt did not load: ${err.message}`, { cause: err });
+  });
+  return cudaPromise;
+}
+
+/** The binding for a GPU setting: CPU unless STEADYTEXT_GPU=cuda. */
+export function getLlamaFor(gpu: EngineSettings['gpu']): Promise<Llama> {
+  return gpu === 'cuda' ? getCudaLlama() : getCpuLlama();
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -122,8 +141,9 @@ abstract class RoleModel {
 
   private async load(): Promise<LlamaModel> {
     const path = await this.resolvePath();
-    const llama = await getCpuLlama();
-    return llama.loadModel({ modelPath: path, gpuLayers: 0 });
+    const llama = await getLlamaFor(this.settings.gpu);
+    // On the GPU every layer is offloaded; on the CPU none.
+    return llama.loadModel({ modelPath: path, gpuLayers: this.settings.gpu === 'cuda' ? 'max' : 0 });
   }
 
   private async resolvePath(): Promise<string> {
@@ -172,6 +192,21 @@ function nulTokens(model: LlamaModel): Token[] {
   const direct = model.tokenize('\u0000', true);
   if (direct.length === 1) found.add(direct[0]);
   return [...found];
+}
+
+type PromptWrapping =
+  | { kind: 'raw'; thinks: false }
+  | { kind: 'chat-template'; thinks: boolean; before: string; after: string }
+  | { kind: 'chat-wrapper'; thinks: boolean; wrapper: NonNullable<ReturnType<typeof resolveChatWrapper>> };
+
+export interface RenderedPrompt {
+  /** `chat-template`: the model's own template; `chat-wrapper`: node-llama-cpp's wrapper for it; `raw`: no template. */
+  wrapping: PromptWrapping['kind'];
+  /** The model follows the `<think>` convention: thinking is off in the prompt and stripped from plain output. */
+  thinks: boolean;
+  /** The prompt as the model sees it, special tokens written out. */
+  text: string;
+  tokens: Token[];
 }
 
 export class GenerationModel extends RoleModel {
@@ -234,21 +269,72 @@ export class GenerationModel extends RoleModel {
     return this.nulBias;
   }
 
-  /** The prompt as tokens: the model's chat template when it has one, else the raw text. */
-  private async promptTokens(model: LlamaModel, prompt: string): Promise<Token[]> {
-    if (!model.fileInfo.metadata?.tokenizer?.chat_template) {
-      const bos = model.tokens.bos;
-      const text = model.tokenize(prompt);
-      return bos != null && model.tokens.shouldPrependBosToken ? [bos, ...text] : text;
+  private wrapping?: Promise<PromptWrapping>;
+
+  /**
+   * How prompts reach this model. With a chat template: one user turn and the
+   * opened assistant turn, rendered from the model's own template with
+   * thinking switched off (`enable_thinking=false`, Qwen3's switch); if that
+   * template cannot be rendered, node-llama-cpp's wrapper for the model (Qwen
+   * with thoughts discouraged). Without one: the raw prompt after BOS.
+   */
+  private promptWrapping(model: LlamaModel): Promise<PromptWrapping> {
+    this.wrapping ??= (async (): Promise<PromptWrapping> => {
+      const template = model.fileInfo.metadata?.tokenizer?.chat_template as string | undefined;
+      if (!template) return { kind: 'raw', thinks: false };
+      const thinks = templateThinks(template);
+      try {
+        const parts = renderChatPrompt(template, { bos: model.tokens.bosString ?? undefined, eos: model.tokens.eosString ?? undefined });
+        return { kind: 'chat-template', thinks, ...parts };
+      } catch {
+        // Jinja already failed here: skip node-llama-cpp's own Jinja attempt.
+        const wrapper = resolveChatWrapper(model, { noJinja: true, customWrapperSettings: { qwen: { thoughts: 'discourage' } } })!;
+        return { kind: 'chat-wrapper', thinks, wrapper };
+      }
+    })();
+    return this.wrapping;
+  }
+
+  /** The prompt as the model sees it: text (special tokens written out) and tokens. */
+  async renderPrompt(prompt: string): Promise<RenderedPrompt> {
+    const model = await this.model();
+    return this.render(model, prompt);
+  }
+
+  private async render(model: LlamaModel, prompt: string): Promise<RenderedPrompt> {
+    const w = await this.promptWrapping(model);
+    let text: LlamaText;
+    if (w.kind === 'raw') text = LlamaText(prompt);
+    else if (w.kind === 'chat-template') text = LlamaText([new SpecialTokensText(w.before), prompt, new SpecialTokensText(w.after)]);
+    else {
+      text = w.wrapper.generateContextState({
+        chatHistory: [
+          { type: 'user', text: prompt },
+          { type: 'model', response: [] },
+        ],
+      }).contextText;
     }
-    const wrapper = resolveChatWrapper(model, { customWrapperSettings: { qwen: { thoughts: 'discourage' } } });
-    const { contextText } = wrapper.generateContextState({
-      chatHistory: [
-        { type: 'user', text: prompt },
-        { type: 'model', response: [] },
-      ],
-    });
-    return contextText.tokenize(model.tokenizer);
+    const tokens = text.tokenize(model.tokenizer);
+    const bos = model.tokens.bos;
+    if (w.kind !== 'chat-wrapper' && bos != null && model.tokens.shouldPrependBosToken && tokens[0] !== bos) tokens.unshift(bos);
+    return { wrapping: w.kind, thinks: w.thinks, text: model.detokenize(tokens, true), tokens };
+  }
+
+  /**
+   * Plain generation from a model of the `<think>` convention: a thinking
+   * block that opens the output is not part of the answer. Thinking is
+   * switched off in the prompt; this catches a model that thinks anyway.
+   */
+  private withoutThinking(text: string, stopReason: string, maxTokens: number): string {
+    const split = splitThinking(text);
+    if (split.unterminated) {
+      throw new EngineError(
+        stopReason === 'maxTokens'
+          ? `max_tokens (${maxTokens}) reached while the model was still thinking (inside <think>)`
+          : 'the model ended its output inside a thinking block (<think> without </think>)',
+      );
+    }
+    return split.answer;
   }
 
   async complete(
@@ -259,11 +345,12 @@ export class GenerationModel extends RoleModel {
     validateGenerateOptions(opts);
     throwIfAborted(opts.signal);
     const model = await this.model();
-    const llama = await getCpuLlama();
+    const llama = model.llama;
     const grammar: LlamaGrammar | undefined = grammarText
       ? await llama.createGrammar({ grammar: grammarText })
       : undefined;
-    const tokens = await this.promptTokens(model, prompt);
+    const rendered = await this.render(model, prompt);
+    const tokens = rendered.tokens;
     const sequence = await this.pool.acquire();
     try {
       throwIfAborted(opts.signal);
@@ -286,7 +373,10 @@ export class GenerationModel extends RoleModel {
         // would otherwise drop the leading space of the first generated token.
         const eog = generated.length > 0 && model.isEogToken(generated[generated.length - 1]);
         const text = model.detokenize(eog ? generated.slice(0, -1) : generated, false, tokens.slice(-16));
-        return { text, stopReason: res.metadata.stopReason };
+        const stopReason = res.metadata.stopReason;
+        // A grammar fixes the output's shape from its first token; only free text can hold a thinking block.
+        if (!grammarText && rendered.thinks) return { text: this.withoutThinking(text, stopReason, opts.maxTokens), stopReason };
+        return { text, stopReason };
       } finally {
         completion.dispose({ disposeSequence: false });
       }
@@ -304,6 +394,7 @@ export class GenerationModel extends RoleModel {
     const contexts = this.contexts;
     this.contexts = [];
     this.taken = [];
+    this.wrapping = undefined;
     for (const p of contexts) if (p) await (await p.catch(() => undefined))?.dispose();
     await this.disposeModel();
   }
@@ -376,13 +467,31 @@ export class EmbeddingModel extends RoleModel {
 }
 
 export class RerankingModel extends RoleModel {
+  private layoutFor(model: LlamaModel): RerankLayout {
+    return rerankLayout(model.fileInfo.metadata?.tokenizer?.['chat_template.rerank'] as string | undefined, DEFAULT_RERANK_TASK);
+  }
+
   private pool = new Pool<LlamaRankingContext>(this.settings.parallel, async () => {
     const model = await this.model();
     return model.createRankingContext({
       contextSize: Math.min(MAX_CONTEXT_SIZE, model.trainContextSize),
       threads: this.settings.threads,
+      template: this.layoutFor(model).template,
     });
   });
+
+  /**
+   * The input one (query, document) pair is scored on, as text: the model's
+   * rerank template with the task as its instruction (Qwen3-Reranker's layout).
+   */
+  async formatRerankInput(query: string, document: string, task: string): Promise<string> {
+    const model = await this.model();
+    const layout = this.layoutFor(model);
+    const template = layout.template ?? (model.fileInfo.metadata?.tokenizer?.['chat_template.rerank'] as string | undefined)
+      ?.replaceAll('{query}', '{{query}}').replaceAll('{document}', '{{document}}');
+    if (!template) throw new EngineError('this reranker has no rerank template; node-llama-cpp joins query and document with its separator tokens');
+    return template.replace('{{query}}', layout.query(task, query)).replace('{{document}}', document);
+  }
 
   async rerank(query: string, documents: string[], task: string, signal?: AbortSignal): Promise<RankedDocument[]> {
     if (typeof query !== 'string') throw new EngineInputError('rerank expects a query string');
@@ -391,9 +500,7 @@ export class RerankingModel extends RoleModel {
     }
     if (documents.length === 0) return [];
     throwIfAborted(signal);
-    // The model's rerank template carries Qwen3-Reranker's default instruction;
-    // any other task goes in front of the query.
-    const fullQuery = task && task !== DEFAULT_RERANK_TASK ? `${task}\n${query}` : query;
+    const fullQuery = this.layoutFor(await this.model()).query(task, query);
     const ctx = await this.pool.acquire();
     try {
       const scores: number[] = [];

@@ -46,6 +46,8 @@ export interface EngineSettings {
   parallel: number;
   /** Generation contexts the `parallel` sequences are spread over (each evaluates its sequences in one batch). */
   contexts: number;
+  /** STEADYTEXT_GPU: `off` (default, CPU prebuilt) or `cuda` (CUDA prebuilt, every layer offloaded). */
+  gpu: 'off' | 'cuda';
   env: NodeJS.ProcessEnv;
 }
 
@@ -77,9 +79,12 @@ export function resolveSettings(
   // Default: one context per job (measured fastest on the tiny model, docs/engine.md "Batching");
   // fewer contexts batch several jobs' sequences per decode step.
   const contexts = opts.contexts ?? positiveInt('STEADYTEXT_ENGINE_CONTEXTS', env.STEADYTEXT_ENGINE_CONTEXTS, parallel);
+  const gpu = (env.STEADYTEXT_GPU || 'off') as EngineSettings['gpu'];
+  if (gpu !== 'off' && gpu !== 'cuda') throw new EngineInputError(`STEADYTEXT_GPU must be 'off' or 'cuda', got '${gpu}'`);
   return {
     models,
     modelDir: opts.modelDir ?? defaultModelDir(env),
+    gpu,
     threads,
     allowDownload: env.STEADYTEXT_ALLOW_DOWNLOAD === '1',
     parallel,

@@ -75,7 +75,20 @@ export interface TinyVocab {
   types: number[];
 }
 
-export function tinyVocab(): TinyVocab {
+/**
+ * Special tokens of the Qwen-shaped tiny models (appended after the plain
+ * vocabulary): ChatML turn markers and end-of-text as control tokens (3), the
+ * thinking markers as user-defined tokens (4), which Qwen3 renders as text.
+ */
+export const QWEN_SPECIAL_TOKENS = [
+  ['<|endoftext|>', 3],
+  ['<|im_start|>', 3],
+  ['<|im_end|>', 3],
+  ['<think>', 4],
+  ['</think>', 4],
+] as const;
+
+export function tinyVocab(shape: TinyShape = 'plain'): TinyVocab {
   const tokens: string[] = ['<unk>', '<s>', '</s>'];
   const types: number[] = [2, 3, 3];
   const scores: number[] = [0, 0, 0];
@@ -96,38 +109,127 @@ export function tinyVocab(): TinyVocab {
     types.push(1);
     scores.push(-10 - i);
   });
+  if (shape === 'qwen') {
+    for (const [t, type] of QWEN_SPECIAL_TOKENS) {
+      tokens.push(t);
+      types.push(type);
+      scores.push(0);
+    }
+  }
   return { tokens, scores, types };
 }
 
-/** The bytes of a tiny model: a pure function of its role (spec + seed). */
-export function buildTinyModel(role: ModelRole): Buffer {
+/**
+ * `plain`: the tiny test set (STEADYTEXT_MODELS=tiny). `qwen`: shaped like the
+ * default Qwen3 set, for the tests of the default path: architecture `qwen3`,
+ * ChatML special tokens, a Qwen3-style chat template (generation) and a
+ * Qwen3-Reranker-style rerank template (reranking), both written here from the
+ * models' documented prompt formats.
+ */
+export type TinyShape = 'plain' | 'qwen';
+
+/**
+ * Chat template of the Qwen-shaped generation model, in the format Qwen3
+ * documents: ChatML turns (`<|im_start|>role\n...<|im_end|>\n`), a generation
+ * prompt that opens the assistant turn, and Qwen3's hard switch: with
+ * `enable_thinking` false the assistant turn starts with an empty thinking block.
+ */
+export const QWEN_SHAPED_CHAT_TEMPLATE = [
+  "{%- for message in messages -%}",
+  "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' -}}",
+  '{%- endfor -%}',
+  '{%- if add_generation_prompt -%}',
+  "{{- '<|im_start|>assistant\\n' -}}",
+  '{%- if enable_thinking is defined and not enable_thinking -%}',
+  "{{- '<think>\\n\\n</think>\\n\\n' -}}",
+  '{%- endif -%}',
+  '{%- endif -%}',
+].join('\n');
+
+/** The instruction Qwen3-Reranker is trained with, and SteadyText's default rerank task. */
+export const QWEN_RERANK_DEFAULT_INSTRUCTION = 'Given a web search query, retrieve relevant passages that answer the query';
+
+/**
+ * Rerank template of the Qwen-shaped reranker, in the layout Qwen3-Reranker
+ * documents: a system turn that asks for a yes/no judgement of the Document
+ * against the Query and the Instruct, a user turn
+ * `<Instruct>: ...\n<Query>: ...\n<Document>: ...`, and an assistant turn
+ * opened after an empty thinking block; the score is P(yes) from the yes/no
+ * logits (`cls.output`, labels yes/no). `{query}` and `{document}` are
+ * llama.cpp's placeholders.
+ */
+export const QWEN_SHAPED_RERANK_TEMPLATE =
+  '<|im_start|>system\nTell whether the Document satisfies what the Query and the Instruct ask for. ' +
+  'Reply with one word only, "yes" or "no".<|im_end|>\n' +
+  `<|im_start|>user\n<Instruct>: ${QWEN_RERANK_DEFAULT_INSTRUCTION}\n<Query>: {query}\n<Document>: {document}<|im_end|>\n` +
+  '<|im_start|>assistant\n<think>\n\n</think>\n\n';
+
+/**
+ * What the Qwen-shaped generation model says, whatever the prompt: each token
+ * predicts the next (attention and MLP outputs are zero, so the last token
+ * alone decides), and after the newline that ends every chat prompt it writes
+ * a thinking block, then the answer: `<think>hm</think>OK`, then `<|im_end|>`.
+ */
+export const QWEN_SHAPED_SCRIPT = ['<0x0A>', '<think>', 'h', 'm', '</think>', 'O', 'K', '<|im_end|>'];
+
+/**
+ * The bytes of a tiny model: a pure function of its role and shape (spec +
+ * seed). `chatTemplate` replaces the Qwen-shaped generation model's template
+ * (tests of other templates).
+ */
+export function buildTinyModel(role: ModelRole, shape: TinyShape = 'plain', opts: { chatTemplate?: string } = {}): Buffer {
   const s = SPECS[role];
-  const vocab = tinyVocab();
+  const qwen = shape === 'qwen';
+  const vocab = tinyVocab(shape);
   const nVocab = vocab.tokens.length;
   const headDim = s.nEmbd / s.nHead;
-  const arch = s.architecture;
+  const arch = qwen ? 'qwen3' : s.architecture;
+  const scripted = qwen && role === 'generation';
   const randn = gaussian(prng(s.seed));
   const tensors: GgufTensor[] = [];
-  const matrix = (name: string, nIn: number, nOut: number, gain = 1): void => {
+  const matrix = (name: string, nIn: number, nOut: number, gain = 1): Float32Array => {
     const data = new Float32Array(nIn * nOut);
     const scale = gain / Math.sqrt(nIn);
     for (let i = 0; i < data.length; i++) data[i] = randn() * scale;
     tensors.push({ name, dims: [nIn, nOut], data });
+    return data;
+  };
+  const zeros = (name: string, nIn: number, nOut: number): void => {
+    tensors.push({ name, dims: [nIn, nOut], data: new Float32Array(nIn * nOut) });
   };
   const ones = (name: string, n: number): void => {
     tensors.push({ name, dims: [n], data: new Float32Array(n).fill(1) });
   };
+  const id = (token: string): number => {
+    const i = vocab.tokens.indexOf(token);
+    if (i < 0) throw new Error(`tiny vocabulary has no ${token}`);
+    return i;
+  };
 
-  matrix('token_embd.weight', s.nEmbd, nVocab, Math.sqrt(s.nEmbd));
+  const embd = matrix('token_embd.weight', s.nEmbd, nVocab, Math.sqrt(s.nEmbd));
   ones('output_norm.weight', s.nEmbd);
-  if (arch === 'llama') matrix('output.weight', s.nEmbd, nVocab, 4);
+  if (arch === 'llama' || scripted) {
+    const out = matrix('output.weight', s.nEmbd, nVocab, scripted ? 1 : 4);
+    if (scripted) {
+      // Source token i of the script gets a one-hot embedding on dimension i
+      // (RMS-normalised it stays one-hot, value sqrt(n_embd)); the next token's
+      // output row gets a large weight on that dimension.
+      QWEN_SHAPED_SCRIPT.slice(0, -1).forEach((token, dim) => {
+        const row = embd.subarray(id(token) * s.nEmbd, (id(token) + 1) * s.nEmbd);
+        row.fill(0);
+        row[dim] = Math.sqrt(s.nEmbd);
+        out[id(QWEN_SHAPED_SCRIPT[dim + 1]) * s.nEmbd + dim] += 8;
+      });
+    }
+  }
   for (let l = 0; l < s.nLayer; l++) {
     const p = `blk.${l}.`;
     ones(`${p}attn_norm.weight`, s.nEmbd);
     matrix(`${p}attn_q.weight`, s.nEmbd, s.nHead * headDim);
     matrix(`${p}attn_k.weight`, s.nEmbd, s.nHeadKv * headDim);
     matrix(`${p}attn_v.weight`, s.nEmbd, s.nHeadKv * headDim);
-    matrix(`${p}attn_output.weight`, s.nHead * headDim, s.nEmbd);
+    if (scripted) zeros(`${p}attn_output.weight`, s.nHead * headDim, s.nEmbd);
+    else matrix(`${p}attn_output.weight`, s.nHead * headDim, s.nEmbd);
     if (arch === 'qwen3') {
       ones(`${p}attn_q_norm.weight`, headDim);
       ones(`${p}attn_k_norm.weight`, headDim);
@@ -135,13 +237,14 @@ export function buildTinyModel(role: ModelRole): Buffer {
     ones(`${p}ffn_norm.weight`, s.nEmbd);
     matrix(`${p}ffn_gate.weight`, s.nEmbd, s.nFf);
     matrix(`${p}ffn_up.weight`, s.nEmbd, s.nFf);
-    matrix(`${p}ffn_down.weight`, s.nFf, s.nEmbd);
+    if (scripted) zeros(`${p}ffn_down.weight`, s.nFf, s.nEmbd);
+    else matrix(`${p}ffn_down.weight`, s.nFf, s.nEmbd);
   }
   if (role === 'reranking') matrix('cls.output.weight', s.nEmbd, 2, 4);
 
   const meta: Record<string, GgufValue> = {
     'general.architecture': str(arch),
-    'general.name': str(tinyModelId(role)),
+    'general.name': str(qwen ? `${tinyModelId(role)}-qwen-shaped` : tinyModelId(role)),
     'general.file_type': u32(0),
     [`${arch}.context_length`]: u32(s.contextLength),
     [`${arch}.embedding_length`]: u32(s.nEmbd),
@@ -157,7 +260,8 @@ export function buildTinyModel(role: ModelRole): Buffer {
     meta['qwen3.attention.key_length'] = u32(headDim);
     meta['qwen3.attention.value_length'] = u32(headDim);
   }
-  if (role === 'embedding') meta[`${arch}.pooling_type`] = u32(1); // mean
+  // Qwen3-Embedding pools the last token; the plain set mean-pools.
+  if (role === 'embedding') meta[`${arch}.pooling_type`] = u32(qwen ? 3 : 1);
   if (role === 'reranking') {
     meta['qwen3.pooling_type'] = u32(4); // rank
     meta['qwen3.classifier.output_labels'] = { type: 'string[]', value: ['yes', 'no'] };
@@ -168,11 +272,17 @@ export function buildTinyModel(role: ModelRole): Buffer {
     'tokenizer.ggml.scores': { type: 'f32[]', value: vocab.scores },
     'tokenizer.ggml.token_type': { type: 'i32[]', value: vocab.types },
     'tokenizer.ggml.unknown_token_id': u32(0),
-    'tokenizer.ggml.bos_token_id': u32(1),
-    'tokenizer.ggml.eos_token_id': u32(2),
-    'tokenizer.ggml.add_bos_token': { type: 'bool', value: true },
+    'tokenizer.ggml.bos_token_id': u32(qwen ? id('<|endoftext|>') : 1),
+    'tokenizer.ggml.eos_token_id': u32(qwen ? id('<|im_end|>') : 2),
+    'tokenizer.ggml.add_bos_token': { type: 'bool', value: !qwen },
     'tokenizer.ggml.add_eos_token': { type: 'bool', value: false },
   } satisfies Record<string, GgufValue>);
+  if (qwen) {
+    meta['tokenizer.ggml.padding_token_id'] = u32(id('<|endoftext|>'));
+    meta['tokenizer.ggml.add_space_prefix'] = { type: 'bool', value: false };
+    if (role === 'generation') meta['tokenizer.chat_template'] = str(opts.chatTemplate ?? QWEN_SHAPED_CHAT_TEMPLATE);
+    if (role === 'reranking') meta['tokenizer.chat_template.rerank'] = str(QWEN_SHAPED_RERANK_TEMPLATE);
+  }
   return writeGguf(meta, tensors);
 }
 

@@ -3,11 +3,12 @@
 // bars), or writes the tiny test set with --models tiny.
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Table from 'cli-table3';
 import type { ModelSet } from '../../engine/index.ts';
-import { MODEL_ROLES, modelSource } from '../../engine/modelSources.ts';
+import { MODEL_ROLES, modelSource, type EngineSettings, type ModelSource } from '../../engine/modelSources.ts';
 import type { ModelRole } from '../../engine/types.ts';
 import { exitCodes, fail } from '../exit.ts';
 
@@ -27,24 +28,79 @@ function formatSize(bytes: number): string {
   return `${(bytes / 1024).toFixed(0)} KiB`;
 }
 
-async function listAction(opts: ModelsOptions & { json?: boolean }): Promise<void> {
+/** What the hub (HF_ENDPOINT) says about a file, and whether the local copy matches it. */
+interface HubCheck {
+  url: string;
+  size?: number;
+  sha256?: string;
+  error?: string;
+  localSize?: number;
+  localSha256?: string;
+  matches?: boolean;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function hubCheck(source: ModelSource, settings: EngineSettings): Promise<HubCheck | undefined> {
+  if (source.kind !== 'hf') return undefined;
+  const { hubEndpoint, hubFileInfo, resolveUrl } = await import('../../engine/download.ts');
+  const url = resolveUrl(hubEndpoint(settings), source.reference);
+  const check: HubCheck = { url };
+  try {
+    const info = await hubFileInfo(url, settings, 15_000, source.reference);
+    check.size = info.size;
+    check.sha256 = info.sha256;
+  } catch (err) {
+    check.error = (err as Error).message;
+  }
+  if (existsSync(source.localPath)) {
+    check.localSize = statSync(source.localPath).size;
+    check.localSha256 = await sha256File(source.localPath);
+    if (!check.error) {
+      check.matches =
+        (check.size === undefined || check.size === check.localSize) && (check.sha256 === undefined || check.sha256 === check.localSha256);
+    }
+  }
+  return check;
+}
+
+async function listAction(opts: ModelsOptions & { json?: boolean; hub?: boolean }): Promise<void> {
   // The engine (node-llama-cpp) loads only when a models command runs.
-  const { describeModels } = await import('../../engine/index.ts');
+  const { describeModels, resolveSettings } = await import('../../engine/index.ts');
   const d = describeModels({ models: opts.models, modelDir: opts.modelDir });
+  const settings = resolveSettings({ models: opts.models, modelDir: opts.modelDir });
+  const hub = new Map<ModelRole, HubCheck | undefined>();
+  if (opts.hub) for (const m of d.models) hub.set(m.role, await hubCheck(modelSource(m.role, settings), settings));
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+    const models = d.models.map((m) => (opts.hub ? { ...m, hub: hub.get(m.role) ?? null } : m));
+    process.stdout.write(`${JSON.stringify({ ...d, models }, null, 2)}\n`);
     return;
   }
-  const table = new Table({ head: ['role', 'present', 'model id', 'source', 'path'] });
-  for (const m of d.models) table.push([m.role, m.present ? 'yes' : 'no', m.modelId, m.source, m.localPath]);
+  const size = (p: string) => (existsSync(p) ? formatSize(statSync(p).size) : '-');
+  const table = new Table({ head: ['role', 'present', 'size', 'model id', 'source', 'path'] });
+  for (const m of d.models) table.push([m.role, m.present ? 'yes' : 'no', size(m.localPath), m.modelId, m.source, m.localPath]);
   process.stdout.write(`model set: ${d.set}   cache dir: ${d.modelDir}   threads: ${d.threads}\n${table.toString()}\n`);
+  if (opts.hub) {
+    const hubTable = new Table({ head: ['role', 'hub bytes', 'hub sha256', 'local file matches'] });
+    for (const m of d.models) {
+      const h = hub.get(m.role);
+      if (!h) hubTable.push([m.role, '-', '-', 'not a hub file']);
+      else if (h.error) hubTable.push([m.role, '-', '-', h.error]);
+      else hubTable.push([m.role, h.size ?? 'not given', h.sha256 ?? 'not given', h.matches === undefined ? 'no local file' : h.matches ? 'yes' : 'NO']);
+    }
+    process.stdout.write(`hub: ${settings.env.HF_ENDPOINT || 'https://huggingface.co'}\n${hubTable.toString()}\n`);
+  }
   const missing = d.models.filter((m) => !m.present);
   if (missing.length > 0) process.stdout.write(`missing: ${missing.map((m) => m.role).join(', ')}; run \`steadytext models pull\`\n`);
 }
 
 async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: string }): Promise<void> {
   const { resolveSettings } = await import('../../engine/index.ts');
-  const { downloadModel } = await import('../../engine/download.ts');
+  const { downloadModel, hubEndpoint } = await import('../../engine/download.ts');
   const { ensureTinyModel } = await import('../../engine/tinyModels.ts');
   const settings = resolveSettings({ models: opts.models, modelDir: opts.modelDir });
   const roles = opts.role && opts.role.length > 0 ? opts.role : [...MODEL_ROLES];
@@ -68,7 +124,7 @@ async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: 
       process.stdout.write(`${role}: present ${source.localPath}\n`);
       continue;
     }
-    process.stdout.write(`${role}: downloading ${source.reference}\n`);
+    process.stdout.write(`${role}: downloading ${source.reference} from ${hubEndpoint(settings)}\n`);
     const bar = new cliProgress.SingleBar(
       { format: `${role.padEnd(10)} |{bar}| {percentage}% {done}/{size} ${file}`, hideCursor: true, noTTYOutput: false },
       cliProgress.Presets.shades_classic,
@@ -77,6 +133,7 @@ async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: 
     try {
       await downloadModel(source, settings, {
         timeoutMs,
+        onWait: (holder) => process.stdout.write(`${role}: waiting for ${holder}, which is downloading ${file}\n`),
         onProgress: ({ totalSize, downloadedSize }) => {
           if (!tty) return;
           const payload = { done: formatSize(downloadedSize), size: formatSize(totalSize) };
@@ -105,6 +162,7 @@ export function modelsCommand(): Command {
     .addOption(setOption())
     .addOption(dirOption())
     .option('--json', 'print JSON')
+    .option('--hub', "also ask the hub (HF_ENDPOINT, default huggingface.co) for each file's size and sha256 and check present files against them")
     .action(listAction);
   models
     .command('pull')
