@@ -80,15 +80,19 @@ function shuffled<T>(xs: T[], seed: number): T[] {
   return out;
 }
 
-test('generation: a prompt gives the same bytes alone and beside 3 or 15 other prompts in one batch', async () => {
+// The default layout (one job per context) only: with STEADYTEXT_ENGINE_CONTEXTS
+// below PARALLEL, sequences share a llama.cpp batch whose make-up depends on
+// timing, and on a busy machine a prompt's bytes then differed beside 15
+// others (docs/engine.md, Batching); that opt-in mode promises no batch invariance.
+test('generation: a prompt gives the same bytes alone and beside 3 or 15 other prompts running at once', async () => {
   const prompts = distinctTexts(32, 7);
   const e1 = await tinyEngine({ parallel: 1 });
   const alone: string[] = [];
   for (const p of prompts) alone.push(await e1.generate(p, { maxTokens: 24, seed: 5 }));
   await e1.dispose();
   for (const n of [4, 16]) {
-    // one context: all n sequences evaluated together in one batch per step
-    const e = await tinyEngine({ parallel: n, contexts: 1 });
+    // the default layout: n jobs at once, each on its own context
+    const e = await tinyEngine({ parallel: n });
     const order = shuffled(prompts.map((_, i) => i), n);
     for (let i = 0; i < order.length; i += n) {
       const part = order.slice(i, i + n);
