@@ -7,6 +7,7 @@
 // its texts over the free contexts, each text evaluated alone. Measured: a
 // job's output is byte-identical alone or beside others (docs/engine.md, Batching).
 import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import { existsSync } from 'node:fs';
 import {
   getLlama,
@@ -25,7 +26,7 @@ import {
 } from 'node-llama-cpp';
 import { compileJsonSchema } from './jsonSchemaGrammar.ts';
 import { fixFor, modelIdFor, modelSource, type EngineSettings, type ModelSource } from './modelSources.ts';
-import { choiceGbnf, compileRegex } from './regexGrammar.ts';
+import { choiceGbnf, compileRegex, linearRegExp } from './regexGrammar.ts';
 import { ensureTinyModel } from './tinyModels.ts';
 import {
   EngineAbortedError,
@@ -426,7 +427,10 @@ function validateGenerateOptions(opts: GenerateOptions): void {
   if (!Number.isInteger(opts.seed)) throw new EngineInputError(`seed must be an integer, got ${opts.seed}`);
 }
 
-const ajv = new Ajv({ strict: false, allErrors: false });
+// The output check: ajv with formats, whose `pattern` and `patternProperties`
+// run on the engine's linear-time matcher instead of a backtracking RegExp.
+const ajv = new Ajv({ strict: false, allErrors: false, code: { regExp: linearRegExp } });
+addFormatsModule.default(ajv); // CommonJS: the plugin is the module's `default`
 
 function schemaValidator(schema: unknown) {
   try {
@@ -462,8 +466,8 @@ export class LlamaEngine implements Engine {
 
   async generateJson(prompt: string, schema: unknown, opts: GenerateOptions): Promise<unknown> {
     validateGenerateOptions(opts);
-    const validate = schemaValidator(schema);
     const { gbnf } = compileJsonSchema(schema, opts.maxTokens);
+    const validate = schemaValidator(schema);
     const { text, stopReason } = await this.generation.complete(prompt, opts, gbnf);
     let value: unknown;
     try {
@@ -483,17 +487,20 @@ export class LlamaEngine implements Engine {
 
   async generateRegex(prompt: string, pattern: string, opts: GenerateOptions): Promise<string> {
     if (typeof pattern !== 'string') throw new EngineInputError('pattern must be a string');
-    const { gbnf, matcher } = compileRegex(pattern);
     validateGenerateOptions(opts);
-    const { text, stopReason } = await this.generation.complete(prompt, opts, gbnf);
-    if (!matcher.test(text)) {
-      throw new EngineError(
-        stopReason === 'maxTokens'
-          ? `max_tokens (${opts.maxTokens}) reached before the output matched the pattern`
-          : 'the output does not match the pattern',
-      );
-    }
-    return text;
+    const { expr, matcher } = compileRegex(pattern, opts.maxTokens);
+    const { text, stopReason } = await this.generation.complete(prompt, opts, `root ::= ${expr}\n`);
+    if (matcher.fullMatch(text)) return text;
+    // llama.cpp may allow end-of-generation in the middle of a multi-byte
+    // character when the grammar could also end right before it; the
+    // detokenizer turns the dangling bytes into U+FFFD. What precedes them matched.
+    const trimmed = text.replace(/\uFFFD+$/u, '');
+    if (trimmed !== text && matcher.fullMatch(trimmed)) return trimmed;
+    throw new EngineError(
+      stopReason === 'maxTokens'
+        ? `max_tokens (${opts.maxTokens}) reached before the output matched the pattern`
+        : 'the output does not match the pattern',
+    );
   }
 
   async generateChoice(prompt: string, choices: string[], opts: GenerateOptions): Promise<string> {
