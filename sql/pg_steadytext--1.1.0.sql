@@ -742,7 +742,7 @@ BEGIN
         RAISE EXCEPTION '%: pattern is malformed: %, at character %', fn, err.what, err.pos
             USING ERRCODE = 'invalid_parameter_value';
     ELSIF err.sqlstate = '54000' THEN
-        RAISE EXCEPTION '%: pattern has %%', fn, err.what, coalesce(', at character ' || err.pos, '')
+        RAISE EXCEPTION '%: pattern has %', fn, err.what || coalesce(', at character ' || err.pos, '')
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
 END;

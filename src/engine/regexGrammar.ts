@@ -408,8 +408,9 @@ export class RegexMatcher {
     let list: number[] = [];
     let matched = this.close(list, mark, gen, this.start);
     if (matched && anyEnd) return true;
-    for (const ch of text) {
-      const cp = ch.codePointAt(0)!;
+    const cps = Array.from(text, (ch) => ch.codePointAt(0)!);
+    for (let k = 0; k < cps.length; k++) {
+      const cp = cps[k];
       gen++;
       const next: number[] = [];
       matched = false;
@@ -420,7 +421,7 @@ export class RegexMatcher {
       if (floating) matched = this.close(next, mark, gen, this.start) || matched;
       if (matched && anyEnd) return true;
       list = next;
-      if (list.length === 0 && !floating) return false;
+      if (list.length === 0 && !floating) return matched && k === cps.length - 1;
     }
     return matched;
   }
