@@ -352,11 +352,367 @@ BEGIN
 END;
 $$;
 
--- schema: a JSON Schema object (or true) the engine can turn into a grammar.
--- Walks the document iteratively (a queue, no recursion): $ref anywhere ->
--- 0A000; nesting deeper than max_schema_depth or bigger than
--- max_schema_bytes -> 54000; malformed type / properties / required / enum /
--- subschemas -> 22023; NULL -> 22004.
+-- The JSON Schema contract: what the engine's grammar can guarantee
+-- (src/engine/jsonSchemaGrammar.ts checkSchema walks the same way with the
+-- same rules; test/structured/schemaCorpus.test.ts proves both agree).
+-- Breadth first, keys in jsonb order, no recursion. Returns NULLs for a
+-- schema the engine compiles, else (sqlstate, keyword, path, what):
+--   0A000 a keyword or combination the grammar cannot guarantee
+--         ($ref, not, multipleOf, patternProperties, if/then/else, ...)
+--   22023 a malformed or unsatisfiable keyword value
+--   (a bad `pattern` gives the regex dialect's own SQLSTATE)
+CREATE OR REPLACE FUNCTION _steadytext_structured_schema_error(
+    schema jsonb, OUT sqlstate text, OUT keyword text, OUT path text, OUT what text)
+RETURNS record
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    type_names constant text[] := ARRAY['string', 'number', 'integer', 'boolean', 'null', 'object', 'array'];
+    unsupported constant text[] := ARRAY['$ref', '$dynamicRef', '$recursiveRef', 'not', 'multipleOf',
+        'patternProperties', 'propertyNames', 'dependentRequired', 'dependentSchemas', 'dependencies', 'if',
+        'then', 'else', 'contains', 'minContains', 'maxContains', 'unevaluatedProperties', 'unevaluatedItems',
+        'additionalItems'];
+    keywords constant text[] := ARRAY['type', 'enum', 'const', 'properties', 'required', 'additionalProperties',
+        'minProperties', 'maxProperties', 'items', 'prefixItems', 'minItems', 'maxItems', 'uniqueItems',
+        'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum', 'exclusiveMinimum',
+        'exclusiveMaximum', 'anyOf', 'oneOf', 'allOf'];
+    formats constant text[] := ARRAY['date', 'time', 'date-time', 'uuid', 'email', 'ipv4', 'hostname'];
+    max_int constant numeric := 999999999999999;
+    nodes jsonb[];
+    paths text[];
+    head integer := 1;
+    s jsonb;
+    p text;
+    m jsonb;
+    k text;
+    v jsonb;
+    part jsonb;
+    pk text;
+    types text[];
+    seen text[];
+    fam text;
+    validating text[];
+    rx record;
+    lo numeric;
+    hi numeric;
+    n_props integer;
+    n_extra integer;
+    n_required integer;
+    extra_name text;
+    req jsonb;
+BEGIN
+    IF schema = 'true'::jsonb THEN RETURN; END IF;
+    IF jsonb_typeof(schema) <> 'object' THEN
+        sqlstate := '22023'; keyword := ''; path := 'schema';
+        what := format('must be a JSON object (or true), got %s', jsonb_typeof(schema)); RETURN;
+    END IF;
+    nodes := ARRAY[schema];
+    paths := ARRAY['schema'];
+    WHILE head <= cardinality(nodes) LOOP
+        s := nodes[head];
+        p := paths[head];
+        head := head + 1;
+        path := p;
+        CONTINUE WHEN s = 'true'::jsonb;
+        IF s = 'false'::jsonb THEN
+            sqlstate := '0A000'; keyword := 'false'; what := '(a schema nothing validates)'; RETURN;
+        END IF;
+        IF jsonb_typeof(s) <> 'object' THEN
+            sqlstate := '22023'; keyword := ''; what := 'must be a schema object or boolean'; RETURN;
+        END IF;
+
+        FOR k IN SELECT jsonb_object_keys(s) LOOP
+            IF k = ANY (unsupported) THEN
+                sqlstate := '0A000'; keyword := k; what := 'is not supported'; RETURN;
+            END IF;
+        END LOOP;
+
+        -- values
+        sqlstate := '22023';
+        IF s ? 'type' AND NOT (
+                (jsonb_typeof(s -> 'type') = 'string' AND (s ->> 'type') = ANY (type_names))
+                OR (jsonb_typeof(s -> 'type') = 'array' AND jsonb_array_length(s -> 'type') > 0 AND NOT EXISTS (
+                        SELECT 1 FROM jsonb_array_elements(s -> 'type') AS e
+                        WHERE jsonb_typeof(e) <> 'string' OR NOT ((e #>> '{}') = ANY (type_names))))) THEN
+            keyword := 'type'; what := format('must be one of %s (or an array of them)', array_to_string(type_names, ', ')); RETURN;
+        END IF;
+        IF s ? 'enum' AND NOT (jsonb_typeof(s -> 'enum') = 'array' AND jsonb_array_length(s -> 'enum') > 0) THEN
+            keyword := 'enum'; what := 'must be a non-empty array'; RETURN;
+        END IF;
+        IF s ? 'properties' AND jsonb_typeof(s -> 'properties') <> 'object' THEN
+            keyword := 'properties'; what := 'must be an object of schemas'; RETURN;
+        END IF;
+        IF s ? 'required' AND (jsonb_typeof(s -> 'required') <> 'array' OR EXISTS (
+                SELECT 1 FROM jsonb_array_elements(s -> 'required') AS e WHERE jsonb_typeof(e) <> 'string')) THEN
+            keyword := 'required'; what := 'must be an array of strings'; RETURN;
+        END IF;
+        IF s ? 'additionalProperties' AND jsonb_typeof(s -> 'additionalProperties') NOT IN ('boolean', 'object') THEN
+            keyword := 'additionalProperties'; what := 'must be a boolean or a schema'; RETURN;
+        END IF;
+        FOREACH k IN ARRAY ARRAY['minProperties', 'maxProperties'] LOOP
+            IF s ? k AND NOT @extschema@._steadytext_structured_is_count(s -> k) THEN
+                keyword := k; what := 'must be a non-negative integer'; RETURN;
+            END IF;
+        END LOOP;
+        IF s ? 'items' THEN
+            IF jsonb_typeof(s -> 'items') = 'array' THEN
+                sqlstate := '0A000'; keyword := 'items'; what := 'as an array (tuple form) is not supported; use prefixItems'; RETURN;
+            END IF;
+            IF jsonb_typeof(s -> 'items') NOT IN ('boolean', 'object') THEN
+                keyword := 'items'; what := 'must be a schema'; RETURN;
+            END IF;
+        END IF;
+        IF s ? 'prefixItems' AND jsonb_typeof(s -> 'prefixItems') <> 'array' THEN
+            keyword := 'prefixItems'; what := 'must be an array of schemas'; RETURN;
+        END IF;
+        FOREACH k IN ARRAY ARRAY['minItems', 'maxItems'] LOOP
+            IF s ? k AND NOT @extschema@._steadytext_structured_is_count(s -> k) THEN
+                keyword := k; what := 'must be a non-negative integer'; RETURN;
+            END IF;
+        END LOOP;
+        IF s ? 'uniqueItems' AND jsonb_typeof(s -> 'uniqueItems') <> 'boolean' THEN
+            keyword := 'uniqueItems'; what := 'must be a boolean'; RETURN;
+        END IF;
+        FOREACH k IN ARRAY ARRAY['minLength', 'maxLength'] LOOP
+            IF s ? k AND NOT @extschema@._steadytext_structured_is_count(s -> k) THEN
+                keyword := k; what := 'must be a non-negative integer'; RETURN;
+            END IF;
+        END LOOP;
+        IF s ? 'pattern' THEN
+            IF jsonb_typeof(s -> 'pattern') <> 'string' THEN
+                keyword := 'pattern'; what := 'must be a string'; RETURN;
+            END IF;
+            rx := @extschema@._steadytext_structured_regex_error(s ->> 'pattern');
+            IF rx.sqlstate IS NOT NULL THEN
+                sqlstate := rx.sqlstate; keyword := 'pattern';
+                what := rx.what || coalesce(', at character ' || rx.pos, ''); RETURN;
+            END IF;
+        END IF;
+        IF s ? 'format' THEN
+            IF jsonb_typeof(s -> 'format') <> 'string' THEN
+                keyword := 'format'; what := 'must be a string'; RETURN;
+            END IF;
+            IF NOT (s ->> 'format') = ANY (formats) THEN
+                sqlstate := '0A000'; keyword := 'format';
+                what := format('''%s'' is not supported (supported: %s)', s ->> 'format', array_to_string(formats, ', ')); RETURN;
+            END IF;
+        END IF;
+        FOREACH k IN ARRAY ARRAY['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] LOOP
+            IF s ? k AND jsonb_typeof(s -> k) <> 'number' THEN
+                keyword := k; what := 'must be a number'; RETURN;
+            END IF;
+        END LOOP;
+        FOREACH k IN ARRAY ARRAY['anyOf', 'oneOf', 'allOf'] LOOP
+            IF s ? k AND NOT (jsonb_typeof(s -> k) = 'array' AND jsonb_array_length(s -> k) > 0) THEN
+                keyword := k; what := 'must be a non-empty array of schemas'; RETURN;
+            END IF;
+        END LOOP;
+
+        -- combinations
+        SELECT coalesce(array_agg(x), '{}') INTO validating FROM jsonb_object_keys(s) AS x WHERE x = ANY (keywords);
+        IF s ? 'enum' OR s ? 'const' THEN
+            keyword := CASE WHEN s ? 'const' THEN 'const' ELSE 'enum' END;
+            IF EXISTS (SELECT 1 FROM unnest(validating) AS x WHERE x NOT IN ('type', 'enum', 'const'))
+               OR (s ? 'enum' AND s ? 'const') THEN
+                sqlstate := '0A000'; what := 'combines only with type'; RETURN;
+            END IF;
+            IF s ? 'type' THEN
+                types := @extschema@._steadytext_structured_types(s);
+                IF EXISTS (
+                    SELECT 1 FROM jsonb_array_elements(CASE WHEN s ? 'const' THEN jsonb_build_array(s -> 'const') ELSE s -> 'enum' END) AS e
+                    WHERE NOT (@extschema@._steadytext_structured_type_of(e) = ANY (types)
+                               OR (@extschema@._steadytext_structured_type_of(e) = 'integer' AND 'number' = ANY (types)))) THEN
+                    what := format('holds a value that is not of type %s', array_to_string(types, ' or ')); RETURN;
+                END IF;
+            END IF;
+        END IF;
+        FOREACH k IN ARRAY ARRAY['anyOf', 'oneOf'] LOOP
+            CONTINUE WHEN NOT s ? k;
+            IF EXISTS (SELECT 1 FROM unnest(validating) AS x WHERE x <> k) THEN
+                sqlstate := '0A000'; keyword := k; what := 'combines with no other validation keyword'; RETURN;
+            END IF;
+            IF k = 'oneOf' THEN
+                seen := '{}';
+                FOR part IN SELECT e FROM jsonb_array_elements(s -> 'oneOf') AS e LOOP
+                    IF jsonb_typeof(part) <> 'object' OR NOT part ? 'type' THEN
+                        sqlstate := '0A000'; keyword := 'oneOf'; what := 'needs a type on every branch'; RETURN;
+                    END IF;
+                    types := @extschema@._steadytext_structured_types(part);
+                    FOREACH fam IN ARRAY types LOOP
+                        IF (CASE WHEN fam = 'integer' THEN 'number' ELSE fam END) = ANY (seen) THEN
+                            sqlstate := '0A000'; keyword := 'oneOf';
+                            what := 'branches must have disjoint types (so exactly one matches)'; RETURN;
+                        END IF;
+                    END LOOP;
+                    FOREACH fam IN ARRAY types LOOP
+                        seen := seen || (CASE WHEN fam = 'integer' THEN 'number' ELSE fam END);
+                    END LOOP;
+                END LOOP;
+            END IF;
+        END LOOP;
+        m := s;
+        IF s ? 'allOf' THEN
+            IF s ? 'additionalProperties' THEN
+                sqlstate := '0A000'; keyword := 'allOf'; what := 'beside additionalProperties is not supported'; RETURN;
+            END IF;
+            m := s - 'allOf';
+            req := coalesce(CASE WHEN jsonb_typeof(s -> 'required') = 'array' THEN s -> 'required' END, '[]');
+            FOR part IN SELECT e FROM jsonb_array_elements(s -> 'allOf') AS e LOOP
+                CONTINUE WHEN jsonb_typeof(part) <> 'object';
+                FOR k, v IN SELECT e.key, e.value FROM jsonb_each(part) AS e LOOP
+                    IF k IN ('allOf', 'anyOf', 'oneOf', 'additionalProperties') THEN
+                        sqlstate := '0A000'; keyword := 'allOf'; what := format('parts with %s do not merge', k); RETURN;
+                    END IF;
+                    IF k = 'required' THEN
+                        IF jsonb_typeof(v) = 'array' THEN req := req || v; END IF;
+                        CONTINUE;
+                    END IF;
+                    IF k = 'properties' AND jsonb_typeof(v) = 'object' AND jsonb_typeof(m -> 'properties') = 'object' THEN
+                        FOR pk IN SELECT jsonb_object_keys(v) LOOP
+                            IF (m -> 'properties') ? pk AND (m -> 'properties' -> pk) <> (v -> pk) THEN
+                                sqlstate := '0A000'; keyword := 'allOf';
+                                what := format('parts give property ''%s'' different schemas', pk); RETURN;
+                            END IF;
+                        END LOOP;
+                        m := jsonb_set(m, '{properties}', (m -> 'properties') || v);
+                        CONTINUE;
+                    END IF;
+                    IF m ? k AND (m -> k) <> v THEN
+                        sqlstate := '0A000'; keyword := 'allOf'; what := format('parts give ''%s'' different values', k); RETURN;
+                    END IF;
+                    m := m || jsonb_build_object(k, v);
+                END LOOP;
+            END LOOP;
+            IF jsonb_array_length(req) > 0 THEN
+                m := m || jsonb_build_object('required', req);
+            END IF;
+            IF (m ? 'enum' OR m ? 'const') AND EXISTS (
+                    SELECT 1 FROM jsonb_object_keys(m) AS x WHERE x = ANY (keywords) AND x NOT IN ('type', 'enum', 'const')) THEN
+                sqlstate := '0A000'; keyword := 'allOf'; what := 'merges enum or const with other keywords'; RETURN;
+            END IF;
+        END IF;
+        sqlstate := '22023';
+        IF m ? 'minLength' AND m ? 'maxLength' AND @extschema@._steadytext_structured_num(m -> 'minLength') > @extschema@._steadytext_structured_num(m -> 'maxLength') THEN
+            keyword := 'maxLength'; what := 'is below minLength'; RETURN;
+        END IF;
+        IF m ? 'minItems' AND m ? 'maxItems' AND @extschema@._steadytext_structured_num(m -> 'minItems') > @extschema@._steadytext_structured_num(m -> 'maxItems') THEN
+            keyword := 'maxItems'; what := 'is below minItems'; RETURN;
+        END IF;
+        IF m ? 'minProperties' AND m ? 'maxProperties' AND @extschema@._steadytext_structured_num(m -> 'minProperties') > @extschema@._steadytext_structured_num(m -> 'maxProperties') THEN
+            keyword := 'maxProperties'; what := 'is below minProperties'; RETURN;
+        END IF;
+        IF m ? 'pattern' OR m ? 'format' THEN
+            IF (m ? 'pattern' AND m ? 'format') OR m ? 'minLength' OR m ? 'maxLength' THEN
+                sqlstate := '0A000'; keyword := CASE WHEN m ? 'pattern' THEN 'pattern' ELSE 'format' END;
+                what := 'combines with no other string keyword'; RETURN;
+            END IF;
+        END IF;
+        IF m ?| ARRAY['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] THEN
+            lo := NULL; hi := NULL;
+            IF m ? 'minimum' THEN lo := ceil(@extschema@._steadytext_structured_num(m -> 'minimum')); END IF;
+            IF m ? 'exclusiveMinimum' THEN lo := greatest(lo, floor(@extschema@._steadytext_structured_num(m -> 'exclusiveMinimum')) + 1); END IF;
+            IF m ? 'maximum' THEN hi := floor(@extschema@._steadytext_structured_num(m -> 'maximum')); END IF;
+            IF m ? 'exclusiveMaximum' THEN hi := least(hi, ceil(@extschema@._steadytext_structured_num(m -> 'exclusiveMaximum')) - 1); END IF;
+            IF lo > hi THEN
+                sqlstate := '0A000';
+                keyword := CASE WHEN m ? 'maximum' THEN 'maximum' WHEN m ? 'exclusiveMaximum' THEN 'exclusiveMaximum' ELSE 'minimum' END;
+                what := 'leaves no integer between the bounds (bounded numbers are written as integers)'; RETURN;
+            END IF;
+            IF lo > max_int OR hi < -max_int THEN
+                sqlstate := '0A000';
+                keyword := CASE WHEN m ? 'minimum' THEN 'minimum' WHEN m ? 'exclusiveMinimum' THEN 'exclusiveMinimum' ELSE 'maximum' END;
+                what := format('bounds beyond ±%s', max_int); RETURN;
+            END IF;
+        END IF;
+        SELECT count(*) INTO n_props FROM jsonb_object_keys(CASE WHEN jsonb_typeof(m -> 'properties') = 'object' THEN m -> 'properties' ELSE '{}' END);
+        SELECT count(DISTINCT r), count(DISTINCT r) FILTER (WHERE NOT coalesce(m -> 'properties' ? r, false))
+          INTO n_required, n_extra
+          FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(m -> 'required') = 'array' THEN m -> 'required' ELSE '[]' END) AS r;
+        IF n_extra > 0 AND m -> 'additionalProperties' = 'false'::jsonb THEN
+            SELECT r INTO extra_name
+              FROM jsonb_array_elements_text(m -> 'required') WITH ORDINALITY AS t(r, o)
+             WHERE NOT coalesce(m -> 'properties' ? r, false) ORDER BY o LIMIT 1;
+            keyword := 'required'; what := format('names ''%s'', which additionalProperties: false forbids', extra_name); RETURN;
+        END IF;
+        IF m ? 'maxProperties' AND @extschema@._steadytext_structured_num(m -> 'maxProperties') < n_required THEN
+            keyword := 'maxProperties'; what := 'is below the number of required properties'; RETURN;
+        END IF;
+        IF m ? 'minProperties' AND @extschema@._steadytext_structured_num(m -> 'minProperties') > n_props + n_extra THEN
+            sqlstate := '0A000'; keyword := 'minProperties'; what := 'is above the number of properties the schema names'; RETURN;
+        END IF;
+        IF jsonb_typeof(m -> 'prefixItems') = 'array' AND @extschema@._steadytext_structured_num(m -> 'minItems') > jsonb_array_length(m -> 'prefixItems') THEN
+            sqlstate := '0A000'; keyword := 'prefixItems'; what := 'with minItems above its length is not supported'; RETURN;
+        END IF;
+        IF m -> 'uniqueItems' = 'true'::jsonb AND NOT coalesce(@extschema@._steadytext_structured_num(m -> 'maxItems') <= 1, false) THEN
+            sqlstate := '0A000'; keyword := 'uniqueItems'; what := 'is supported only with maxItems <= 1'; RETURN;
+        END IF;
+        IF m -> 'items' = 'false'::jsonb AND NOT m ? 'prefixItems' AND m ? 'minItems' AND @extschema@._steadytext_structured_num(m -> 'minItems') > 0 THEN
+            keyword := 'items'; what := 'is false, so minItems cannot be met'; RETURN;
+        END IF;
+        sqlstate := NULL; keyword := NULL; what := NULL;
+
+        -- children, keys in jsonb order
+        FOR k, v IN SELECT e.key, e.value FROM jsonb_each(s) AS e LOOP
+            IF k = 'properties' THEN
+                FOR pk, part IN SELECT e.key, e.value FROM jsonb_each(v) AS e LOOP
+                    nodes := nodes || part; paths := paths || (p || '.properties.' || pk);
+                END LOOP;
+            ELSIF k IN ('additionalProperties', 'items') AND jsonb_typeof(v) = 'object' THEN
+                nodes := nodes || v; paths := paths || (p || '.' || k);
+            ELSIF k IN ('prefixItems', 'anyOf', 'oneOf', 'allOf') THEN
+                FOR part, pk IN SELECT e.value, (e.ord - 1)::text FROM jsonb_array_elements(v) WITH ORDINALITY AS e(value, ord) LOOP
+                    nodes := nodes || part; paths := paths || format('%s.%s[%s]', p, k, pk);
+                END LOOP;
+            END IF;
+        END LOOP;
+    END LOOP;
+    path := NULL;
+END;
+$$;
+
+-- A jsonb number as numeric; NULL for anything else.
+CREATE OR REPLACE FUNCTION _steadytext_structured_num(v jsonb)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::numeric END
+$$;
+
+CREATE OR REPLACE FUNCTION _steadytext_structured_is_count(v jsonb)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_typeof(v) = 'number' AND (v #>> '{}')::numeric >= 0
+           AND (v #>> '{}')::numeric = trunc((v #>> '{}')::numeric)
+$$;
+
+CREATE OR REPLACE FUNCTION _steadytext_structured_types(s jsonb)
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE jsonb_typeof(s -> 'type')
+        WHEN 'string' THEN ARRAY[s ->> 'type']
+        ELSE ARRAY(SELECT jsonb_array_elements_text(s -> 'type')) END
+$$;
+
+-- JSON type of a value, with integral numbers as 'integer'.
+CREATE OR REPLACE FUNCTION _steadytext_structured_type_of(v jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN jsonb_typeof(v) = 'number' AND (v #>> '{}')::numeric = trunc((v #>> '{}')::numeric)
+                THEN 'integer' ELSE jsonb_typeof(v) END
+$$;
+
+-- schema: a JSON Schema object (or true) the engine turns into a grammar.
+-- NULL -> 22004; bigger than max_schema_bytes or nesting (data included)
+-- deeper than max_schema_depth -> 54000 (one iterative pass, no recursion);
+-- then the contract above, naming the path and keyword.
 CREATE OR REPLACE FUNCTION _steadytext_check_schema(fn text, schema jsonb)
 RETURNS void
 LANGUAGE plpgsql STABLE
@@ -365,28 +721,10 @@ AS $$
 DECLARE
     max_bytes bigint := @extschema@._steadytext_limit('max_schema_bytes');
     max_depth bigint := @extschema@._steadytext_limit('max_schema_depth');
-    type_names constant text[] := ARRAY['string', 'number', 'integer', 'boolean', 'object', 'array', 'null'];
-    -- keywords whose value is a map from names to subschemas
-    map_kw constant text[] := ARRAY['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas'];
-    -- keywords whose value is one subschema
-    one_kw constant text[] := ARRAY['additionalProperties', 'additionalItems', 'items', 'contains', 'not',
-                                    'if', 'then', 'else', 'propertyNames', 'unevaluatedProperties',
-                                    'unevaluatedItems'];
-    -- keywords whose value is an array of subschemas
-    list_kw constant text[] := ARRAY['allOf', 'anyOf', 'oneOf', 'prefixItems'];
-    nodes jsonb[];
-    depths integer[];
-    kinds text[];     -- 'schema' | 'map' | 'list' | 'data'
-    paths text[];
-    head integer := 1;
-    node jsonb;
-    depth integer;
-    kind text;
-    path text;
-    kv record;
-    child_kind text;
-    t jsonb;
+    level jsonb[];
+    depth integer := 1;
     bytes integer;
+    err record;
 BEGIN
     IF schema IS NULL THEN
         RAISE EXCEPTION '%: schema must not be NULL', fn USING ERRCODE = 'null_value_not_allowed';
@@ -397,107 +735,35 @@ BEGIN
             USING ERRCODE = 'program_limit_exceeded',
                   HINT = 'The limit is steadytext.max_schema_bytes (see steadytext_limits()).';
     END IF;
-    IF schema = 'true'::jsonb THEN
-        RETURN;
-    END IF;
-    IF jsonb_typeof(schema) <> 'object' THEN
-        RAISE EXCEPTION '%: schema must be a JSON object (or true), got %', fn, jsonb_typeof(schema)
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-
-    nodes := ARRAY[schema];
-    depths := ARRAY[1];
-    kinds := ARRAY['schema'];
-    paths := ARRAY['schema'];
-    WHILE head <= cardinality(nodes) LOOP
-        node := nodes[head];
-        depth := depths[head];
-        kind := kinds[head];
-        path := paths[head];
-        head := head + 1;
-
-        IF jsonb_typeof(node) IN ('object', 'array') AND depth > max_depth THEN
-            RAISE EXCEPTION '%: schema nests deeper than % levels (at %)', fn, max_depth, path
+    -- depth, level by level
+    level := ARRAY[schema];
+    WHILE cardinality(level) > 0 LOOP
+        IF depth > max_depth THEN
+            RAISE EXCEPTION '%: schema nests deeper than % levels', fn, max_depth
                 USING ERRCODE = 'program_limit_exceeded',
                       HINT = 'The limit is steadytext.max_schema_depth (see steadytext_limits()).';
         END IF;
-
-        IF jsonb_typeof(node) = 'object' THEN
-            IF node ? '$ref' THEN
-                RAISE EXCEPTION '%: schema: $ref is not supported (at %)', fn, path
-                    USING ERRCODE = 'feature_not_supported',
-                          HINT = 'Inline the referenced schema.';
-            END IF;
-            IF kind = 'schema' THEN
-                IF node ? 'type' THEN
-                    t := node -> 'type';
-                    IF NOT (
-                        (jsonb_typeof(t) = 'string' AND (t #>> '{}') = ANY (type_names))
-                        OR (jsonb_typeof(t) = 'array' AND jsonb_array_length(t) > 0 AND NOT EXISTS (
-                                SELECT 1 FROM jsonb_array_elements(t) AS e
-                                WHERE jsonb_typeof(e) <> 'string' OR NOT ((e #>> '{}') = ANY (type_names))))
-                    ) THEN
-                        RAISE EXCEPTION '%: schema: %.type must be one of % (or an array of them), got %',
-                            fn, path, array_to_string(type_names, ', '), t
-                            USING ERRCODE = 'invalid_parameter_value';
-                    END IF;
-                END IF;
-                IF node ? 'properties' AND jsonb_typeof(node -> 'properties') <> 'object' THEN
-                    RAISE EXCEPTION '%: schema: %.properties must be an object', fn, path
-                        USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-                IF node ? 'required' AND (jsonb_typeof(node -> 'required') <> 'array' OR EXISTS (
-                        SELECT 1 FROM jsonb_array_elements(node -> 'required') AS e WHERE jsonb_typeof(e) <> 'string')) THEN
-                    RAISE EXCEPTION '%: schema: %.required must be an array of strings', fn, path
-                        USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-                IF node ? 'enum' AND jsonb_typeof(node -> 'enum') <> 'array' THEN
-                    RAISE EXCEPTION '%: schema: %.enum must be an array', fn, path
-                        USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-            END IF;
-            FOR kv IN SELECT e.key, e.value FROM jsonb_each(node) AS e LOOP
-                IF kind = 'schema' THEN
-                    child_kind := CASE
-                        WHEN kv.key = ANY (map_kw) THEN 'map'
-                        WHEN kv.key = 'items' AND jsonb_typeof(kv.value) = 'array' THEN 'list'
-                        WHEN kv.key = ANY (one_kw) THEN 'schema'
-                        WHEN kv.key = ANY (list_kw) THEN 'list'
-                        ELSE 'data' END;
-                    IF child_kind = 'map' AND jsonb_typeof(kv.value) <> 'object' THEN
-                        RAISE EXCEPTION '%: schema: %.% must be an object', fn, path, kv.key
-                            USING ERRCODE = 'invalid_parameter_value';
-                    END IF;
-                    IF child_kind = 'list' AND jsonb_typeof(kv.value) <> 'array' THEN
-                        RAISE EXCEPTION '%: schema: %.% must be an array of schemas', fn, path, kv.key
-                            USING ERRCODE = 'invalid_parameter_value';
-                    END IF;
-                ELSIF kind = 'map' THEN
-                    child_kind := 'schema';
-                ELSE
-                    child_kind := 'data';
-                END IF;
-                IF child_kind <> 'data' OR jsonb_typeof(kv.value) IN ('object', 'array') THEN
-                    nodes := nodes || kv.value;
-                    depths := depths || (depth + 1);
-                    kinds := kinds || child_kind;
-                    paths := paths || (path || '.' || kv.key);
-                END IF;
-            END LOOP;
-        ELSIF jsonb_typeof(node) = 'array' THEN
-            FOR kv IN SELECT e.value, e.ord FROM jsonb_array_elements(node) WITH ORDINALITY AS e(value, ord) LOOP
-                child_kind := CASE WHEN kind = 'list' THEN 'schema' ELSE 'data' END;
-                IF child_kind <> 'data' OR jsonb_typeof(kv.value) IN ('object', 'array') THEN
-                    nodes := nodes || kv.value;
-                    depths := depths || (depth + 1);
-                    kinds := kinds || child_kind;
-                    paths := paths || format('%s[%s]', path, kv.ord - 1);
-                END IF;
-            END LOOP;
-        ELSIF kind = 'schema' AND jsonb_typeof(node) <> 'boolean' THEN
-            RAISE EXCEPTION '%: schema: % must be a schema object or boolean, got %', fn, path, jsonb_typeof(node)
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
+        SELECT coalesce(array_agg(c), '{}') INTO level
+          FROM unnest(level) AS n,
+               LATERAL (SELECT value FROM jsonb_each(CASE WHEN jsonb_typeof(n) = 'object' THEN n END)
+                        UNION ALL
+                        SELECT value FROM jsonb_array_elements(CASE WHEN jsonb_typeof(n) = 'array' THEN n END)) AS x(c)
+         WHERE jsonb_typeof(c) IN ('object', 'array');
+        depth := depth + 1;
     END LOOP;
+
+    err := @extschema@._steadytext_structured_schema_error(schema);
+    IF err.sqlstate = '0A000' THEN
+        RAISE EXCEPTION '%: schema: %.% %', fn, err.path, err.keyword, err.what
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'See "JSON schemas" in docs/limits.md for what a grammar can guarantee.';
+    ELSIF err.sqlstate = '22023' THEN
+        IF err.keyword = '' THEN
+            RAISE EXCEPTION '%: schema: % %', fn, err.path, err.what USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        RAISE EXCEPTION '%: schema: %.% %', fn, err.path, err.keyword, err.what USING ERRCODE = 'invalid_parameter_value';
+    ELSIF err.sqlstate = '54000' THEN
+        RAISE EXCEPTION '%: schema: %.% %', fn, err.path, err.keyword, err.what USING ERRCODE = 'program_limit_exceeded';
+    END IF;
 END;
 $$;

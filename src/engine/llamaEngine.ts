@@ -6,7 +6,7 @@
 // reranking: a pool of single-sequence contexts; one embed(texts) call spreads
 // its texts over the free contexts, each text evaluated alone. Measured: a
 // job's output is byte-identical alone or beside others (docs/engine.md, Batching).
-import { Ajv } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { existsSync } from 'node:fs';
 import {
@@ -427,9 +427,11 @@ function validateGenerateOptions(opts: GenerateOptions): void {
   if (!Number.isInteger(opts.seed)) throw new EngineInputError(`seed must be an integer, got ${opts.seed}`);
 }
 
-// The output check: ajv with formats, whose `pattern` and `patternProperties`
-// run on the engine's linear-time matcher instead of a backtracking RegExp.
-const ajv = new Ajv({ strict: false, allErrors: false, code: { regExp: linearRegExp } });
+// The output check: ajv (JSON Schema 2020-12, for prefixItems) with formats,
+// whose `pattern` runs on the engine's linear-time matcher instead of a
+// backtracking RegExp. checkSchema has already vetted the schema, so `$schema`
+// naming another draft does not stop it.
+const ajv = new Ajv2020({ strict: false, allErrors: false, validateSchema: false, code: { regExp: linearRegExp } });
 addFormatsModule.default(ajv); // CommonJS: the plugin is the module's `default`
 
 function schemaValidator(schema: unknown) {

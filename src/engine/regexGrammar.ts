@@ -662,9 +662,10 @@ export function choiceGbnf(choices: string[]): string {
  * checked by the linear-time matcher (search semantics, as ECMA-262 `test`).
  */
 export const linearRegExp = Object.assign(
-  (pattern: string): { test: (s: string) => boolean } => {
+  (pattern: string): { test: (s: string) => boolean; toString: () => string } => {
     const m = new RegexMatcher(parseRegex(pattern));
-    return { test: (s: string) => m.search(s) };
+    // ajv caches compiled patterns by toString(): it must differ per pattern.
+    return { test: (s: string) => m.search(s), toString: () => `linear:${pattern}` };
   },
   { code: 'linearRegExp' },
 );
