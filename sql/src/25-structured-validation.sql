@@ -735,6 +735,10 @@ BEGIN
             USING ERRCODE = 'program_limit_exceeded',
                   HINT = 'The limit is steadytext.max_schema_bytes (see steadytext_limits()).';
     END IF;
+    IF schema <> 'true'::jsonb AND jsonb_typeof(schema) <> 'object' THEN
+        RAISE EXCEPTION '%: schema must be a JSON object (or true), got %', fn, jsonb_typeof(schema)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     -- depth, level by level
     level := ARRAY[schema];
     WHILE cardinality(level) > 0 LOOP

@@ -316,6 +316,7 @@ function digits(n: number): number {
 /** GBNF for the decimal strings of the integers lo..hi, all of the same digit count. */
 function sameLength(lo: string, hi: string): string {
   if (lo === hi) return `"${lo}"`;
+  if (/^0+$/.test(lo) && /^9+$/.test(hi)) return `[0-9]{${lo.length}}`;
   if (lo[0] === hi[0]) return `"${lo[0]}" ${sameLength(lo.slice(1), hi.slice(1))}`;
   const rest = lo.length - 1;
   const d = (x: number) => String.fromCharCode(48 + x);
@@ -332,11 +333,21 @@ function sameLength(lo: string, hi: string): string {
 /** GBNF for the non-negative integers lo..hi (lo <= hi), without leading zeros. */
 function naturalRange(lo: number, hi: number): string {
   const parts: string[] = [];
+  const full = (n: number) => 10 ** (n - 1) <= lo || 10 ** n - 1 > hi ? false : n > 1;
+  let fullFrom = 0;
+  let fullTo = 0;
   for (let n = digits(lo); n <= digits(hi); n++) {
+    if (full(n)) {
+      // Every n-digit number: merged with its full neighbours into one [1-9] [0-9]{a,b}.
+      if (!fullFrom) fullFrom = n;
+      fullTo = n;
+      continue;
+    }
     const a = Math.max(lo, n === 1 ? 0 : 10 ** (n - 1));
     const b = Math.min(hi, 10 ** n - 1);
     if (a <= b) parts.push(sameLength(String(a), String(b)));
   }
+  if (fullFrom) parts.push(fullFrom === fullTo ? `[1-9] [0-9]{${fullFrom - 1}}` : `[1-9] [0-9]{${fullFrom - 1},${fullTo - 1}}`);
   return parts.length === 1 ? parts[0] : `(${parts.join(' | ')})`;
 }
 
@@ -357,6 +368,13 @@ function shortestInt(lo: number, hi: number): number {
 class Compiler {
   /** Longest byte-bounded string tail the grammar uses (rules str0..strN). */
   maxTail = -1;
+  private extra: string[] = [];
+
+  named(expr: string): string {
+    const name = `item${this.extra.length}`;
+    this.extra.push(`${name} ::= ${expr}`);
+    return name;
+  }
 
   private types(s: Obj): JsonType[] {
     const t = typeList(s);
@@ -512,7 +530,8 @@ class Compiler {
         const maxItems = Math.max(minItems, Math.min(num(s.maxItems, DEFAULT_MAX_ITEMS), fit));
         if (maxItems === 0) return '"[]"';
         const per = Math.floor((budget - 2 - (maxItems - 1)) / maxItems);
-        const one = this.expr(item, per);
+        // A named rule: llama.cpp limits how many rules a repetition may copy.
+        const one = this.named(this.expr(item, per));
         const rest = repeat(`"," ${one}`, Math.max(0, minItems - 1), maxItems - 1);
         const body = `${one} ${rest}`;
         return minItems > 0 ? `("[" ${body} "]")` : `("[" (${body})? "]")`;
@@ -523,6 +542,7 @@ class Compiler {
   /** Shared rules: `char` (one character of any width), `ascii`, and str0..strN (strings of at most N bytes). */
   rules(): string {
     const lines = [
+      ...this.extra,
       'ascii ::= [\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]',
       'esc ::= "\\\\" ["\\\\nt]',
       'u2 ::= [\\u0080-\\u07ff]',
