@@ -45,3 +45,28 @@ test('docs/limits.md: the regex constructs table agrees with the corpus', () => 
   for (const { construct } of REGEX_CORPUS) assert.ok(named.has(construct), `the table has a row for ${construct}`);
   assert.ok(checked >= 50, `${checked} examples checked`);
 });
+
+test('docs/limits.md: the JSON schema keywords table agrees with the corpus', async () => {
+  const { SCHEMA_CORPUS } = await import('./schemaCorpus.ts');
+  const doc = readFileSync(path.join(ROOT, 'docs/limits.md'), 'utf8');
+  const table = /<!-- schema-keywords-table -->([\s\S]*?)<!-- \/schema-keywords-table -->/.exec(doc);
+  assert.ok(table, 'docs/limits.md has the schema keywords table');
+  const has = (v: unknown, k: string): boolean =>
+    v !== null && typeof v === 'object' && (Object.hasOwn(v, k) || Object.values(v).some((x) => has(x, k)));
+  let rows = 0;
+  for (const row of table[1].trim().split('\n').slice(2)) {
+    const [kw, verdict] = row.split('|').slice(1, -1).map((x) => x.trim());
+    const keyword = kw.replaceAll('`', '');
+    if (verdict === 'supported') {
+      assert.ok(SCHEMA_CORPUS.some((x) => x.verdict === 'ok' && has(x.schema, keyword)), `an accepted corpus schema uses ${keyword}`);
+    } else {
+      const state = /\((\w{5})\)/.exec(verdict)![1];
+      assert.ok(
+        SCHEMA_CORPUS.some((x) => Array.isArray(x.verdict) && x.verdict[0] === state && x.verdict[1] === keyword),
+        `the corpus refuses ${keyword} with ${state}`,
+      );
+    }
+    rows++;
+  }
+  assert.ok(rows >= 30);
+});
