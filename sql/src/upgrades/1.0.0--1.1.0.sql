@@ -13,6 +13,8 @@
 -- ---------------------------------------------------------------------------
 -- Structured output (one contract between the enqueue and the engine)
 -- ---------------------------------------------------------------------------
+-- Nothing hand-written: the validators keep their signatures, and the new
+-- _steadytext_structured_* helpers come from 25-structured-validation.sql.
 
 
 -- ---------------------------------------------------------------------------
