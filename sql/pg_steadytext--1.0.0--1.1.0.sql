@@ -336,13 +336,15 @@ $$;
 --   non-alphanumeric character; [...] classes with ranges and negation (a ']'
 --   first in a class is a literal); .; (...) and (?:...); |;
 --   * + ? {n} {n,} {,m} {n,m}; ^ only at the very start, $ only at the very end.
--- Returns NULLs for a pattern in the dialect, else (sqlstate, pos, what):
+-- min_bytes: the shortest output the engine's grammar writes for the
+-- pattern, in bytes (it must fit max_tokens). Returns a NULL sqlstate for a
+-- pattern in the dialect, else (sqlstate, pos, what):
 --   0A000 a construct a grammar cannot express; 22023 a malformed pattern;
 --   54000 a count above 1000, or more than 10000 character positions once
 --   counted repeats are multiplied out. One pass, no recursion, no regex
 --   matching on the pattern as a whole: linear in its length.
 CREATE OR REPLACE FUNCTION _steadytext_structured_regex_error(
-    pattern text, OUT sqlstate text, OUT pos integer, OUT what text)
+    pattern text, OUT sqlstate text, OUT pos integer, OUT what text, OUT min_bytes integer)
 RETURNS record
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -368,6 +370,13 @@ DECLARE
     alt_sum numeric := 0;     -- weight of the finished alternatives of the current group
     seq_sum numeric := 0;     -- weight of the current alternative
     last_w numeric;           -- weight of the last atom (NULL: nothing to repeat)
+    -- shortest output in bytes, tracked like the weights
+    saved_alt_min numeric[] := '{}';
+    saved_seq_min numeric[] := '{}';
+    alt_min numeric;          -- NULL: no finished alternative yet
+    seq_min numeric := 0;
+    last_min numeric;
+    atom_min integer;
     quantified boolean := false;
     w numeric;
     qmin integer;
@@ -438,6 +447,8 @@ BEGIN
                 sqlstate := '22023'; pos := qpos; what := 'a quantifier cannot follow another quantifier'; RETURN;
             END IF;
             quantified := true;
+            seq_min := seq_min - last_min + last_min * qmin;
+            last_min := last_min * qmin;
             w := last_w * coalesce(qmax, qmin + 1);
             seq_sum := seq_sum - last_w + w;
             last_w := w;
@@ -451,6 +462,7 @@ BEGIN
 
         IF ch = '|' THEN
             alt_sum := alt_sum + seq_sum; seq_sum := 0; last_w := NULL; quantified := false;
+            alt_min := least(alt_min, seq_min); seq_min := 0;
             i := i + 1;
             CONTINUE;
         ELSIF ch = '(' THEN
@@ -467,7 +479,10 @@ BEGIN
             open_pos := open_pos || i;
             saved_alt := saved_alt || alt_sum;
             saved_seq := saved_seq || seq_sum;
+            saved_alt_min := saved_alt_min || alt_min;
+            saved_seq_min := saved_seq_min || seq_min;
             alt_sum := 0; seq_sum := 0; last_w := NULL; quantified := false;
+            alt_min := NULL; seq_min := 0;
             i := j;
             CONTINUE;
         ELSIF ch = ')' THEN
@@ -478,9 +493,14 @@ BEGIN
             w := alt_sum + seq_sum;
             alt_sum := saved_alt[depth];
             seq_sum := saved_seq[depth] + w;
+            last_min := least(alt_min, seq_min);
+            alt_min := saved_alt_min[depth];
+            seq_min := saved_seq_min[depth] + last_min;
             open_pos := open_pos[1:depth - 1];
             saved_alt := saved_alt[1:depth - 1];
             saved_seq := saved_seq[1:depth - 1];
+            saved_alt_min := saved_alt_min[1:depth - 1];
+            saved_seq_min := saved_seq_min[1:depth - 1];
             last_w := w; quantified := false;
             i := i + 1;
             CONTINUE;
@@ -491,6 +511,7 @@ BEGIN
         ELSIF ch = '$' THEN
             sqlstate := '0A000'; pos := i; what := 'the anchor ''$'' anywhere but the very end'; RETURN;
         ELSIF ch = '[' THEN
+            atom_min := NULL;  -- set below from the class's lowest character
             j := i;  -- where the class starts
             i := i + 1;
             negate := false;
@@ -574,11 +595,14 @@ BEGIN
             IF negate AND all_chars <@ cls THEN
                 sqlstate := '22023'; pos := j; what := 'a character class that matches nothing'; RETURN;
             END IF;
+            esc_cp := lower(CASE WHEN negate THEN all_chars - cls ELSE cls * all_chars END);
+            atom_min := CASE WHEN esc_cp < 128 THEN 1 WHEN esc_cp < 2048 THEN 2 WHEN esc_cp < 65536 THEN 3 ELSE 4 END;
         ELSIF ch = '\' THEN
             IF i + 1 > n THEN
                 sqlstate := '22023'; pos := i; what := 'a trailing backslash'; RETURN;
             END IF;
             ch := c[i + 1];
+            atom_min := octet_length(ch);  -- an escaped character stands for itself
             IF ch = 'u' THEN
                 a := array_to_string(c[i + 2:i + 5], '');
                 IF a !~ '^[0-9A-Fa-f]{4}$' THEN
@@ -588,9 +612,10 @@ BEGIN
                 IF esc_cp = 0 OR esc_cp BETWEEN 55296 AND 57343 THEN
                     sqlstate := '22023'; pos := i; what := format('\u%s is not a character text can hold', a); RETURN;
                 END IF;
+                atom_min := CASE WHEN esc_cp < 128 THEN 1 WHEN esc_cp < 2048 THEN 2 WHEN esc_cp < 65536 THEN 3 ELSE 4 END;
                 i := i + 4;
             ELSIF ch IN ('d', 'w', 's', 'D', 'W', 'S', 'n', 't', 'r', 'f', 'v') THEN
-                NULL;
+                atom_min := 1;
             ELSIF ch IN ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9') THEN
                 sqlstate := '0A000'; pos := i; what := format('a backreference or numeric escape (\%s)', ch); RETURN;
             ELSIF (ascii(ch) BETWEEN 65 AND 90 OR ascii(ch) BETWEEN 97 AND 122) THEN
@@ -598,10 +623,12 @@ BEGIN
             END IF;
             i := i + 2;
         ELSE
+            atom_min := CASE WHEN ch = '.' THEN 1 ELSE octet_length(ch) END;
             i := i + 1;  -- a literal: ., ], } and every other character
         END IF;
         -- an atom of weight 1 ended
         last_w := 1; seq_sum := seq_sum + 1; quantified := false;
+        last_min := atom_min; seq_min := seq_min + atom_min;
     END LOOP;
 
     depth := cardinality(open_pos);
@@ -609,6 +636,7 @@ BEGIN
         sqlstate := '22023'; pos := open_pos[depth]; what := 'an unclosed group'; RETURN;
     END IF;
     w := alt_sum + seq_sum;
+    min_bytes := least(alt_min, seq_min);
     IF w > max_weight THEN
         sqlstate := '54000';
         what := format('an expansion to %s character positions (counted repeats multiplied out), over the limit of %s',
@@ -651,6 +679,25 @@ BEGIN
     ELSIF err.sqlstate = '54000' THEN
         RAISE EXCEPTION '%: pattern has %', fn, err.what || coalesce(', at character ' || err.pos, '')
             USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+END;
+$$;
+
+-- max_tokens must leave room for the pattern's shortest output: the engine
+-- bounds every output to max_tokens bytes (each token is at least one byte),
+-- so a pattern needing more could never complete. 22023 naming both.
+CREATE OR REPLACE FUNCTION _steadytext_check_pattern_budget(fn text, pattern text, max_tokens integer)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    need integer := (@extschema@._steadytext_structured_regex_error(pattern)).min_bytes;
+BEGIN
+    IF need > max_tokens THEN
+        RAISE EXCEPTION '%: max_tokens (%) is too small for pattern: its shortest match is % bytes', fn, max_tokens, need
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Output is bounded to max_tokens bytes; raise max_tokens.';
     END IF;
 END;
 $$;
@@ -1497,6 +1544,7 @@ BEGIN
     PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
     PERFORM _steadytext_check_pattern(fn, pattern);
     PERFORM _steadytext_check_max_tokens(fn, max_tokens);
+    PERFORM @extschema@._steadytext_check_pattern_budget(fn, pattern, max_tokens);
     PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
     PERFORM _steadytext_check_seed(fn, seed);
     PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);
@@ -2280,6 +2328,7 @@ BEGIN
     PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
     PERFORM _steadytext_check_pattern(fn, pattern);
     PERFORM _steadytext_check_max_tokens(fn, max_tokens);
+    PERFORM @extschema@._steadytext_check_pattern_budget(fn, pattern, max_tokens);
     PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
     PERFORM _steadytext_check_seed(fn, seed);
     RETURN _steadytext_sync(fn, 'generate_regex', 'generation',

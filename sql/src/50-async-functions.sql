@@ -112,6 +112,7 @@ BEGIN
     PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
     PERFORM _steadytext_check_pattern(fn, pattern);
     PERFORM _steadytext_check_max_tokens(fn, max_tokens);
+    PERFORM @extschema@._steadytext_check_pattern_budget(fn, pattern, max_tokens);
     PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
     PERFORM _steadytext_check_seed(fn, seed);
     PERFORM _steadytext_check_not_null(fn, 'priority', priority IS NULL);

@@ -32,17 +32,17 @@ function engineVerdict(pattern: string): RegexVerdict {
   }
 }
 
-async function sqlVerdict(pattern: string): Promise<{ verdict: RegexVerdict; code?: string; message?: string }> {
-  const r = await db.pool.query(`SELECT sqlstate, pos FROM _steadytext_structured_regex_error($1)`, [pattern]);
-  const { sqlstate, pos } = r.rows[0];
+async function sqlVerdict(pattern: string): Promise<{ verdict: RegexVerdict; code?: string; message?: string; minBytes?: number }> {
+  const r = await db.pool.query(`SELECT sqlstate, pos, min_bytes FROM _steadytext_structured_regex_error($1)`, [pattern]);
+  const { sqlstate, pos, min_bytes: minBytes } = r.rows[0];
   const verdict: RegexVerdict = sqlstate === null ? 'ok' : pos === null ? [sqlstate] : [sqlstate, pos];
   // The public function raises the same SQLSTATE and names the position.
   try {
-    await db.pool.query(`SELECT steadytext_generate_regex_async('corpus', $1)`, [pattern]);
-    return { verdict };
+    await db.pool.query(`SELECT steadytext_generate_regex_async('corpus', $1, max_tokens := 4096)`, [pattern]);
+    return { verdict, minBytes };
   } catch (err) {
     const e = err as Error & { code?: string };
-    return { verdict, code: e.code, message: e.message };
+    return { verdict, code: e.code, message: e.message, minBytes };
   }
 }
 
@@ -55,11 +55,28 @@ test(`regex corpus (${REGEX_CORPUS.length} patterns): the enqueue and the engine
     assert.deepEqual(sql.verdict, verdict, `SQL verdict on ${JSON.stringify(pattern)}`);
     if (verdict === 'ok') {
       assert.equal(sql.code, undefined, `${pattern} is enqueued: ${sql.message}`);
+      // Both count the same shortest output, which max_tokens must cover.
+      assert.equal(sql.minBytes, compileRegex(pattern, Infinity).minBytes, `shortest output of ${JSON.stringify(pattern)}`);
     } else {
       assert.equal(sql.code, verdict[0], `${pattern}: ${sql.message}`);
       assert.match(sql.message!, /steadytext_generate_regex_async: pattern/);
       if (verdict[1] !== undefined) assert.match(sql.message!, new RegExp(`at character ${verdict[1]}\\b`), sql.message);
     }
+  }
+});
+
+test('max_tokens below the shortest match is refused at the call (22023), not failed later', async () => {
+  for (const [pattern, need] of [['a{1000}', 1000], ['\\d{3}-\\d{4}', 8], ['(東京|x{5})', 5], ['[äö]{4}', 8]] as const) {
+    for (const f of ['steadytext_generate_regex_async', 'steadytext_generate_regex']) {
+      let err: (Error & { code?: string }) | undefined;
+      await db.pool.query(`SELECT ${f}('p', $1, max_tokens := $2)`, [pattern, need - 1]).catch((e) => {
+        err = e;
+      });
+      assert.equal(err?.code, '22023', `${f} ${pattern} at ${need - 1}: ${err?.message}`);
+      assert.match(err!.message, new RegExp(`${f}: max_tokens \\(${need - 1}\\) is too small for pattern: its shortest match is ${need} bytes`));
+    }
+    await db.pool.query(`SELECT steadytext_generate_regex_async('p', $1, max_tokens := $2)`, [pattern, need]);
+    assert.equal(compileRegex(pattern, Infinity).minBytes, need);
   }
 });
 
