@@ -34,14 +34,16 @@ $$;
 --   first in a class is a literal); .; (...) and (?:...); |;
 --   * + ? {n} {n,} {,m} {n,m}; ^ only at the very start, $ only at the very end.
 -- min_bytes: the shortest output the engine's grammar writes for the
--- pattern, in bytes (it must fit max_tokens). Returns a NULL sqlstate for a
+-- pattern, in bytes (it must fit max_tokens); json_string: as the body of a
+-- JSON string (quotes, backslashes and control characters escaped). Returns a NULL sqlstate for a
 -- pattern in the dialect, else (sqlstate, pos, what):
 --   0A000 a construct a grammar cannot express; 22023 a malformed pattern;
 --   54000 a count above 1000, or more than 10000 character positions once
 --   counted repeats are multiplied out. One pass, no recursion, no regex
 --   matching on the pattern as a whole: linear in its length.
 CREATE OR REPLACE FUNCTION _steadytext_structured_regex_error(
-    pattern text, OUT sqlstate text, OUT pos integer, OUT what text, OUT min_bytes integer)
+    pattern text, json_string boolean DEFAULT false,
+    OUT sqlstate text, OUT pos integer, OUT what text, OUT min_bytes integer)
 RETURNS record
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -74,6 +76,8 @@ DECLARE
     seq_min numeric := 0;
     last_min numeric;
     atom_min integer;
+    wide boolean;
+    plain int4multirange;
     quantified boolean := false;
     w numeric;
     qmin integer;
@@ -213,6 +217,7 @@ BEGIN
             i := i + 1;
             negate := false;
             IF i <= last AND c[i] = '^' THEN negate := true; i := i + 1; END IF;
+            wide := negate;
             cls := '{}';
             first := true;
             LOOP
@@ -231,11 +236,11 @@ BEGIN
                         END IF;
                         ch := c[i + 1];
                         IF ch = 'd' THEN esc_set := digit;
-                        ELSIF ch = 'D' THEN esc_set := all_chars - digit;
+                        ELSIF ch = 'D' THEN esc_set := all_chars - digit; wide := true;
                         ELSIF ch = 'w' THEN esc_set := word;
-                        ELSIF ch = 'W' THEN esc_set := all_chars - word;
-                        ELSIF ch = 's' THEN esc_set := space;
-                        ELSIF ch = 'S' THEN esc_set := all_chars - space;
+                        ELSIF ch = 'W' THEN esc_set := all_chars - word; wide := true;
+                        ELSIF ch = 's' THEN esc_set := space; wide := true;
+                        ELSIF ch = 'S' THEN esc_set := all_chars - space; wide := true;
                         ELSIF ch = 'n' THEN esc_cp := 10;
                         ELSIF ch = 't' THEN esc_cp := 9;
                         ELSIF ch = 'r' THEN esc_cp := 13;
@@ -292,14 +297,29 @@ BEGIN
             IF negate AND all_chars <@ cls THEN
                 sqlstate := '22023'; pos := j; what := 'a character class that matches nothing'; RETURN;
             END IF;
-            esc_cp := lower(CASE WHEN negate THEN all_chars - cls ELSE cls * all_chars END);
-            atom_min := CASE WHEN esc_cp < 128 THEN 1 WHEN esc_cp < 2048 THEN 2 WHEN esc_cp < 65536 THEN 3 ELSE 4 END;
+            cls := CASE WHEN negate THEN all_chars - cls ELSE cls * all_chars END;
+            -- what the grammar generates: wide classes keep their ASCII part when they have one
+            IF wide AND NOT isempty(cls * int4multirange(int4range(1, 128))) THEN
+                cls := cls * int4multirange(int4range(1, 128));
+            END IF;
+            IF NOT json_string THEN
+                atom_min := @extschema@._steadytext_structured_char_bytes(lower(cls), false);
+            ELSE
+                plain := cls - int4multirange(int4range(0, 32), int4range(34, 35), int4range(92, 93));
+                atom_min := least(
+                    CASE WHEN NOT isempty(plain) THEN @extschema@._steadytext_structured_char_bytes(lower(plain), true) END,
+                    CASE WHEN cls @> 34 OR cls @> 92 THEN 2 END);
+                IF atom_min IS NULL THEN  -- control characters only: their escapes
+                    SELECT min(@extschema@._steadytext_structured_char_bytes(x, true)) INTO atom_min
+                      FROM unnest(cls * int4multirange(int4range(1, 32))) AS r, generate_series(lower(r), upper(r) - 1) AS x;
+                END IF;
+            END IF;
         ELSIF ch = '\' THEN
             IF i + 1 > n THEN
                 sqlstate := '22023'; pos := i; what := 'a trailing backslash'; RETURN;
             END IF;
             ch := c[i + 1];
-            atom_min := octet_length(ch);  -- an escaped character stands for itself
+            atom_min := @extschema@._steadytext_structured_char_bytes(ascii(ch), json_string);  -- stands for itself
             IF ch = 'u' THEN
                 a := array_to_string(c[i + 2:i + 5], '');
                 IF a !~ '^[0-9A-Fa-f]{4}$' THEN
@@ -309,10 +329,13 @@ BEGIN
                 IF esc_cp = 0 OR esc_cp BETWEEN 55296 AND 57343 THEN
                     sqlstate := '22023'; pos := i; what := format('\u%s is not a character text can hold', a); RETURN;
                 END IF;
-                atom_min := CASE WHEN esc_cp < 128 THEN 1 WHEN esc_cp < 2048 THEN 2 WHEN esc_cp < 65536 THEN 3 ELSE 4 END;
+                atom_min := @extschema@._steadytext_structured_char_bytes(esc_cp, json_string);
                 i := i + 4;
-            ELSIF ch IN ('d', 'w', 's', 'D', 'W', 'S', 'n', 't', 'r', 'f', 'v') THEN
+            ELSIF ch IN ('d', 'w', 's', 'D', 'W', 'S') THEN
                 atom_min := 1;
+            ELSIF ch IN ('n', 't', 'r', 'f', 'v') THEN
+                atom_min := @extschema@._steadytext_structured_char_bytes(
+                    CASE ch WHEN 'n' THEN 10 WHEN 't' THEN 9 WHEN 'r' THEN 13 WHEN 'f' THEN 12 ELSE 11 END, json_string);
             ELSIF ch IN ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9') THEN
                 sqlstate := '0A000'; pos := i; what := format('a backreference or numeric escape (\%s)', ch); RETURN;
             ELSIF (ascii(ch) BETWEEN 65 AND 90 OR ascii(ch) BETWEEN 97 AND 122) THEN
@@ -320,7 +343,7 @@ BEGIN
             END IF;
             i := i + 2;
         ELSE
-            atom_min := CASE WHEN ch = '.' THEN 1 ELSE octet_length(ch) END;
+            atom_min := CASE WHEN ch = '.' THEN 1 ELSE @extschema@._steadytext_structured_char_bytes(ascii(ch), json_string) END;
             i := i + 1;  -- a literal: ., ], } and every other character
         END IF;
         -- an atom of weight 1 ended
@@ -378,6 +401,19 @@ BEGIN
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
 END;
+$$;
+
+-- Bytes the grammar writes for one character: UTF-8, or inside a JSON
+-- string its escape (\" \\ \b \t \n \f \r: 2 bytes, other controls \u00XX: 6).
+CREATE OR REPLACE FUNCTION _steadytext_structured_char_bytes(cp integer, json_string boolean)
+RETURNS integer
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN json_string AND cp IN (34, 92, 8, 9, 10, 12, 13) THEN 2
+        WHEN json_string AND cp < 32 THEN 6
+        WHEN cp < 128 THEN 1 WHEN cp < 2048 THEN 2 WHEN cp < 65536 THEN 3 ELSE 4 END
 $$;
 
 -- max_tokens must leave room for the pattern's shortest output: the engine
@@ -815,6 +851,204 @@ BEGIN
         RAISE EXCEPTION '%: schema: %.% %', fn, err.path, err.keyword, err.what USING ERRCODE = 'invalid_parameter_value';
     ELSIF err.sqlstate = '54000' THEN
         RAISE EXCEPTION '%: schema: %.% %', fn, err.path, err.keyword, err.what USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+END;
+$$;
+-- Bytes of JSON.stringify(v): compact JSON as the engine writes it.
+CREATE OR REPLACE FUNCTION _steadytext_structured_json_bytes(v jsonb)
+RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t text := jsonb_typeof(v);
+BEGIN
+    IF t = 'string' THEN RETURN octet_length(v::text); END IF;
+    IF t = 'number' THEN RETURN octet_length(trim_scale((v #>> '{}')::numeric)::text); END IF;
+    IF t = 'boolean' THEN RETURN CASE WHEN v = 'true'::jsonb THEN 4 ELSE 5 END; END IF;
+    IF t = 'null' THEN RETURN 4; END IF;
+    IF t = 'array' THEN
+        RETURN 2 + greatest(jsonb_array_length(v) - 1, 0)
+               + coalesce((SELECT sum(@extschema@._steadytext_structured_json_bytes(e)) FROM jsonb_array_elements(v) AS e), 0);
+    END IF;
+    RETURN 2 + greatest((SELECT count(*) FROM jsonb_object_keys(v)) - 1, 0)
+           + coalesce((SELECT sum(octet_length(to_json(e.key)::text) + 1 + @extschema@._steadytext_structured_json_bytes(e.value))
+                       FROM jsonb_each(v) AS e), 0);
+END;
+$$;
+
+-- allOf folded into one schema, as the engine's mergeAllOf does.
+CREATE OR REPLACE FUNCTION _steadytext_structured_merge(s jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m jsonb;
+    part jsonb;
+    k text;
+    v jsonb;
+    req jsonb;
+BEGIN
+    IF jsonb_typeof(s) <> 'object' OR jsonb_typeof(s -> 'allOf') <> 'array' THEN RETURN s; END IF;
+    m := s - 'allOf';
+    req := CASE WHEN jsonb_typeof(m -> 'required') = 'array' THEN m -> 'required' ELSE '[]' END;
+    FOR part IN SELECT e FROM jsonb_array_elements(s -> 'allOf') AS e WHERE jsonb_typeof(e) = 'object' LOOP
+        FOR k, v IN SELECT e.key, e.value FROM jsonb_each(part) AS e LOOP
+            IF k = 'properties' AND jsonb_typeof(v) = 'object' THEN
+                m := m || jsonb_build_object('properties',
+                    CASE WHEN jsonb_typeof(m -> 'properties') = 'object' THEN m -> 'properties' ELSE '{}' END || v);
+            ELSIF k = 'required' AND jsonb_typeof(v) = 'array' THEN
+                req := req || v;
+            ELSE
+                m := m || jsonb_build_object(k, v);
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF jsonb_array_length(req) > 0 THEN m := m || jsonb_build_object('required', req); END IF;
+    RETURN m;
+END;
+$$;
+
+-- The regex each supported `format` is generated from (the engine's FORMATS).
+CREATE OR REPLACE FUNCTION _steadytext_structured_format_regex(format text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH f(name, rx) AS (VALUES
+        ('date', '\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|1\d|2[0-8]))'),
+        ('time', '(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)'),
+        ('uuid', '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'),
+        ('email', '[a-z0-9_+-]{1,32}(?:\.[a-z0-9_+-]{1,32}){0,2}@[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?){0,2}\.[a-z]{2,6}'),
+        ('ipv4', '(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}'),
+        ('hostname', '[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?){0,3}'))
+    SELECT CASE WHEN format = 'date-time'
+                THEN (SELECT rx FROM f WHERE name = 'date') || 'T' || (SELECT rx FROM f WHERE name = 'time')
+                ELSE (SELECT rx FROM f WHERE name = format) END
+$$;
+
+-- Bytes of the shortest document the engine writes for a schema that passed
+-- _steadytext_structured_schema_error (the engine's minLen; recursion is
+-- bounded by max_schema_depth).
+CREATE OR REPLACE FUNCTION _steadytext_structured_min_bytes(s0 jsonb)
+RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_int constant numeric := 999999999999999;
+    s jsonb;
+    types text[];
+    t text;
+    best numeric;
+    len numeric;
+    lo numeric;
+    hi numeric;
+    req text[];
+    keep integer;
+    n integer;
+BEGIN
+    IF s0 = 'true'::jsonb THEN RETURN 1; END IF;
+    s := @extschema@._steadytext_structured_merge(s0);
+    IF s ? 'const' THEN RETURN @extschema@._steadytext_structured_json_bytes(s -> 'const'); END IF;
+    IF jsonb_typeof(s -> 'enum') = 'array' THEN
+        RETURN (SELECT min(@extschema@._steadytext_structured_json_bytes(e)) FROM jsonb_array_elements(s -> 'enum') AS e);
+    END IF;
+    IF s ? 'anyOf' OR s ? 'oneOf' THEN
+        RETURN (SELECT min(@extschema@._steadytext_structured_min_bytes(e))
+                FROM jsonb_array_elements(coalesce(s -> 'anyOf', s -> 'oneOf')) AS e);
+    END IF;
+    IF s ? 'type' THEN
+        types := @extschema@._steadytext_structured_types(s);
+    ELSIF s ? 'properties' OR s ? 'required' OR s ? 'minProperties' THEN
+        types := ARRAY['object'];
+    ELSIF (s ? 'items' AND s -> 'items' <> 'false'::jsonb) OR s ? 'prefixItems' THEN
+        types := ARRAY['array'];
+    ELSE
+        types := ARRAY['string', 'number', 'boolean', 'null'];
+    END IF;
+    FOREACH t IN ARRAY types LOOP
+        IF t = 'string' THEN
+            IF s ? 'pattern' THEN
+                len := 2 + (@extschema@._steadytext_structured_regex_error(s ->> 'pattern', true)).min_bytes;
+            ELSIF s ? 'format' THEN
+                len := 2 + (@extschema@._steadytext_structured_regex_error(
+                                @extschema@._steadytext_structured_format_regex(s ->> 'format'), true)).min_bytes;
+            ELSE
+                len := 2 + coalesce(@extschema@._steadytext_structured_num(s -> 'minLength'), 0);
+            END IF;
+        ELSIF t IN ('number', 'integer') THEN
+            lo := ceil(@extschema@._steadytext_structured_num(s -> 'minimum'));
+            lo := greatest(lo, floor(@extschema@._steadytext_structured_num(s -> 'exclusiveMinimum')) + 1);
+            hi := floor(@extschema@._steadytext_structured_num(s -> 'maximum'));
+            hi := least(hi, ceil(@extschema@._steadytext_structured_num(s -> 'exclusiveMaximum')) - 1);
+            lo := coalesce(lo, -max_int);
+            hi := coalesce(hi, max_int);
+            len := CASE WHEN lo <= 0 AND hi >= 0 THEN 1
+                        WHEN lo > 0 THEN length(lo::text)
+                        ELSE 1 + length((-hi)::text) END;
+        ELSIF t IN ('boolean', 'null') THEN
+            len := 4;
+        ELSIF t = 'object' THEN
+            -- every property, required names outside properties too (any value: 1 byte);
+            -- under maxProperties the required ones, then optional ones in order
+            req := CASE WHEN jsonb_typeof(s -> 'required') = 'array'
+                        THEN ARRAY(SELECT jsonb_array_elements_text(s -> 'required')) ELSE '{}' END;
+            WITH props AS (
+                SELECT p.key, @extschema@._steadytext_structured_min_bytes(p.value) AS mb, p.ord
+                  FROM jsonb_each(CASE WHEN jsonb_typeof(s -> 'properties') = 'object' THEN s -> 'properties' ELSE '{}' END)
+                       WITH ORDINALITY AS p(key, value, ord)
+                UNION ALL
+                SELECT r.key, 1, 1000000 + min(r.ord)
+                  FROM unnest(req) WITH ORDINALITY AS r(key, ord)
+                 WHERE NOT coalesce((s -> 'properties') ? r.key, false)
+                 GROUP BY r.key
+            ), ranked AS (
+                SELECT key, mb, key = ANY (req) AS required,
+                       row_number() OVER (PARTITION BY key = ANY (req) ORDER BY ord) AS rn
+                  FROM props
+            ), kept AS (
+                SELECT * FROM ranked
+                 WHERE required OR rn <= coalesce(@extschema@._steadytext_structured_num(s -> 'maxProperties'), 1e9)
+                                          - (SELECT count(*) FROM ranked WHERE required)
+            )
+            SELECT 2 + coalesce(sum(octet_length(to_json(key)::text) + 1 + mb), 0) + greatest(count(*) - 1, 0)
+              INTO len FROM kept;
+        ELSE
+            IF jsonb_typeof(s -> 'prefixItems') = 'array' THEN
+                keep := least(jsonb_array_length(s -> 'prefixItems'),
+                              coalesce(@extschema@._steadytext_structured_num(s -> 'maxItems'), 1e9)::integer);
+                SELECT 2 + coalesce(sum(@extschema@._steadytext_structured_min_bytes(e)), 0) + greatest(count(*) - 1, 0)
+                  INTO len FROM jsonb_array_elements(s -> 'prefixItems') WITH ORDINALITY AS x(e, o) WHERE o <= keep;
+            ELSIF s -> 'items' = 'false'::jsonb THEN
+                len := 2;
+            ELSE
+                n := coalesce(@extschema@._steadytext_structured_num(s -> 'minItems'), 0);
+                len := 2 + n * (CASE WHEN n = 0 THEN 0 ELSE @extschema@._steadytext_structured_min_bytes(coalesce(s -> 'items', 'true')) END)
+                       + greatest(n - 1, 0);
+            END IF;
+        END IF;
+        best := least(best, len);
+    END LOOP;
+    RETURN best;
+END;
+$$;
+
+-- max_tokens must leave room for the schema's smallest document (output is
+-- bounded to max_tokens bytes). 22023 naming both.
+CREATE OR REPLACE FUNCTION _steadytext_check_schema_budget(fn text, schema jsonb, max_tokens integer)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    need numeric := @extschema@._steadytext_structured_min_bytes(schema);
+BEGIN
+    IF need > max_tokens THEN
+        RAISE EXCEPTION '%: max_tokens (%) is too small for schema: its smallest document is % bytes', fn, max_tokens, need
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'JSON output is bounded to max_tokens bytes; raise max_tokens.';
     END IF;
 END;
 $$;

@@ -146,6 +146,7 @@ BEGIN
     PERFORM _steadytext_check_text(fn, 'prompt', prompt, _steadytext_limit('max_prompt_bytes'));
     PERFORM _steadytext_check_schema(fn, steadytext_generate_json.schema);
     PERFORM _steadytext_check_max_tokens(fn, max_tokens);
+    PERFORM @extschema@._steadytext_check_schema_budget(fn, steadytext_generate_json.schema, max_tokens);
     PERFORM _steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
     PERFORM _steadytext_check_seed(fn, seed);
     RETURN _steadytext_sync(fn, 'generate_json', 'generation',

@@ -396,7 +396,9 @@ class Compiler {
   }
 
   private objectProps(s: Obj): Array<[string, unknown]> {
-    const props = Object.entries((s.properties ?? {}) as Obj);
+    // jsonb key order: the order a schema read back from the queue has anyway.
+    const properties = (s.properties ?? {}) as Obj;
+    const props: Array<[string, unknown]> = jsonbKeys(properties).map((k) => [k, properties[k]]);
     const required = Array.isArray(s.required) ? (s.required as string[]) : [];
     for (const r of required) if (!props.some(([k]) => k === r)) props.push([r, true]);
     if (typeof s.maxProperties === 'number' && props.length > s.maxProperties) {
@@ -570,6 +572,12 @@ function repeat(x: string, min: number, max: number): string {
   if (max <= 0) return '""';
   if (min === max) return `(${x}){${min}}`;
   return `(${x}){${min},${max}}`;
+}
+
+/** Bytes of the smallest document the grammar writes for a checked schema (the enqueue computes the same). */
+export function schemaMinBytes(schema: unknown): number {
+  checkSchema(schema);
+  return new Compiler().minLen(schema);
 }
 
 export interface CompiledJsonSchema {

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { EngineError, type Engine } from '../../src/engine/index.ts';
-import { checkSchema } from '../../src/engine/jsonSchemaGrammar.ts';
+import { checkSchema, schemaMinBytes } from '../../src/engine/jsonSchemaGrammar.ts';
 import { StructuredInputError } from '../../src/engine/regexGrammar.ts';
 import { tinyEngine } from '../engine/tinyEngine.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -49,11 +49,34 @@ test(`schema corpus (${SCHEMA_CORPUS.length} schemas): the enqueue and the engin
     });
     if (verdict === 'ok') {
       assert.equal(err, undefined, `${json} is enqueued`);
+      // Both count the same smallest document, which max_tokens must cover.
+      const m = await db.pool.query(`SELECT _steadytext_structured_min_bytes($1::jsonb)::int AS n`, [json]);
+      assert.equal(m.rows[0].n, schemaMinBytes(schema), `smallest document of ${json}`);
     } else {
       assert.equal(err?.code, verdict[0], `${json}: ${err?.message}`);
       assert.match(err!.message, /steadytext_generate_json_async: schema/);
       if (verdict[1]) assert.ok(err!.message.includes(`.${verdict[1]} `), `${err!.message} names ${verdict[1]}`);
     }
+  }
+});
+
+test('max_tokens below the smallest document is refused at the call (22023), not failed later', async () => {
+  const cases: Array<[unknown, number]> = [
+    [{ type: 'object', properties: { name: { type: 'string', minLength: 20 }, age: { type: 'integer', minimum: 100 } }, required: ['name'] }, 41],
+    [{ type: 'string', format: 'date-time' }, 2 + 20],
+    [{ type: 'array', prefixItems: [{ const: 'Grüße' }, { enum: ['東京', 'x-ray'] }] }, 19],
+  ];
+  for (const [schema, need] of cases) {
+    assert.equal(schemaMinBytes(schema), need, JSON.stringify(schema));
+    for (const f of ['steadytext_generate_json_async', 'steadytext_generate_json']) {
+      let err: (Error & { code?: string }) | undefined;
+      await db.pool.query(`SELECT ${f}('p', $1::jsonb, max_tokens := $2)`, [JSON.stringify(schema), need - 1]).catch((e) => {
+        err = e;
+      });
+      assert.equal(err?.code, '22023', `${f} at ${need - 1}: ${err?.message}`);
+      assert.match(err!.message, new RegExp(`${f}: max_tokens \\(${need - 1}\\) is too small for schema: its smallest document is ${need} bytes`));
+    }
+    await db.pool.query(`SELECT steadytext_generate_json_async('p', $1::jsonb, max_tokens := $2)`, [JSON.stringify(schema), need]);
   }
 });
 
