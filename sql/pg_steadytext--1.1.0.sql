@@ -206,7 +206,7 @@ AS $$
         (2,  'max_prompt_bytes',     262144,       'largest prompt, text_input, query, task and each rerank document / batch item, in bytes'),
         (3,  'max_rerank_documents', 1000,         'most documents one steadytext_rerank_async call accepts'),
         (4,  'max_batch_items',      10000,        'most items one steadytext_*_batch_async call accepts'),
-        (5,  'max_choices',          256,          'most choices steadytext_generate_choice_async accepts (at least 1)'),
+        (5,  'max_choices',          256,          'most choices steadytext_generate_choice_async accepts (at least 2)'),
         (6,  'max_pattern_bytes',    4096,         'largest regex pattern, in bytes'),
         (7,  'max_schema_bytes',     65536,        'largest JSON schema (its jsonb text), in bytes'),
         (8,  'max_schema_depth',     64,           'deepest nesting of objects/arrays in a JSON schema'),
@@ -697,6 +697,16 @@ BEGIN
                     @extschema@._steadytext_limit('max_rerank_documents'), 'steadytext.max_rerank_documents', false, true);
             WHEN 'max_tokens' THEN
                 PERFORM @extschema@._steadytext_check_max_tokens(fn, @extschema@._steadytext_param_int(fn, parameters, arg));
+                -- the smallest output the schema / pattern allows must fit max_tokens
+                -- (both were checked already: they come before max_tokens)
+                IF function_name = 'generate_json' THEN
+                    PERFORM @extschema@._steadytext_check_schema_budget(fn, parameters -> 'schema',
+                        @extschema@._steadytext_param_int(fn, parameters, arg));
+                ELSIF function_name = 'generate_regex' THEN
+                    PERFORM @extschema@._steadytext_check_pattern_budget(fn,
+                        @extschema@._steadytext_param_text(fn, parameters, 'pattern'),
+                        @extschema@._steadytext_param_int(fn, parameters, arg));
+                END IF;
             WHEN 'seed' THEN
                 PERFORM @extschema@._steadytext_check_seed(fn, @extschema@._steadytext_param_int(fn, parameters, arg));
             WHEN 'use_cache' THEN
@@ -714,47 +724,380 @@ $$;
 -- Runs on a fresh install and again at the end of every upgrade script:
 -- every statement here must be repeatable (CREATE OR REPLACE, GRANT).
 
--- choices: 1..max_choices non-empty, distinct strings.
+-- choices: 2..max_choices non-empty, distinct strings (SteadyText's contract:
+-- a choice between fewer than two options is no choice).
 CREATE OR REPLACE FUNCTION _steadytext_check_choices(fn text, choices text[])
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     dup text;
 BEGIN
-    PERFORM _steadytext_check_text_array(fn, 'choices', choices, _steadytext_limit('max_choices'),
-                                         'steadytext.max_choices', false, false);
+    PERFORM @extschema@._steadytext_check_text_array(fn, 'choices', choices, @extschema@._steadytext_limit('max_choices'),
+                                                     'steadytext.max_choices', false, false);
     SELECT c INTO dup FROM unnest(choices) AS c GROUP BY c HAVING count(*) > 1 LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION '%: choices must be distinct, % appears more than once', fn, quote_literal(dup)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF cardinality(choices) < 2 THEN
+        RAISE EXCEPTION '%: choices must hold at least 2 distinct strings, got %', fn, cardinality(choices)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
 END;
 $$;
 
--- pattern: the regex subset a grammar can express exactly (the engine's
--- src/engine/regexGrammar.ts implements the same subset):
---   literals; escapes \d \w \s \D \W \S \n \t \r \f \v and escaped punctuation;
---   [...] classes with ranges and negation; .; (...) and (?:...); |;
---   * + ? {n} {n,} {n,m}; ^ only at the very start, $ only at the very end.
--- Unsupported constructs -> 0A000; a pattern PostgreSQL cannot compile -> 2201B;
--- NULL -> 22004; empty -> 22023; longer than max_pattern_bytes -> 54000.
+-- The regex dialect a grammar expresses exactly; the engine's parser
+-- (src/engine/regexGrammar.ts) is the same, and test/structured/corpus.test.ts
+-- proves both give the same verdict, SQLSTATE and character position:
+--   literals; \d \w \s \D \W \S \n \t \r \f \v \uHHHH; any escaped
+--   non-alphanumeric character; [...] classes with ranges and negation (a ']'
+--   first in a class is a literal); .; (...) and (?:...); |;
+--   * + ? {n} {n,} {,m} {n,m}; ^ only at the very start, $ only at the very end.
+-- min_bytes: the shortest output the engine's grammar writes for the
+-- pattern, in bytes (it must fit max_tokens); json_string: as the body of a
+-- JSON string (quotes, backslashes and control characters escaped). Returns a NULL sqlstate for a
+-- pattern in the dialect, else (sqlstate, pos, what):
+--   0A000 a construct a grammar cannot express; 22023 a malformed pattern;
+--   54000 a count above 1000, or more than 10000 character positions once
+--   counted repeats are multiplied out. One pass, no recursion, no regex
+--   matching on the pattern as a whole: linear in its length.
+CREATE OR REPLACE FUNCTION _steadytext_structured_regex_error(
+    pattern text, json_string boolean DEFAULT false,
+    OUT sqlstate text, OUT pos integer, OUT what text, OUT min_bytes integer)
+RETURNS record
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_repeat constant integer := 1000;
+    max_weight constant numeric := 10000;
+    all_chars constant int4multirange := int4multirange(int4range(1, 55296), int4range(57344, 1114112));
+    digit constant int4multirange := int4multirange(int4range(48, 58));
+    word constant int4multirange := int4multirange(int4range(48, 58), int4range(65, 91), int4range(95, 96), int4range(97, 123));
+    space constant int4multirange := int4multirange(int4range(9, 14), int4range(32, 33), int4range(160, 161),
+        int4range(5760, 5761), int4range(8192, 8203), int4range(8232, 8234), int4range(8239, 8240),
+        int4range(8287, 8288), int4range(12288, 12289), int4range(65279, 65280));
+    c text[];
+    n integer;
+    last integer;
+    i integer;
+    ch text;
+    -- group stack: where each open group started, and its parent's sums
+    open_pos integer[] := '{}';
+    saved_alt numeric[] := '{}';
+    saved_seq numeric[] := '{}';
+    alt_sum numeric := 0;     -- weight of the finished alternatives of the current group
+    seq_sum numeric := 0;     -- weight of the current alternative
+    last_w numeric;           -- weight of the last atom (NULL: nothing to repeat)
+    -- shortest output in bytes, tracked like the weights
+    saved_alt_min numeric[] := '{}';
+    saved_seq_min numeric[] := '{}';
+    alt_min numeric;          -- NULL: no finished alternative yet
+    seq_min numeric := 0;
+    last_min numeric;
+    atom_min integer;
+    wide boolean;
+    plain int4multirange;
+    quantified boolean := false;
+    w numeric;
+    qmin integer;
+    qmax integer;
+    qpos integer;
+    a text;
+    b text;
+    comma boolean;
+    j integer;
+    negate boolean;
+    first boolean;
+    cls int4multirange;
+    lo integer;
+    lo_set int4multirange;
+    esc_cp integer;
+    esc_set int4multirange;
+    dash integer;
+    depth integer;
+BEGIN
+    c := string_to_array(pattern, NULL);
+    n := coalesce(cardinality(c), 0);
+    IF n = 0 THEN
+        sqlstate := '22023'; what := 'an empty pattern'; RETURN;
+    END IF;
+    i := CASE WHEN c[1] = '^' THEN 2 ELSE 1 END;
+    last := n;
+    IF n >= i AND c[n] = '$' THEN
+        j := n - 1;
+        WHILE j >= 1 AND c[j] = '\' LOOP j := j - 1; END LOOP;
+        IF (n - 1 - j) % 2 = 0 THEN last := n - 1; END IF;
+    END IF;
+
+    WHILE i <= last LOOP
+        ch := c[i];
+        IF ch IN ('*', '+', '?', '{') AND last_w IS NOT NULL THEN
+            -- a quantifier
+            qpos := i;
+            IF ch = '*' THEN qmin := 0; qmax := NULL; i := i + 1;
+            ELSIF ch = '+' THEN qmin := 1; qmax := NULL; i := i + 1;
+            ELSIF ch = '?' THEN qmin := 0; qmax := 1; i := i + 1;
+            ELSE
+                j := i + 1; a := ''; b := ''; comma := false;
+                WHILE j <= last AND c[j] IN ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9') LOOP
+                    a := a || c[j]; j := j + 1;
+                END LOOP;
+                IF j <= last AND c[j] = ',' THEN
+                    comma := true; j := j + 1;
+                    WHILE j <= last AND c[j] IN ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9') LOOP
+                        b := b || c[j]; j := j + 1;
+                    END LOOP;
+                END IF;
+                IF j > last OR c[j] <> '}' OR (a = '' AND NOT comma) THEN
+                    sqlstate := '22023'; pos := i;
+                    what := '''{'' that is not a quantifier {n}, {n,}, {,m} or {n,m} (escape it as \{)'; RETURN;
+                END IF;
+                IF length(a) > 4 OR length(b) > 4 OR coalesce(nullif(a, '')::integer, 0) > max_repeat
+                   OR coalesce(nullif(b, '')::integer, 0) > max_repeat THEN
+                    sqlstate := '54000'; pos := i; what := format('a repetition count above %s', max_repeat); RETURN;
+                END IF;
+                qmin := coalesce(nullif(a, '')::integer, 0);
+                qmax := CASE WHEN NOT comma THEN qmin WHEN b = '' THEN NULL ELSE b::integer END;
+                IF qmax < qmin THEN
+                    sqlstate := '22023'; pos := i; what := format('the quantifier {%s,%s} has max < min', qmin, qmax); RETURN;
+                END IF;
+                i := j + 1;
+            END IF;
+            IF quantified THEN
+                sqlstate := '22023'; pos := qpos; what := 'a quantifier cannot follow another quantifier'; RETURN;
+            END IF;
+            quantified := true;
+            seq_min := seq_min - last_min + last_min * qmin;
+            last_min := last_min * qmin;
+            w := last_w * coalesce(qmax, qmin + 1);
+            seq_sum := seq_sum - last_w + w;
+            last_w := w;
+            IF i <= last AND c[i] = '?' THEN
+                sqlstate := '0A000'; pos := i; what := 'a lazy quantifier'; RETURN;
+            ELSIF i <= last AND c[i] = '+' THEN
+                sqlstate := '0A000'; pos := i; what := 'a possessive quantifier'; RETURN;
+            END IF;
+            CONTINUE;
+        END IF;
+
+        IF ch = '|' THEN
+            alt_sum := alt_sum + seq_sum; seq_sum := 0; last_w := NULL; quantified := false;
+            alt_min := least(alt_min, seq_min); seq_min := 0;
+            i := i + 1;
+            CONTINUE;
+        ELSIF ch = '(' THEN
+            IF i + 1 <= last AND c[i + 1] = '?' THEN
+                IF c[i + 2] IS NOT DISTINCT FROM ':' THEN
+                    j := i + 3;
+                ELSE
+                    sqlstate := '0A000'; pos := i;
+                    what := 'a (?...) group other than (?:...) (lookaround, named or flag groups)'; RETURN;
+                END IF;
+            ELSE
+                j := i + 1;
+            END IF;
+            open_pos := open_pos || i;
+            saved_alt := saved_alt || alt_sum;
+            saved_seq := saved_seq || seq_sum;
+            saved_alt_min := saved_alt_min || alt_min;
+            saved_seq_min := saved_seq_min || seq_min;
+            alt_sum := 0; seq_sum := 0; last_w := NULL; quantified := false;
+            alt_min := NULL; seq_min := 0;
+            i := j;
+            CONTINUE;
+        ELSIF ch = ')' THEN
+            depth := cardinality(open_pos);
+            IF depth = 0 THEN
+                sqlstate := '22023'; pos := i; what := 'an unmatched '')'''; RETURN;
+            END IF;
+            w := alt_sum + seq_sum;
+            alt_sum := saved_alt[depth];
+            seq_sum := saved_seq[depth] + w;
+            last_min := least(alt_min, seq_min);
+            alt_min := saved_alt_min[depth];
+            seq_min := saved_seq_min[depth] + last_min;
+            open_pos := open_pos[1:depth - 1];
+            saved_alt := saved_alt[1:depth - 1];
+            saved_seq := saved_seq[1:depth - 1];
+            saved_alt_min := saved_alt_min[1:depth - 1];
+            saved_seq_min := saved_seq_min[1:depth - 1];
+            last_w := w; quantified := false;
+            i := i + 1;
+            CONTINUE;
+        ELSIF ch IN ('*', '+', '?', '{') THEN
+            sqlstate := '22023'; pos := i; what := format('''%s'' with nothing to repeat', ch); RETURN;
+        ELSIF ch = '^' THEN
+            sqlstate := '0A000'; pos := i; what := 'the anchor ''^'' anywhere but the very start'; RETURN;
+        ELSIF ch = '$' THEN
+            sqlstate := '0A000'; pos := i; what := 'the anchor ''$'' anywhere but the very end'; RETURN;
+        ELSIF ch = '[' THEN
+            atom_min := NULL;  -- set below from the class's lowest character
+            j := i;  -- where the class starts
+            i := i + 1;
+            negate := false;
+            IF i <= last AND c[i] = '^' THEN negate := true; i := i + 1; END IF;
+            wide := negate;
+            cls := '{}';
+            first := true;
+            LOOP
+                IF i > last THEN
+                    sqlstate := '22023'; pos := j; what := 'an unclosed character class'; RETURN;
+                END IF;
+                EXIT WHEN c[i] = ']' AND NOT first;
+                first := false;
+                lo := NULL; lo_set := NULL;
+                -- one class atom, then maybe '-' and a second one (a range)
+                FOR k IN 1..2 LOOP
+                    esc_cp := NULL; esc_set := NULL;
+                    IF c[i] = '\' THEN
+                        IF i + 1 > n THEN
+                            sqlstate := '22023'; pos := i; what := 'a trailing backslash'; RETURN;
+                        END IF;
+                        ch := c[i + 1];
+                        IF ch = 'd' THEN esc_set := digit;
+                        ELSIF ch = 'D' THEN esc_set := all_chars - digit; wide := true;
+                        ELSIF ch = 'w' THEN esc_set := word;
+                        ELSIF ch = 'W' THEN esc_set := all_chars - word; wide := true;
+                        ELSIF ch = 's' THEN esc_set := space; wide := true;
+                        ELSIF ch = 'S' THEN esc_set := all_chars - space; wide := true;
+                        ELSIF ch = 'n' THEN esc_cp := 10;
+                        ELSIF ch = 't' THEN esc_cp := 9;
+                        ELSIF ch = 'r' THEN esc_cp := 13;
+                        ELSIF ch = 'f' THEN esc_cp := 12;
+                        ELSIF ch = 'v' THEN esc_cp := 11;
+                        ELSIF ch = 'u' THEN
+                            a := array_to_string(c[i + 2:i + 5], '');
+                            IF a !~ '^[0-9A-Fa-f]{4}$' THEN
+                                sqlstate := '22023'; pos := i; what := '\u not followed by 4 hex digits'; RETURN;
+                            END IF;
+                            esc_cp := ('x' || lpad(a, 8, '0'))::bit(32)::integer;
+                            IF esc_cp = 0 OR esc_cp BETWEEN 55296 AND 57343 THEN
+                                sqlstate := '22023'; pos := i; what := format('\u%s is not a character text can hold', a); RETURN;
+                            END IF;
+                            i := i + 4;
+                        ELSIF ch IN ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9') THEN
+                            sqlstate := '0A000'; pos := i; what := format('a backreference or numeric escape (\%s)', ch); RETURN;
+                        ELSIF (ascii(ch) BETWEEN 65 AND 90 OR ascii(ch) BETWEEN 97 AND 122) THEN
+                            sqlstate := '0A000'; pos := i; what := format('the escape \%s', ch); RETURN;
+                        ELSE
+                            esc_cp := ascii(ch);
+                        END IF;
+                        i := i + 2;
+                    ELSE
+                        IF c[i] = '[' AND i + 1 <= last AND c[i + 1] IN (':', '.', '=') THEN
+                            sqlstate := '0A000'; pos := i; what := format('a POSIX bracket expression ([%s)', c[i + 1]); RETURN;
+                        END IF;
+                        esc_cp := ascii(c[i]);
+                        i := i + 1;
+                    END IF;
+                    IF k = 1 THEN
+                        lo := esc_cp; lo_set := esc_set;
+                        EXIT WHEN NOT (c[i] IS NOT DISTINCT FROM '-' AND i + 1 <= last AND c[i + 1] <> ']');
+                        dash := i;
+                        i := i + 1;
+                        CONTINUE;
+                    END IF;
+                    IF lo_set IS NOT NULL OR esc_set IS NOT NULL THEN
+                        sqlstate := '22023'; pos := dash; what := 'a range with a class escape as an end'; RETURN;
+                    END IF;
+                    IF esc_cp < lo THEN
+                        sqlstate := '22023'; pos := dash; what := 'a range out of order'; RETURN;
+                    END IF;
+                    cls := cls + int4multirange(int4range(lo, esc_cp, '[]'));
+                    lo := NULL;
+                END LOOP;
+                IF lo_set IS NOT NULL THEN
+                    cls := cls + lo_set;
+                ELSIF lo IS NOT NULL THEN
+                    cls := cls + int4multirange(int4range(lo, lo, '[]'));
+                END IF;
+            END LOOP;
+            i := i + 1;  -- ]
+            IF negate AND all_chars <@ cls THEN
+                sqlstate := '22023'; pos := j; what := 'a character class that matches nothing'; RETURN;
+            END IF;
+            cls := CASE WHEN negate THEN all_chars - cls ELSE cls * all_chars END;
+            -- what the grammar generates: wide classes keep their ASCII part when they have one
+            IF wide AND NOT isempty(cls * int4multirange(int4range(1, 128))) THEN
+                cls := cls * int4multirange(int4range(1, 128));
+            END IF;
+            IF NOT json_string THEN
+                atom_min := @extschema@._steadytext_structured_char_bytes(lower(cls), false);
+            ELSE
+                plain := cls - int4multirange(int4range(0, 32), int4range(34, 35), int4range(92, 93));
+                atom_min := least(
+                    CASE WHEN NOT isempty(plain) THEN @extschema@._steadytext_structured_char_bytes(lower(plain), true) END,
+                    CASE WHEN cls @> 34 OR cls @> 92 THEN 2 END);
+                IF atom_min IS NULL THEN  -- control characters only: their escapes
+                    SELECT min(@extschema@._steadytext_structured_char_bytes(x, true)) INTO atom_min
+                      FROM unnest(cls * int4multirange(int4range(1, 32))) AS r, generate_series(lower(r), upper(r) - 1) AS x;
+                END IF;
+            END IF;
+        ELSIF ch = '\' THEN
+            IF i + 1 > n THEN
+                sqlstate := '22023'; pos := i; what := 'a trailing backslash'; RETURN;
+            END IF;
+            ch := c[i + 1];
+            atom_min := @extschema@._steadytext_structured_char_bytes(ascii(ch), json_string);  -- stands for itself
+            IF ch = 'u' THEN
+                a := array_to_string(c[i + 2:i + 5], '');
+                IF a !~ '^[0-9A-Fa-f]{4}$' THEN
+                    sqlstate := '22023'; pos := i; what := '\u not followed by 4 hex digits'; RETURN;
+                END IF;
+                esc_cp := ('x' || lpad(a, 8, '0'))::bit(32)::integer;
+                IF esc_cp = 0 OR esc_cp BETWEEN 55296 AND 57343 THEN
+                    sqlstate := '22023'; pos := i; what := format('\u%s is not a character text can hold', a); RETURN;
+                END IF;
+                atom_min := @extschema@._steadytext_structured_char_bytes(esc_cp, json_string);
+                i := i + 4;
+            ELSIF ch IN ('d', 'w', 's', 'D', 'W', 'S') THEN
+                atom_min := 1;
+            ELSIF ch IN ('n', 't', 'r', 'f', 'v') THEN
+                atom_min := @extschema@._steadytext_structured_char_bytes(
+                    CASE ch WHEN 'n' THEN 10 WHEN 't' THEN 9 WHEN 'r' THEN 13 WHEN 'f' THEN 12 ELSE 11 END, json_string);
+            ELSIF ch IN ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9') THEN
+                sqlstate := '0A000'; pos := i; what := format('a backreference or numeric escape (\%s)', ch); RETURN;
+            ELSIF (ascii(ch) BETWEEN 65 AND 90 OR ascii(ch) BETWEEN 97 AND 122) THEN
+                sqlstate := '0A000'; pos := i; what := format('the escape \%s', ch); RETURN;
+            END IF;
+            i := i + 2;
+        ELSE
+            atom_min := CASE WHEN ch = '.' THEN 1 ELSE @extschema@._steadytext_structured_char_bytes(ascii(ch), json_string) END;
+            i := i + 1;  -- a literal: ., ], } and every other character
+        END IF;
+        -- an atom of weight 1 ended
+        last_w := 1; seq_sum := seq_sum + 1; quantified := false;
+        last_min := atom_min; seq_min := seq_min + atom_min;
+    END LOOP;
+
+    depth := cardinality(open_pos);
+    IF depth > 0 THEN
+        sqlstate := '22023'; pos := open_pos[depth]; what := 'an unclosed group'; RETURN;
+    END IF;
+    w := alt_sum + seq_sum;
+    min_bytes := least(alt_min, seq_min);
+    IF w > max_weight THEN
+        sqlstate := '54000';
+        what := format('an expansion to %s character positions (counted repeats multiplied out), over the limit of %s',
+                       w, max_weight);
+    END IF;
+END;
+$$;
+
+-- pattern: a regex in the dialect above. NULL -> 22004; empty -> 22023;
+-- longer than max_pattern_bytes -> 54000; otherwise the dialect's verdict,
+-- naming the character position.
 CREATE OR REPLACE FUNCTION _steadytext_check_pattern(fn text, pattern text)
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    max_bytes bigint := _steadytext_limit('max_pattern_bytes');
-    c text[];
-    n integer;
-    i integer := 1;
-    ch text;
-    nx text;
-    in_class boolean := false;
-    class_start integer;
-    what text;
+    max_bytes bigint := @extschema@._steadytext_limit('max_pattern_bytes');
+    err record;
 BEGIN
     IF pattern IS NULL THEN
         RAISE EXCEPTION '%: pattern must not be NULL or empty', fn USING ERRCODE = 'null_value_not_allowed';
@@ -767,118 +1110,426 @@ BEGIN
             USING ERRCODE = 'program_limit_exceeded',
                   HINT = 'The limit is steadytext.max_pattern_bytes (see steadytext_limits()).';
     END IF;
-
-    c := string_to_array(pattern, NULL);
-    n := cardinality(c);
-    IF left(pattern, 3) = '***' THEN
-        what := 'an ARE director (***)';
-    END IF;
-    WHILE what IS NULL AND i <= n LOOP
-        ch := c[i];
-        nx := CASE WHEN i < n THEN c[i + 1] END;
-        IF ch = '\' THEN
-            EXIT WHEN nx IS NULL;  -- trailing backslash: the compile below reports it
-            IF nx ~ '^[1-9k]$' THEN
-                what := format('a backreference (\%s)', nx);
-            ELSIF nx IN ('b', 'B', 'y', 'Y', 'm', 'M') THEN
-                what := format('a word boundary (\%s)', nx);
-            ELSIF nx IN ('A', 'Z') THEN
-                what := format('an anchor (\%s)', nx);
-            ELSIF nx IN ('p', 'P') THEN
-                what := format('a Unicode property class (\%s)', nx);
-            ELSIF nx ~ '^[0-9A-Za-z]$' AND nx !~ '^[dwsDWSntrfv]$' THEN
-                what := format('the escape \%s', nx);
-            END IF;
-            i := i + 2;
-            CONTINUE;
-        END IF;
-        IF in_class THEN
-            IF ch = '[' AND nx IN (':', '.', '=') THEN
-                what := format('a POSIX bracket expression ([%s)', nx);
-            ELSIF ch = ']' AND i > class_start THEN
-                in_class := false;
-            END IF;
-            i := i + 1;
-            CONTINUE;
-        END IF;
-        IF ch = '[' THEN
-            in_class := true;
-            i := i + 1;
-            IF i <= n AND c[i] = '^' THEN
-                i := i + 1;
-            END IF;
-            class_start := i;  -- a ']' right here is a literal
-            CONTINUE;
-        ELSIF ch = '(' AND nx = '?' THEN
-            IF i + 2 <= n AND c[i + 2] = ':' THEN
-                i := i + 3;
-                CONTINUE;
-            ELSIF i + 2 <= n AND c[i + 2] IN ('=', '!') THEN
-                what := format('a lookahead ((?%s)', c[i + 2]);
-            ELSIF i + 3 <= n AND c[i + 2] = '<' AND c[i + 3] IN ('=', '!') THEN
-                what := format('a lookbehind ((?<%s)', c[i + 3]);
-            ELSE
-                what := 'a (?...) group other than (?:...)';
-            END IF;
-        ELSIF ch IN ('*', '+', '?', '}') AND nx = '?' THEN
-            what := format('a lazy quantifier (%s?)', ch);
-        ELSIF ch = '^' AND i <> 1 THEN
-            what := 'the anchor ^ anywhere but the very start';
-        ELSIF ch = '$' AND i <> n THEN
-            what := 'the anchor $ anywhere but the very end';
-        END IF;
-        i := i + 1;
-    END LOOP;
-    IF what IS NOT NULL THEN
-        RAISE EXCEPTION '%: pattern uses %, at character %, which a grammar cannot express', fn, what, i
+    err := @extschema@._steadytext_structured_regex_error(pattern);
+    IF err.sqlstate = '0A000' THEN
+        RAISE EXCEPTION '%: pattern uses %, at character %, which a grammar cannot express', fn, err.what, err.pos
             USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Supported: literals, \d \w \s \D \W \S \n \t \r \f \v, escaped punctuation, [...] classes, ., (...), (?:...), |, * + ? {n} {n,} {n,m}, ^ at the start and $ at the end.';
+                  HINT = 'Supported: literals, \d \w \s \D \W \S \n \t \r \f \v \uHHHH, escaped punctuation, [...] classes, ., (...), (?:...), |, * + ? {n} {n,} {,m} {n,m}, ^ at the start and $ at the end.';
+    ELSIF err.sqlstate = '22023' THEN
+        RAISE EXCEPTION '%: pattern is malformed: %, at character %', fn, err.what, err.pos
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF err.sqlstate = '54000' THEN
+        RAISE EXCEPTION '%: pattern has %', fn, err.what || coalesce(', at character ' || err.pos, '')
+            USING ERRCODE = 'program_limit_exceeded';
     END IF;
-
-    BEGIN
-        PERFORM '' ~ pattern;
-    EXCEPTION WHEN invalid_regular_expression THEN
-        RAISE EXCEPTION '%: pattern is not a valid regular expression: %', fn, SQLERRM
-            USING ERRCODE = 'invalid_regular_expression';
-    END;
 END;
 $$;
 
--- schema: a JSON Schema object (or true) the engine can turn into a grammar.
--- Walks the document iteratively (a queue, no recursion): $ref anywhere ->
--- 0A000; nesting deeper than max_schema_depth or bigger than
--- max_schema_bytes -> 54000; malformed type / properties / required / enum /
--- subschemas -> 22023; NULL -> 22004.
+-- Bytes the grammar writes for one character: UTF-8, or inside a JSON
+-- string its escape (\" \\ \b \t \n \f \r: 2 bytes, other controls \u00XX: 6).
+CREATE OR REPLACE FUNCTION _steadytext_structured_char_bytes(cp integer, json_string boolean)
+RETURNS integer
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN json_string AND cp IN (34, 92, 8, 9, 10, 12, 13) THEN 2
+        WHEN json_string AND cp < 32 THEN 6
+        WHEN cp < 128 THEN 1 WHEN cp < 2048 THEN 2 WHEN cp < 65536 THEN 3 ELSE 4 END
+$$;
+
+-- max_tokens must leave room for the pattern's shortest output: the engine
+-- bounds every output to max_tokens bytes (each token is at least one byte),
+-- so a pattern needing more could never complete. 22023 naming both.
+CREATE OR REPLACE FUNCTION _steadytext_check_pattern_budget(fn text, pattern text, max_tokens integer)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    need integer := (@extschema@._steadytext_structured_regex_error(pattern)).min_bytes;
+BEGIN
+    IF need > max_tokens THEN
+        RAISE EXCEPTION '%: max_tokens (%) is too small for pattern: its shortest match is % bytes', fn, max_tokens, need
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Output is bounded to max_tokens bytes; raise max_tokens.';
+    END IF;
+END;
+$$;
+
+-- The JSON Schema contract: what the engine's grammar can guarantee
+-- (src/engine/jsonSchemaGrammar.ts checkSchema walks the same way with the
+-- same rules; test/structured/schemaCorpus.test.ts proves both agree).
+-- Breadth first, keys in jsonb order, no recursion. Returns NULLs for a
+-- schema the engine compiles, else (sqlstate, keyword, path, what):
+--   0A000 a keyword or combination the grammar cannot guarantee
+--         ($ref, not, multipleOf, patternProperties, if/then/else, ...)
+--   22023 a malformed or unsatisfiable keyword value
+--   (a bad `pattern` gives the regex dialect's own SQLSTATE)
+CREATE OR REPLACE FUNCTION _steadytext_structured_schema_error(
+    schema jsonb, OUT sqlstate text, OUT keyword text, OUT path text, OUT what text)
+RETURNS record
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    type_names constant text[] := ARRAY['string', 'number', 'integer', 'boolean', 'null', 'object', 'array'];
+    unsupported constant text[] := ARRAY['$ref', '$dynamicRef', '$recursiveRef', 'not', 'multipleOf',
+        'patternProperties', 'propertyNames', 'dependentRequired', 'dependentSchemas', 'dependencies', 'if',
+        'then', 'else', 'contains', 'minContains', 'maxContains', 'unevaluatedProperties', 'unevaluatedItems',
+        'additionalItems'];
+    keywords constant text[] := ARRAY['type', 'enum', 'const', 'properties', 'required', 'additionalProperties',
+        'minProperties', 'maxProperties', 'items', 'prefixItems', 'minItems', 'maxItems', 'uniqueItems',
+        'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum', 'exclusiveMinimum',
+        'exclusiveMaximum', 'anyOf', 'oneOf', 'allOf'];
+    formats constant text[] := ARRAY['date', 'time', 'date-time', 'uuid', 'email', 'ipv4', 'hostname'];
+    max_int constant numeric := 999999999999999;
+    nodes jsonb[];
+    paths text[];
+    head integer := 1;
+    s jsonb;
+    p text;
+    m jsonb;
+    k text;
+    v jsonb;
+    part jsonb;
+    pk text;
+    types text[];
+    seen text[];
+    fam text;
+    validating text[];
+    rx record;
+    lo numeric;
+    hi numeric;
+    n_props integer;
+    n_extra integer;
+    n_required integer;
+    extra_name text;
+    req jsonb;
+BEGIN
+    IF schema = 'true'::jsonb THEN RETURN; END IF;
+    IF jsonb_typeof(schema) <> 'object' THEN
+        sqlstate := '22023'; keyword := ''; path := 'schema';
+        what := format('must be a JSON object (or true), got %s', jsonb_typeof(schema)); RETURN;
+    END IF;
+    nodes := ARRAY[schema];
+    paths := ARRAY['schema'];
+    WHILE head <= cardinality(nodes) LOOP
+        s := nodes[head];
+        p := paths[head];
+        head := head + 1;
+        path := p;
+        CONTINUE WHEN s = 'true'::jsonb;
+        IF s = 'false'::jsonb THEN
+            sqlstate := '0A000'; keyword := 'false'; what := '(a schema nothing validates)'; RETURN;
+        END IF;
+        IF jsonb_typeof(s) <> 'object' THEN
+            sqlstate := '22023'; keyword := ''; what := 'must be a schema object or boolean'; RETURN;
+        END IF;
+
+        FOR k IN SELECT jsonb_object_keys(s) LOOP
+            IF k = ANY (unsupported) THEN
+                sqlstate := '0A000'; keyword := k; what := 'is not supported'; RETURN;
+            END IF;
+        END LOOP;
+
+        -- values
+        sqlstate := '22023';
+        IF s ? 'type' AND NOT (
+                (jsonb_typeof(s -> 'type') = 'string' AND (s ->> 'type') = ANY (type_names))
+                OR (jsonb_typeof(s -> 'type') = 'array' AND jsonb_array_length(s -> 'type') > 0 AND NOT EXISTS (
+                        SELECT 1 FROM jsonb_array_elements(s -> 'type') AS e
+                        WHERE jsonb_typeof(e) <> 'string' OR NOT ((e #>> '{}') = ANY (type_names))))) THEN
+            keyword := 'type'; what := format('must be one of %s (or an array of them)', array_to_string(type_names, ', ')); RETURN;
+        END IF;
+        IF s ? 'enum' AND NOT (jsonb_typeof(s -> 'enum') = 'array' AND jsonb_array_length(s -> 'enum') > 0) THEN
+            keyword := 'enum'; what := 'must be a non-empty array'; RETURN;
+        END IF;
+        IF s ? 'properties' AND jsonb_typeof(s -> 'properties') <> 'object' THEN
+            keyword := 'properties'; what := 'must be an object of schemas'; RETURN;
+        END IF;
+        IF s ? 'required' AND (jsonb_typeof(s -> 'required') <> 'array' OR EXISTS (
+                SELECT 1 FROM jsonb_array_elements(s -> 'required') AS e WHERE jsonb_typeof(e) <> 'string')) THEN
+            keyword := 'required'; what := 'must be an array of strings'; RETURN;
+        END IF;
+        IF s ? 'additionalProperties' AND jsonb_typeof(s -> 'additionalProperties') NOT IN ('boolean', 'object') THEN
+            keyword := 'additionalProperties'; what := 'must be a boolean or a schema'; RETURN;
+        END IF;
+        FOREACH k IN ARRAY ARRAY['minProperties', 'maxProperties'] LOOP
+            IF s ? k AND NOT @extschema@._steadytext_structured_is_count(s -> k) THEN
+                keyword := k; what := 'must be a non-negative integer'; RETURN;
+            END IF;
+        END LOOP;
+        IF s ? 'items' THEN
+            IF jsonb_typeof(s -> 'items') = 'array' THEN
+                sqlstate := '0A000'; keyword := 'items'; what := 'as an array (tuple form) is not supported; use prefixItems'; RETURN;
+            END IF;
+            IF jsonb_typeof(s -> 'items') NOT IN ('boolean', 'object') THEN
+                keyword := 'items'; what := 'must be a schema'; RETURN;
+            END IF;
+        END IF;
+        IF s ? 'prefixItems' AND jsonb_typeof(s -> 'prefixItems') <> 'array' THEN
+            keyword := 'prefixItems'; what := 'must be an array of schemas'; RETURN;
+        END IF;
+        FOREACH k IN ARRAY ARRAY['minItems', 'maxItems'] LOOP
+            IF s ? k AND NOT @extschema@._steadytext_structured_is_count(s -> k) THEN
+                keyword := k; what := 'must be a non-negative integer'; RETURN;
+            END IF;
+        END LOOP;
+        IF s ? 'uniqueItems' AND jsonb_typeof(s -> 'uniqueItems') <> 'boolean' THEN
+            keyword := 'uniqueItems'; what := 'must be a boolean'; RETURN;
+        END IF;
+        FOREACH k IN ARRAY ARRAY['minLength', 'maxLength'] LOOP
+            IF s ? k AND NOT @extschema@._steadytext_structured_is_count(s -> k) THEN
+                keyword := k; what := 'must be a non-negative integer'; RETURN;
+            END IF;
+        END LOOP;
+        IF s ? 'pattern' THEN
+            IF jsonb_typeof(s -> 'pattern') <> 'string' THEN
+                keyword := 'pattern'; what := 'must be a string'; RETURN;
+            END IF;
+            rx := @extschema@._steadytext_structured_regex_error(s ->> 'pattern');
+            IF rx.sqlstate IS NOT NULL THEN
+                sqlstate := rx.sqlstate; keyword := 'pattern';
+                what := rx.what || coalesce(', at character ' || rx.pos, ''); RETURN;
+            END IF;
+        END IF;
+        IF s ? 'format' THEN
+            IF jsonb_typeof(s -> 'format') <> 'string' THEN
+                keyword := 'format'; what := 'must be a string'; RETURN;
+            END IF;
+            IF NOT (s ->> 'format') = ANY (formats) THEN
+                sqlstate := '0A000'; keyword := 'format';
+                what := format('''%s'' is not supported (supported: %s)', s ->> 'format', array_to_string(formats, ', ')); RETURN;
+            END IF;
+        END IF;
+        FOREACH k IN ARRAY ARRAY['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] LOOP
+            IF s ? k AND jsonb_typeof(s -> k) <> 'number' THEN
+                keyword := k; what := 'must be a number'; RETURN;
+            END IF;
+        END LOOP;
+        FOREACH k IN ARRAY ARRAY['anyOf', 'oneOf', 'allOf'] LOOP
+            IF s ? k AND NOT (jsonb_typeof(s -> k) = 'array' AND jsonb_array_length(s -> k) > 0) THEN
+                keyword := k; what := 'must be a non-empty array of schemas'; RETURN;
+            END IF;
+        END LOOP;
+
+        -- combinations
+        SELECT coalesce(array_agg(x), '{}') INTO validating FROM jsonb_object_keys(s) AS x WHERE x = ANY (keywords);
+        IF s ? 'enum' OR s ? 'const' THEN
+            keyword := CASE WHEN s ? 'const' THEN 'const' ELSE 'enum' END;
+            IF EXISTS (SELECT 1 FROM unnest(validating) AS x WHERE x NOT IN ('type', 'enum', 'const'))
+               OR (s ? 'enum' AND s ? 'const') THEN
+                sqlstate := '0A000'; what := 'combines only with type'; RETURN;
+            END IF;
+            IF s ? 'type' THEN
+                types := @extschema@._steadytext_structured_types(s);
+                IF EXISTS (
+                    SELECT 1 FROM jsonb_array_elements(CASE WHEN s ? 'const' THEN jsonb_build_array(s -> 'const') ELSE s -> 'enum' END) AS e
+                    WHERE NOT (@extschema@._steadytext_structured_type_of(e) = ANY (types)
+                               OR (@extschema@._steadytext_structured_type_of(e) = 'integer' AND 'number' = ANY (types)))) THEN
+                    what := format('holds a value that is not of type %s', array_to_string(types, ' or ')); RETURN;
+                END IF;
+            END IF;
+        END IF;
+        FOREACH k IN ARRAY ARRAY['anyOf', 'oneOf'] LOOP
+            CONTINUE WHEN NOT s ? k;
+            IF EXISTS (SELECT 1 FROM unnest(validating) AS x WHERE x <> k) THEN
+                sqlstate := '0A000'; keyword := k; what := 'combines with no other validation keyword'; RETURN;
+            END IF;
+            IF k = 'oneOf' THEN
+                seen := '{}';
+                FOR part IN SELECT e FROM jsonb_array_elements(s -> 'oneOf') AS e LOOP
+                    IF jsonb_typeof(part) <> 'object' OR NOT part ? 'type' THEN
+                        sqlstate := '0A000'; keyword := 'oneOf'; what := 'needs a type on every branch'; RETURN;
+                    END IF;
+                    types := @extschema@._steadytext_structured_types(part);
+                    FOREACH fam IN ARRAY types LOOP
+                        IF (CASE WHEN fam = 'integer' THEN 'number' ELSE fam END) = ANY (seen) THEN
+                            sqlstate := '0A000'; keyword := 'oneOf';
+                            what := 'branches must have disjoint types (so exactly one matches)'; RETURN;
+                        END IF;
+                    END LOOP;
+                    FOREACH fam IN ARRAY types LOOP
+                        seen := seen || (CASE WHEN fam = 'integer' THEN 'number' ELSE fam END);
+                    END LOOP;
+                END LOOP;
+            END IF;
+        END LOOP;
+        m := s;
+        IF s ? 'allOf' THEN
+            IF s ? 'additionalProperties' THEN
+                sqlstate := '0A000'; keyword := 'allOf'; what := 'beside additionalProperties is not supported'; RETURN;
+            END IF;
+            m := s - 'allOf';
+            req := coalesce(CASE WHEN jsonb_typeof(s -> 'required') = 'array' THEN s -> 'required' END, '[]');
+            FOR part IN SELECT e FROM jsonb_array_elements(s -> 'allOf') AS e LOOP
+                CONTINUE WHEN jsonb_typeof(part) <> 'object';
+                FOR k, v IN SELECT e.key, e.value FROM jsonb_each(part) AS e LOOP
+                    IF k IN ('allOf', 'anyOf', 'oneOf', 'additionalProperties') THEN
+                        sqlstate := '0A000'; keyword := 'allOf'; what := format('parts with %s do not merge', k); RETURN;
+                    END IF;
+                    IF k = 'required' THEN
+                        IF jsonb_typeof(v) = 'array' THEN req := req || v; END IF;
+                        CONTINUE;
+                    END IF;
+                    IF k = 'properties' AND jsonb_typeof(v) = 'object' AND jsonb_typeof(m -> 'properties') = 'object' THEN
+                        FOR pk IN SELECT jsonb_object_keys(v) LOOP
+                            IF (m -> 'properties') ? pk AND (m -> 'properties' -> pk) <> (v -> pk) THEN
+                                sqlstate := '0A000'; keyword := 'allOf';
+                                what := format('parts give property ''%s'' different schemas', pk); RETURN;
+                            END IF;
+                        END LOOP;
+                        m := jsonb_set(m, '{properties}', (m -> 'properties') || v);
+                        CONTINUE;
+                    END IF;
+                    IF m ? k AND (m -> k) <> v THEN
+                        sqlstate := '0A000'; keyword := 'allOf'; what := format('parts give ''%s'' different values', k); RETURN;
+                    END IF;
+                    m := m || jsonb_build_object(k, v);
+                END LOOP;
+            END LOOP;
+            IF jsonb_array_length(req) > 0 THEN
+                m := m || jsonb_build_object('required', req);
+            END IF;
+            IF (m ? 'enum' OR m ? 'const') AND EXISTS (
+                    SELECT 1 FROM jsonb_object_keys(m) AS x WHERE x = ANY (keywords) AND x NOT IN ('type', 'enum', 'const')) THEN
+                sqlstate := '0A000'; keyword := 'allOf'; what := 'merges enum or const with other keywords'; RETURN;
+            END IF;
+        END IF;
+        sqlstate := '22023';
+        IF m ? 'minLength' AND m ? 'maxLength' AND @extschema@._steadytext_structured_num(m -> 'minLength') > @extschema@._steadytext_structured_num(m -> 'maxLength') THEN
+            keyword := 'maxLength'; what := 'is below minLength'; RETURN;
+        END IF;
+        IF m ? 'minItems' AND m ? 'maxItems' AND @extschema@._steadytext_structured_num(m -> 'minItems') > @extschema@._steadytext_structured_num(m -> 'maxItems') THEN
+            keyword := 'maxItems'; what := 'is below minItems'; RETURN;
+        END IF;
+        IF m ? 'minProperties' AND m ? 'maxProperties' AND @extschema@._steadytext_structured_num(m -> 'minProperties') > @extschema@._steadytext_structured_num(m -> 'maxProperties') THEN
+            keyword := 'maxProperties'; what := 'is below minProperties'; RETURN;
+        END IF;
+        IF m ? 'pattern' OR m ? 'format' THEN
+            IF (m ? 'pattern' AND m ? 'format') OR m ? 'minLength' OR m ? 'maxLength' THEN
+                sqlstate := '0A000'; keyword := CASE WHEN m ? 'pattern' THEN 'pattern' ELSE 'format' END;
+                what := 'combines with no other string keyword'; RETURN;
+            END IF;
+        END IF;
+        IF m ?| ARRAY['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] THEN
+            lo := NULL; hi := NULL;
+            IF m ? 'minimum' THEN lo := ceil(@extschema@._steadytext_structured_num(m -> 'minimum')); END IF;
+            IF m ? 'exclusiveMinimum' THEN lo := greatest(lo, floor(@extschema@._steadytext_structured_num(m -> 'exclusiveMinimum')) + 1); END IF;
+            IF m ? 'maximum' THEN hi := floor(@extschema@._steadytext_structured_num(m -> 'maximum')); END IF;
+            IF m ? 'exclusiveMaximum' THEN hi := least(hi, ceil(@extschema@._steadytext_structured_num(m -> 'exclusiveMaximum')) - 1); END IF;
+            IF lo > hi THEN
+                sqlstate := '0A000';
+                keyword := CASE WHEN m ? 'maximum' THEN 'maximum' WHEN m ? 'exclusiveMaximum' THEN 'exclusiveMaximum' ELSE 'minimum' END;
+                what := 'leaves no integer between the bounds (bounded numbers are written as integers)'; RETURN;
+            END IF;
+            IF lo > max_int OR hi < -max_int THEN
+                sqlstate := '0A000';
+                keyword := CASE WHEN m ? 'minimum' THEN 'minimum' WHEN m ? 'exclusiveMinimum' THEN 'exclusiveMinimum' ELSE 'maximum' END;
+                what := format('bounds beyond ±%s', max_int); RETURN;
+            END IF;
+        END IF;
+        SELECT count(*) INTO n_props FROM jsonb_object_keys(CASE WHEN jsonb_typeof(m -> 'properties') = 'object' THEN m -> 'properties' ELSE '{}' END);
+        SELECT count(DISTINCT r), count(DISTINCT r) FILTER (WHERE NOT coalesce(m -> 'properties' ? r, false))
+          INTO n_required, n_extra
+          FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(m -> 'required') = 'array' THEN m -> 'required' ELSE '[]' END) AS r;
+        IF n_extra > 0 AND m -> 'additionalProperties' = 'false'::jsonb THEN
+            SELECT r INTO extra_name
+              FROM jsonb_array_elements_text(m -> 'required') WITH ORDINALITY AS t(r, o)
+             WHERE NOT coalesce(m -> 'properties' ? r, false) ORDER BY o LIMIT 1;
+            keyword := 'required'; what := format('names ''%s'', which additionalProperties: false forbids', extra_name); RETURN;
+        END IF;
+        IF m ? 'maxProperties' AND @extschema@._steadytext_structured_num(m -> 'maxProperties') < n_required THEN
+            keyword := 'maxProperties'; what := 'is below the number of required properties'; RETURN;
+        END IF;
+        IF m ? 'minProperties' AND @extschema@._steadytext_structured_num(m -> 'minProperties') > n_props + n_extra THEN
+            sqlstate := '0A000'; keyword := 'minProperties'; what := 'is above the number of properties the schema names'; RETURN;
+        END IF;
+        IF jsonb_typeof(m -> 'prefixItems') = 'array' AND @extschema@._steadytext_structured_num(m -> 'minItems') > jsonb_array_length(m -> 'prefixItems') THEN
+            sqlstate := '0A000'; keyword := 'prefixItems'; what := 'with minItems above its length is not supported'; RETURN;
+        END IF;
+        IF m -> 'uniqueItems' = 'true'::jsonb AND NOT coalesce(@extschema@._steadytext_structured_num(m -> 'maxItems') <= 1, false) THEN
+            sqlstate := '0A000'; keyword := 'uniqueItems'; what := 'is supported only with maxItems <= 1'; RETURN;
+        END IF;
+        IF m -> 'items' = 'false'::jsonb AND NOT m ? 'prefixItems' AND m ? 'minItems' AND @extschema@._steadytext_structured_num(m -> 'minItems') > 0 THEN
+            keyword := 'items'; what := 'is false, so minItems cannot be met'; RETURN;
+        END IF;
+        sqlstate := NULL; keyword := NULL; what := NULL;
+
+        -- children, keys in jsonb order
+        FOR k, v IN SELECT e.key, e.value FROM jsonb_each(s) AS e LOOP
+            IF k = 'properties' THEN
+                FOR pk, part IN SELECT e.key, e.value FROM jsonb_each(v) AS e LOOP
+                    nodes := nodes || part; paths := paths || (p || '.properties.' || pk);
+                END LOOP;
+            ELSIF k IN ('additionalProperties', 'items') AND jsonb_typeof(v) = 'object' THEN
+                nodes := nodes || v; paths := paths || (p || '.' || k);
+            ELSIF k IN ('prefixItems', 'anyOf', 'oneOf', 'allOf') THEN
+                FOR part, pk IN SELECT e.value, (e.ord - 1)::text FROM jsonb_array_elements(v) WITH ORDINALITY AS e(value, ord) LOOP
+                    nodes := nodes || part; paths := paths || format('%s.%s[%s]', p, k, pk);
+                END LOOP;
+            END IF;
+        END LOOP;
+    END LOOP;
+    path := NULL;
+END;
+$$;
+
+-- A jsonb number as numeric; NULL for anything else.
+CREATE OR REPLACE FUNCTION _steadytext_structured_num(v jsonb)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::numeric END
+$$;
+
+CREATE OR REPLACE FUNCTION _steadytext_structured_is_count(v jsonb)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_typeof(v) = 'number' AND (v #>> '{}')::numeric >= 0
+           AND (v #>> '{}')::numeric = trunc((v #>> '{}')::numeric)
+$$;
+
+CREATE OR REPLACE FUNCTION _steadytext_structured_types(s jsonb)
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE jsonb_typeof(s -> 'type')
+        WHEN 'string' THEN ARRAY[s ->> 'type']
+        ELSE ARRAY(SELECT jsonb_array_elements_text(s -> 'type')) END
+$$;
+
+-- JSON type of a value, with integral numbers as 'integer'.
+CREATE OR REPLACE FUNCTION _steadytext_structured_type_of(v jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN jsonb_typeof(v) = 'number' AND (v #>> '{}')::numeric = trunc((v #>> '{}')::numeric)
+                THEN 'integer' ELSE jsonb_typeof(v) END
+$$;
+
+-- schema: a JSON Schema object (or true) the engine turns into a grammar.
+-- NULL -> 22004; bigger than max_schema_bytes or nesting (data included)
+-- deeper than max_schema_depth -> 54000 (one iterative pass, no recursion);
+-- then the contract above, naming the path and keyword.
 CREATE OR REPLACE FUNCTION _steadytext_check_schema(fn text, schema jsonb)
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    max_bytes bigint := _steadytext_limit('max_schema_bytes');
-    max_depth bigint := _steadytext_limit('max_schema_depth');
-    type_names constant text[] := ARRAY['string', 'number', 'integer', 'boolean', 'object', 'array', 'null'];
-    -- keywords whose value is a map from names to subschemas
-    map_kw constant text[] := ARRAY['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas'];
-    -- keywords whose value is one subschema
-    one_kw constant text[] := ARRAY['additionalProperties', 'additionalItems', 'items', 'contains', 'not',
-                                    'if', 'then', 'else', 'propertyNames', 'unevaluatedProperties',
-                                    'unevaluatedItems'];
-    -- keywords whose value is an array of subschemas
-    list_kw constant text[] := ARRAY['allOf', 'anyOf', 'oneOf', 'prefixItems'];
-    nodes jsonb[];
-    depths integer[];
-    kinds text[];     -- 'schema' | 'map' | 'list' | 'data'
-    paths text[];
-    head integer := 1;
-    node jsonb;
-    depth integer;
-    kind text;
-    path text;
-    kv record;
-    child_kind text;
-    t jsonb;
+    max_bytes bigint := @extschema@._steadytext_limit('max_schema_bytes');
+    max_depth bigint := @extschema@._steadytext_limit('max_schema_depth');
+    level jsonb[];
+    depth integer := 1;
     bytes integer;
+    err record;
 BEGIN
     IF schema IS NULL THEN
         RAISE EXCEPTION '%: schema must not be NULL', fn USING ERRCODE = 'null_value_not_allowed';
@@ -889,108 +1540,238 @@ BEGIN
             USING ERRCODE = 'program_limit_exceeded',
                   HINT = 'The limit is steadytext.max_schema_bytes (see steadytext_limits()).';
     END IF;
-    IF schema = 'true'::jsonb THEN
-        RETURN;
-    END IF;
-    IF jsonb_typeof(schema) <> 'object' THEN
+    IF schema <> 'true'::jsonb AND jsonb_typeof(schema) <> 'object' THEN
         RAISE EXCEPTION '%: schema must be a JSON object (or true), got %', fn, jsonb_typeof(schema)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-
-    nodes := ARRAY[schema];
-    depths := ARRAY[1];
-    kinds := ARRAY['schema'];
-    paths := ARRAY['schema'];
-    WHILE head <= cardinality(nodes) LOOP
-        node := nodes[head];
-        depth := depths[head];
-        kind := kinds[head];
-        path := paths[head];
-        head := head + 1;
-
-        IF jsonb_typeof(node) IN ('object', 'array') AND depth > max_depth THEN
-            RAISE EXCEPTION '%: schema nests deeper than % levels (at %)', fn, max_depth, path
+    -- depth, level by level
+    level := ARRAY[schema];
+    WHILE cardinality(level) > 0 LOOP
+        IF depth > max_depth THEN
+            RAISE EXCEPTION '%: schema nests deeper than % levels', fn, max_depth
                 USING ERRCODE = 'program_limit_exceeded',
                       HINT = 'The limit is steadytext.max_schema_depth (see steadytext_limits()).';
         END IF;
-
-        IF jsonb_typeof(node) = 'object' THEN
-            IF node ? '$ref' THEN
-                RAISE EXCEPTION '%: schema: $ref is not supported (at %)', fn, path
-                    USING ERRCODE = 'feature_not_supported',
-                          HINT = 'Inline the referenced schema.';
-            END IF;
-            IF kind = 'schema' THEN
-                IF node ? 'type' THEN
-                    t := node -> 'type';
-                    IF NOT (
-                        (jsonb_typeof(t) = 'string' AND (t #>> '{}') = ANY (type_names))
-                        OR (jsonb_typeof(t) = 'array' AND jsonb_array_length(t) > 0 AND NOT EXISTS (
-                                SELECT 1 FROM jsonb_array_elements(t) AS e
-                                WHERE jsonb_typeof(e) <> 'string' OR NOT ((e #>> '{}') = ANY (type_names))))
-                    ) THEN
-                        RAISE EXCEPTION '%: schema: %.type must be one of % (or an array of them), got %',
-                            fn, path, array_to_string(type_names, ', '), t
-                            USING ERRCODE = 'invalid_parameter_value';
-                    END IF;
-                END IF;
-                IF node ? 'properties' AND jsonb_typeof(node -> 'properties') <> 'object' THEN
-                    RAISE EXCEPTION '%: schema: %.properties must be an object', fn, path
-                        USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-                IF node ? 'required' AND (jsonb_typeof(node -> 'required') <> 'array' OR EXISTS (
-                        SELECT 1 FROM jsonb_array_elements(node -> 'required') AS e WHERE jsonb_typeof(e) <> 'string')) THEN
-                    RAISE EXCEPTION '%: schema: %.required must be an array of strings', fn, path
-                        USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-                IF node ? 'enum' AND jsonb_typeof(node -> 'enum') <> 'array' THEN
-                    RAISE EXCEPTION '%: schema: %.enum must be an array', fn, path
-                        USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-            END IF;
-            FOR kv IN SELECT e.key, e.value FROM jsonb_each(node) AS e LOOP
-                IF kind = 'schema' THEN
-                    child_kind := CASE
-                        WHEN kv.key = ANY (map_kw) THEN 'map'
-                        WHEN kv.key = 'items' AND jsonb_typeof(kv.value) = 'array' THEN 'list'
-                        WHEN kv.key = ANY (one_kw) THEN 'schema'
-                        WHEN kv.key = ANY (list_kw) THEN 'list'
-                        ELSE 'data' END;
-                    IF child_kind = 'map' AND jsonb_typeof(kv.value) <> 'object' THEN
-                        RAISE EXCEPTION '%: schema: %.% must be an object', fn, path, kv.key
-                            USING ERRCODE = 'invalid_parameter_value';
-                    END IF;
-                    IF child_kind = 'list' AND jsonb_typeof(kv.value) <> 'array' THEN
-                        RAISE EXCEPTION '%: schema: %.% must be an array of schemas', fn, path, kv.key
-                            USING ERRCODE = 'invalid_parameter_value';
-                    END IF;
-                ELSIF kind = 'map' THEN
-                    child_kind := 'schema';
-                ELSE
-                    child_kind := 'data';
-                END IF;
-                IF child_kind <> 'data' OR jsonb_typeof(kv.value) IN ('object', 'array') THEN
-                    nodes := nodes || kv.value;
-                    depths := depths || (depth + 1);
-                    kinds := kinds || child_kind;
-                    paths := paths || (path || '.' || kv.key);
-                END IF;
-            END LOOP;
-        ELSIF jsonb_typeof(node) = 'array' THEN
-            FOR kv IN SELECT e.value, e.ord FROM jsonb_array_elements(node) WITH ORDINALITY AS e(value, ord) LOOP
-                child_kind := CASE WHEN kind = 'list' THEN 'schema' ELSE 'data' END;
-                IF child_kind <> 'data' OR jsonb_typeof(kv.value) IN ('object', 'array') THEN
-                    nodes := nodes || kv.value;
-                    depths := depths || (depth + 1);
-                    kinds := kinds || child_kind;
-                    paths := paths || format('%s[%s]', path, kv.ord - 1);
-                END IF;
-            END LOOP;
-        ELSIF kind = 'schema' AND jsonb_typeof(node) <> 'boolean' THEN
-            RAISE EXCEPTION '%: schema: % must be a schema object or boolean, got %', fn, path, jsonb_typeof(node)
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
+        SELECT coalesce(array_agg(c), '{}') INTO level
+          FROM unnest(level) AS n,
+               LATERAL (SELECT value FROM jsonb_each(CASE WHEN jsonb_typeof(n) = 'object' THEN n END)
+                        UNION ALL
+                        SELECT value FROM jsonb_array_elements(CASE WHEN jsonb_typeof(n) = 'array' THEN n END)) AS x(c)
+         WHERE jsonb_typeof(c) IN ('object', 'array');
+        depth := depth + 1;
     END LOOP;
+
+    err := @extschema@._steadytext_structured_schema_error(schema);
+    IF err.sqlstate = '0A000' THEN
+        RAISE EXCEPTION '%: schema: %.% %', fn, err.path, err.keyword, err.what
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'See "JSON schemas" in docs/limits.md for what a grammar can guarantee.';
+    ELSIF err.sqlstate = '22023' THEN
+        IF err.keyword = '' THEN
+            RAISE EXCEPTION '%: schema: % %', fn, err.path, err.what USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        RAISE EXCEPTION '%: schema: %.% %', fn, err.path, err.keyword, err.what USING ERRCODE = 'invalid_parameter_value';
+    ELSIF err.sqlstate = '54000' THEN
+        RAISE EXCEPTION '%: schema: %.% %', fn, err.path, err.keyword, err.what USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+END;
+$$;
+-- Bytes of JSON.stringify(v): compact JSON as the engine writes it.
+CREATE OR REPLACE FUNCTION _steadytext_structured_json_bytes(v jsonb)
+RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t text := jsonb_typeof(v);
+BEGIN
+    IF t = 'string' THEN RETURN octet_length(v::text); END IF;
+    IF t = 'number' THEN RETURN octet_length(trim_scale((v #>> '{}')::numeric)::text); END IF;
+    IF t = 'boolean' THEN RETURN CASE WHEN v = 'true'::jsonb THEN 4 ELSE 5 END; END IF;
+    IF t = 'null' THEN RETURN 4; END IF;
+    IF t = 'array' THEN
+        RETURN 2 + greatest(jsonb_array_length(v) - 1, 0)
+               + coalesce((SELECT sum(@extschema@._steadytext_structured_json_bytes(e)) FROM jsonb_array_elements(v) AS e), 0);
+    END IF;
+    RETURN 2 + greatest((SELECT count(*) FROM jsonb_object_keys(v)) - 1, 0)
+           + coalesce((SELECT sum(octet_length(to_json(e.key)::text) + 1 + @extschema@._steadytext_structured_json_bytes(e.value))
+                       FROM jsonb_each(v) AS e), 0);
+END;
+$$;
+
+-- allOf folded into one schema, as the engine's mergeAllOf does.
+CREATE OR REPLACE FUNCTION _steadytext_structured_merge(s jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m jsonb;
+    part jsonb;
+    k text;
+    v jsonb;
+    req jsonb;
+BEGIN
+    IF jsonb_typeof(s) <> 'object' OR jsonb_typeof(s -> 'allOf') <> 'array' THEN RETURN s; END IF;
+    m := s - 'allOf';
+    req := CASE WHEN jsonb_typeof(m -> 'required') = 'array' THEN m -> 'required' ELSE '[]' END;
+    FOR part IN SELECT e FROM jsonb_array_elements(s -> 'allOf') AS e WHERE jsonb_typeof(e) = 'object' LOOP
+        FOR k, v IN SELECT e.key, e.value FROM jsonb_each(part) AS e LOOP
+            IF k = 'properties' AND jsonb_typeof(v) = 'object' THEN
+                m := m || jsonb_build_object('properties',
+                    CASE WHEN jsonb_typeof(m -> 'properties') = 'object' THEN m -> 'properties' ELSE '{}' END || v);
+            ELSIF k = 'required' AND jsonb_typeof(v) = 'array' THEN
+                req := req || v;
+            ELSE
+                m := m || jsonb_build_object(k, v);
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF jsonb_array_length(req) > 0 THEN m := m || jsonb_build_object('required', req); END IF;
+    RETURN m;
+END;
+$$;
+
+-- The regex each supported `format` is generated from (the engine's FORMATS).
+CREATE OR REPLACE FUNCTION _steadytext_structured_format_regex(format text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH f(name, rx) AS (VALUES
+        ('date', '\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|1\d|2[0-8]))'),
+        ('time', '(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)'),
+        ('uuid', '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'),
+        ('email', '[a-z0-9_+-]{1,32}(?:\.[a-z0-9_+-]{1,32}){0,2}@[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?){0,2}\.[a-z]{2,6}'),
+        ('ipv4', '(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}'),
+        ('hostname', '[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?){0,3}'))
+    SELECT CASE WHEN format = 'date-time'
+                THEN (SELECT rx FROM f WHERE name = 'date') || 'T' || (SELECT rx FROM f WHERE name = 'time')
+                ELSE (SELECT rx FROM f WHERE name = format) END
+$$;
+
+-- Bytes of the shortest document the engine writes for a schema that passed
+-- _steadytext_structured_schema_error (the engine's minLen; recursion is
+-- bounded by max_schema_depth).
+CREATE OR REPLACE FUNCTION _steadytext_structured_min_bytes(s0 jsonb)
+RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_int constant numeric := 999999999999999;
+    s jsonb;
+    types text[];
+    t text;
+    best numeric;
+    len numeric;
+    lo numeric;
+    hi numeric;
+    req text[];
+    keep integer;
+    n integer;
+BEGIN
+    IF s0 = 'true'::jsonb THEN RETURN 1; END IF;
+    s := @extschema@._steadytext_structured_merge(s0);
+    IF s ? 'const' THEN RETURN @extschema@._steadytext_structured_json_bytes(s -> 'const'); END IF;
+    IF jsonb_typeof(s -> 'enum') = 'array' THEN
+        RETURN (SELECT min(@extschema@._steadytext_structured_json_bytes(e)) FROM jsonb_array_elements(s -> 'enum') AS e);
+    END IF;
+    IF s ? 'anyOf' OR s ? 'oneOf' THEN
+        RETURN (SELECT min(@extschema@._steadytext_structured_min_bytes(e))
+                FROM jsonb_array_elements(coalesce(s -> 'anyOf', s -> 'oneOf')) AS e);
+    END IF;
+    IF s ? 'type' THEN
+        types := @extschema@._steadytext_structured_types(s);
+    ELSIF s ? 'properties' OR s ? 'required' OR s ? 'minProperties' THEN
+        types := ARRAY['object'];
+    ELSIF (s ? 'items' AND s -> 'items' <> 'false'::jsonb) OR s ? 'prefixItems' THEN
+        types := ARRAY['array'];
+    ELSE
+        types := ARRAY['string', 'number', 'boolean', 'null'];
+    END IF;
+    FOREACH t IN ARRAY types LOOP
+        IF t = 'string' THEN
+            IF s ? 'pattern' THEN
+                len := 2 + (@extschema@._steadytext_structured_regex_error(s ->> 'pattern', true)).min_bytes;
+            ELSIF s ? 'format' THEN
+                len := 2 + (@extschema@._steadytext_structured_regex_error(
+                                @extschema@._steadytext_structured_format_regex(s ->> 'format'), true)).min_bytes;
+            ELSE
+                len := 2 + coalesce(@extschema@._steadytext_structured_num(s -> 'minLength'), 0);
+            END IF;
+        ELSIF t IN ('number', 'integer') THEN
+            lo := ceil(@extschema@._steadytext_structured_num(s -> 'minimum'));
+            lo := greatest(lo, floor(@extschema@._steadytext_structured_num(s -> 'exclusiveMinimum')) + 1);
+            hi := floor(@extschema@._steadytext_structured_num(s -> 'maximum'));
+            hi := least(hi, ceil(@extschema@._steadytext_structured_num(s -> 'exclusiveMaximum')) - 1);
+            lo := coalesce(lo, -max_int);
+            hi := coalesce(hi, max_int);
+            len := CASE WHEN lo <= 0 AND hi >= 0 THEN 1
+                        WHEN lo > 0 THEN length(lo::text)
+                        ELSE 1 + length((-hi)::text) END;
+        ELSIF t IN ('boolean', 'null') THEN
+            len := 4;
+        ELSIF t = 'object' THEN
+            -- every property, required names outside properties too (any value: 1 byte);
+            -- under maxProperties the required ones, then optional ones in order
+            req := CASE WHEN jsonb_typeof(s -> 'required') = 'array'
+                        THEN ARRAY(SELECT jsonb_array_elements_text(s -> 'required')) ELSE '{}' END;
+            WITH props AS (
+                SELECT p.key, @extschema@._steadytext_structured_min_bytes(p.value) AS mb, p.ord
+                  FROM jsonb_each(CASE WHEN jsonb_typeof(s -> 'properties') = 'object' THEN s -> 'properties' ELSE '{}' END)
+                       WITH ORDINALITY AS p(key, value, ord)
+                UNION ALL
+                SELECT r.key, 1, 1000000 + min(r.ord)
+                  FROM unnest(req) WITH ORDINALITY AS r(key, ord)
+                 WHERE NOT coalesce((s -> 'properties') ? r.key, false)
+                 GROUP BY r.key
+            ), ranked AS (
+                SELECT key, mb, key = ANY (req) AS required,
+                       row_number() OVER (PARTITION BY key = ANY (req) ORDER BY ord) AS rn
+                  FROM props
+            ), kept AS (
+                SELECT * FROM ranked
+                 WHERE required OR rn <= coalesce(@extschema@._steadytext_structured_num(s -> 'maxProperties'), 1e9)
+                                          - (SELECT count(*) FROM ranked WHERE required)
+            )
+            SELECT 2 + coalesce(sum(octet_length(to_json(key)::text) + 1 + mb), 0) + greatest(count(*) - 1, 0)
+              INTO len FROM kept;
+        ELSE
+            IF jsonb_typeof(s -> 'prefixItems') = 'array' THEN
+                keep := least(jsonb_array_length(s -> 'prefixItems'),
+                              coalesce(@extschema@._steadytext_structured_num(s -> 'maxItems'), 1e9)::integer);
+                SELECT 2 + coalesce(sum(@extschema@._steadytext_structured_min_bytes(e)), 0) + greatest(count(*) - 1, 0)
+                  INTO len FROM jsonb_array_elements(s -> 'prefixItems') WITH ORDINALITY AS x(e, o) WHERE o <= keep;
+            ELSIF s -> 'items' = 'false'::jsonb THEN
+                len := 2;
+            ELSE
+                n := coalesce(@extschema@._steadytext_structured_num(s -> 'minItems'), 0);
+                len := 2 + n * (CASE WHEN n = 0 THEN 0 ELSE @extschema@._steadytext_structured_min_bytes(coalesce(s -> 'items', 'true')) END)
+                       + greatest(n - 1, 0);
+            END IF;
+        END IF;
+        best := least(best, len);
+    END LOOP;
+    RETURN best;
+END;
+$$;
+
+-- max_tokens must leave room for the schema's smallest document (output is
+-- bounded to max_tokens bytes). 22023 naming both.
+CREATE OR REPLACE FUNCTION _steadytext_check_schema_budget(fn text, schema jsonb, max_tokens integer)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    need numeric := @extschema@._steadytext_structured_min_bytes(schema);
+BEGIN
+    IF need > max_tokens THEN
+        RAISE EXCEPTION '%: max_tokens (%) is too small for schema: its smallest document is % bytes', fn, max_tokens, need
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'JSON output is bounded to max_tokens bytes; raise max_tokens.';
+    END IF;
 END;
 $$;
 
@@ -1482,9 +2263,10 @@ END;
 $$;
 
 -- Returns the new request's id (result: text matching pattern in full).
--- Raises 2201B for a pattern PostgreSQL cannot compile, 0A000 for constructs
--- outside the supported subset (backreferences, lookaround, word boundaries,
--- lazy quantifiers, \p, inner anchors), and as steadytext_generate_async.
+-- Raises 22023 for a malformed pattern or a max_tokens below its shortest
+-- match, 0A000 for constructs outside the supported dialect (backreferences,
+-- lookaround, word boundaries, lazy quantifiers, \p, inner anchors; see
+-- docs/limits.md), 54000 for a pattern too big, and as steadytext_generate_async.
 CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_regex_async(
     prompt TEXT,
     pattern TEXT,

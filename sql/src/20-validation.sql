@@ -19,7 +19,7 @@ AS $$
         (2,  'max_prompt_bytes',     262144,       'largest prompt, text_input, query, task and each rerank document / batch item, in bytes'),
         (3,  'max_rerank_documents', 1000,         'most documents one steadytext_rerank_async call accepts'),
         (4,  'max_batch_items',      10000,        'most items one steadytext_*_batch_async call accepts'),
-        (5,  'max_choices',          256,          'most choices steadytext_generate_choice_async accepts (at least 1)'),
+        (5,  'max_choices',          256,          'most choices steadytext_generate_choice_async accepts (at least 2)'),
         (6,  'max_pattern_bytes',    4096,         'largest regex pattern, in bytes'),
         (7,  'max_schema_bytes',     65536,        'largest JSON schema (its jsonb text), in bytes'),
         (8,  'max_schema_depth',     64,           'deepest nesting of objects/arrays in a JSON schema'),
@@ -510,6 +510,16 @@ BEGIN
                     @extschema@._steadytext_limit('max_rerank_documents'), 'steadytext.max_rerank_documents', false, true);
             WHEN 'max_tokens' THEN
                 PERFORM @extschema@._steadytext_check_max_tokens(fn, @extschema@._steadytext_param_int(fn, parameters, arg));
+                -- the smallest output the schema / pattern allows must fit max_tokens
+                -- (both were checked already: they come before max_tokens)
+                IF function_name = 'generate_json' THEN
+                    PERFORM @extschema@._steadytext_check_schema_budget(fn, parameters -> 'schema',
+                        @extschema@._steadytext_param_int(fn, parameters, arg));
+                ELSIF function_name = 'generate_regex' THEN
+                    PERFORM @extschema@._steadytext_check_pattern_budget(fn,
+                        @extschema@._steadytext_param_text(fn, parameters, 'pattern'),
+                        @extschema@._steadytext_param_int(fn, parameters, arg));
+                END IF;
             WHEN 'seed' THEN
                 PERFORM @extschema@._steadytext_check_seed(fn, @extschema@._steadytext_param_int(fn, parameters, arg));
             WHEN 'use_cache' THEN

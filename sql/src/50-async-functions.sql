@@ -74,9 +74,10 @@ END;
 $$;
 
 -- Returns the new request's id (result: text matching pattern in full).
--- Raises 2201B for a pattern PostgreSQL cannot compile, 0A000 for constructs
--- outside the supported subset (backreferences, lookaround, word boundaries,
--- lazy quantifiers, \p, inner anchors), and as steadytext_generate_async.
+-- Raises 22023 for a malformed pattern or a max_tokens below its shortest
+-- match, 0A000 for constructs outside the supported dialect (backreferences,
+-- lookaround, word boundaries, lazy quantifiers, \p, inner anchors; see
+-- docs/limits.md), 54000 for a pattern too big, and as steadytext_generate_async.
 CREATE OR REPLACE FUNCTION @extschema@.steadytext_generate_regex_async(
     prompt TEXT,
     pattern TEXT,

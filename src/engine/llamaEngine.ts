@@ -6,7 +6,8 @@
 // reranking: a pool of single-sequence contexts; one embed(texts) call spreads
 // its texts over the free contexts, each text evaluated alone. Measured: a
 // job's output is byte-identical alone or beside others (docs/engine.md, Batching).
-import { Ajv } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
 import { existsSync } from 'node:fs';
 import {
   getLlama,
@@ -28,7 +29,7 @@ import {
 import { renderChatPrompt, rerankLayout, splitThinking, templateThinks, type RerankLayout } from './chatTemplate.ts';
 import { compileJsonSchema } from './jsonSchemaGrammar.ts';
 import { fixFor, modelIdFor, modelSource, type EngineSettings, type ModelSource } from './modelSources.ts';
-import { choiceGbnf, compileRegex } from './regexGrammar.ts';
+import { choiceGbnf, compileRegex, linearRegExp } from './regexGrammar.ts';
 import { ensureTinyModel } from './tinyModels.ts';
 import {
   EngineAbortedError,
@@ -533,7 +534,12 @@ function validateGenerateOptions(opts: GenerateOptions): void {
   if (!Number.isInteger(opts.seed)) throw new EngineInputError(`seed must be an integer, got ${opts.seed}`);
 }
 
-const ajv = new Ajv({ strict: false, allErrors: false });
+// The output check: ajv (JSON Schema 2020-12, for prefixItems) with formats,
+// whose `pattern` runs on the engine's linear-time matcher instead of a
+// backtracking RegExp. checkSchema has already vetted the schema, so `$schema`
+// naming another draft does not stop it.
+const ajv = new Ajv2020({ strict: false, allErrors: false, validateSchema: false, code: { regExp: linearRegExp } });
+addFormatsModule.default(ajv); // CommonJS: the plugin is the module's `default`
 
 function schemaValidator(schema: unknown) {
   try {
@@ -569,8 +575,8 @@ export class LlamaEngine implements Engine {
 
   async generateJson(prompt: string, schema: unknown, opts: GenerateOptions): Promise<unknown> {
     validateGenerateOptions(opts);
-    const validate = schemaValidator(schema);
     const { gbnf } = compileJsonSchema(schema, opts.maxTokens);
+    const validate = schemaValidator(schema);
     const { text, stopReason } = await this.generation.complete(prompt, opts, gbnf);
     let value: unknown;
     try {
@@ -590,17 +596,20 @@ export class LlamaEngine implements Engine {
 
   async generateRegex(prompt: string, pattern: string, opts: GenerateOptions): Promise<string> {
     if (typeof pattern !== 'string') throw new EngineInputError('pattern must be a string');
-    const { gbnf, matcher } = compileRegex(pattern);
     validateGenerateOptions(opts);
-    const { text, stopReason } = await this.generation.complete(prompt, opts, gbnf);
-    if (!matcher.test(text)) {
-      throw new EngineError(
-        stopReason === 'maxTokens'
-          ? `max_tokens (${opts.maxTokens}) reached before the output matched the pattern`
-          : 'the output does not match the pattern',
-      );
-    }
-    return text;
+    const { expr, matcher } = compileRegex(pattern, opts.maxTokens);
+    const { text, stopReason } = await this.generation.complete(prompt, opts, `root ::= ${expr}\n`);
+    if (matcher.fullMatch(text)) return text;
+    // llama.cpp may allow end-of-generation in the middle of a multi-byte
+    // character when the grammar could also end right before it; the
+    // detokenizer turns the dangling bytes into U+FFFD. What precedes them matched.
+    const trimmed = text.replace(/\uFFFD+$/u, '');
+    if (trimmed !== text && matcher.fullMatch(trimmed)) return trimmed;
+    throw new EngineError(
+      stopReason === 'maxTokens'
+        ? `max_tokens (${opts.maxTokens}) reached before the output matched the pattern`
+        : 'the output does not match the pattern',
+    );
   }
 
   async generateChoice(prompt: string, choices: string[], opts: GenerateOptions): Promise<string> {

@@ -165,8 +165,8 @@ test('the regex converter agrees with JavaScript on the supported subset', () =>
     ['[\\d\\s]*', ['1 2', ''], ['a']],
   ];
   for (const [p, yes, no] of cases) {
-    const { matcher } = compileRegex(p);
-    for (const s of yes) assert.ok(matcher.test(s), `${p} should match ${JSON.stringify(s)}`);
-    for (const s of no) assert.ok(!matcher.test(s), `${p} should not match ${JSON.stringify(s)}`);
+    const { matcher } = compileRegex(p, 64);
+    for (const s of yes) assert.ok(matcher.fullMatch(s), `${p} should match ${JSON.stringify(s)}`);
+    for (const s of no) assert.ok(!matcher.fullMatch(s), `${p} should not match ${JSON.stringify(s)}`);
   }
 });

@@ -15,7 +15,7 @@ after(async () => {
 const NULL_ = '22004';
 const BAD = '22023';
 const LIMIT = '54000';
-const REGEX = '2201B';
+const MALFORMED = '22023';
 const UNSUPPORTED = '0A000';
 
 async function rejects(sql: string, params: unknown[], code: string, ...parts: string[]) {
@@ -47,19 +47,22 @@ test('max_tokens 0 and 4097; NULL seed/use_cache/priority; negative seed', async
   await rejects(`SELECT steadytext_embed_async('p', priority := NULL)`, [], NULL_, 'priority');
 });
 
-test('choices: NULL, empty, NULL/empty/duplicate element, too many', async () => {
+test('choices: NULL, empty, one, NULL/empty/duplicate element, too many', async () => {
   const f = 'steadytext_generate_choice_async';
   await rejects(`SELECT ${f}('p', NULL)`, [], NULL_, `${f}: choices`);
   await rejects(`SELECT ${f}('p', '{}')`, [], BAD, 'choices must not be empty');
   await rejects(`SELECT ${f}('p', ARRAY['a', NULL])`, [], NULL_, 'choices[2]');
   await rejects(`SELECT ${f}('p', ARRAY['a', ''])`, [], BAD, 'choices[2]');
   await rejects(`SELECT ${f}('p', ARRAY['a', 'b', 'a'])`, [], BAD, 'choices', 'distinct');
+  // SteadyText's contract: a choice needs at least 2 distinct options
+  await rejects(`SELECT ${f}('p', ARRAY['only'])`, [], BAD, `${f}: choices must hold at least 2`);
+  await rejects(`SELECT steadytext_generate_choice('p', ARRAY['only'])`, [], BAD, 'steadytext_generate_choice: choices');
   await rejects(`SELECT ${f}('p', ARRAY(SELECT g::text FROM generate_series(1, 257) g))`, [], LIMIT, 'choices', '257');
 });
 
-test('pattern: malformed regex is 2201B', async () => {
+test('pattern: malformed regex is 22023 naming the position', async () => {
   for (const p of ['[a-', '(abc', 'a{2,1}', 'abc\\']) {
-    await rejects(`SELECT steadytext_generate_regex_async('p', $1)`, [p], REGEX, 'steadytext_generate_regex_async: pattern');
+    await rejects(`SELECT steadytext_generate_regex_async('p', $1)`, [p], MALFORMED, 'steadytext_generate_regex_async: pattern', 'at character');
   }
   await rejects(`SELECT steadytext_generate_regex_async('p', NULL)`, [], NULL_, 'pattern');
   await rejects(`SELECT steadytext_generate_regex_async('p', repeat('a', 4097))`, [], LIMIT, 'pattern');
@@ -100,7 +103,7 @@ test('schema: malformed, $ref, too deep, too big', async () => {
     ['{"required": "a"}', BAD, 'required'],
     ['{"enum": "a"}', BAD, 'enum'],
     ['{"anyOf": {}}', BAD, 'anyOf'],
-    ['{"$ref": "#/defs/a"}', UNSUPPORTED, 'schema: $ref is not supported'],
+    ['{"$ref": "#/defs/a"}', UNSUPPORTED, 'schema.$ref is not supported'],
     ['{"properties": {"a": {"items": {"$ref": "#"}}}}', UNSUPPORTED, '$ref'],
   ];
   for (const [s, code, msg] of bad) {

@@ -31,6 +31,8 @@ CREATE INDEX steadytext_queue_owner_active_idx ON @extschema@.steadytext_queue (
 -- ---------------------------------------------------------------------------
 -- Structured output (one contract between the enqueue and the engine)
 -- ---------------------------------------------------------------------------
+-- Nothing hand-written: the validators keep their signatures, and the new
+-- _steadytext_structured_* helpers come from 25-structured-validation.sql.
 
 
 -- ---------------------------------------------------------------------------
