@@ -11,8 +11,21 @@ import {
   type ModelSet,
 } from './modelSources.ts';
 import { EngineError, type Engine, type EngineFactory } from './types.ts';
+import { HttpEngine, RoutedEngine, type HttpBackends } from './httpEngine.ts';
 
 export * from './types.ts';
+export {
+  HTTP_DIALECTS,
+  HttpEngine,
+  listModels,
+  refusal,
+  RoutedEngine,
+  servedFunctions,
+  type HttpBackend,
+  type HttpBackends,
+  type HttpDialect,
+} from './httpEngine.ts';
+export { HttpClient, HttpBackendError } from './httpClient.ts';
 export { LlamaEngine } from './llamaEngine.ts';
 export {
   DEFAULT_MODELS,
@@ -38,6 +51,8 @@ export interface LoadEngineOptions {
   parallel?: number;
   /** Generation contexts the parallel sequences are spread over; default env STEADYTEXT_ENGINE_CONTEXTS, else `parallel` (one job per context; at most `parallel`). */
   contexts?: number;
+  /** Roles served by inference servers (docs/engine.md, "Inference servers"); the others run locally. */
+  servers?: HttpBackends;
 }
 
 /**
@@ -52,9 +67,17 @@ export async function loadEngine(opts: LoadEngineOptions = {}): Promise<Engine> 
     if (typeof mod.default !== 'function') {
       throw new EngineError(`STEADYTEXT_ENGINE_MODULE ${modulePath} has no default export (an EngineFactory)`);
     }
+    if (opts.servers && Object.keys(opts.servers).length > 0) {
+      throw new EngineError('an engine module cannot be combined with inference servers (--*-server)');
+    }
     return mod.default();
   }
-  return new LlamaEngine(resolveSettings(opts));
+  // Models load lazily: the local engine costs nothing for roles a server takes.
+  const local = new LlamaEngine(resolveSettings(opts));
+  if (opts.servers && Object.values(opts.servers).some(Boolean)) {
+    return new RoutedEngine(await HttpEngine.connect(opts.servers), local);
+  }
+  return local;
 }
 
 export interface ModelsDescription {
