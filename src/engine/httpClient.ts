@@ -178,7 +178,7 @@ export class HttpClient {
         last =
           e.name === 'TimeoutError'
             ? `no answer within ${o.timeoutMs / 1000} s`
-            : `cannot connect: ${e.cause?.code ?? e.cause?.message ?? e.message}`;
+            : `connection failed: ${e.cause?.code ?? e.cause?.message ?? e.message}`;
         lastStatus = undefined;
       } finally {
         this.slots.release();
