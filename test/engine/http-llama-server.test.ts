@@ -204,6 +204,21 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
     p.release();
   });
 
+  test('doctor: each configured server reachable, its model, the job types it serves', async () => {
+    const { serverChecks } = await import('../../src/cli/commands/doctorServers.ts');
+    const checks = await serverChecks({ generationServer: gen.url, embeddingServer: emb.url, rerankingServer: rer.url }, {});
+    assert.deepEqual(checks.map((c) => [c.name, c.status]), [
+      ['generation server', 'ok'],
+      ['embedding server', 'ok'],
+      ['reranking server', 'ok'],
+    ]);
+    assert.equal(
+      checks[0].message,
+      `llama-server at ${gen.url} serves llama-server:${tinyModelFileName('generation')}; job types: generate, generate_json, generate_regex, generate_choice`,
+    );
+    assert.match(checks[2].message, /job types: rerank$/);
+  });
+
   describe('through a worker on a real database', () => {
     let db: TestDatabase;
     const workers: Worker[] = [];

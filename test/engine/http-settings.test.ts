@@ -92,3 +92,17 @@ test('a server that is not there: the connection error after every retry, the ke
     return true;
   });
 });
+
+test('doctor: a configured server that is not there fails its check, saying what to fix', async () => {
+  const { serverChecks } = await import('../../src/cli/commands/doctorServers.ts');
+  assert.deepEqual(await serverChecks({}, {}), [], 'no server configured: no check');
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const [check] = await serverChecks({ embeddingServer: url }, {});
+  assert.equal(check.name, 'embedding server');
+  assert.equal(check.status, 'fail');
+  assert.match(check.message, /connection failed: ECONNREFUSED/);
+  assert.match(check.fix!, /--embedding-server/);
+  const [bad] = await serverChecks({}, { STEADYTEXT_RERANKING_SERVER: 'http://h:1', STEADYTEXT_RERANKING_SERVER_DIALECT: 'ollama' });
+  assert.equal(bad.status, 'fail');
+  assert.match(bad.message, /Ollama has no rerank endpoint/);
+});
