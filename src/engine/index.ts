@@ -2,11 +2,12 @@
 // Engine interface (./types.ts).
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LlamaEngine } from './llamaEngine.ts';
+import { engineDevice, LlamaEngine } from './llamaEngine.ts';
 import {
   describeModel,
   MODEL_ROLES,
   resolveSettings,
+  type GpuMode,
   type ModelDescription,
   type ModelSet,
 } from './modelSources.ts';
@@ -30,10 +31,12 @@ export { LlamaEngine } from './llamaEngine.ts';
 export {
   DEFAULT_MODELS,
   DEFAULT_THREADS,
+  GPU_MODES,
   MODEL_ENV,
   PULL_COMMAND,
   resolveSettings,
   type EngineSettings,
+  type GpuMode,
   type ModelDescription,
   type ModelSet,
 } from './modelSources.ts';
@@ -51,6 +54,8 @@ export interface LoadEngineOptions {
   parallel?: number;
   /** Generation contexts the parallel sequences are spread over; default env STEADYTEXT_ENGINE_CONTEXTS, else `parallel` (one job per context; at most `parallel`). */
   contexts?: number;
+  /** Local device: 'off' (CPU), 'auto', 'cuda', 'vulkan'; default env STEADYTEXT_GPU, else 'off'. */
+  gpu?: GpuMode;
   /** Roles served by inference servers (docs/engine.md, "Inference servers"); the others run locally. */
   servers?: HttpBackends;
 }
@@ -73,7 +78,9 @@ export async function loadEngine(opts: LoadEngineOptions = {}): Promise<Engine> 
     return mod.default();
   }
   // Models load lazily: the local engine costs nothing for roles a server takes.
-  const local = new LlamaEngine(resolveSettings(opts));
+  const settings = resolveSettings(opts);
+  // The device is part of every model id: resolve it before the engine serves.
+  const local = new LlamaEngine(settings, await engineDevice(settings.gpu));
   if (opts.servers && Object.values(opts.servers).some(Boolean)) {
     return new RoutedEngine(await HttpEngine.connect(opts.servers), local);
   }

@@ -11,6 +11,7 @@ type LoadEngine = (opts?: {
   modulePath?: string;
   threads?: number;
   servers?: HttpBackends;
+  gpu?: 'off' | 'auto' | 'cuda' | 'vulkan';
 }) => Promise<Engine>;
 
 /** A module whose default export is an EngineFactory (STEADYTEXT_ENGINE_MODULE / --engine-module). */
@@ -25,12 +26,12 @@ export async function importEngineModule(modulePath: string): Promise<Engine> {
 
 /** The engine per the settings: loadEngine() from src/engine/index.ts. */
 export async function loadWorkerEngine(
-  s: Pick<WorkerSettings, 'models' | 'engineModule' | 'threads'> & Partial<Pick<WorkerSettings, 'servers' | 'log' | 'logLevel'>>,
+  s: Pick<WorkerSettings, 'models' | 'engineModule' | 'threads'> & Partial<Pick<WorkerSettings, 'servers' | 'gpu' | 'log' | 'logLevel'>>,
 ): Promise<Engine> {
   const index = new URL('../engine/index.ts', import.meta.url);
   if (existsSync(fileURLToPath(index))) {
     const { loadEngine } = (await import(index.href)) as { loadEngine: LoadEngine };
-    const engine = await loadEngine({ models: s.models, modulePath: s.engineModule, threads: s.threads, servers: s.servers });
+    const engine = await loadEngine({ models: s.models, modulePath: s.engineModule, threads: s.threads, servers: s.servers, gpu: s.gpu });
     logRefusals(engine, s);
     return engine;
   }

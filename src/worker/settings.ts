@@ -41,6 +41,8 @@ export interface WorkerFlags {
   /** Serve /metrics and /health on this port (0: any free port); unset: off. */
   metricsPort?: string | number;
   metricsHost?: string;
+  /** Local inference device: off (CPU), auto, cuda, vulkan. */
+  gpu?: string;
   /** Inference servers (flags --<role>-server*, --server-*); see resolveServers. */
   generationServer?: string;
   generationServerDialect?: string;
@@ -113,6 +115,8 @@ export interface WorkerSettings {
   metricsHost?: string;
   /** Roles served by inference servers; a role not here runs on the local engine. */
   servers: HttpBackends;
+  /** The local engine's device: 'off' (CPU), 'auto', 'cuda', 'vulkan'. */
+  gpu: 'off' | 'auto' | 'cuda' | 'vulkan';
 }
 
 export const DEFAULTS = {
@@ -129,6 +133,7 @@ export const DEFAULTS = {
   models: 'default' as const,
   batchEmbeddings: true,
   logLevel: 'silent' as const,
+  gpu: 'off' as const,
   serverDialect: 'llama-server' as const,
   serverTimeoutMs: 120_000,
   serverMaxInFlight: 4,
@@ -349,7 +354,16 @@ export function resolveSettings(
     metricsPort,
     metricsHost: flags.metricsHost ?? (env.STEADYTEXT_WORKER_METRICS_HOST || undefined),
     servers: resolveServers(flags, env),
+    gpu: resolveGpu(flags, env),
   };
+}
+
+/** --gpu / STEADYTEXT_GPU: the local engine's device (CPU unless asked). */
+function resolveGpu(flags: WorkerFlags, env: NodeJS.ProcessEnv): WorkerSettings['gpu'] {
+  const src = pick({ name: '--gpu', value: flags.gpu }, { name: 'STEADYTEXT_GPU', value: env.STEADYTEXT_GPU });
+  const v = String(src?.value ?? DEFAULTS.gpu);
+  if (!['off', 'auto', 'cuda', 'vulkan'].includes(v)) throw new SettingsError(`${src!.name}: expected off, auto, cuda or vulkan, got '${v}'`);
+  return v as WorkerSettings['gpu'];
 }
 
 const SERVER_ROLES: readonly ModelRole[] = ['generation', 'embedding', 'reranking'];

@@ -28,6 +28,7 @@ export function upCommand(): Command {
     .option('--port <port>', 'embedded PostgreSQL port (default: $STEADYTEXT_PG_PORT or 5433)')
     .option('--data-dir <dir>', 'embedded PostgreSQL data directory (default: $STEADYTEXT_DATA_DIR or ./.steadytext)')
     .option('--no-worker', 'start the database only')
+    .option('--gpu <mode>', 'local engine device: off (CPU), auto, cuda or vulkan ($STEADYTEXT_GPU; default off)')
     .option('--metrics-port <port>', 'worker /metrics and /health port (default: $STEADYTEXT_WORKER_METRICS_PORT or 9464; 0 picks a free one)')
     .option('--log-level <level>', 'worker log level: silent, info, debug', 'info');
   return addServerOptions(cmd).action(async (opts: UpOptions) => {
@@ -156,6 +157,6 @@ export function libpqConnstr(url: string): string {
 /** The inference-server flags `up` passes on to its worker (addServerOptions). */
 function serverFlags(opts: object): WorkerFlags {
   return Object.fromEntries(
-    Object.entries(opts).filter(([k, v]) => v !== undefined && /^(generation|embedding|reranking)Server|^server[A-Z]/.test(k)),
+    Object.entries(opts).filter(([k, v]) => v !== undefined && /^(generation|embedding|reranking)Server|^server[A-Z]|^gpu$/.test(k)),
   ) as WorkerFlags;
 }

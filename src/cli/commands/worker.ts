@@ -68,6 +68,7 @@ export function workerCommand(): Command {
     .option('--models <set>', "model set: 'default' or 'tiny' ($STEADYTEXT_MODELS)")
     .option('--engine-module <path>', 'module whose default export is an EngineFactory ($STEADYTEXT_ENGINE_MODULE)')
     .option('--threads <n>', 'inference threads')
+    .option('--gpu <mode>', 'local engine device: off (CPU), auto, cuda or vulkan ($STEADYTEXT_GPU; default off)')
     .option('--worker-id <id>', 'steadytext_workers.worker_id (default: host-pid-random)')
     .option('--no-batch-embeddings', 'run claimed embed jobs one engine call each')
     .option('--log-level <level>', 'silent, info or debug (one line per job) ($STEADYTEXT_WORKER_LOG_LEVEL; default info)')
