@@ -96,6 +96,17 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
     console.log(`embeddings: llama-server vs local engine, largest component difference ${maxDiff.toExponential(2)}`);
     assert.ok(maxDiff < 1e-6, `llama-server and the local engine differ by ${maxDiff}`);
 
+    // Measured, not asserted: the same server with 4 slots decodes the request's texts side by side.
+    const slots4 = await LlamaServer.start(found.path!, 'embedding', ['-np', '4']);
+    try {
+      const batched = await (await HttpEngine.connect({ embedding: slots4.backend() })).embed(texts);
+      let d = 0;
+      batched.forEach((v, i) => v.forEach((x, j) => (d = Math.max(d, Math.abs(x - mine[i][j])))));
+      console.log(`embeddings: llama-server -np 4, one request of ${texts.length} texts vs the local engine: largest difference ${d.toExponential(2)}`);
+    } finally {
+      await slots4.kill();
+    }
+
     const small = await HttpEngine.connect({ embedding: emb.backend({ url: p.url, embedBatchSize: 4 }) });
     p.requests.length = 0;
     assert.deepEqual(await small.embed(texts), vectors);

@@ -50,7 +50,9 @@ export async function freePort(): Promise<number> {
 
 const ROLE_FLAGS: Record<ModelRole, string[]> = {
   generation: [],
-  embedding: ['--embedding'],
+  // One slot: with several, texts decoded in one batch get other vectors than
+  // alone (measured up to 0.21 per component on the tiny model; docs/engine.md).
+  embedding: ['--embedding', '-np', '1'],
   reranking: ['--rerank'],
 };
 
