@@ -141,9 +141,11 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
     const e = await HttpEngine.connect({ generation: gen.backend({ url: p.url }) });
     let same = 0;
     let total = 0;
+    const differing: string[] = [];
     const compare = (a: unknown, b: unknown) => {
       total++;
       if (JSON.stringify(a) === JSON.stringify(b)) same++;
+      else differing.push(`${JSON.stringify(a)} (server) vs ${JSON.stringify(b)} (local)`);
     };
     for (const [i, prompt] of PROMPTS.entries()) {
       const o = opts(24, 42 + i);
@@ -167,7 +169,7 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
       assert.equal(body.top_k, 1);
       assert.equal(typeof body.grammar, 'string');
     }
-    console.log(`constrained generation: llama-server equals the local engine in ${same} of ${total} outputs`);
+    console.log(`constrained generation: llama-server equals the local engine in ${same} of ${total} outputs; differing: ${differing.join('; ')}`);
     // The same requests all at once (the server's 4 slots decode them in shared batches) vs one at a time.
     const alone = [];
     for (const [i, prompt] of PROMPTS.entries()) alone.push(await e.generateRegex(prompt, REGEX, opts(24, 42 + i)));
