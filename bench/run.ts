@@ -15,9 +15,10 @@ import { burnDown, enqueueRate, latency } from './scenarios/queue.ts';
 import { claimAtDepth } from './scenarios/depth.ts';
 import { cacheHit } from './scenarios/cache.ts';
 import { engineScenario } from './scenarios/engine.ts';
+import { serverScenario, type ServerRun } from './scenarios/server.ts';
 import { buildReport, type BenchResults } from './report.ts';
 
-const ALL = ['enqueue', 'burndown', 'latency', 'depth', 'engine', 'cache'] as const;
+const ALL = ['enqueue', 'burndown', 'latency', 'depth', 'engine', 'cache', 'server'] as const;
 type Scenario = (typeof ALL)[number];
 
 const argv = process.argv.slice(2);
@@ -72,7 +73,7 @@ const say = (line: string) => {
 const server = await startBenchServer();
 say(`PostgreSQL ${server.version} (embedded), fsync=${server.settings.fsync}, synchronous_commit=${server.settings.synchronous_commit}; ${quick ? 'quick' : 'full'} run: ${picked.join(', ')}`);
 
-const results: BenchResults = { enqueue: [], burndown: [], latency: [], depth: [], engine: [] };
+const results: BenchResults & { server?: ServerRun[] } = { enqueue: [], burndown: [], latency: [], depth: [], engine: [] };
 
 let systems: QueueSystem[] = [];
 const errors: Record<string, string> = {};
@@ -136,6 +137,13 @@ try {
       progress,
     );
     say('engine: ' + results.engine.map((r) => `${r.kind}/${r.path}/w${r.width} ${r.perSecond}`).join(', '));
+  });
+  if (run('server')) await guard('server', async () => {
+    results.server = await serverScenario(
+      { embedTexts: SIZES.embedTexts, prompts: SIZES.prompts, maxTokens: SIZES.maxTokens, widths: SIZES.widths },
+      progress,
+      say,
+    );
   });
   if (run('cache')) await guard('cache', async () => {
     results.cache = await cacheHit(st.url, SIZES.cacheRequests, progress);

@@ -2,25 +2,41 @@
 // Engine interface (./types.ts).
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LlamaEngine } from './llamaEngine.ts';
+import { engineDevice, LlamaEngine } from './llamaEngine.ts';
 import {
   describeModel,
   MODEL_ROLES,
   resolveSettings,
+  type GpuMode,
   type ModelDescription,
   type ModelSet,
 } from './modelSources.ts';
 import { EngineError, type Engine, type EngineFactory } from './types.ts';
+import { HttpEngine, RoutedEngine, type HttpBackends } from './httpEngine.ts';
 
 export * from './types.ts';
+export {
+  HTTP_DIALECTS,
+  HttpEngine,
+  listModels,
+  refusal,
+  RoutedEngine,
+  servedFunctions,
+  type HttpBackend,
+  type HttpBackends,
+  type HttpDialect,
+} from './httpEngine.ts';
+export { HttpClient, HttpBackendError } from './httpClient.ts';
 export { LlamaEngine } from './llamaEngine.ts';
 export {
   DEFAULT_MODELS,
   DEFAULT_THREADS,
+  GPU_MODES,
   MODEL_ENV,
   PULL_COMMAND,
   resolveSettings,
   type EngineSettings,
+  type GpuMode,
   type ModelDescription,
   type ModelSet,
 } from './modelSources.ts';
@@ -38,6 +54,10 @@ export interface LoadEngineOptions {
   parallel?: number;
   /** Generation contexts the parallel sequences are spread over; default env STEADYTEXT_ENGINE_CONTEXTS, else `parallel` (one job per context; at most `parallel`). */
   contexts?: number;
+  /** Local device: 'off' (CPU), 'auto', 'cuda', 'vulkan'; default env STEADYTEXT_GPU, else 'off'. */
+  gpu?: GpuMode;
+  /** Roles served by inference servers (docs/engine.md, "Inference servers"); the others run locally. */
+  servers?: HttpBackends;
 }
 
 /**
@@ -52,9 +72,19 @@ export async function loadEngine(opts: LoadEngineOptions = {}): Promise<Engine> 
     if (typeof mod.default !== 'function') {
       throw new EngineError(`STEADYTEXT_ENGINE_MODULE ${modulePath} has no default export (an EngineFactory)`);
     }
+    if (opts.servers && Object.keys(opts.servers).length > 0) {
+      throw new EngineError('an engine module cannot be combined with inference servers (--*-server)');
+    }
     return mod.default();
   }
-  return new LlamaEngine(resolveSettings(opts));
+  // Models load lazily: the local engine costs nothing for roles a server takes.
+  const settings = resolveSettings(opts);
+  // The device is part of every model id: resolve it before the engine serves.
+  const local = new LlamaEngine(settings, await engineDevice(settings.gpu));
+  if (opts.servers && Object.values(opts.servers).some(Boolean)) {
+    return new RoutedEngine(await HttpEngine.connect(opts.servers), local);
+  }
+  return local;
 }
 
 export interface ModelsDescription {

@@ -28,7 +28,7 @@ import {
 } from 'node-llama-cpp';
 import { renderChatPrompt, rerankLayout, splitThinking, templateThinks, type RerankLayout } from './chatTemplate.ts';
 import { compileJsonSchema } from './jsonSchemaGrammar.ts';
-import { fixFor, modelIdFor, modelSource, type EngineSettings, type ModelSource } from './modelSources.ts';
+import { fixFor, modelIdFor, modelSource, type EngineSettings, type GpuMode, type ModelSource } from './modelSources.ts';
 import { choiceGbnf, compileRegex, linearRegExp } from './regexGrammar.ts';
 import { ensureTinyModel } from './tinyModels.ts';
 import {
@@ -47,28 +47,39 @@ const MAX_CONTEXT_SIZE = 4096;
 /** Qwen3-Reranker's own instruction; SteadyText's default task. */
 export const DEFAULT_RERANK_TASK = 'Given a web search query, retrieve relevant passages that answer the query';
 
-let llamaPromise: Promise<Llama> | undefined;
+const llamaPromises = new Map<GpuMode, Promise<Llama>>();
 
-/** The process-wide llama.cpp binding: CPU prebuilt, never built from source. */
+/**
+ * The process-wide llama.cpp binding for a device mode: node-llama-cpp's
+ * prebuilt binaries, never built from source. 'cuda'/'vulkan' fail when that
+ * backend cannot load here; 'auto' falls back to CPU.
+ */
+export function getEngineLlama(gpu: GpuMode = 'off'): Promise<Llama> {
+  let p = llamaPromises.get(gpu);
+  if (!p) {
+    p = getLlama({ gpu: gpu === 'off' ? false : gpu, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false }).catch(
+      (err: Error) => {
+        llamaPromises.delete(gpu);
+        throw gpu === 'off'
+          ? err
+          : new EngineError(`STEADYTEXT_GPU=${gpu}, but node-llama-cpp's ${gpu} prebuilt did not load: ${err.message}`, { cause: err });
+      },
+    );
+    llamaPromises.set(gpu, p);
+  }
+  return p;
+}
+
+/** The CPU binding (the tested default). */
 export function getCpuLlama(): Promise<Llama> {
-  llamaPromise ??= getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
-  return llamaPromise;
+  return getEngineLlama('off');
 }
 
-let cudaPromise: Promise<Llama> | undefined;
-
-/** The CUDA prebuilt (@node-llama-cpp/linux-x64-cuda), for STEADYTEXT_GPU=cuda; never built from source. */
-export function getCudaLlama(): Promise<Llama> {
-  cudaPromise ??= getLlama({ gpu: 'cuda', build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false }).catch((err: Error) => {
-    cudaPromise = undefined;
-    throw new EngineError(`STEADYTEXT_GPU=cuda, but node-llama-cpp's CUDA prebuilt did not load: ${err.message}`, { cause: err });
-  });
-  return cudaPromise;
-}
-
-/** The binding for a GPU setting: CPU unless STEADYTEXT_GPU=cuda. */
-export function getLlamaFor(gpu: EngineSettings['gpu']): Promise<Llama> {
-  return gpu === 'cuda' ? getCudaLlama() : getCpuLlama();
+/** The device models run on: 'cpu', or the GPU backend node-llama-cpp loaded ('cuda', 'vulkan', 'metal'). */
+export async function engineDevice(gpu: GpuMode): Promise<string> {
+  if (gpu === 'off') return 'cpu';
+  const llama = await getEngineLlama(gpu);
+  return llama.gpu === false ? 'cpu' : llama.gpu;
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -142,9 +153,8 @@ abstract class RoleModel {
 
   private async load(): Promise<LlamaModel> {
     const path = await this.resolvePath();
-    const llama = await getLlamaFor(this.settings.gpu);
-    // On the GPU every layer is offloaded; on the CPU none.
-    return llama.loadModel({ modelPath: path, gpuLayers: this.settings.gpu === 'cuda' ? 'max' : 0 });
+    const llama = await getEngineLlama(this.settings.gpu);
+    return llama.loadModel({ modelPath: path, gpuLayers: this.settings.gpu === 'off' ? 0 : 'auto' });
   }
 
   private async resolvePath(): Promise<string> {
@@ -554,7 +564,11 @@ export class LlamaEngine implements Engine {
   readonly embedding: EmbeddingModel;
   readonly reranking: RerankingModel;
 
-  constructor(readonly settings: EngineSettings) {
+  constructor(
+    readonly settings: EngineSettings,
+    /** 'cpu' or the GPU backend in use (engineDevice()); undefined is CPU. */
+    readonly device?: string,
+  ) {
     this.generation = new GenerationModel('generation', settings);
     this.embedding = new EmbeddingModel('embedding', settings);
     this.reranking = new RerankingModel('reranking', settings);
@@ -565,8 +579,14 @@ export class LlamaEngine implements Engine {
     return this.settings.threads;
   }
 
+  /**
+   * The model's id; on a GPU with the device appended (`...@cuda`), so CPU and
+   * GPU results never share cache rows. `device` comes from engineDevice()
+   * (loadEngine resolves it before the engine serves).
+   */
   modelId(role: ModelRole): string {
-    return this[role].modelId();
+    const id = this[role].modelId();
+    return this.device && this.device !== 'cpu' ? `${id}@${this.device}` : id;
   }
 
   async generate(prompt: string, opts: GenerateOptions): Promise<string> {

@@ -46,10 +46,13 @@ export interface EngineSettings {
   parallel: number;
   /** Generation contexts the `parallel` sequences are spread over (each evaluates its sequences in one batch). */
   contexts: number;
-  /** STEADYTEXT_GPU: `off` (default, CPU prebuilt) or `cuda` (CUDA prebuilt, every layer offloaded). */
-  gpu: 'off' | 'cuda';
+  /** Local inference device: 'off' (CPU, the tested default), 'auto' (a GPU when one works, else CPU), 'cuda', 'vulkan'. */
+  gpu: GpuMode;
   env: NodeJS.ProcessEnv;
 }
+
+export type GpuMode = 'off' | 'auto' | 'cuda' | 'vulkan';
+export const GPU_MODES: readonly GpuMode[] = ['off', 'auto', 'cuda', 'vulkan'];
 
 /** Measured on the 2-core dev box: 1 thread is fastest for small models (docs/engine.md). */
 export const DEFAULT_THREADS = 1;
@@ -67,7 +70,7 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
 }
 
 export function resolveSettings(
-  opts: { models?: ModelSet; threads?: number; modelDir?: string; parallel?: number; contexts?: number } = {},
+  opts: { models?: ModelSet; threads?: number; modelDir?: string; parallel?: number; contexts?: number; gpu?: GpuMode } = {},
   env: NodeJS.ProcessEnv = process.env,
 ): EngineSettings {
   const models = opts.models ?? ((env.STEADYTEXT_MODELS || 'default') as ModelSet);
@@ -79,12 +82,12 @@ export function resolveSettings(
   // Default: one context per job (measured fastest on the tiny model, docs/engine.md "Batching");
   // fewer contexts batch several jobs' sequences per decode step.
   const contexts = opts.contexts ?? positiveInt('STEADYTEXT_ENGINE_CONTEXTS', env.STEADYTEXT_ENGINE_CONTEXTS, parallel);
-  const gpu = (env.STEADYTEXT_GPU || 'off') as EngineSettings['gpu'];
-  if (gpu !== 'off' && gpu !== 'cuda') throw new EngineInputError(`STEADYTEXT_GPU must be 'off' or 'cuda', got '${gpu}'`);
+  const gpu = opts.gpu ?? ((env.STEADYTEXT_GPU || 'off') as GpuMode);
+  if (!GPU_MODES.includes(gpu)) throw new EngineInputError(`STEADYTEXT_GPU must be one of ${GPU_MODES.join(', ')}, got '${gpu}'`);
   return {
     models,
-    modelDir: opts.modelDir ?? defaultModelDir(env),
     gpu,
+    modelDir: opts.modelDir ?? defaultModelDir(env),
     threads,
     allowDownload: env.STEADYTEXT_ALLOW_DOWNLOAD === '1',
     parallel,

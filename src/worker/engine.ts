@@ -3,9 +3,16 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Engine, EngineFactory, ModelRole } from '../engine/types.ts';
+import type { HttpBackends } from '../engine/httpEngine.ts';
 import type { WorkerSettings } from './settings.ts';
 
-type LoadEngine = (opts?: { models?: 'default' | 'tiny'; modulePath?: string; threads?: number }) => Promise<Engine>;
+type LoadEngine = (opts?: {
+  models?: 'default' | 'tiny';
+  modulePath?: string;
+  threads?: number;
+  servers?: HttpBackends;
+  gpu?: 'off' | 'auto' | 'cuda' | 'vulkan';
+}) => Promise<Engine>;
 
 /** A module whose default export is an EngineFactory (STEADYTEXT_ENGINE_MODULE / --engine-module). */
 export async function importEngineModule(modulePath: string): Promise<Engine> {
@@ -18,11 +25,15 @@ export async function importEngineModule(modulePath: string): Promise<Engine> {
 }
 
 /** The engine per the settings: loadEngine() from src/engine/index.ts. */
-export async function loadWorkerEngine(s: Pick<WorkerSettings, 'models' | 'engineModule' | 'threads'>): Promise<Engine> {
+export async function loadWorkerEngine(
+  s: Pick<WorkerSettings, 'models' | 'engineModule' | 'threads'> & Partial<Pick<WorkerSettings, 'servers' | 'gpu' | 'log' | 'logLevel'>>,
+): Promise<Engine> {
   const index = new URL('../engine/index.ts', import.meta.url);
   if (existsSync(fileURLToPath(index))) {
     const { loadEngine } = (await import(index.href)) as { loadEngine: LoadEngine };
-    return loadEngine({ models: s.models, modulePath: s.engineModule, threads: s.threads });
+    const engine = await loadEngine({ models: s.models, modulePath: s.engineModule, threads: s.threads, servers: s.servers, gpu: s.gpu });
+    logRefusals(engine, s);
+    return engine;
   }
   // src/engine/index.ts not present (partial checkout): only an engine module can serve.
   if (s.engineModule) return importEngineModule(s.engineModule);
@@ -43,4 +54,15 @@ export function engineModelIds(engine: Engine): Partial<Record<ModelRole, string
     }
   }
   return ids;
+}
+
+/** At start, names the job types a configured server cannot serve (they fail at once, with the reason). */
+function logRefusals(engine: Engine, s: Partial<Pick<WorkerSettings, 'log' | 'logLevel'>>): void {
+  const r = (engine as { refusals?: () => Array<{ function: string; reason: string }> }).refusals?.() ?? [];
+  if (r.length === 0 || s.logLevel === undefined || s.logLevel === 'silent') return;
+  for (const { function: fn, reason } of r) {
+    const line = `[steadytext-worker] ${fn} jobs will fail on this worker: ${reason}`;
+    if (s.log) s.log(line);
+    else process.stderr.write(line + '\n');
+  }
 }

@@ -6,7 +6,9 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import type { Engine } from '../engine/types.ts';
+import { readFileSync } from 'node:fs';
+import type { Engine, ModelRole } from '../engine/types.ts';
+import type { HttpBackends, HttpDialect } from '../engine/httpEngine.ts';
 
 export type LogLevel = 'silent' | 'info' | 'debug';
 
@@ -39,6 +41,26 @@ export interface WorkerFlags {
   /** Serve /metrics and /health on this port (0: any free port); unset: off. */
   metricsPort?: string | number;
   metricsHost?: string;
+  /** Local inference device: off (CPU), auto, cuda, vulkan. */
+  gpu?: string;
+  /** Inference servers (flags --<role>-server*, --server-*); see resolveServers. */
+  generationServer?: string;
+  generationServerDialect?: string;
+  generationServerModel?: string;
+  generationServerApiKeyFile?: string;
+  embeddingServer?: string;
+  embeddingServerDialect?: string;
+  embeddingServerModel?: string;
+  embeddingServerApiKeyFile?: string;
+  rerankingServer?: string;
+  rerankingServerDialect?: string;
+  rerankingServerModel?: string;
+  rerankingServerApiKeyFile?: string;
+  serverTimeout?: string | number;
+  serverMaxInFlight?: string | number;
+  serverRetries?: string | number;
+  serverRetryBackoff?: string | number;
+  serverEmbedBatchSize?: string | number;
 }
 
 /** GUC values as current_setting(name, true) returns them (null when unset). */
@@ -91,6 +113,10 @@ export interface WorkerSettings {
   metricsPort?: number;
   /** Address the metrics server binds (default 0.0.0.0). */
   metricsHost?: string;
+  /** Roles served by inference servers; a role not here runs on the local engine. */
+  servers: HttpBackends;
+  /** The local engine's device: 'off' (CPU), 'auto', 'cuda', 'vulkan'. */
+  gpu: 'off' | 'auto' | 'cuda' | 'vulkan';
 }
 
 export const DEFAULTS = {
@@ -107,6 +133,13 @@ export const DEFAULTS = {
   models: 'default' as const,
   batchEmbeddings: true,
   logLevel: 'silent' as const,
+  gpu: 'off' as const,
+  serverDialect: 'llama-server' as const,
+  serverTimeoutMs: 120_000,
+  serverMaxInFlight: 4,
+  serverRetries: 3,
+  serverRetryBackoffMs: 500,
+  serverEmbedBatchSize: 64,
 };
 
 export class SettingsError extends Error {
@@ -320,7 +353,99 @@ export function resolveSettings(
     logLevel: logLevel as LogLevel,
     metricsPort,
     metricsHost: flags.metricsHost ?? (env.STEADYTEXT_WORKER_METRICS_HOST || undefined),
+    servers: resolveServers(flags, env),
+    gpu: resolveGpu(flags, env),
   };
+}
+
+/** --gpu / STEADYTEXT_GPU: the local engine's device (CPU unless asked). */
+function resolveGpu(flags: WorkerFlags, env: NodeJS.ProcessEnv): WorkerSettings['gpu'] {
+  const src = pick({ name: '--gpu', value: flags.gpu }, { name: 'STEADYTEXT_GPU', value: env.STEADYTEXT_GPU });
+  const v = String(src?.value ?? DEFAULTS.gpu);
+  if (!['off', 'auto', 'cuda', 'vulkan'].includes(v)) throw new SettingsError(`${src!.name}: expected off, auto, cuda or vulkan, got '${v}'`);
+  return v as WorkerSettings['gpu'];
+}
+
+const SERVER_ROLES: readonly ModelRole[] = ['generation', 'embedding', 'reranking'];
+const DIALECTS: readonly HttpDialect[] = ['llama-server', 'openai', 'ollama', 'tei'];
+
+/**
+ * Inference servers per role: --<role>-server / STEADYTEXT_<ROLE>_SERVER (a
+ * URL) with its dialect, model and API key (STEADYTEXT_<ROLE>_SERVER_API_KEY,
+ * or a file named by --<role>-server-api-key-file /
+ * STEADYTEXT_<ROLE>_SERVER_API_KEY_FILE; the key never appears in a message).
+ * Timeout, requests in flight, retries, backoff and embed batch size are shared.
+ */
+export function resolveServers(flags: WorkerFlags = {}, env: NodeJS.ProcessEnv = process.env): HttpBackends {
+  const f = flags as Record<string, string | number | undefined>;
+  const servers: HttpBackends = {};
+  const int = (min: number, fallback: number, flag: string, key: keyof WorkerFlags, envName: string) => {
+    const s = pick({ name: flag, value: f[key] }, { name: envName, value: env[envName] });
+    return s ? parseInteger(s.value!, s.name, min) : fallback;
+  };
+  const dur = (fallback: number, flag: string, key: keyof WorkerFlags, envName: string) => {
+    const s = pick({ name: flag, value: f[key] }, { name: envName, value: env[envName] });
+    return s ? parseDuration(s.value!, s.name) : fallback;
+  };
+  for (const role of SERVER_ROLES) {
+    const ENV = `STEADYTEXT_${role.toUpperCase()}_SERVER`;
+    const urlSrc = pick({ name: `--${role}-server`, value: f[`${role}Server`] }, { name: ENV, value: env[ENV] });
+    if (!urlSrc) continue;
+    const url = String(urlSrc.value).trim();
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new SettingsError(`${urlSrc.name}: expected an http(s) URL, got '${url}'`);
+    }
+    if (!/^https?:$/.test(parsed.protocol)) throw new SettingsError(`${urlSrc.name}: expected an http(s) URL, got '${url}'`);
+    if (parsed.username || parsed.password) {
+      throw new SettingsError(`${urlSrc.name}: put no credentials in the URL; use ${ENV}_API_KEY or ${ENV}_API_KEY_FILE`);
+    }
+    const dialectSrc = pick(
+      { name: `--${role}-server-dialect`, value: f[`${role}ServerDialect`] },
+      { name: `${ENV}_DIALECT`, value: env[`${ENV}_DIALECT`] },
+    );
+    const dialect = String(dialectSrc?.value ?? DEFAULTS.serverDialect) as HttpDialect;
+    if (!DIALECTS.includes(dialect)) {
+      throw new SettingsError(`${dialectSrc!.name}: expected one of ${DIALECTS.join(', ')}, got '${dialect}'`);
+    }
+    const model = pick(
+      { name: `--${role}-server-model`, value: f[`${role}ServerModel`] },
+      { name: `${ENV}_MODEL`, value: env[`${ENV}_MODEL`] },
+    );
+    const keyFile = pick(
+      { name: `--${role}-server-api-key-file`, value: f[`${role}ServerApiKeyFile`] },
+      { name: `${ENV}_API_KEY_FILE`, value: env[`${ENV}_API_KEY_FILE`] },
+    );
+    let apiKey = env[`${ENV}_API_KEY`] || undefined;
+    if (keyFile) {
+      try {
+        apiKey = readFileSync(String(keyFile.value), 'utf8').trim();
+      } catch (err) {
+        throw new SettingsError(`${keyFile.name}: cannot read the API key file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      if (!apiKey) throw new SettingsError(`${keyFile.name}: the API key file is empty`);
+    }
+    servers[role] = {
+      url: url.replace(/\/+$/, ''),
+      dialect,
+      model: model ? String(model.value).trim() : undefined,
+      apiKey,
+      timeoutMs: dur(DEFAULTS.serverTimeoutMs, '--server-timeout', 'serverTimeout', 'STEADYTEXT_SERVER_TIMEOUT'),
+      maxInFlight: int(1, DEFAULTS.serverMaxInFlight, '--server-max-in-flight', 'serverMaxInFlight', 'STEADYTEXT_SERVER_MAX_IN_FLIGHT'),
+      retries: int(0, DEFAULTS.serverRetries, '--server-retries', 'serverRetries', 'STEADYTEXT_SERVER_RETRIES'),
+      retryBackoffMs: dur(DEFAULTS.serverRetryBackoffMs, '--server-retry-backoff', 'serverRetryBackoff', 'STEADYTEXT_SERVER_RETRY_BACKOFF'),
+      embedBatchSize: int(1, DEFAULTS.serverEmbedBatchSize, '--server-embed-batch-size', 'serverEmbedBatchSize', 'STEADYTEXT_SERVER_EMBED_BATCH_SIZE'),
+    };
+    if (role === 'generation' && dialect === 'tei') {
+      throw new SettingsError(`${dialectSrc!.name}: tei (text-embeddings-inference) cannot serve generation`);
+    }
+    if (role === 'reranking' && dialect === 'ollama') {
+      throw new SettingsError(`${dialectSrc!.name}: Ollama has no rerank endpoint; use llama-server, openai (vLLM), tei, or the local engine`);
+    }
+  }
+  return servers;
 }
 
 /**

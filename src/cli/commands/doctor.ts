@@ -6,6 +6,9 @@ import { currentVersion, installedVersion } from '../../db/migrate.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
 import { redact } from './migrate.ts';
+import { serverChecks } from './doctorServers.ts';
+import { addServerOptions } from './worker.ts';
+import type { WorkerFlags } from '../../worker/settings.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -17,7 +20,7 @@ export interface Check {
   fix?: string;
 }
 
-interface DoctorOptions {
+interface DoctorOptions extends WorkerFlags {
   databaseUrl?: string;
   models?: string;
   json?: boolean;
@@ -26,7 +29,7 @@ interface DoctorOptions {
 const MIN_PG = 15;
 
 export function doctorCommand(): Command {
-  return new Command('doctor')
+  return addServerOptions(new Command('doctor'))
     .description('check the database, the pg_steadytext schema, extensions, models and workers; says what to fix')
     .option('--database-url <url>', 'PostgreSQL connection URL (default: $DATABASE_URL)')
     .option('--models <set>', "model set to check on this host: 'default' or 'tiny' (default: $STEADYTEXT_MODELS or default)")
@@ -61,7 +64,7 @@ export function formatChecks(checks: Check[]): string {
     .join('\n') + '\n';
 }
 
-export async function runChecks(url: string, opts: { models?: string } = {}): Promise<Check[]> {
+export async function runChecks(url: string, opts: { models?: string } & WorkerFlags = {}): Promise<Check[]> {
   const checks: Check[] = [];
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   try {
@@ -75,6 +78,7 @@ export async function runChecks(url: string, opts: { models?: string } = {}): Pr
       fix: 'check --database-url / DATABASE_URL, that the server is running, and pg_hba.conf (or run `steadytext up`)',
     });
     checks.push(await modelsCheck(opts.models));
+    checks.push(...(await serverChecks(opts)));
     return checks;
   }
   try {
@@ -95,6 +99,7 @@ export async function runChecks(url: string, opts: { models?: string } = {}): Pr
       package: 'install pgvector, then CREATE EXTENSION vector;',
     }));
     checks.push(await modelsCheck(opts.models));
+    checks.push(...(await serverChecks(opts)));
     checks.push(schema.installed ? await workersCheck(client, schema.schema!) : {
       name: 'workers',
       status: 'fail',

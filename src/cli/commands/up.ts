@@ -7,6 +7,7 @@ import { migrate } from '../../db/migrate.ts';
 import { setupHandoff } from '../../db/setupHandoff.ts';
 import type { Worker, WorkerFlags } from '../../worker/index.ts';
 import { exitCodes, fail } from '../exit.ts';
+import { addServerOptions } from './worker.ts';
 
 interface UpOptions {
   databaseUrl?: string;
@@ -20,7 +21,7 @@ interface UpOptions {
 }
 
 export function upCommand(): Command {
-  return new Command('up')
+  const cmd = new Command('up')
     .description('start PostgreSQL (embedded unless DATABASE_URL is set), install the schema, run a worker')
     .option('--database-url <url>', 'use this server instead of the embedded one (default: $DATABASE_URL)')
     .option('--models <set>', 'model set: default (real models) or tiny (offline test models)')
@@ -28,11 +29,12 @@ export function upCommand(): Command {
     .option('--port <port>', 'embedded PostgreSQL port (default: $STEADYTEXT_PG_PORT or 5433)')
     .option('--data-dir <dir>', 'embedded PostgreSQL data directory (default: $STEADYTEXT_DATA_DIR or ./.steadytext)')
     .option('--no-worker', 'start the database only')
+    .option('--gpu <mode>', 'local engine device: off (CPU), auto, cuda or vulkan ($STEADYTEXT_GPU; default off)')
     .option('--metrics-port <port>', 'worker /metrics and /health port (default: $STEADYTEXT_WORKER_METRICS_PORT or 9464; 0 picks a free one)')
-    .option('--log-level <level>', 'worker log level: silent, info, debug', 'info')
-    .action(async (opts: UpOptions) => {
-      await up(opts);
-    });
+    .option('--log-level <level>', 'worker log level: silent, info, debug', 'info');
+  return addServerOptions(cmd).action(async (opts: UpOptions) => {
+    await up(opts);
+  });
 }
 
 async function up(opts: UpOptions): Promise<void> {
@@ -97,6 +99,7 @@ async function up(opts: UpOptions): Promise<void> {
   let worker: Worker | undefined;
   if (opts.worker) {
     const flags: WorkerFlags = {
+      ...serverFlags(opts),
       databaseUrl: url,
       models,
       logLevel: opts.logLevel,
@@ -159,4 +162,11 @@ export function libpqConnstr(url: string, opts: { withUser?: boolean } = {}): st
   if (u.username) parts.push(`user=${q(decodeURIComponent(u.username))}`);
   if (u.password) parts.push(`password=${q(decodeURIComponent(u.password))}`);
   return parts.join(' ');
+}
+
+/** The inference-server flags `up` passes on to its worker (addServerOptions). */
+function serverFlags(opts: object): WorkerFlags {
+  return Object.fromEntries(
+    Object.entries(opts).filter(([k, v]) => v !== undefined && /^(generation|embedding|reranking)Server|^server[A-Z]|^gpu$/.test(k)),
+  ) as WorkerFlags;
 }
