@@ -11,10 +11,10 @@
 // Results are checked exactly as the local engine checks its own (JSON parsed
 // and validated against the schema, regex fully matched, choice one of the
 // choices); the grammars sent are the ones the local engine compiles.
-import { Ajv } from 'ajv';
 import { HttpClient, type HttpClientOptions } from './httpClient.ts';
 import { compileJsonSchema } from './jsonSchemaGrammar.ts';
-import { choiceGbnf, compileRegex } from './regexGrammar.ts';
+import { acceptRegexOutput, choiceGbnf, compileRegex } from './regexGrammar.ts';
+import { schemaErrors, schemaValidator, validateGenerateOptions } from './outputChecks.ts';
 import {
   EngineAbortedError,
   EngineError,
@@ -297,14 +297,6 @@ class RoleServer {
   }
 }
 
-function validateGenerateOptions(opts: GenerateOptions): void {
-  if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 1 || opts.maxTokens > 4096) {
-    throw new EngineInputError(`maxTokens must be an integer in 1..4096, got ${opts.maxTokens}`);
-  }
-  if (!Number.isInteger(opts.seed)) throw new EngineInputError(`seed must be an integer, got ${opts.seed}`);
-}
-
-const ajv = new Ajv({ strict: false, allErrors: false });
 
 /**
  * An Engine whose roles are served by inference servers. Roles without a
@@ -378,13 +370,9 @@ export class HttpEngine implements Engine {
     const s = this.server('generation');
     s.refuseUnless('generate_json');
     validateGenerateOptions(opts);
-    let validate;
-    try {
-      validate = ajv.compile(schema as object);
-    } catch (err) {
-      throw new EngineInputError(`invalid JSON schema: ${(err as Error).message}`, { cause: err });
-    }
+    // compileJsonSchema vets the schema (the structured contract) before ajv sees it
     const { gbnf } = compileJsonSchema(schema, opts.maxTokens);
+    const validate = schemaValidator(schema);
     const { text, truncated } = await this.run('generation', opts.signal, () =>
       s.complete(prompt, opts, { kind: 'json', schema, gbnf }),
     );
@@ -397,7 +385,7 @@ export class HttpEngine implements Engine {
       );
     }
     if (!validate(value)) {
-      throw new EngineError(`the generated JSON does not validate against the schema: ${ajv.errorsText(validate.errors)}`);
+      throw new EngineError(`the generated JSON does not validate against the schema: ${schemaErrors(validate)}`);
     }
     return value;
   }
@@ -406,17 +394,19 @@ export class HttpEngine implements Engine {
     const s = this.server('generation');
     s.refuseUnless('generate_regex');
     if (typeof pattern !== 'string') throw new EngineInputError('pattern must be a string');
-    const { gbnf, matcher } = compileRegex(pattern);
     validateGenerateOptions(opts);
+    const { expr, matcher } = compileRegex(pattern, opts.maxTokens);
+    const gbnf = `root ::= ${expr}\n`;
     const { text, truncated } = await this.run('generation', opts.signal, () =>
       s.complete(prompt, opts, { kind: 'regex', pattern, gbnf }),
     );
-    if (!matcher.test(text)) {
+    const accepted = acceptRegexOutput(matcher, text);
+    if (accepted === undefined) {
       throw new EngineError(
         truncated ? `max_tokens (${opts.maxTokens}) reached before the output matched the pattern` : 'the output does not match the pattern',
       );
     }
-    return text;
+    return accepted;
   }
 
   async generateChoice(prompt: string, choices: string[], opts: GenerateOptions): Promise<string> {

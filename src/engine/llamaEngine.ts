@@ -6,8 +6,6 @@
 // reranking: a pool of single-sequence contexts; one embed(texts) call spreads
 // its texts over the free contexts, each text evaluated alone. Measured: a
 // job's output is byte-identical alone or beside others (docs/engine.md, Batching).
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
 import { existsSync } from 'node:fs';
 import {
   getLlama,
@@ -29,7 +27,8 @@ import {
 import { renderChatPrompt, rerankLayout, splitThinking, templateThinks, type RerankLayout } from './chatTemplate.ts';
 import { compileJsonSchema } from './jsonSchemaGrammar.ts';
 import { fixFor, modelIdFor, modelSource, type EngineSettings, type GpuMode, type ModelSource } from './modelSources.ts';
-import { choiceGbnf, compileRegex, linearRegExp } from './regexGrammar.ts';
+import { acceptRegexOutput, choiceGbnf, compileRegex } from './regexGrammar.ts';
+import { schemaErrors, schemaValidator, validateGenerateOptions } from './outputChecks.ts';
 import { ensureTinyModel } from './tinyModels.ts';
 import {
   EngineAbortedError,
@@ -537,28 +536,6 @@ export class RerankingModel extends RoleModel {
   }
 }
 
-function validateGenerateOptions(opts: GenerateOptions): void {
-  if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 1 || opts.maxTokens > 4096) {
-    throw new EngineInputError(`maxTokens must be an integer in 1..4096, got ${opts.maxTokens}`);
-  }
-  if (!Number.isInteger(opts.seed)) throw new EngineInputError(`seed must be an integer, got ${opts.seed}`);
-}
-
-// The output check: ajv (JSON Schema 2020-12, for prefixItems) with formats,
-// whose `pattern` runs on the engine's linear-time matcher instead of a
-// backtracking RegExp. checkSchema has already vetted the schema, so `$schema`
-// naming another draft does not stop it.
-const ajv = new Ajv2020({ strict: false, allErrors: false, validateSchema: false, code: { regExp: linearRegExp } });
-addFormatsModule.default(ajv); // CommonJS: the plugin is the module's `default`
-
-function schemaValidator(schema: unknown) {
-  try {
-    return ajv.compile(schema as object);
-  } catch (err) {
-    throw new EngineInputError(`invalid JSON schema: ${(err as Error).message}`, { cause: err });
-  }
-}
-
 export class LlamaEngine implements Engine {
   readonly generation: GenerationModel;
   readonly embedding: EmbeddingModel;
@@ -609,7 +586,7 @@ export class LlamaEngine implements Engine {
       );
     }
     if (!validate(value)) {
-      throw new EngineError(`the generated JSON does not validate against the schema: ${ajv.errorsText(validate.errors)}`);
+      throw new EngineError(`the generated JSON does not validate against the schema: ${schemaErrors(validate)}`);
     }
     return value;
   }
@@ -619,12 +596,8 @@ export class LlamaEngine implements Engine {
     validateGenerateOptions(opts);
     const { expr, matcher } = compileRegex(pattern, opts.maxTokens);
     const { text, stopReason } = await this.generation.complete(prompt, opts, `root ::= ${expr}\n`);
-    if (matcher.fullMatch(text)) return text;
-    // llama.cpp may allow end-of-generation in the middle of a multi-byte
-    // character when the grammar could also end right before it; the
-    // detokenizer turns the dangling bytes into U+FFFD. What precedes them matched.
-    const trimmed = text.replace(/\uFFFD+$/u, '');
-    if (trimmed !== text && matcher.fullMatch(trimmed)) return trimmed;
+    const accepted = acceptRegexOutput(matcher, text);
+    if (accepted !== undefined) return accepted;
     throw new EngineError(
       stopReason === 'maxTokens'
         ? `max_tokens (${opts.maxTokens}) reached before the output matched the pattern`

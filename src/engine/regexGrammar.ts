@@ -648,6 +648,18 @@ export function compileRegex(pattern: string, budget: number, mode: GenMode = 't
 }
 
 /** Grammar whose root is exactly one of `choices` (at least two distinct non-empty strings). */
+/**
+ * The output a regex job returns, or undefined when it does not match. A
+ * generator may stop in the middle of a multi-byte character when the grammar
+ * could also end right before it; the detokenizer turns the dangling bytes
+ * into U+FFFD, and what precedes them is the match.
+ */
+export function acceptRegexOutput(matcher: RegexMatcher, text: string): string | undefined {
+  if (matcher.fullMatch(text)) return text;
+  const trimmed = text.replace(/\uFFFD+$/u, '');
+  return trimmed !== text && matcher.fullMatch(trimmed) ? trimmed : undefined;
+}
+
 export function choiceGbnf(choices: string[]): string {
   if (!Array.isArray(choices) || choices.length < 2) throw new StructuredInputError('22023', 'choices must be an array of at least 2 strings');
   for (const ch of choices) {
