@@ -23,6 +23,7 @@ import { failJob } from '../db/failJob.ts';
 import { heartbeat } from '../db/heartbeat.ts';
 import { markWorkerStopped } from '../db/markWorkerStopped.ts';
 import { reclaimStale } from '../db/reclaimStale.ts';
+import { assertSchemaVersion } from '../db/schemaVersion.ts';
 import { registerWorker } from '../db/registerWorker.ts';
 import { releaseJobs } from '../db/releaseJobs.ts';
 import { releaseOrphans } from '../db/releaseOrphans.ts';
@@ -184,6 +185,8 @@ export class Worker {
       });
       this.pool.on('error', (err) => this.log('info', `idle connection error: ${err.message}`));
       const pool = this.pool;
+      // A schema older or newer than this code: say what to run (SchemaVersionError), touch nothing.
+      await withRetries(() => assertSchemaVersion(pool));
       // The metrics port first: a port in use fails the start before this
       // worker is registered anywhere.
       if (s.metricsPort !== undefined) {

@@ -70,7 +70,8 @@ export function workerCommand(): Command {
       try {
         await worker.start();
       } catch (err) {
-        const e = err as { code?: string; message: string };
+        const e = err as { code?: string; message: string; name?: string };
+        if (e.name === 'SchemaVersionError') fail(e.message, exitCodes.failure);
         if (e.code === '42P01') {
           fail(`pg_steadytext is not installed in this database (${e.message}): run \`steadytext migrate\``, exitCodes.failure);
         }
