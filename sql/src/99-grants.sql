@@ -12,7 +12,7 @@ GRANT SELECT ON steadytext_queue, steadytext_workers TO steadytext_user;
 GRANT SELECT, INSERT, UPDATE, DELETE
     ON steadytext_queue, steadytext_cache, steadytext_workers, steadytext_config, steadytext_dead_letter_queue
     TO steadytext_admin;
-GRANT SELECT ON steadytext_migrations TO steadytext_admin;
+GRANT SELECT ON steadytext_migrations TO steadytext_admin, steadytext_worker;  -- the worker checks the schema version at start
 GRANT SELECT, UPDATE ON steadytext_queue TO steadytext_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON steadytext_cache TO steadytext_worker;
 GRANT SELECT, INSERT, UPDATE ON steadytext_workers, steadytext_config TO steadytext_worker;
@@ -25,9 +25,10 @@ DO $$
 DECLARE
     f record;
     admin_only constant text[] := ARRAY['steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_dblink_connstr',
+                                        'steadytext_cleanup_results',
                                         '_steadytext_model_id', '_steadytext_check_queue_size',
                                         '_steadytext_queue_stamp', '_steadytext_queue_notify_completed'];
-    for_worker constant text[] := ARRAY['steadytext_cache_evict', 'steadytext_limits', '_steadytext_limit',
+    for_worker constant text[] := ARRAY['steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_limits', '_steadytext_limit',
                                         'steadytext_worker_status', 'steadytext_queue_stats', 'steadytext_cache_stats'];
 BEGIN
     FOR f IN

@@ -32,6 +32,7 @@ import { writeModelIds } from '../db/writeModelIds.ts';
 import { engineModelIds, loadWorkerEngine } from './engine.ts';
 import { executeEmbedBatch, executeJob, JobInputError } from './execute.ts';
 import { Listener } from './listener.ts';
+import { startRetention } from './retention.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { startWorkerMetrics, type MetricsServer } from './metricsServer.ts';
 import type { WorkerSettings } from './settings.ts';
@@ -224,6 +225,8 @@ export class Worker {
       setInterval(() => void this.reclaim(), s.heartbeatIntervalMs),
       setInterval(() => void this.evict(), s.cacheEvictIntervalMs),
     );
+    const retention = startRetention(s, { pool: () => this.pool, stopping: () => this.stopping, log: (l) => this.log('info', l) });
+    if (retention) this.timers.push(retention);
     this.loopDone = this.loop();
     this.log('info', `started (concurrency ${s.concurrency}, poll ${s.pollIntervalMs / 1000} s)`);
   }

@@ -92,12 +92,13 @@ test('the install made the three group roles, NOLOGIN, and gave PUBLIC no functi
   const definers = fns.rows.filter((f) => f.prosecdef).map((f) => f.proname).sort();
   assert.deepEqual(definers, [
     '_steadytext_cache_lookup', '_steadytext_cancel', '_steadytext_enqueue', '_steadytext_enqueue_batch',
-    '_steadytext_handoff', '_steadytext_retry', 'steadytext_cache_stats',
+    '_steadytext_handoff', '_steadytext_retry', 'steadytext_cache_stats', 'steadytext_cleanup_results',
   ]);
   const userCannot = fns.rows.filter((f) => !f.user_exec).map((f) => f.proname).sort();
   assert.deepEqual(userCannot, [
     '_steadytext_check_queue_size', '_steadytext_model_id', '_steadytext_queue_notify_completed',
-    '_steadytext_queue_stamp', 'steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_dblink_connstr',
+    '_steadytext_queue_stamp', 'steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_cleanup_results',
+    'steadytext_dblink_connstr',
   ]);
 });
 

@@ -18,6 +18,9 @@
 -- ---------------------------------------------------------------------------
 -- Lifecycle (result retention)
 -- ---------------------------------------------------------------------------
+-- Nothing to change by hand: steadytext_cleanup_results (92-retention.sql) is
+-- new in 1.1.0 and created by the repeatable part below; it uses the existing
+-- steadytext_queue_completed_at_idx.
 
 
 -- ---------------------------------------------------------------------------
