@@ -19,7 +19,8 @@ export async function importEngineModule(modulePath: string): Promise<Engine> {
 
 /** The engine per the settings: loadEngine() from src/engine/index.ts. */
 export async function loadWorkerEngine(s: Pick<WorkerSettings, 'models' | 'engineModule' | 'threads'>): Promise<Engine> {
-  const index = new URL('../engine/index.ts', import.meta.url);
+  // index.ts beside the sources, index.js in the build (dist/)
+  const index = new URL(`../engine/index${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url);
   if (existsSync(fileURLToPath(index))) {
     const { loadEngine } = (await import(index.href)) as { loadEngine: LoadEngine };
     return loadEngine({ models: s.models, modulePath: s.engineModule, threads: s.threads });
