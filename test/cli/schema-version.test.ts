@@ -13,7 +13,7 @@ const RELEASED = '1.0.0';
 const esc = (s: string) => s.replaceAll('.', '\\.');
 
 async function doctorSchemaCheck(url: string) {
-  const r = await runCli(['doctor', '--json'], { DATABASE_URL: url, STEADYTEXT_MODELS: 'tiny', STEADYTEXT_ENGINE_MODULE: '' });
+  const r = await runCli(['doctor', '--json'], { DATABASE_URL: url, STEADYTEXT_MODELS: 'tiny', STEADYTEXT_ENGINE_MODULE: '' }, 300_000);
   const out = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ name: string; status: string; message: string; fix?: string }> };
   return { code: r.code, check: out.checks.find((c) => c.name === 'pg_steadytext')! };
 }
@@ -30,7 +30,7 @@ test(`a worker on a ${RELEASED} schema says to run steadytext migrate, registers
       assert.match(err.message, new RegExp(`schema ${esc(RELEASED)} is installed .*needs ${esc(currentVersion())}: run \`steadytext migrate\``));
       return true;
     });
-    const cli = await runCli(['worker', '--database-url', db.url], { STEADYTEXT_ENGINE_MODULE: SCRIPTED_ENGINE });
+    const cli = await runCli(['worker', '--database-url', db.url], { STEADYTEXT_ENGINE_MODULE: SCRIPTED_ENGINE }, 300_000);
     assert.equal(cli.code, 1, cli.stderr);
     assert.match(cli.stderr, new RegExp(`pg_steadytext schema ${esc(RELEASED)} is installed.*run \`steadytext migrate\``));
     assert.doesNotMatch(cli.stderr, /column|does not exist/, 'no missing-column error reaches the user');
