@@ -85,7 +85,13 @@ test('steadytext up with its data directory under a mode-700 directory: ready, a
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
     await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', () => /^ready: postgres:\/\//m.test(out) && resolve());
+      const timer = setTimeout(() => reject(new Error(`no ready line in 200 s; output so far:\n${out}`)), 200_000);
+      child.stdout.on('data', () => {
+        if (/^ready: postgres:\/\//m.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
       void exited.then((code) => reject(new Error(`up exited (${code}) before ready:\n${out}`)));
     });
     const line = /^PostgreSQL data: (\S+) \((.*)\)$/m.exec(out);
@@ -94,8 +100,10 @@ test('steadytext up with its data directory under a mode-700 directory: ready, a
     assert.match(line[2], new RegExp(`moved out of ${dataDir}/pgdata: ${home} is not searchable by other users`));
     assert.ok(existsSync(path.join(dataDir, 'credentials.json')), 'the credentials stay in the clone, readable by its owner only');
   } finally {
-    child.kill('SIGTERM');
+    child.kill('SIGINT'); // up stops its server, then exits
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     await exited;
+    clearTimeout(killer);
     rmSync(base, { recursive: true, force: true });
     rmSync(home, { recursive: true, force: true });
   }
