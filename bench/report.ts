@@ -5,6 +5,7 @@ import type { BurnDownResult, EnqueueResult, LatencyResult } from './scenarios/q
 import type { DepthResult } from './scenarios/depth.ts';
 import type { EngineRun } from './scenarios/engine.ts';
 import type { CacheHitResult } from './scenarios/cache.ts';
+import { CLI_STARTUP_TARGET_MS, type CliStartupResult } from './scenarios/cli.ts';
 import { round } from './lib/stats.ts';
 
 interface Input {
@@ -23,6 +24,7 @@ export interface BenchResults {
   depth: DepthResult[];
   engine: EngineRun[];
   cache?: CacheHitResult;
+  cli?: CliStartupResult;
 }
 
 export interface Target {
@@ -175,6 +177,19 @@ export function buildReport(input: Input) {
       '',
       `miss (pending insert) p50 ${ms(r.cache.missLatency.p50)}`,
       '',
+    ]);
+  }
+
+  // cli start-up
+  if (r.cli) {
+    targets.push({ name: 'cli_help_p50_ms', goal: `< ${CLI_STARTUP_TARGET_MS} ms`, value: r.cli.help.p50, met: r.cli.met });
+    rows.push([
+      '`steadytext --help` start-up, p50 / p99',
+      `${ms(r.cli.help.p50)} / ${ms(r.cli.help.p99)}`,
+      '',
+      '',
+      `bare node ${ms(r.cli.bareNode.p50)}; via tsx ${ms(r.cli.viaTsx.p50)}`,
+      `< ${CLI_STARTUP_TARGET_MS} ms: ${r.cli.met ? 'met' : 'NOT met'}`,
     ]);
   }
 

@@ -2,7 +2,7 @@
 // embedded PostgreSQL (server defaults: fsync on, durable), in one run.
 // See bench/README.md. Flags:
 //   --quick                 small sizes for iteration (10k jobs, 100k depth rows)
-//   --scenarios a,b         or BENCH_SCENARIOS: enqueue, burndown, latency, depth, engine, cache
+//   --scenarios a,b         or BENCH_SCENARIOS: enqueue, burndown, latency, depth, engine, cache, server, cli
 //   --out <file>            results JSON (default bench/results/<date>.json)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, platform, release } from 'node:os';
@@ -16,9 +16,10 @@ import { claimAtDepth } from './scenarios/depth.ts';
 import { cacheHit } from './scenarios/cache.ts';
 import { engineScenario } from './scenarios/engine.ts';
 import { serverScenario, type ServerRun } from './scenarios/server.ts';
+import { cliStartup } from './scenarios/cli.ts';
 import { buildReport, type BenchResults } from './report.ts';
 
-const ALL = ['enqueue', 'burndown', 'latency', 'depth', 'engine', 'cache', 'server'] as const;
+const ALL = ['enqueue', 'burndown', 'latency', 'depth', 'engine', 'cache', 'server', 'cli'] as const;
 type Scenario = (typeof ALL)[number];
 
 const argv = process.argv.slice(2);
@@ -148,6 +149,10 @@ try {
   if (run('cache')) await guard('cache', async () => {
     results.cache = await cacheHit(st.url, SIZES.cacheRequests, progress);
     say(`cache hit: ${results.cache.requestsPerSecond} req/s, p50 ${results.cache.latency.p50} ms`);
+  });
+  if (run('cli')) await guard('cli', async () => {
+    results.cli = cliStartup(quick ? 5 : 20);
+    say(`cli: steadytext --help p50 ${results.cli.help.p50} ms (bare node ${results.cli.bareNode.p50} ms, via tsx ${results.cli.viaTsx.p50} ms)`);
   });
 } finally {
   if (barStarted) bars.stop();

@@ -1,6 +1,6 @@
 -- pg_steadytext 1.0.0: SteadyText's async AI functions for PostgreSQL.
 -- One script, read top to bottom: tables, internal helpers, then the public
--- functions grouped as ../shared/spec/async-functions.md groups them.
+-- functions grouped as SteadyText's "PostgreSQL Extension - Async Functions" documentation groups them.
 -- Installed by `CREATE EXTENSION pg_steadytext` or by `steadytext migrate`
 -- (which binds @extschema@ and drops the guard line below).
 \echo Use "CREATE EXTENSION pg_steadytext" to load this file. \quit

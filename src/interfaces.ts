@@ -1,5 +1,6 @@
 // Shared types: the worker, the CLI, the client and the engine agree on these.
-// Names are the spec's (../shared/spec/async-functions.md).
+// Names are the spec's: SteadyText's "PostgreSQL Extension - Async Functions"
+// documentation, which this project implements (docs/sql-reference.md).
 
 /** Values of steadytext_queue.function_name. */
 export type FunctionName =

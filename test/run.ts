@@ -29,7 +29,7 @@ if (!url) {
     postgresFlags: ['-c', 'max_connections=300', '-c', 'fsync=off', '-c', 'synchronous_commit=off'],
   });
   url = server.url;
-  console.log(`test PostgreSQL (embedded) on port ${port}`);
+  console.log(`test PostgreSQL (embedded) on port ${port}, data in ${server.dataDir}${server.relocated ? ` (${server.relocated})` : ''}`);
 }
 process.env.TEST_DATABASE_URL = url;
 await prepareTemplate(url);

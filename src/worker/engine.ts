@@ -28,7 +28,8 @@ export async function importEngineModule(modulePath: string): Promise<Engine> {
 export async function loadWorkerEngine(
   s: Pick<WorkerSettings, 'models' | 'engineModule' | 'threads'> & Partial<Pick<WorkerSettings, 'servers' | 'gpu' | 'log' | 'logLevel'>>,
 ): Promise<Engine> {
-  const index = new URL('../engine/index.ts', import.meta.url);
+  // index.ts beside the sources, index.js in the build (dist/)
+  const index = new URL(`../engine/index${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url);
   if (existsSync(fileURLToPath(index))) {
     const { loadEngine } = (await import(index.href)) as { loadEngine: LoadEngine };
     const engine = await loadEngine({ models: s.models, modulePath: s.engineModule, threads: s.threads, servers: s.servers, gpu: s.gpu });

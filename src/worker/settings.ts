@@ -33,6 +33,8 @@ export interface WorkerFlags {
   retryBackoffMax?: string | number;
   shutdownGrace?: string | number;
   cacheEvictInterval?: string | number;
+  /** Delete finished requests older than this ('7d', '12h'; 'off'); unset: off. */
+  resultRetention?: string | number;
   models?: string;
   engineModule?: string;
   threads?: string | number;
@@ -99,6 +101,12 @@ export interface WorkerSettings {
   /** On stop: how long running jobs may finish before they are released. */
   shutdownGraceMs: number;
   cacheEvictIntervalMs: number;
+  /** Result retention (retention.ts): finished requests older than this are deleted; undefined: off (default). */
+  resultRetentionMs?: number;
+  /** How often the retention runs when on. */
+  resultCleanupIntervalMs: number;
+  /** Rows deleted per statement by the retention. */
+  resultCleanupBatchSize: number;
   models: 'default' | 'tiny';
   engineModule?: string;
   threads?: number;
@@ -130,6 +138,10 @@ export const DEFAULTS = {
   retryBackoffMaxMs: 60_000,
   shutdownGraceMs: 30_000,
   cacheEvictIntervalMs: 60_000,
+  /** Result retention is off unless set. */
+  resultRetentionMs: undefined as number | undefined,
+  resultCleanupIntervalMs: 300_000,
+  resultCleanupBatchSize: 10_000,
   models: 'default' as const,
   batchEmbeddings: true,
   logLevel: 'silent' as const,
@@ -164,6 +176,9 @@ const UNIT_MS: Record<string, number> = {
   h: 3_600_000,
   hour: 3_600_000,
   hours: 3_600_000,
+  d: 86_400_000,
+  day: 86_400_000,
+  days: 86_400_000,
 };
 
 /**
@@ -303,6 +318,26 @@ export function resolveSettings(
     { name: '--cache-evict-interval', value: flags.cacheEvictInterval },
     { name: 'STEADYTEXT_WORKER_CACHE_EVICT_INTERVAL', value: env.STEADYTEXT_WORKER_CACHE_EVICT_INTERVAL },
   );
+  const retentionSrc = pick(
+    { name: '--result-retention', value: flags.resultRetention },
+    { name: 'STEADYTEXT_WORKER_RESULT_RETENTION', value: env.STEADYTEXT_WORKER_RESULT_RETENTION },
+  );
+  const resultRetentionMs =
+    retentionSrc && !['off', '0'].includes(String(retentionSrc.value).trim().toLowerCase())
+      ? parseDuration(retentionSrc.value!, retentionSrc.name)
+      : DEFAULTS.resultRetentionMs;
+  const resultCleanupIntervalMs = dur(
+    DEFAULTS.resultCleanupIntervalMs,
+    { name: 'STEADYTEXT_WORKER_RESULT_CLEANUP_INTERVAL', value: env.STEADYTEXT_WORKER_RESULT_CLEANUP_INTERVAL },
+  );
+  const resultCleanupBatchSize = int(
+    1,
+    DEFAULTS.resultCleanupBatchSize,
+    { name: 'STEADYTEXT_WORKER_RESULT_CLEANUP_BATCH_SIZE', value: env.STEADYTEXT_WORKER_RESULT_CLEANUP_BATCH_SIZE },
+  );
+  if (resultCleanupBatchSize > 100_000) {
+    throw new SettingsError(`STEADYTEXT_WORKER_RESULT_CLEANUP_BATCH_SIZE: must be at most 100000, got ${resultCleanupBatchSize}`);
+  }
 
   const modelsSrc = pick({ name: '--models', value: flags.models }, { name: 'STEADYTEXT_MODELS', value: env.STEADYTEXT_MODELS });
   const models = (modelsSrc?.value ?? DEFAULTS.models) as string;
@@ -346,6 +381,9 @@ export function resolveSettings(
     retryBackoffMaxMs,
     shutdownGraceMs,
     cacheEvictIntervalMs,
+    resultRetentionMs,
+    resultCleanupIntervalMs,
+    resultCleanupBatchSize,
     models,
     engineModule: flags.engineModule ?? (env.STEADYTEXT_ENGINE_MODULE || undefined),
     threads: threadsSrc ? parseInteger(threadsSrc.value!, threadsSrc.name, 1) : undefined,

@@ -23,6 +23,7 @@ import { failJob } from '../db/failJob.ts';
 import { heartbeat } from '../db/heartbeat.ts';
 import { markWorkerStopped } from '../db/markWorkerStopped.ts';
 import { reclaimStale } from '../db/reclaimStale.ts';
+import { assertSchemaVersion } from '../db/schemaVersion.ts';
 import { registerWorker } from '../db/registerWorker.ts';
 import { releaseJobs } from '../db/releaseJobs.ts';
 import { releaseOrphans } from '../db/releaseOrphans.ts';
@@ -31,6 +32,7 @@ import { writeModelIds } from '../db/writeModelIds.ts';
 import { engineModelIds, loadWorkerEngine } from './engine.ts';
 import { executeEmbedBatch, executeJob, JobInputError } from './execute.ts';
 import { Listener } from './listener.ts';
+import { startRetention } from './retention.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { startWorkerMetrics, type MetricsServer } from './metricsServer.ts';
 import type { WorkerSettings } from './settings.ts';
@@ -184,6 +186,8 @@ export class Worker {
       });
       this.pool.on('error', (err) => this.log('info', `idle connection error: ${err.message}`));
       const pool = this.pool;
+      // A schema older or newer than this code: say what to run (SchemaVersionError), touch nothing.
+      await withRetries(() => assertSchemaVersion(pool));
       // The metrics port first: a port in use fails the start before this
       // worker is registered anywhere.
       if (s.metricsPort !== undefined) {
@@ -221,6 +225,8 @@ export class Worker {
       setInterval(() => void this.reclaim(), s.heartbeatIntervalMs),
       setInterval(() => void this.evict(), s.cacheEvictIntervalMs),
     );
+    const retention = startRetention(s, { pool: () => this.pool, stopping: () => this.stopping, log: (l) => this.log('info', l) });
+    if (retention) this.timers.push(retention);
     this.loopDone = this.loop();
     this.log('info', `started (concurrency ${s.concurrency}, poll ${s.pollIntervalMs / 1000} s)`);
   }

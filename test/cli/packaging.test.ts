@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +35,9 @@ test('npm pack ships bin/, src/, dist/ (the built client), sql/ (control + scrip
     'dist/client/index.js',
     'dist/client/index.d.ts',
     'dist/interfaces.js',
+    'dist/cli/main.js',
+    'dist/worker/index.js',
+    'dist/dashboard/static/index.html',
     'sql/pg_steadytext.control',
     'sql/pg_steadytext--1.0.0.sql',
     `sql/pg_steadytext--${currentVersion()}.sql`,
@@ -44,7 +48,11 @@ test('npm pack ships bin/, src/, dist/ (the built client), sql/ (control + scrip
   assert.ok(!files.some((f) => /^(test|bench|node_modules|\.test-pg)\//.test(f)), 'no tests, benches or local state');
 
   const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8'));
-  assert.equal(pkg.engines.node, '>=20');
+  assert.equal(pkg.engines.node, '>=22');
+  // The command runs the build: tsx compiles nothing at start and is no runtime dependency.
+  assert.equal(pkg.dependencies.tsx, undefined, 'tsx is a devDependency only');
+  assert.ok(pkg.devDependencies.tsx);
+  assert.equal(pkg.scripts.prepare, 'npm run build', 'npm ci (and npm pack) build dist/');
   assert.equal(pkg.engines.postgresql, '>=15');
   assert.equal(pkg.exports['.'].import, './dist/client/index.js');
 });
@@ -61,6 +69,9 @@ test('npm install -g of the tarball: `steadytext` runs, the client imports as pl
 
     const version = await run(bin, ['--version'], { cwd: tmp });
     assert.equal(version.stdout.trim(), '1.0.0');
+    const installedPkg = path.join(prefix, 'lib', 'node_modules', 'pg-steadytext');
+    assert.ok(!existsSync(path.join(installedPkg, 'node_modules', 'tsx')) && !existsSync(path.join(prefix, 'lib', 'node_modules', 'tsx')),
+      'tsx is not installed: the command runs the built JavaScript');
 
     // The installed command against a real database: enqueue, then see it in status.
     const id = (await run(bin, ['enqueue', 'generate', 'from the installed bin'], { cwd: tmp, env: { ...process.env, DATABASE_URL: db.url } })).stdout.trim();

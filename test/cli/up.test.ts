@@ -8,18 +8,21 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startLocalServer } from '../../src/db/localServer.ts';
+import { waitFor } from '../worker/fixtures/queue.ts';
 
 function freePortGuess(): number {
   return 20000 + Math.floor(Math.random() * 20000);
 }
 
-test('steadytext up --models tiny: ready line, real jobs, Ctrl-C finishes the running job, then stops', { timeout: 180_000 }, async () => {
+test('steadytext up --models tiny: ready line, real jobs, Ctrl-C finishes the running job, then stops', { timeout: 900_000 }, async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'steadytext-up-'));
   chmodSync(dataDir, 0o755); // as root, PostgreSQL runs as the `postgres` user and must reach it
   const port = freePortGuess();
   const env = { ...process.env };
   delete env.DATABASE_URL;
   delete env.STEADYTEXT_ENGINE_MODULE;
+  // The running job must finish however slow the machine: a grace longer than any run of it.
+  env.STEADYTEXT_WORKER_SHUTDOWN_GRACE = '600';
   const child = spawn(
     process.execPath,
     ['bin/steadytext.js', 'up', '--models', 'tiny', '--port', String(port), '--data-dir', dataDir, '--log-level', 'silent', '--metrics-port', '0'],
@@ -93,11 +96,8 @@ test('steadytext up --models tiny: ready line, real jobs, Ctrl-C finishes the ru
     const running = (
       await c2.query(`SELECT steadytext_generate_async('a long one', max_tokens := 4000, use_cache := false) AS id`)
     ).rows[0].id as string;
-    for (let i = 0; i < 200; i++) {
-      const s = await c2.query(`SELECT status FROM steadytext_queue WHERE request_id = $1`, [running]);
-      if (s.rows[0].status !== 'pending') break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitFor('the long job to be running', async () =>
+      (await c2.query(`SELECT status FROM steadytext_queue WHERE request_id = $1`, [running])).rows[0].status === 'processing', 120_000);
     await c2.end();
     process.kill(-child.pid!, 'SIGINT');
     assert.equal(await exited, 0, out);

@@ -9,6 +9,8 @@
 //   'deaf:<ms>'         waits <ms> ignoring the signal, then answers (a late result)
 //   'fail-while-file:<path>'  throws Error('file <path> exists') while <path> exists,
 //                       answers once it is gone (a test fixes the cause, then retries)
+//   'wait-for-file:<path>'  waits until <path> exists (aborts early on the signal),
+//                       then answers: a gate the test opens when it has seen what it asserts
 //   anything else       answers at once
 //
 // Answers are deterministic: generate → `echo:<prompt>`, generate_json →
@@ -66,6 +68,9 @@ async function act(input: string, signal: AbortSignal | undefined, ev: ScriptedE
     else if (input.startsWith('fail-while-file:')) {
       const file = input.slice('fail-while-file:'.length);
       if (existsSync(file)) throw new Error(`file ${file} exists`);
+    } else if (input.startsWith('wait-for-file:')) {
+      const file = input.slice('wait-for-file:'.length);
+      while (!existsSync(file)) await abortable(20, signal, ev);
     } else if (input.startsWith('bad-input:')) throw new EngineInputError(input.slice('bad-input:'.length));
     else if (input === 'hang') await abortable(2 ** 31 - 1, signal, ev);
     ev.outcome = 'ok';

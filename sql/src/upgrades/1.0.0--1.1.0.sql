@@ -38,6 +38,9 @@ CREATE INDEX steadytext_queue_owner_active_idx ON @extschema@.steadytext_queue (
 -- ---------------------------------------------------------------------------
 -- Lifecycle (result retention)
 -- ---------------------------------------------------------------------------
+-- Nothing to change by hand: steadytext_cleanup_results (92-retention.sql) is
+-- new in 1.1.0 and created by the repeatable part below; it uses the existing
+-- steadytext_queue_completed_at_idx.
 
 
 -- ---------------------------------------------------------------------------

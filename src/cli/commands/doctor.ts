@@ -2,7 +2,8 @@
 // ok, warn or fail and, when not ok, what to do. Exit 1 if any check fails.
 import { Command } from 'commander';
 import pg from 'pg';
-import { currentVersion, installedVersion } from '../../db/migrate.ts';
+import { currentVersion } from '../../db/migrate.ts';
+import { compareVersions, installedSchema, upgradeAdvice } from '../../db/schemaVersion.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
 import { redact } from './migrate.ts';
@@ -122,52 +123,31 @@ async function postgresCheck(client: pg.Client): Promise<Check> {
 
 async function schemaCheck(client: pg.Client): Promise<{ check: Check; installed: boolean; schema?: string }> {
   const want = currentVersion();
-  const ext = await client.query<{ extversion: string; schema: string }>(
-    `SELECT e.extversion, n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_steadytext'`,
-  );
-  let version: string | null = null;
-  let schema: string | undefined;
-  let how = '';
-  if (ext.rows.length > 0) {
-    version = ext.rows[0].extversion;
-    schema = ext.rows[0].schema;
-    how = 'as an extension';
-  } else {
-    const at = await client.query<{ schema: string }>(
-      `SELECT n.nspname AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE c.relname = 'steadytext_migrations' AND c.relkind = 'r'
-       ORDER BY array_position(current_schemas(false), n.nspname::text) NULLS LAST LIMIT 1`,
-    );
-    if (at.rows.length > 0) {
-      schema = at.rows[0].schema;
-      version = await installedVersion(client, schema);
-      how = 'by steadytext migrate';
-    }
-  }
+  const found = await installedSchema(client);
   const name = 'pg_steadytext';
-  if (version === null || schema === undefined) {
+  if (found === null) {
     return {
       installed: false,
       check: { name, status: 'fail', message: 'not installed in this database', fix: 'run `steadytext migrate` (or `make -C sql install` then CREATE EXTENSION pg_steadytext;)' },
     };
   }
+  const { version, schema } = found;
+  const how = found.how === 'extension' ? 'as an extension' : 'by steadytext migrate';
   const where = `${version} installed ${how} in schema ${schema}`;
-  const onPath = await client.query<{ ok: boolean }>(`SELECT $1 = ANY (current_schemas(false)) AS ok`, [schema]);
   if (version !== want) {
-    const older = compareVersions(version, want) < 0;
+    // Workers of this package refuse to start on it (SchemaVersionError): a failure, not a warning.
     return {
       installed: true,
       schema,
       check: {
         name,
-        status: 'warn',
-        message: `${where}; this package is ${want}`,
-        fix: older
-          ? how === 'as an extension' ? `ALTER EXTENSION pg_steadytext UPDATE TO '${want}';` : 'run `steadytext migrate`'
-          : `the database is newer than this package: upgrade pg-steadytext to ${version} or newer`,
+        status: 'fail',
+        message: `${where}; this package is ${want}, and its workers refuse to start on ${compareVersions(version, want) < 0 ? 'an older' : 'a newer'} schema`,
+        fix: upgradeAdvice(found, want),
       },
     };
   }
+  const onPath = await client.query<{ ok: boolean }>(`SELECT $1 = ANY (current_schemas(false)) AS ok`, [schema]);
   if (!onPath.rows[0].ok) {
     return {
       installed: true,
@@ -240,16 +220,6 @@ async function workersCheck(client: pg.Client, schema: string): Promise<Check> {
     message: `no live worker${deadNote}: ${pending} pending request${pending === 1 ? '' : 's'} will wait`,
     fix: 'start one: `steadytext worker --database-url ...` (or systemctl start steadytext-worker)',
   };
-}
-
-function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
 }
 
 function quoteIdent(name: string): string {

@@ -27,7 +27,7 @@ export function upCommand(): Command {
     .option('--models <set>', 'model set: default (real models) or tiny (offline test models)')
     .option('--concurrency <n>', 'jobs the worker runs at once')
     .option('--port <port>', 'embedded PostgreSQL port (default: $STEADYTEXT_PG_PORT or 5433)')
-    .option('--data-dir <dir>', 'embedded PostgreSQL data directory (default: $STEADYTEXT_DATA_DIR or ./.steadytext)')
+    .option('--data-dir <dir>', 'embedded PostgreSQL data directory (default: $STEADYTEXT_DATA_DIR or ./.steadytext; as root, when the postgres user cannot reach it, /var/tmp/steadytext-pg-<hash>/)')
     .option('--no-worker', 'start the database only')
     .option('--gpu <mode>', 'local engine device: off (CPU), auto, cuda or vulkan ($STEADYTEXT_GPU; default off)')
     .option('--metrics-port <port>', 'worker /metrics and /health port (default: $STEADYTEXT_WORKER_METRICS_PORT or 9464; 0 picks a free one)')
@@ -59,6 +59,7 @@ async function up(opts: UpOptions): Promise<void> {
       });
       url = server.url;
       stopServer = () => server.stop();
+      say(`PostgreSQL data: ${server.dataDir}${server.relocated ? ` (${server.relocated})` : ''}`);
     } catch (err) {
       fail(`could not start embedded PostgreSQL: ${(err as Error).message}`, exitCodes.failure);
     }

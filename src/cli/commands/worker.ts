@@ -26,6 +26,7 @@ interface WorkerOptions {
   logLevel?: string;
   metricsPort?: string;
   metricsHost?: string;
+  resultRetention?: string;
 }
 
 /**
@@ -73,6 +74,7 @@ export function workerCommand(): Command {
     .option('--no-batch-embeddings', 'run claimed embed jobs one engine call each')
     .option('--log-level <level>', 'silent, info or debug (one line per job) ($STEADYTEXT_WORKER_LOG_LEVEL; default info)')
     .option('--metrics-port <port>', 'serve Prometheus /metrics and /health on this port, 0 for any free one ($STEADYTEXT_WORKER_METRICS_PORT; default: off)')
+    .option('--result-retention <age>', "delete completed, failed and cancelled requests older than this, e.g. 7d, 12h; 'off' ($STEADYTEXT_WORKER_RESULT_RETENTION; default off)")
     .option('--metrics-host <address>', 'address the metrics server binds ($STEADYTEXT_WORKER_METRICS_HOST; default 0.0.0.0)');
   return addServerOptions(cmd).action(async (opts: WorkerOptions) => {
     const { loadSettings, SettingsError, Worker } = await import('../../worker/index.ts');
@@ -92,7 +94,8 @@ export function workerCommand(): Command {
     try {
       await worker.start();
     } catch (err) {
-      const e = err as { code?: string; message: string };
+      const e = err as { code?: string; message: string; name?: string };
+      if (e.name === 'SchemaVersionError') fail(e.message, exitCodes.failure);
       if (e.code === '42P01') {
         fail(`pg_steadytext is not installed in this database (${e.message}): run \`steadytext migrate\``, exitCodes.failure);
       }
