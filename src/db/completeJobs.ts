@@ -24,13 +24,15 @@ export function completionColumns(completions: Completion[]): [string[], number[
  * the cache (use_cache) go into steadytext_cache under the key computed at
  * enqueue, but only when this worker's model is the one the key names.
  * Reads a `done` CTE (request_id, function_name, parameters, cache_key,
- * model_id, producer, result).
+ * model_id, producer, result). Nothing in it can fail on a row's content
+ * (use_cache is compared as jsonb, never cast), so one odd row cannot fail
+ * the statement for the others.
  */
 export const FILL_CACHE_FROM_DONE = `cached AS (
              INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
              SELECT DISTINCT ON (cache_key) cache_key, function_name, model_id, parameters, result FROM done
              WHERE cache_key IS NOT NULL AND model_id = producer
-               AND coalesce(parameters->>'use_cache', 'false')::boolean
+               AND parameters->'use_cache' = 'true'::jsonb
              ORDER BY cache_key
              ON CONFLICT (cache_key) DO NOTHING
            )`;

@@ -18,6 +18,7 @@ import { EngineInputError, type Engine, type ModelRole } from '../engine/types.t
 import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, type FunctionName, type Job } from '../interfaces.ts';
 import { completeAndClaimJobs } from '../db/completeAndClaimJobs.ts';
 import { completeJobs, type Completion } from '../db/completeJobs.ts';
+import { cancelledJobs } from '../db/cancelledJobs.ts';
 import { evictCache } from '../db/evictCache.ts';
 import { failJob } from '../db/failJob.ts';
 import { heartbeat } from '../db/heartbeat.ts';
@@ -26,10 +27,10 @@ import { reclaimStale } from '../db/reclaimStale.ts';
 import { registerWorker } from '../db/registerWorker.ts';
 import { releaseJobs } from '../db/releaseJobs.ts';
 import { releaseOrphans } from '../db/releaseOrphans.ts';
-import { withRetries } from '../db/withRetries.ts';
+import { isTransientError, withRetries } from '../db/withRetries.ts';
 import { writeModelIds } from '../db/writeModelIds.ts';
 import { engineModelIds, loadWorkerEngine } from './engine.ts';
-import { executeEmbedBatch, executeJob, JobInputError } from './execute.ts';
+import { batchableEmbed, executeEmbedBatch, executeJob, JobInputError } from './execute.ts';
 import { Listener } from './listener.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { startWorkerMetrics, type MetricsServer } from './metricsServer.ts';
@@ -55,6 +56,15 @@ class Cancelled extends Error {
 class TimedOut extends Error {
   constructor(readonly seconds: number) {
     super(`timed out after ${seconds} s`);
+  }
+}
+/** A result the database would not store; `permanent`: a retry would not help. */
+class UnstorableResult extends Error {
+  constructor(
+    reason: string,
+    readonly permanent: boolean,
+  ) {
+    super(`could not store the result: ${reason}`);
   }
 }
 class Shutdown extends Error {
@@ -122,6 +132,9 @@ export class Worker {
   /** When the claim loop next looks for claims of this worker it is not running (releaseOrphans). */
   private orphanCheckAt = 0;
   private reclaimBusy = false;
+  /** Jobs named by a steadytext_cancelled NOTIFY, to be checked against their rows. */
+  private readonly cancelChecks = new Set<string>();
+  private cancelCheckBusy = false;
   private evictUnavailable = false;
   /** Results waiting for the completion statement in flight (see storeResult). */
   private completions: Array<{ completion: Completion; settle: (counted: boolean | Error) => void }> = [];
@@ -229,11 +242,45 @@ export class Worker {
     if (channel === CHANNEL_NEW_JOB) {
       this.wake();
     } else if (channel === CHANNEL_CANCELLED) {
-      const r = this.running.get(payload.trim());
-      if (r && !r.controller.signal.aborted) {
-        this.log('debug', `job ${r.job.request_id} cancelled`);
-        r.controller.abort(new Cancelled());
+      const id = payload.trim();
+      if (this.running.has(id)) {
+        this.cancelChecks.add(id);
+        void this.checkCancels();
       }
+    }
+  }
+
+  /**
+   * A steadytext_cancelled NOTIFY names a job; anyone can send one, so the
+   * job is aborted only when its row says it is cancelled under this
+   * worker's claim (cancelledJobs). Checks that arrive while one is in
+   * flight go out together in the next.
+   */
+  private async checkCancels(): Promise<void> {
+    if (this.cancelCheckBusy || !this.pool) return;
+    this.cancelCheckBusy = true;
+    try {
+      while (this.cancelChecks.size > 0) {
+        const claims = [...this.cancelChecks]
+          .map((id) => this.running.get(id))
+          .filter((r): r is RunningJob => r !== undefined && !r.controller.signal.aborted)
+          .map((r) => ({ requestId: r.job.request_id, attempt: r.job.attempt }));
+        this.cancelChecks.clear();
+        const pool = this.pool;
+        if (!pool) break;
+        const cancelled = await withRetries(() => cancelledJobs(pool, this.workerId, claims));
+        for (const id of cancelled) {
+          const r = this.running.get(id);
+          if (r && !r.controller.signal.aborted) {
+            this.log('debug', `job ${id} cancelled`);
+            r.controller.abort(new Cancelled());
+          }
+        }
+      }
+    } catch (err) {
+      this.log('info', `cancel check failed: ${(err as Error).message}`);
+    } finally {
+      this.cancelCheckBusy = false;
     }
   }
 
@@ -289,6 +336,12 @@ export class Worker {
           if (claimed.length > 0) this.launch(claimed);
           if (claimed.length > 0 || this.completions.length > 0) continue; // more may be waiting
         } catch (err) {
+          if (group.length > 0 && !isTransientError(err)) {
+            // One row the statement could not store must not fail the others:
+            // each result goes out on its own (the claim waits for the next turn).
+            await this.storeEach(group);
+            continue;
+          }
           for (const g of group) g.settle(err instanceof Error ? err : new Error(String(err)));
           errors++;
           this.log('info', `claim failed: ${(err as Error).message}`);
@@ -319,7 +372,7 @@ export class Worker {
 
   /** Starts claimed jobs: embed jobs together in one engine call, the rest one by one. */
   private launch(jobs: Job[]): void {
-    const embeds = this.settings.batchEmbeddings ? jobs.filter((j) => j.function_name === 'embed') : [];
+    const embeds = this.settings.batchEmbeddings ? jobs.filter((j) => j.function_name === 'embed' && batchableEmbed(j)) : [];
     const batch = embeds.length > 1 ? embeds : [];
     const entries = jobs.map((job) => this.track(job));
     const outcomes = new Map<string, Promise<string>>();
@@ -369,7 +422,7 @@ export class Worker {
     // A result PostgreSQL cannot store would fail the whole grouped statement
     // (and every other completion in it): fail this job on its own instead.
     const unstorable = unstorableText(result);
-    if (unstorable) return this.fail(entry, new Error(unstorable));
+    if (unstorable) return this.fail(entry, new UnstorableResult(unstorable, true));
     const counted = await this.storeResult({
       requestId: job.request_id,
       attempt: job.attempt,
@@ -378,8 +431,12 @@ export class Worker {
     });
     if (counted instanceof Error) {
       this.log('info', `job ${job.request_id}: could not store the result: ${counted.message}`);
-      // Not left 'processing' forever: the failure goes through the retry logic.
-      await this.fail(entry, new Error(`could not store the result: ${counted.message}`));
+      // Not left 'processing' forever: a result the database refuses fails
+      // the job at once; a lost connection goes through the retry logic.
+      await this.fail(
+        entry,
+        counted instanceof UnstorableResult ? counted : new Error(`could not store the result: ${counted.message}`),
+      );
     } else if (counted) {
       this.jobsCompleted++;
       this.metrics?.jobSettled(job.function_name, 'completed', Date.now() - entry.startedAt);
@@ -418,6 +475,23 @@ export class Worker {
     this.wakeTimers.add(t);
   }
 
+  /**
+   * Stores each completion in a statement of its own, after a grouped one
+   * failed for a reason other than the connection: the rows that can be
+   * stored are, and a row that cannot settles with its own error (its job
+   * then fails alone, see succeed).
+   */
+  private async storeEach(group: typeof this.completions): Promise<void> {
+    for (const g of group) {
+      try {
+        const counted = await withRetries(() => completeJobs(this.pool!, this.workerId, [g.completion]), { attempts: 10 });
+        g.settle(counted.has(g.completion.requestId));
+      } catch (err) {
+        g.settle(new UnstorableResult(err instanceof Error ? err.message : String(err), !isTransientError(err)));
+      }
+    }
+  }
+
   private async flushCompletions(): Promise<void> {
     this.completing = true;
     try {
@@ -430,7 +504,8 @@ export class Worker {
           );
           for (const g of group) g.settle(counted.has(g.completion.requestId));
         } catch (err) {
-          for (const g of group) g.settle(err instanceof Error ? err : new Error(String(err)));
+          if (!isTransientError(err)) await this.storeEach(group);
+          else for (const g of group) g.settle(err instanceof Error ? err : new Error(String(err)));
         }
       }
     } finally {
@@ -446,7 +521,11 @@ export class Worker {
       return; // the row is already 'cancelled'
     }
     if (err instanceof Shutdown) return; // stop() releases it to pending
-    const retryable = !(err instanceof EngineInputError || err instanceof JobInputError);
+    const retryable = !(
+      err instanceof EngineInputError ||
+      err instanceof JobInputError ||
+      (err instanceof UnstorableResult && err.permanent)
+    );
     const message =
       err instanceof TimedOut
         ? err.message
