@@ -5,62 +5,87 @@ export interface Completion {
   /** The claim (`attempt`) this result ends. */
   attempt: number;
   result: string;
-  /** Model that produced the result (the cache check, as in completeJob). */
+  /** Model that produced the result (the cache check below). */
   modelId: string | null;
+  /**
+   * How long the job waited in the worker's local buffer between its claim
+   * and the start of its engine call, ms (default 0): started_at moves
+   * forward by it, so it says when the job really started running.
+   */
+  waitedMs?: number;
 }
 
-/** Completions as the parallel arrays ($2..$5) both grouped statements unnest. */
-export function completionColumns(completions: Completion[]): [string[], number[], string[], (string | null)[]] {
-  return [
-    completions.map((c) => c.requestId),
-    completions.map((c) => c.attempt),
-    completions.map((c) => c.result),
-    completions.map((c) => c.modelId),
-  ];
+export interface Stored {
+  /** Request ids whose completion counted. */
+  counted: Set<string>;
+  /**
+   * Request ids whose row another session holds locked (a client idle in
+   * transaction after SELECT ... FOR UPDATE): not stored yet, to be sent
+   * again. Skipping them keeps one locked row from stalling the whole group.
+   */
+  busy: Set<string>;
 }
 
 /**
- * The CTE both grouped completions end with: results of jobs that asked for
- * the cache (use_cache) go into steadytext_cache under the key computed at
- * enqueue, but only when this worker's model is the one the key names.
- * Reads a `done` CTE (request_id, function_name, parameters, cache_key,
- * model_id, producer, result). Nothing in it can fail on a row's content
- * (use_cache is compared as jsonb, never cast), so one odd row cannot fail
- * the statement for the others.
+ * The completion: processing → completed, for one job or a group of one
+ * worker's jobs in one statement (one commit). Each row is guarded on its
+ * own: it counts only while still 'processing' under this worker and claim
+ * (`attempt`), so the late result of a cancelled, timed-out or reclaimed job
+ * is discarded. Results of requests that asked for the cache (use_cache) and
+ * carry the cache_key computed at enqueue also go into steadytext_cache,
+ * provided the key was computed for the model that produced the result (a
+ * request enqueued before a model change is answered but not cached under
+ * the old model's key). Nothing in the statement depends on a row's content
+ * in a way that can fail (use_cache is compared as jsonb, never cast), and
+ * the completion trigger sends one steadytext_completed NOTIFY per row. A
+ * result the database still refuses fails the whole statement: the worker
+ * then stores each result on its own (Completer), so the refused row fails
+ * alone.
  */
-export const FILL_CACHE_FROM_DONE = `cached AS (
-             INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
-             SELECT DISTINCT ON (cache_key) cache_key, function_name, model_id, parameters, result FROM done
-             WHERE cache_key IS NOT NULL AND model_id = producer
-               AND parameters->'use_cache' = 'true'::jsonb
-             ORDER BY cache_key
-             ON CONFLICT (cache_key) DO NOTHING
-           )`;
-
-/**
- * completeJob for several jobs of one worker in one statement (one commit):
- * the worker stores the results of jobs that finished while its previous
- * completion was in flight together, so a busy worker pays about one commit
- * per group instead of one per job. Each row is guarded exactly as in
- * completeJob (still 'processing' under this worker and claim), each is cached
- * under the same rule, and the completion trigger still sends one
- * steadytext_completed NOTIFY per row. Returns the request ids that counted.
- */
-export async function completeJobs(db: Queryable, workerId: string, completions: Completion[]): Promise<Set<string>> {
-  if (completions.length === 0) return new Set();
-  const r = await db.query<{ request_id: string }>({
+export async function completeJobs(db: Queryable, workerId: string, completions: Completion[]): Promise<Stored> {
+  if (completions.length === 0) return { counted: new Set(), busy: new Set() };
+  const r = await db.query<{ request_id: string; counted: boolean }>({
     name: 'steadytext_complete_jobs',
     text: `WITH input AS (
-             SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[]) AS i(request_id, attempt, result, producer)
+             SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::float8[])
+                      AS i(request_id, attempt, result, producer, waited_ms)
+           ), mine AS (
+             SELECT q.request_id FROM steadytext_queue q JOIN input i ON q.request_id = i.request_id
+             WHERE q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt
+             FOR UPDATE OF q SKIP LOCKED
            ), done AS (
              UPDATE steadytext_queue q
-             SET status = 'completed', result = i.result, error = NULL, completed_at = now()
-             FROM input i
+             SET status = 'completed', result = i.result, error = NULL, completed_at = now(),
+                 started_at = q.started_at + i.waited_ms * interval '1 millisecond'
+             FROM input i JOIN mine m ON m.request_id = i.request_id
              WHERE q.request_id = i.request_id AND q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt
              RETURNING q.request_id, q.function_name, q.parameters, q.cache_key, q.model_id, i.producer, i.result
-           ), ${FILL_CACHE_FROM_DONE}
-           SELECT request_id FROM done`,
-    values: [workerId, ...completionColumns(completions)],
+           ), busy AS (
+             SELECT i.request_id FROM input i
+             WHERE NOT EXISTS (SELECT 1 FROM mine m WHERE m.request_id = i.request_id)
+               AND EXISTS (SELECT 1 FROM steadytext_queue q WHERE q.request_id = i.request_id
+                           AND q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt)
+           ), cached AS (
+             INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
+             SELECT DISTINCT ON (cache_key) cache_key, function_name, model_id, parameters, result FROM done
+             WHERE cache_key IS NOT NULL AND model_id = producer AND parameters->'use_cache' = 'true'::jsonb
+             ORDER BY cache_key
+             ON CONFLICT (cache_key) DO NOTHING
+           )
+           SELECT request_id, true AS counted FROM done
+           UNION ALL
+           SELECT request_id, false FROM busy`,
+    values: [
+      workerId,
+      completions.map((c) => c.requestId),
+      completions.map((c) => c.attempt),
+      completions.map((c) => c.result),
+      completions.map((c) => c.modelId),
+      completions.map((c) => Math.max(0, c.waitedMs ?? 0)),
+    ],
   });
-  return new Set(r.rows.map((row) => row.request_id));
+  const counted = new Set<string>();
+  const busy = new Set<string>();
+  for (const row of r.rows) (row.counted ? counted : busy).add(row.request_id);
+  return { counted, busy };
 }

@@ -35,6 +35,10 @@ export interface WorkerFlags {
   engineModule?: string;
   threads?: string | number;
   batchEmbeddings?: boolean;
+  /** Most embed jobs in one engine.embed call. */
+  embedBatchSize?: string | number;
+  /** Jobs claimed ahead into the local buffer, beyond those running. */
+  prefetch?: string | number;
   logLevel?: string;
   /** Serve /metrics and /health on this port (0: any free port); unset: off. */
   metricsPort?: string | number;
@@ -82,6 +86,10 @@ export interface WorkerSettings {
   threads?: number;
   /** Claimed embed jobs share one engine.embed call. */
   batchEmbeddings: boolean;
+  /** Most embed jobs in one engine.embed call (batches form across claims, whatever the concurrency). */
+  embedBatchSize: number;
+  /** Jobs claimed ahead into the worker's local buffer, beyond those running (default: concurrency). */
+  prefetch: number;
   logLevel: LogLevel;
   /** Where log lines go (default: stderr when logLevel is not silent). */
   log?: (line: string) => void;
@@ -106,6 +114,7 @@ export const DEFAULTS = {
   cacheEvictIntervalMs: 60_000,
   models: 'default' as const,
   batchEmbeddings: true,
+  embedBatchSize: 32,
   logLevel: 'silent' as const,
 };
 
@@ -300,6 +309,19 @@ export function resolveSettings(
     batchEmbeddings = ['1', 'true', 'on'].includes(v);
   }
 
+  const embedBatchSize = int(
+    1,
+    DEFAULTS.embedBatchSize,
+    { name: '--embed-batch-size', value: flags.embedBatchSize },
+    { name: 'STEADYTEXT_WORKER_EMBED_BATCH_SIZE', value: env.STEADYTEXT_WORKER_EMBED_BATCH_SIZE },
+  );
+  const prefetch = int(
+    0,
+    concurrency,
+    { name: '--prefetch', value: flags.prefetch },
+    { name: 'STEADYTEXT_WORKER_PREFETCH', value: env.STEADYTEXT_WORKER_PREFETCH },
+  );
+
   return {
     connection: connection ?? resolveConnection(flags, env),
     workerId: flags.workerId ?? env.STEADYTEXT_WORKER_ID ?? defaultWorkerId(),
@@ -317,6 +339,8 @@ export function resolveSettings(
     engineModule: flags.engineModule ?? (env.STEADYTEXT_ENGINE_MODULE || undefined),
     threads: threadsSrc ? parseInteger(threadsSrc.value!, threadsSrc.name, 1) : undefined,
     batchEmbeddings,
+    embedBatchSize,
+    prefetch,
     logLevel: logLevel as LogLevel,
     metricsPort,
     metricsHost: flags.metricsHost ?? (env.STEADYTEXT_WORKER_METRICS_HOST || undefined),

@@ -24,7 +24,7 @@ test('a row with a non-boolean use_cache, written straight into the queue, fails
          VALUES ('generate', '{"prompt": "bad", "use_cache": "maybe"}', 'k-bad') RETURNING request_id`,
       )
     ).rows[0].request_id as string;
-    const worker = await startTestWorker(db.url, { concurrency: 8 });
+    const worker = await startTestWorker(db.url, { concurrency: 8, heartbeatTimeout: '10' });
     try {
       await waitFor('all settled', async () => {
         const rows = await Promise.all([...good, bad].map((id) => row(db.pool, id)));
@@ -56,7 +56,7 @@ test('the grouped completion statement itself cannot fail on a non-boolean use_c
        WHERE request_id = ANY($2::uuid[])`,
       [ids[1], ids],
     );
-    const counted = await completeJobs(
+    const { counted } = await completeJobs(
       db.pool,
       'w',
       ids.map((id) => ({ requestId: id, attempt: 1, result: `r ${id}`, modelId: 'm' })),
@@ -83,7 +83,8 @@ test('a result the database refuses fails its own job at once; the other jobs of
       ...Array.from({ length: 4 }, (_, i) => gen(`fine ${i + 4}`)),
     ]);
     const poison = ids[4];
-    const worker = await startTestWorker(db.url, { concurrency: 9 });
+    // A generous heartbeat timeout: on a loaded machine a 1 s one can expire and count a retry of its own.
+    const worker = await startTestWorker(db.url, { concurrency: 9, heartbeatTimeout: '10' });
     try {
       await waitFor('all settled', async () => {
         const rows = await Promise.all(ids.map((id) => row(db.pool, id)));

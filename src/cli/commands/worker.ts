@@ -23,6 +23,8 @@ interface WorkerOptions {
   threads?: string;
   workerId?: string;
   batchEmbeddings?: boolean;
+  embedBatchSize?: string;
+  prefetch?: string;
   logLevel?: string;
   metricsPort?: string;
   metricsHost?: string;
@@ -49,6 +51,8 @@ export function workerCommand(): Command {
     .option('--threads <n>', 'inference threads')
     .option('--worker-id <id>', 'steadytext_workers.worker_id (default: host-pid-random)')
     .option('--no-batch-embeddings', 'run claimed embed jobs one engine call each')
+    .option('--embed-batch-size <n>', 'most embed jobs in one engine call, gathered across claims ($STEADYTEXT_WORKER_EMBED_BATCH_SIZE; default 32)')
+    .option('--prefetch <n>', 'jobs claimed ahead into the local buffer beyond those running ($STEADYTEXT_WORKER_PREFETCH; default: the concurrency)')
     .option('--log-level <level>', 'silent, info or debug (one line per job) ($STEADYTEXT_WORKER_LOG_LEVEL; default info)')
     .option('--metrics-port <port>', 'serve Prometheus /metrics and /health on this port, 0 for any free one ($STEADYTEXT_WORKER_METRICS_PORT; default: off)')
     .option('--metrics-host <address>', 'address the metrics server binds ($STEADYTEXT_WORKER_METRICS_HOST; default 0.0.0.0)')
