@@ -2,8 +2,10 @@
 // argv: <connectionString> <workers> <batchSize>. `workers` work() loops
 // (localConcurrency), each fetching up to batchSize jobs per fetch. pg-boss at
 // its best: LISTEN/NOTIFY wake-up (useListenNotify, the queue created with
-// notify: true), and with batchSize > 1 continuous fetching while batches come
-// back full (burstWhenBatchFull). Polling (0.5 s, its minimum) is the fallback.
+// notify: true), continuous fetching while the queue holds a backlog
+// (burstWhenReadyExceeds, from its ready count refreshed every second) and,
+// with batchSize > 1, while batches come back full (burstWhenBatchFull).
+// Polling (0.5 s, its minimum) is the fallback.
 // Env: BENCH_FIRST_FILE, BENCH_REPORT_JOBS (see bench/noopEngine.ts).
 import { writeFileSync } from 'node:fs';
 import { PgBoss } from 'pg-boss';
@@ -21,10 +23,14 @@ let seen = false;
 const boss = new PgBoss({
   connectionString,
   max: workers + 3,
-  supervise: false,
   schedule: false,
   migrate: false,
   useListenNotify: true,
+  // The queue's ready count, refreshed every second, drives burstWhenReadyExceeds below.
+  supervise: true,
+  superviseIntervalSeconds: 1,
+  monitorIntervalSeconds: 1,
+  queueCacheIntervalSeconds: 1,
 });
 boss.on('error', (e) => process.stderr.write(`pg-boss: ${e.message}\n`));
 await boss.start();
@@ -35,6 +41,8 @@ await boss.work(
     localConcurrency: workers,
     pollingIntervalSeconds: 0.5,
     notifyPollingIntervalSeconds: 0.5,
+    // Fetch continuously while there is a backlog, instead of once per poll.
+    burstWhenReadyExceeds: 1,
     ...(batchSize > 1 ? { burstWhenBatchFull: true } : {}),
   },
   async (jobs) => {

@@ -53,6 +53,8 @@ export class Executor {
   private slots = 0;
   private readonly calls = new Set<Promise<void>>();
   private paused = false;
+  /** Moving average of one job's engine time, ms (a batch's time shared by its jobs); undefined until one ends. */
+  private avgMs?: number;
 
   constructor(private readonly o: ExecutorOptions) {}
 
@@ -62,6 +64,15 @@ export class Executor {
 
   get bufferedEmbeds(): number {
     return this.buffer.filter((h) => h.job.function_name === 'embed').length;
+  }
+
+  /** The measured engine time of one job, ms (undefined before the first one ends). */
+  get jobMs(): number | undefined {
+    return this.avgMs;
+  }
+
+  private observe(ms: number): void {
+    this.avgMs = this.avgMs === undefined ? ms : this.avgMs * 0.9 + ms * 0.1;
   }
 
   get freeSlots(): number {
@@ -141,12 +152,14 @@ export class Executor {
       });
   }
 
-  private occupy(done: Promise<unknown>): void {
+  private occupy(done: Promise<unknown>, jobs: number): void {
     this.slots++;
+    const t0 = performance.now();
     const call = done.then(
       () => {},
       () => {},
     ).finally(() => {
+      this.observe((performance.now() - t0) / jobs);
       this.slots--;
       this.calls.delete(call);
       this.pump();
@@ -163,7 +176,7 @@ export class Executor {
     } catch (err) {
       p = Promise.reject(err);
     }
-    this.occupy(this.settle(h, p));
+    this.occupy(this.settle(h, p), 1);
   }
 
   private startBatch(batch: HeldJob[]): void {
@@ -184,6 +197,6 @@ export class Executor {
     );
     results.catch(() => {}); // each job handles the rejection on its own
     this.o.log(`embedding ${batch.length} texts in one engine call`);
-    this.occupy(Promise.allSettled(batch.map((h, i) => this.settle(h, results.then((r) => r[i])))));
+    this.occupy(Promise.allSettled(batch.map((h, i) => this.settle(h, results.then((r) => r[i])))), batch.length);
   }
 }

@@ -88,8 +88,12 @@ export interface WorkerSettings {
   batchEmbeddings: boolean;
   /** Most embed jobs in one engine.embed call (batches form across claims, whatever the concurrency). */
   embedBatchSize: number;
-  /** Jobs claimed ahead into the worker's local buffer, beyond those running (default: concurrency). */
-  prefetch: number;
+  /**
+   * Jobs claimed ahead into the worker's local buffer, beyond those running.
+   * null (the default, 'auto'): about AUTO_PREFETCH_MS of work at the
+   * measured job time, at least the concurrency, at most AUTO_PREFETCH_MAX.
+   */
+  prefetch: number | null;
   logLevel: LogLevel;
   /** Where log lines go (default: stderr when logLevel is not silent). */
   log?: (line: string) => void;
@@ -117,6 +121,11 @@ export const DEFAULTS = {
   embedBatchSize: 32,
   logLevel: 'silent' as const,
 };
+
+/** prefetch 'auto': claim ahead about this much work (ms at the measured job time)... */
+export const AUTO_PREFETCH_MS = 50;
+/** ...and at most this many jobs. */
+export const AUTO_PREFETCH_MAX = 256;
 
 export class SettingsError extends Error {
   constructor(message: string) {
@@ -315,12 +324,12 @@ export function resolveSettings(
     { name: '--embed-batch-size', value: flags.embedBatchSize },
     { name: 'STEADYTEXT_WORKER_EMBED_BATCH_SIZE', value: env.STEADYTEXT_WORKER_EMBED_BATCH_SIZE },
   );
-  const prefetch = int(
-    0,
-    concurrency,
+  const prefetchSrc = pick(
     { name: '--prefetch', value: flags.prefetch },
     { name: 'STEADYTEXT_WORKER_PREFETCH', value: env.STEADYTEXT_WORKER_PREFETCH },
   );
+  const prefetch =
+    !prefetchSrc || String(prefetchSrc.value).toLowerCase() === 'auto' ? null : parseInteger(prefetchSrc.value!, prefetchSrc.name, 0);
 
   return {
     connection: connection ?? resolveConnection(flags, env),

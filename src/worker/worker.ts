@@ -52,7 +52,7 @@ import { Listener } from './listener.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { startWorkerMetrics, type MetricsServer } from './metricsServer.ts';
 import { Producer, type Want } from './producer.ts';
-import type { WorkerSettings } from './settings.ts';
+import { AUTO_PREFETCH_MAX, AUTO_PREFETCH_MS, type WorkerSettings } from './settings.ts';
 import { packageVersion } from './version.ts';
 
 export { unstorableText } from './heldJob.ts';
@@ -220,7 +220,7 @@ export class Worker {
     this.producer.start();
     this.log(
       'info',
-      `started (concurrency ${s.concurrency}, prefetch ${s.prefetch}, embed batch ${s.batchEmbeddings ? s.embedBatchSize : 1}, poll ${s.pollIntervalMs / 1000} s)`,
+      `started (concurrency ${s.concurrency}, prefetch ${s.prefetch ?? 'auto'}, embed batch ${s.batchEmbeddings ? s.embedBatchSize : 1}, poll ${s.pollIntervalMs / 1000} s)`,
     );
   }
 
@@ -240,21 +240,39 @@ export class Worker {
 
   /**
    * How many jobs the producer should claim now. The buffer is refilled when
-   * it is down to half of `prefetch`: up to the free slots plus `prefetch`.
+   * it is down to half of what it holds ahead (ahead()): up to the free slots
+   * plus that.
    * When embed jobs are about, the next embed batch is topped up to
    * embedBatchSize by an embed-only claim while the current one runs.
    */
   private want(): Want {
     const s = this.settings;
     const ex = this.executor!;
+    const ahead = this.ahead();
     const buffered = ex.buffered;
-    const any = buffered <= Math.floor(s.prefetch / 2) ? Math.max(0, ex.freeSlots + s.prefetch - buffered) : 0;
+    const any = buffered <= Math.floor(ahead / 2) ? Math.max(0, ex.freeSlots + ahead - buffered) : 0;
     let embed = 0;
     if (s.batchEmbeddings && s.embedBatchSize > 1) {
       const bufferedEmbeds = ex.bufferedEmbeds;
       if (bufferedEmbeds <= Math.floor(s.embedBatchSize / 2)) embed = s.embedBatchSize - bufferedEmbeds;
     }
     return { any, embed };
+  }
+
+  /**
+   * Jobs to hold claimed ahead: --prefetch when set; 'auto': about
+   * AUTO_PREFETCH_MS of work at the measured job time, at least the
+   * concurrency (the next job is ready the moment a slot frees), at most
+   * AUTO_PREFETCH_MAX. Fast jobs are claimed in large groups (one commit for
+   * many), slow ones are not hoarded away from other workers.
+   */
+  private ahead(): number {
+    const s = this.settings;
+    if (s.prefetch !== null) return s.prefetch;
+    const ms = this.executor!.jobMs;
+    if (ms === undefined) return s.concurrency;
+    const want = Math.round((s.concurrency * AUTO_PREFETCH_MS) / Math.max(ms, 0.01));
+    return Math.min(AUTO_PREFETCH_MAX, Math.max(s.concurrency, want));
   }
 
   private accept(jobs: ClaimedJob[]): void {

@@ -124,3 +124,15 @@ test('on a graceful stop, jobs claimed ahead go back to pending at once, no retr
     await db.drop();
   }
 });
+
+test('--prefetch: auto by default (null), a number of jobs, or auto; bad values name the flag', async () => {
+  const { resolveSettings, SettingsError } = await import('../../src/worker/settings.ts');
+  const base = { databaseUrl: 'postgres://x/y' };
+  assert.equal(resolveSettings(base, {}).prefetch, null);
+  assert.equal(resolveSettings({ ...base, prefetch: 'auto' }, {}).prefetch, null);
+  assert.equal(resolveSettings({ ...base, prefetch: '0' }, {}).prefetch, 0);
+  assert.equal(resolveSettings(base, { STEADYTEXT_WORKER_PREFETCH: '12' }).prefetch, 12);
+  assert.throws(() => resolveSettings({ ...base, prefetch: '-1' }, {}), (e: Error) => e instanceof SettingsError && /--prefetch/.test(e.message));
+  assert.equal(resolveSettings(base, {}).embedBatchSize, 32);
+  assert.throws(() => resolveSettings({ ...base, embedBatchSize: '0' }, {}), /--embed-batch-size/);
+});

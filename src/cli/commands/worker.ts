@@ -52,7 +52,7 @@ export function workerCommand(): Command {
     .option('--worker-id <id>', 'steadytext_workers.worker_id (default: host-pid-random)')
     .option('--no-batch-embeddings', 'run claimed embed jobs one engine call each')
     .option('--embed-batch-size <n>', 'most embed jobs in one engine call, gathered across claims ($STEADYTEXT_WORKER_EMBED_BATCH_SIZE; default 32)')
-    .option('--prefetch <n>', 'jobs claimed ahead into the local buffer beyond those running ($STEADYTEXT_WORKER_PREFETCH; default: the concurrency)')
+    .option('--prefetch <n|auto>', 'jobs claimed ahead into the local buffer beyond those running; auto: about 50 ms of work, at least the concurrency, at most 256 ($STEADYTEXT_WORKER_PREFETCH; default auto)')
     .option('--log-level <level>', 'silent, info or debug (one line per job) ($STEADYTEXT_WORKER_LOG_LEVEL; default info)')
     .option('--metrics-port <port>', 'serve Prometheus /metrics and /health on this port, 0 for any free one ($STEADYTEXT_WORKER_METRICS_PORT; default: off)')
     .option('--metrics-host <address>', 'address the metrics server binds ($STEADYTEXT_WORKER_METRICS_HOST; default 0.0.0.0)')
