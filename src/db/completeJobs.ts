@@ -44,27 +44,27 @@ export interface Stored {
  */
 export async function completeJobs(db: Queryable, workerId: string, completions: Completion[]): Promise<Stored> {
   if (completions.length === 0) return { counted: new Set(), busy: new Set() };
-  const r = await db.query<{ request_id: string; counted: boolean }>({
+  const ids = completions.map((c) => c.requestId);
+  const attempts = completions.map((c) => c.attempt);
+  // Every join below is driven by request_id (the primary key), never by a
+  // scan of the 'processing' rows: the cost stays linear in the group size
+  // whatever the planner believes about the table.
+  const r = await db.query<{ request_id: string }>({
     name: 'steadytext_complete_jobs',
-    text: `WITH input AS (
-             SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::float8[])
-                      AS i(request_id, attempt, result, producer, waited_ms)
-           ), mine AS (
-             SELECT q.request_id FROM steadytext_queue q JOIN input i ON q.request_id = i.request_id
+    text: `WITH mine AS (
+             SELECT q.request_id, i.result, i.producer, i.waited_ms
+             FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::float8[])
+                  AS i(request_id, attempt, result, producer, waited_ms)
+             JOIN steadytext_queue q ON q.request_id = i.request_id
              WHERE q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt
              FOR UPDATE OF q SKIP LOCKED
            ), done AS (
              UPDATE steadytext_queue q
-             SET status = 'completed', result = i.result, error = NULL, completed_at = now(),
-                 started_at = q.started_at + i.waited_ms * interval '1 millisecond'
-             FROM input i JOIN mine m ON m.request_id = i.request_id
-             WHERE q.request_id = i.request_id AND q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt
-             RETURNING q.request_id, q.function_name, q.parameters, q.cache_key, q.model_id, i.producer, i.result
-           ), busy AS (
-             SELECT i.request_id FROM input i
-             WHERE NOT EXISTS (SELECT 1 FROM mine m WHERE m.request_id = i.request_id)
-               AND EXISTS (SELECT 1 FROM steadytext_queue q WHERE q.request_id = i.request_id
-                           AND q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt)
+             SET status = 'completed', result = m.result, error = NULL, completed_at = now(),
+                 started_at = q.started_at + m.waited_ms * interval '1 millisecond'
+             FROM mine m
+             WHERE q.request_id = m.request_id
+             RETURNING q.request_id, q.function_name, q.parameters, q.cache_key, q.model_id, m.producer, m.result
            ), cached AS (
              INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
              SELECT DISTINCT ON (cache_key) cache_key, function_name, model_id, parameters, result FROM done
@@ -72,20 +72,31 @@ export async function completeJobs(db: Queryable, workerId: string, completions:
              ORDER BY cache_key
              ON CONFLICT (cache_key) DO NOTHING
            )
-           SELECT request_id, true AS counted FROM done
-           UNION ALL
-           SELECT request_id, false FROM busy`,
+           SELECT request_id FROM done`,
     values: [
       workerId,
-      completions.map((c) => c.requestId),
-      completions.map((c) => c.attempt),
+      ids,
+      attempts,
       completions.map((c) => c.result),
       completions.map((c) => c.modelId),
       completions.map((c) => Math.max(0, c.waitedMs ?? 0)),
     ],
   });
-  const counted = new Set<string>();
+  const counted = new Set(r.rows.map((row) => row.request_id));
   const busy = new Set<string>();
-  for (const row of r.rows) (row.counted ? counted : busy).add(row.request_id);
+  if (counted.size < completions.length) {
+    // Not stored: either no longer this claim's (discarded), or its row is
+    // locked by another session (SKIP LOCKED passed it over): still ours, so
+    // to be sent again. A row unlocked meanwhile is simply sent again too.
+    const left = completions.filter((c) => !counted.has(c.requestId));
+    const still = await db.query<{ request_id: string }>({
+      name: 'steadytext_still_claimed',
+      text: `SELECT q.request_id FROM unnest($2::uuid[], $3::int[]) AS i(request_id, attempt)
+             JOIN steadytext_queue q ON q.request_id = i.request_id
+             WHERE q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt`,
+      values: [workerId, left.map((c) => c.requestId), left.map((c) => c.attempt)],
+    });
+    for (const row of still.rows) busy.add(row.request_id);
+  }
   return { counted, busy };
 }
