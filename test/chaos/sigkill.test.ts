@@ -64,7 +64,17 @@ test(`SIGKILL once: ${CHAOS_JOBS} jobs, 3 worker processes, one killed mid-job`,
     const out = await verify(db.pool, counter, CHAOS_JOBS, { mayFail: lostWorker });
     report('sigkill once', JSON.stringify(out));
     assert.equal(out.failed, 0);
-    assert.ok(out.rerun >= held.size, 'the killed worker\'s jobs ran again');
+    // Every job the victim held (running, or claimed ahead into its buffer)
+    // was taken back and completed under a later claim.
+    const after_ = await db.pool.query<{ request_id: string; status: string; attempt: number }>(
+      `SELECT request_id, status, attempt FROM steadytext_queue WHERE request_id = ANY($1::uuid[])`,
+      [[...held.keys()]],
+    );
+    for (const j of after_.rows) {
+      assert.equal(j.status, 'completed');
+      assert.ok(j.attempt > held.get(j.request_id)!, 'the killed worker\'s jobs ran again under a new claim');
+    }
+    assert.ok(out.rerun >= 1, 'the killed worker\'s jobs ran again');
     const after = await completedSince(db.pool, new Date(killedAt));
     for (const w of survivors) {
       assert.ok(alive(w), `${w.name} still running`);
