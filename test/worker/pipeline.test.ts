@@ -11,7 +11,9 @@ test('jobs claimed ahead start one after another, and started_at says when each 
   try {
     const ids = await enqueue(db.pool, [gen('sleep:300 a'), gen('sleep:300 b'), gen('sleep:300 c')]);
     // concurrency 1, prefetch 2: the first claim takes all three in one statement.
-    const worker = await startTestWorker(db.url, { concurrency: 1, prefetch: 2 });
+    // A generous heartbeat timeout: on a loaded machine a 1 s one can expire,
+    // and a reclaimed job is claimed again on its own (a new claim time).
+    const worker = await startTestWorker(db.url, { concurrency: 1, prefetch: 2, heartbeatTimeout: '10' });
     try {
       const claimed = await waitFor('all three claimed', async () => {
         const rows = await Promise.all(ids.map((id) => row(db.pool, id)));
@@ -24,6 +26,7 @@ test('jobs claimed ahead start one after another, and started_at says when each 
         return rows.every((r) => r.status === 'completed') ? rows : null;
       });
       // Each engine call sleeps 300 ms and only one runs at a time.
+      assert.deepEqual(done.map((r) => r.attempt), [1, 1, 1], 'each ran under its first claim');
       for (let i = 1; i < done.length; i++) {
         const gap = done[i].started_at.getTime() - done[i - 1].started_at.getTime();
         assert.ok(gap >= 299, `job ${i} started ${gap} ms after job ${i - 1}`);
