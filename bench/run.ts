@@ -4,7 +4,8 @@
 //   --quick                 small sizes for iteration (10k jobs, 100k depth rows)
 //   --scenarios a,b         or BENCH_SCENARIOS: enqueue, burndown, latency, depth, engine, cache, server, cli
 //   --out <file>            results JSON (default bench/results/<date>.json)
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { cpus, totalmem, platform, release } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,6 +72,24 @@ const say = (line: string) => {
   console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 };
 
+/** Installed version of a peer (from its package.json), for the report. */
+function versionOf(pkg: string): string {
+  const require = createRequire(import.meta.url);
+  let dir = path.dirname(require.resolve(pkg));
+  for (;;) {
+    try {
+      const j = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (j.name === pkg && j.version) return j.version;
+    } catch {
+      // not this directory
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return 'unknown';
+    dir = up;
+  }
+}
+const versions = { graphileWorker: versionOf('graphile-worker'), pgBoss: versionOf('pg-boss') };
+
 const server = await startBenchServer();
 say(`PostgreSQL ${server.version} (embedded), fsync=${server.settings.fsync}, synchronous_commit=${server.settings.synchronous_commit}; ${quick ? 'quick' : 'full'} run: ${picked.join(', ')}`);
 
@@ -90,6 +109,7 @@ async function guard(name: string, f: () => Promise<void>): Promise<void> {
 try {
   const st = steadytext(await server.createDatabase('bench_steadytext'));
   const gw = graphileWorker(await server.createDatabase('bench_graphile'));
+  const gwBatched = graphileWorker(gw.url, true);
   const boss = pgBoss(await server.createDatabase('bench_pgboss'));
   const bossBatched = pgBoss(boss.url, 100);
   systems = [st, gw, boss];
@@ -97,7 +117,7 @@ try {
   // BENCH_SYSTEMS=pg-steadytext,graphile-worker limits the comparison runs (for iteration)
   const only = process.env.BENCH_SYSTEMS?.split(',').map((x) => x.trim());
   const want = (s: QueueSystem) => !only || only.some((o) => s.name.startsWith(o));
-  say('installed pg-steadytext, graphile-worker 0.18.0, pg-boss 10.4.2 (one database each)');
+  say(`installed pg-steadytext, graphile-worker ${versions.graphileWorker}, pg-boss ${versions.pgBoss} (one database each)`);
 
   if (run('enqueue')) await guard('enqueue', async () => {
     for (const s of systems.filter(want)) {
@@ -107,7 +127,7 @@ try {
   });
   if (run('burndown')) await guard('burndown', async () => {
     for (const processes of [1, 4]) {
-      for (const s of [st, gw, boss, bossBatched].filter(want)) {
+      for (const s of [st, gw, gwBatched, boss, bossBatched].filter(want)) {
         // warm-up run (discarded): caches, JIT, first-connection costs
         await burnDown(s, { jobs: Math.min(2_000, SIZES.burnJobs), processes, concurrency: SIZES.concurrency, capSeconds: 5 }, progress);
         const r = await burnDown(s, { jobs: SIZES.burnJobs, processes, concurrency: SIZES.concurrency, capSeconds: SIZES.burnCapSeconds }, progress);
@@ -170,7 +190,7 @@ const machine = {
   node: process.version,
   postgres: server.version,
   postgresSettings: server.settings,
-  versions: { graphileWorker: '0.18.0', pgBoss: '10.4.2' },
+  versions,
 };
 const report = buildReport({ machine, quick, sizes: SIZES, scenarios: picked, results });
 console.log('\n' + report.table);

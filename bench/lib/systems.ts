@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import PgBoss from 'pg-boss';
+import { PgBoss } from 'pg-boss';
 import { Logger as GraphileLogger, runMigrations } from 'graphile-worker';
 import { migrate } from '../../src/db/migrate.ts';
 import { spawnTs, type Proc } from './proc.ts';
@@ -106,9 +106,15 @@ export function steadytext(url: string): QueueSystem {
   };
 }
 
-export function graphileWorker(url: string): QueueSystem {
+/**
+ * graphile-worker. Default mode: its defaults (no localQueue, no batch
+ * delays: one get_job and one complete_job per job). `batched`: its headline
+ * mode, localQueue (size 500) with completeJobBatchDelay/failJobBatchDelay 0
+ * (bench/runners/graphileWorker.ts). Only the worker side differs.
+ */
+export function graphileWorker(url: string, batched = false): QueueSystem {
   return {
-    name: 'graphile-worker',
+    name: batched ? 'graphile-worker (batched)' : 'graphile-worker',
     url,
     singleHow: 'SELECT graphile_worker.add_job(...) FROM generate_series(...)',
     batchHow: 'graphile_worker.add_jobs(job_spec[])',
@@ -152,7 +158,7 @@ export function graphileWorker(url: string): QueueSystem {
       return enqueued - r.rows[0].n;
     },
     spawn({ concurrency, env = {} }) {
-      return spawnTs(GRAPHILE_RUNNER, [url, String(concurrency)], env);
+      return spawnTs(GRAPHILE_RUNNER, [url, String(concurrency), batched ? 'batched' : 'default'], env);
     },
     async close() {},
   };
@@ -163,15 +169,17 @@ function silentLogger() {
 }
 
 /**
- * pg-boss. `batchSize` 1 with `concurrency` work() loops per process is the
- * equivalent of the other two (at most `concurrency` jobs in hand per
- * process); a larger batchSize is pg-boss's own batching.
+ * pg-boss 12. `batchSize` 1 with `concurrency` work() loops per process
+ * (localConcurrency) is the equivalent of the other two (at most
+ * `concurrency` jobs in hand per process); a larger batchSize is pg-boss's
+ * own batched fetch (and completion of the batch). The queue is created with
+ * notify: true and the workers LISTEN (bench/runners/pgBoss.ts).
  */
 export function pgBoss(url: string, batchSize = 1): QueueSystem {
   let boss: PgBoss | undefined;
   const client = async () => {
     if (!boss) {
-      boss = new PgBoss({ connectionString: url, max: 10, supervise: false, schedule: false });
+      boss = new PgBoss({ connectionString: url, max: 10, supervise: false, schedule: false, useListenNotify: true });
       boss.on('error', () => {});
       await boss.start();
     }
@@ -181,10 +189,10 @@ export function pgBoss(url: string, batchSize = 1): QueueSystem {
     name: batchSize === 1 ? 'pg-boss' : `pg-boss (batchSize ${batchSize})`,
     url,
     singleHow: 'boss.send() per job from Node (pg-boss has no SQL enqueue function), 8 in flight',
-    batchHow: 'boss.insert(jobs[])',
+    batchHow: "boss.insert('noop', jobs[])",
     async setup() {
       const b = await client();
-      await b.createQueue('noop');
+      await b.createQueue('noop', { notify: true });
     },
     async reset(db) {
       await db.query("DELETE FROM pgboss.job WHERE name = 'noop'");
@@ -205,7 +213,7 @@ export function pgBoss(url: string, batchSize = 1): QueueSystem {
       const b = await client();
       for (let done = 0; done < n; done += chunk) {
         const k = Math.min(chunk, n - done);
-        await b.insert(Array.from({ length: k }, (_, j) => ({ name: 'noop', data: { id: done + j } })));
+        await b.insert('noop', Array.from({ length: k }, (_, j) => ({ data: { id: done + j } })));
       }
     },
     async enqueueOne(_db, id) {
@@ -227,7 +235,7 @@ export function pgBoss(url: string, batchSize = 1): QueueSystem {
       return spawnTs(BOSS_RUNNER, [url, String(concurrency), String(batchSize)], env);
     },
     async close() {
-      await boss?.stop({ graceful: false, wait: true }).catch(() => {});
+      await boss?.stop({ graceful: false }).catch(() => {});
       boss = undefined;
     },
   };

@@ -1,10 +1,14 @@
 // BENCHMARK ONLY: a graphile-worker process running a no-op task `noop`,
 // the same role bench/noopEngine.ts plays for pg-steadytext workers.
-// argv: <connectionString> <concurrency>. Env: BENCH_FIRST_FILE, BENCH_REPORT_JOBS (see noopEngine.ts).
+// argv: <connectionString> <concurrency> [batched]. Env: BENCH_FIRST_FILE, BENCH_REPORT_JOBS (see noopEngine.ts).
+// Default mode: one get_job and one complete_job per job (no localQueue, no batch delays).
+// Batched mode (its headline figure): localQueue (jobs fetched and locked 500 at a time)
+// and completeJobBatchDelay/failJobBatchDelay 0 (completions grouped as they come).
 import { writeFileSync } from 'node:fs';
-import { run } from 'graphile-worker';
+import { Logger, run } from 'graphile-worker';
 
-const [connectionString, concurrency] = process.argv.slice(2);
+const [connectionString, concurrency, mode] = process.argv.slice(2);
+const batched = mode === 'batched';
 const now = () => performance.timeOrigin + performance.now();
 const firstFile = process.env.BENCH_FIRST_FILE;
 const report = process.env.BENCH_REPORT_JOBS === '1' && typeof process.send === 'function';
@@ -15,8 +19,8 @@ const runner = await run({
   concurrency: Number(concurrency),
   noHandleSignals: true,
   pollInterval: 1000,
-  // graphile-worker's defaults otherwise: one get_job and one complete_job per job (no localQueue, no batch delays)
-  logger: new (await import('graphile-worker')).Logger(() => () => {}),
+  logger: new Logger(() => () => {}),
+  ...(batched ? { preset: { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } } } : {}),
   taskList: {
     noop: async (payload) => {
       const start = now();

@@ -1,19 +1,36 @@
-import type { Job } from '../interfaces.ts';
+import type { FunctionName, Job } from '../interfaces.ts';
 import type { Queryable } from './queryable.ts';
 
 /**
- * Claims up to `limit` runnable jobs in one statement, best first (priority
- * DESC, created_at, request_id: the order of steadytext_queue_claim_idx).
- * SKIP LOCKED lets any number of workers claim at once without waiting on or
- * double-claiming each other's rows. max_retries comes back with the worker's
- * default filled in.
+ * A claimed job as claimJobs returns it; created_us: created_at in
+ * microseconds since the epoch (a Date keeps only milliseconds, too coarse
+ * to keep the claim order of jobs enqueued in one statement).
  */
-export async function claimJobs(db: Queryable, workerId: string, limit: number, defaultMaxRetries: number): Promise<Job[]> {
-  const r = await db.query<Job & { created_at: Date }>({
+export type ClaimedJob = Job & { created_us: number };
+
+/**
+ * The claim: pending → processing, the one statement that takes jobs. Up to
+ * `limit` runnable jobs, best first (priority DESC, created_at, request_id:
+ * the order of steadytext_queue_claim_idx); SKIP LOCKED lets any number of
+ * workers claim at once without waiting on or double-claiming each other's
+ * rows. Each claim stamps worker_id and a new `attempt` (the late-result
+ * guard of every later transition) and started_at = the claim time (the
+ * worker moves it to when the job really started, see completeJobs).
+ * `only`: claim jobs of this function alone (the worker tops up an embed
+ * batch). max_retries comes back with the worker's default filled in.
+ */
+export async function claimJobs(
+  db: Queryable,
+  workerId: string,
+  limit: number,
+  defaultMaxRetries: number,
+  only: FunctionName | null = null,
+): Promise<ClaimedJob[]> {
+  const r = await db.query<ClaimedJob>({
     name: 'steadytext_claim_jobs',
     text: `WITH c AS (
              SELECT request_id FROM steadytext_queue
-             WHERE status = 'pending' AND run_at <= now()
+             WHERE status = 'pending' AND run_at <= now() AND ($4::text IS NULL OR function_name = $4::text)
              ORDER BY priority DESC, created_at, request_id
              LIMIT $2
              FOR UPDATE SKIP LOCKED
@@ -23,17 +40,21 @@ export async function claimJobs(db: Queryable, workerId: string, limit: number, 
            FROM c WHERE q.request_id = c.request_id
            RETURNING q.request_id, q.function_name, q.parameters, q.priority, q.retry_count,
                      coalesce(q.max_retries, $3::int) AS max_retries, q.attempt, q.batch_id,
-                     q.cache_key, q.timeout_seconds, q.created_at`,
-    values: [workerId, limit, defaultMaxRetries],
+                     q.cache_key, q.timeout_seconds, (extract(epoch FROM q.created_at) * 1000000)::float8 AS created_us`,
+    values: [workerId, limit, defaultMaxRetries, only],
   });
   return r.rows.sort(claimOrder);
 }
 
-/** UPDATE ... RETURNING has no order of its own: the claim order, restored. */
-export function claimOrder(a: Job & { created_at: Date }, b: Job & { created_at: Date }): number {
+/**
+ * The claim order (priority DESC, created_at, request_id), for UPDATE ...
+ * RETURNING, which has none of its own, and for the worker's local buffer,
+ * which merges several claims.
+ */
+export function claimOrder(a: ClaimedJob, b: ClaimedJob): number {
   return (
     b.priority - a.priority ||
-    a.created_at.getTime() - b.created_at.getTime() ||
+    a.created_us - b.created_us ||
     (a.request_id < b.request_id ? -1 : a.request_id > b.request_id ? 1 : 0)
   );
 }

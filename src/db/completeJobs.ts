@@ -5,60 +5,98 @@ export interface Completion {
   /** The claim (`attempt`) this result ends. */
   attempt: number;
   result: string;
-  /** Model that produced the result (the cache check, as in completeJob). */
+  /** Model that produced the result (the cache check below). */
   modelId: string | null;
+  /**
+   * How long the job waited in the worker's local buffer between its claim
+   * and the start of its engine call, ms (default 0): started_at moves
+   * forward by it, so it says when the job really started running.
+   */
+  waitedMs?: number;
 }
 
-/** Completions as the parallel arrays ($2..$5) both grouped statements unnest. */
-export function completionColumns(completions: Completion[]): [string[], number[], string[], (string | null)[]] {
-  return [
-    completions.map((c) => c.requestId),
-    completions.map((c) => c.attempt),
-    completions.map((c) => c.result),
-    completions.map((c) => c.modelId),
-  ];
+export interface Stored {
+  /** Request ids whose completion counted. */
+  counted: Set<string>;
+  /**
+   * Request ids whose row another session holds locked (a client idle in
+   * transaction after SELECT ... FOR UPDATE): not stored yet, to be sent
+   * again. Skipping them keeps one locked row from stalling the whole group.
+   */
+  busy: Set<string>;
 }
 
 /**
- * The CTE both grouped completions end with: results of jobs that asked for
- * the cache (use_cache) go into steadytext_cache under the key computed at
- * enqueue, but only when this worker's model is the one the key names.
- * Reads a `done` CTE (request_id, function_name, parameters, cache_key,
- * model_id, producer, result).
+ * The completion: processing → completed, for one job or a group of one
+ * worker's jobs in one statement (one commit). Each row is guarded on its
+ * own: it counts only while still 'processing' under this worker and claim
+ * (`attempt`), so the late result of a cancelled, timed-out or reclaimed job
+ * is discarded. Results of requests that asked for the cache (use_cache) and
+ * carry the cache_key computed at enqueue also go into steadytext_cache,
+ * provided the key was computed for the model that produced the result (a
+ * request enqueued before a model change is answered but not cached under
+ * the old model's key). Nothing in the statement depends on a row's content
+ * in a way that can fail (use_cache is compared as jsonb, never cast), and
+ * the completion trigger sends one steadytext_completed NOTIFY per row. A
+ * result the database still refuses fails the whole statement: the worker
+ * then stores each result on its own (Completer), so the refused row fails
+ * alone.
  */
-export const FILL_CACHE_FROM_DONE = `cached AS (
-             INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
-             SELECT DISTINCT ON (cache_key) cache_key, function_name, model_id, parameters, result FROM done
-             WHERE cache_key IS NOT NULL AND model_id = producer
-               AND coalesce(parameters->>'use_cache', 'false')::boolean
-             ORDER BY cache_key
-             ON CONFLICT (cache_key) DO NOTHING
-           )`;
-
-/**
- * completeJob for several jobs of one worker in one statement (one commit):
- * the worker stores the results of jobs that finished while its previous
- * completion was in flight together, so a busy worker pays about one commit
- * per group instead of one per job. Each row is guarded exactly as in
- * completeJob (still 'processing' under this worker and claim), each is cached
- * under the same rule, and the completion trigger still sends one
- * steadytext_completed NOTIFY per row. Returns the request ids that counted.
- */
-export async function completeJobs(db: Queryable, workerId: string, completions: Completion[]): Promise<Set<string>> {
-  if (completions.length === 0) return new Set();
+export async function completeJobs(db: Queryable, workerId: string, completions: Completion[]): Promise<Stored> {
+  if (completions.length === 0) return { counted: new Set(), busy: new Set() };
+  const ids = completions.map((c) => c.requestId);
+  const attempts = completions.map((c) => c.attempt);
+  // Every join below is driven by request_id (the primary key), never by a
+  // scan of the 'processing' rows: the cost stays linear in the group size
+  // whatever the planner believes about the table.
   const r = await db.query<{ request_id: string }>({
     name: 'steadytext_complete_jobs',
-    text: `WITH input AS (
-             SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[]) AS i(request_id, attempt, result, producer)
+    text: `WITH mine AS (
+             SELECT q.request_id, i.result, i.producer, i.waited_ms
+             FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::float8[])
+                  AS i(request_id, attempt, result, producer, waited_ms)
+             JOIN steadytext_queue q ON q.request_id = i.request_id
+             WHERE q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt
+             FOR UPDATE OF q SKIP LOCKED
            ), done AS (
              UPDATE steadytext_queue q
-             SET status = 'completed', result = i.result, error = NULL, completed_at = now()
-             FROM input i
-             WHERE q.request_id = i.request_id AND q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt
-             RETURNING q.request_id, q.function_name, q.parameters, q.cache_key, q.model_id, i.producer, i.result
-           ), ${FILL_CACHE_FROM_DONE}
+             SET status = 'completed', result = m.result, error = NULL, completed_at = now(),
+                 started_at = q.started_at + m.waited_ms * interval '1 millisecond'
+             FROM mine m
+             WHERE q.request_id = m.request_id
+             RETURNING q.request_id, q.function_name, q.parameters, q.cache_key, q.model_id, m.producer, m.result
+           ), cached AS (
+             INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
+             SELECT DISTINCT ON (cache_key) cache_key, function_name, model_id, parameters, result FROM done
+             WHERE cache_key IS NOT NULL AND model_id = producer AND parameters->'use_cache' = 'true'::jsonb
+             ORDER BY cache_key
+             ON CONFLICT (cache_key) DO NOTHING
+           )
            SELECT request_id FROM done`,
-    values: [workerId, ...completionColumns(completions)],
+    values: [
+      workerId,
+      ids,
+      attempts,
+      completions.map((c) => c.result),
+      completions.map((c) => c.modelId),
+      completions.map((c) => Math.max(0, c.waitedMs ?? 0)),
+    ],
   });
-  return new Set(r.rows.map((row) => row.request_id));
+  const counted = new Set(r.rows.map((row) => row.request_id));
+  const busy = new Set<string>();
+  if (counted.size < completions.length) {
+    // Not stored: either no longer this claim's (discarded), or its row is
+    // locked by another session (SKIP LOCKED passed it over): still ours, so
+    // to be sent again. A row unlocked meanwhile is simply sent again too.
+    const left = completions.filter((c) => !counted.has(c.requestId));
+    const still = await db.query<{ request_id: string }>({
+      name: 'steadytext_still_claimed',
+      text: `SELECT q.request_id FROM unnest($2::uuid[], $3::int[]) AS i(request_id, attempt)
+             JOIN steadytext_queue q ON q.request_id = i.request_id
+             WHERE q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt`,
+      values: [workerId, left.map((c) => c.requestId), left.map((c) => c.attempt)],
+    });
+    for (const row of still.rows) busy.add(row.request_id);
+  }
+  return { counted, busy };
 }

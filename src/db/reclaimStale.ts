@@ -1,3 +1,4 @@
+import { failedAttemptSet } from './failedAttempt.ts';
 import type { Queryable } from './queryable.ts';
 
 export interface ReclaimedJob {
@@ -9,9 +10,10 @@ export interface ReclaimedJob {
 /**
  * Takes back, in one statement, the 'processing' jobs whose worker is gone:
  * its row is missing, 'stopped' or 'dead', or its last_heartbeat is older than
- * its own heartbeat_timeout_seconds. Such a job goes back to 'pending' with
- * retry_count + 1 (a crash counts as a failed attempt, so a job that kills
- * every worker ends 'failed'), or ends 'failed' when out of retries. Workers
+ * its own heartbeat_timeout_seconds. Each such job is a failed attempt (a
+ * crash counts, so a job that kills every worker ends 'failed'), recorded by
+ * the give-up rule (failedAttempt.ts), runnable again at once. This includes
+ * the jobs a lost worker had claimed ahead into its buffer and not started. Workers
  * past their heartbeat timeout are marked 'dead'. `restartOf` also takes back
  * the jobs of an earlier process that ran under the same worker_id.
  */
@@ -36,13 +38,12 @@ export async function reclaimStale(
        FOR UPDATE OF q SKIP LOCKED
      )
      UPDATE steadytext_queue q SET
-       status       = CASE WHEN q.retry_count >= coalesce(q.max_retries, $1::int) THEN 'failed' ELSE 'pending' END,
-       retry_count  = CASE WHEN q.retry_count >= coalesce(q.max_retries, $1::int) THEN q.retry_count ELSE q.retry_count + 1 END,
-       failed_at    = CASE WHEN q.retry_count >= coalesce(q.max_retries, $1::int) THEN now() END,
-       completed_at = CASE WHEN q.retry_count >= coalesce(q.max_retries, $1::int) THEN now() END,
-       max_retries  = coalesce(q.max_retries, $1::int),
-       run_at       = now(),
-       error        = 'worker ' || coalesce(stale.worker_id, '?') || ' lost (no heartbeat)'
+       ${failedAttemptSet({
+         defaultMaxRetries: '$1',
+         retryable: 'true',
+         retryAt: 'now()',
+         error: `'worker ' || coalesce(stale.worker_id, '?') || ' lost (no heartbeat)'`,
+       })}
      FROM stale WHERE q.request_id = stale.request_id
      RETURNING q.request_id, q.status, stale.worker_id AS lost_worker`,
     [defaultMaxRetries, restartOf],

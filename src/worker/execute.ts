@@ -42,8 +42,32 @@ export function vectorText(v: number[]): string {
   return `[${v.join(',')}]`;
 }
 
+/**
+ * Parameters every function shares, checked before any engine call: a row the
+ * public functions would have refused (written some other way) fails on its
+ * own with a clear error instead of reaching the completion statement.
+ */
+export function checkCommonParameters(job: Job): void {
+  const v = (job.parameters as Record<string, unknown> | null)?.use_cache;
+  if (v !== undefined && typeof v !== 'boolean') {
+    throw new JobInputError(`${job.function_name}: parameters.use_cache must be a boolean, not ${JSON.stringify(v)}`);
+  }
+}
+
+/** True when the job can join an embed batch (its parameters are sound). */
+export function batchableEmbed(job: Job): boolean {
+  try {
+    checkCommonParameters(job);
+    text(job, 'text_input');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs one job on the engine; the result as steadytext_queue.result stores it. */
 export async function executeJob(engine: Engine, job: Job, signal: AbortSignal): Promise<string> {
+  checkCommonParameters(job);
   const p = job.parameters;
   switch (job.function_name) {
     case 'generate':
@@ -76,8 +100,11 @@ export async function executeJob(engine: Engine, job: Job, signal: AbortSignal):
 /**
  * Several embed jobs in one engine.embed call (one forward pass over the
  * batch instead of one per text). Returns one result per job, in order.
+ * Only jobs that pass batchableEmbed belong in a batch (one bad row would
+ * otherwise fail the others).
  */
 export async function executeEmbedBatch(engine: Engine, jobs: Job[], signal: AbortSignal): Promise<string[]> {
+  jobs.forEach(checkCommonParameters);
   const inputs = jobs.map((j) => text(j, 'text_input'));
   const vectors = await engine.embed(inputs, { signal });
   if (vectors.length !== jobs.length) {

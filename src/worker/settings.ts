@@ -39,6 +39,10 @@ export interface WorkerFlags {
   engineModule?: string;
   threads?: string | number;
   batchEmbeddings?: boolean;
+  /** Most embed jobs in one engine.embed call. */
+  embedBatchSize?: string | number;
+  /** Jobs claimed ahead into the local buffer, beyond those running. */
+  prefetch?: string | number;
   logLevel?: string;
   /** Serve /metrics and /health on this port (0: any free port); unset: off. */
   metricsPort?: string | number;
@@ -112,6 +116,14 @@ export interface WorkerSettings {
   threads?: number;
   /** Claimed embed jobs share one engine.embed call. */
   batchEmbeddings: boolean;
+  /** Most embed jobs in one engine.embed call (batches form across claims, whatever the concurrency). */
+  embedBatchSize: number;
+  /**
+   * Jobs claimed ahead into the worker's local buffer, beyond those running.
+   * null (the default, 'auto'): about AUTO_PREFETCH_MS of work at the
+   * measured job time, at least the concurrency, at most AUTO_PREFETCH_MAX.
+   */
+  prefetch: number | null;
   logLevel: LogLevel;
   /** Where log lines go (default: stderr when logLevel is not silent). */
   log?: (line: string) => void;
@@ -144,6 +156,7 @@ export const DEFAULTS = {
   resultCleanupBatchSize: 10_000,
   models: 'default' as const,
   batchEmbeddings: true,
+  embedBatchSize: 32,
   logLevel: 'silent' as const,
   gpu: 'off' as const,
   serverDialect: 'llama-server' as const,
@@ -153,6 +166,11 @@ export const DEFAULTS = {
   serverRetryBackoffMs: 500,
   serverEmbedBatchSize: 64,
 };
+
+/** prefetch 'auto': claim ahead about this much work (ms at the measured job time)... */
+export const AUTO_PREFETCH_MS = 50;
+/** ...and at most this many jobs. */
+export const AUTO_PREFETCH_MAX = 256;
 
 export class SettingsError extends Error {
   constructor(message: string) {
@@ -368,6 +386,19 @@ export function resolveSettings(
     batchEmbeddings = ['1', 'true', 'on'].includes(v);
   }
 
+  const embedBatchSize = int(
+    1,
+    DEFAULTS.embedBatchSize,
+    { name: '--embed-batch-size', value: flags.embedBatchSize },
+    { name: 'STEADYTEXT_WORKER_EMBED_BATCH_SIZE', value: env.STEADYTEXT_WORKER_EMBED_BATCH_SIZE },
+  );
+  const prefetchSrc = pick(
+    { name: '--prefetch', value: flags.prefetch },
+    { name: 'STEADYTEXT_WORKER_PREFETCH', value: env.STEADYTEXT_WORKER_PREFETCH },
+  );
+  const prefetch =
+    !prefetchSrc || String(prefetchSrc.value).toLowerCase() === 'auto' ? null : parseInteger(prefetchSrc.value!, prefetchSrc.name, 0);
+
   return {
     connection: connection ?? resolveConnection(flags, env),
     workerId: flags.workerId ?? env.STEADYTEXT_WORKER_ID ?? defaultWorkerId(),
@@ -388,6 +419,8 @@ export function resolveSettings(
     engineModule: flags.engineModule ?? (env.STEADYTEXT_ENGINE_MODULE || undefined),
     threads: threadsSrc ? parseInteger(threadsSrc.value!, threadsSrc.name, 1) : undefined,
     batchEmbeddings,
+    embedBatchSize,
+    prefetch,
     logLevel: logLevel as LogLevel,
     metricsPort,
     metricsHost: flags.metricsHost ?? (env.STEADYTEXT_WORKER_METRICS_HOST || undefined),

@@ -1,23 +1,28 @@
 // The worker: claims jobs from steadytext_queue, runs them on the engine,
 // writes results. Talks to the database only through src/db/ and to models
-// only through the Engine interface.
+// only through the Engine interface. Three parts, one job each (the way
+// River splits producer, completer and rescuer), wired here:
 //
-// - One pg.Pool for statements, one dedicated LISTEN connection
-//   (steadytext_new_job wakes the claim loop; steadytext_cancelled aborts a
-//   running job). Polling every poll interval is only the fallback.
-// - Up to `concurrency` jobs at once; one claim statement takes
-//   min(free slots) jobs. Claimed embed jobs share one engine.embed call.
-// - Each job has an AbortController: aborted by cancel, by its timeout
-//   (timeout_seconds or the setting; the job then fails 'timed out after N s'
-//   and goes through retry logic), or at shutdown (released to pending).
-// - Heartbeat and reclaim timers: any live worker takes back the jobs of a
-//   worker whose heartbeat stopped.
+// - Producer (producer.ts): claims ahead into a small bounded local buffer.
+// - Executor (executor.ts): keeps up to `concurrency` engine calls busy from
+//   that buffer; embed jobs go in micro-batches of up to embedBatchSize.
+// - Completer (completer.ts): group-commits results while the next jobs run.
+//
+// This file holds what joins them: the jobs held (claimed, not yet recorded),
+// the LISTEN connection (steadytext_new_job wakes the producer;
+// steadytext_cancelled makes the worker check the row and abort a cancelled
+// job), each job's outcome (complete, fail/retry, discard), the heartbeat,
+// reclaim and cache-eviction timers, and the graceful stop. Each state
+// transition has one home in src/db/: claimJobs, completeJobs, failJob (and
+// the give-up rule it shares with reclaimStale, failedAttempt.ts),
+// releaseJobs/releaseOrphans, reclaimStale, cancelledJobs (the worker's half
+// of cancel).
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { EngineInputError, type Engine, type ModelRole } from '../engine/types.ts';
-import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, type FunctionName, type Job } from '../interfaces.ts';
-import { completeAndClaimJobs } from '../db/completeAndClaimJobs.ts';
-import { completeJobs, type Completion } from '../db/completeJobs.ts';
+import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, type FunctionName } from '../interfaces.ts';
+import { cancelledJobs } from '../db/cancelledJobs.ts';
+import { claimJobs, type ClaimedJob } from '../db/claimJobs.ts';
 import { evictCache } from '../db/evictCache.ts';
 import { failJob } from '../db/failJob.ts';
 import { heartbeat } from '../db/heartbeat.ts';
@@ -29,14 +34,30 @@ import { releaseJobs } from '../db/releaseJobs.ts';
 import { releaseOrphans } from '../db/releaseOrphans.ts';
 import { withRetries } from '../db/withRetries.ts';
 import { writeModelIds } from '../db/writeModelIds.ts';
+import { Completer } from './completer.ts';
 import { engineModelIds, loadWorkerEngine } from './engine.ts';
-import { executeEmbedBatch, executeJob, JobInputError } from './execute.ts';
+import { JobInputError } from './execute.ts';
+import { Executor } from './executor.ts';
+import {
+  Cancelled,
+  holdJob,
+  runMs,
+  Shutdown,
+  TimedOut,
+  UnstorableResult,
+  unstorableText,
+  waitedMs,
+  type HeldJob,
+} from './heldJob.ts';
 import { Listener } from './listener.ts';
 import { startRetention } from './retention.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { startWorkerMetrics, type MetricsServer } from './metricsServer.ts';
-import type { WorkerSettings } from './settings.ts';
+import { Producer, type Want } from './producer.ts';
+import { AUTO_PREFETCH_MAX, AUTO_PREFETCH_MS, type WorkerSettings } from './settings.ts';
 import { packageVersion } from './version.ts';
+
+export { unstorableText } from './heldJob.ts';
 
 /** The model role that answers each function (for the cache's model check). */
 const ROLE_OF: Record<FunctionName, ModelRole> = {
@@ -48,59 +69,17 @@ const ROLE_OF: Record<FunctionName, ModelRole> = {
   rerank: 'reranking',
 };
 
-/** Why a job's AbortController fired. */
-class Cancelled extends Error {
-  constructor() {
-    super('cancelled');
-  }
-}
-class TimedOut extends Error {
-  constructor(readonly seconds: number) {
-    super(`timed out after ${seconds} s`);
-  }
-}
-class Shutdown extends Error {
-  constructor() {
-    super('worker shutting down');
-  }
-}
-
-interface RunningJob {
-  job: Job;
-  controller: AbortController;
-  timer: NodeJS.Timeout;
-  startedAt: number;
-}
-
 export interface WorkerStats {
   workerId: string;
+  /** Jobs on the engine now. */
   running: number;
+  /** Jobs claimed ahead, waiting for a slot. */
+  buffered: number;
   jobsCompleted: number;
   jobsFailed: number;
   /** Late results thrown away (job cancelled, reclaimed, or released meanwhile). */
   resultsDiscarded: number;
 }
-
-/** Settles like `p`, or rejects with the signal's reason as soon as it aborts. */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class Worker {
   readonly settings: WorkerSettings;
@@ -108,26 +87,26 @@ export class Worker {
   private engine?: Engine;
   private ownsEngine = false;
   private listener?: Listener;
-  private readonly running = new Map<string, RunningJob>();
-  private readonly inflight = new Set<Promise<void>>();
+  private producer?: Producer;
+  private executor?: Executor;
+  private completer?: Completer;
+  /** Every job this worker holds, from its claim until its outcome is recorded. */
+  private readonly held = new Map<string, HeldJob>();
+  /** Outcomes being recorded (complete or fail), for the graceful stop. */
+  private readonly recording = new Set<Promise<void>>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly wakeTimers = new Set<NodeJS.Timeout>();
   private stopping = false;
-  private loopDone?: Promise<void>;
   private stopPromise?: Promise<void>;
-  private wakePending = false;
-  private wakeWaiter?: () => void;
   private jobsCompleted = 0;
   private jobsFailed = 0;
   private resultsDiscarded = 0;
   private heartbeatBusy = false;
-  /** When the claim loop next looks for claims of this worker it is not running (releaseOrphans). */
-  private orphanCheckAt = 0;
   private reclaimBusy = false;
   private evictUnavailable = false;
-  /** Results waiting for the completion statement in flight (see storeResult). */
-  private completions: Array<{ completion: Completion; settle: (counted: boolean | Error) => void }> = [];
-  private completing = false;
+  /** Jobs named by a steadytext_cancelled NOTIFY, to be checked against their rows. */
+  private readonly cancelChecks = new Set<string>();
+  private cancelCheckBusy = false;
   /** Set when settings.metricsPort is: /metrics and /health (metricsServer.ts). */
   metrics?: WorkerMetrics;
   metricsServer?: MetricsServer;
@@ -141,9 +120,16 @@ export class Worker {
   }
 
   get stats(): WorkerStats {
+    let running = 0;
+    let buffered = 0;
+    for (const h of this.held.values()) {
+      if (h.state === 'running') running++;
+      else if (h.state === 'buffered') buffered++;
+    }
     return {
       workerId: this.workerId,
-      running: this.running.size,
+      running,
+      buffered,
       jobsCompleted: this.jobsCompleted,
       jobsFailed: this.jobsFailed,
       resultsDiscarded: this.resultsDiscarded,
@@ -196,23 +182,13 @@ export class Worker {
       }
       // Jobs an earlier process left under this same worker_id count as crashed.
       await withRetries(() => reclaimStale(pool, s.maxRetries, this.workerId));
-      await withRetries(() =>
-        registerWorker(pool, {
-          workerId: this.workerId,
-          host: hostname(),
-          pid: process.pid,
-          concurrency: s.concurrency,
-          heartbeatTimeoutSeconds: s.heartbeatTimeoutSeconds,
-          version: packageVersion(),
-          models: this.models as Record<string, string>,
-        }),
-      );
+      await withRetries(() => registerWorker(pool, this.registration()));
       await withRetries(() => writeModelIds(pool, this.models));
       this.listener = new Listener({
         connection: s.connection,
         channels: [CHANNEL_NEW_JOB, CHANNEL_CANCELLED],
         onNotification: (channel, payload) => this.onNotification(channel, payload),
-        onReconnect: () => this.wake(),
+        onReconnect: () => this.producer?.wake(),
         log: (line) => this.log('info', line),
       });
       await withRetries(() => this.listener!.start());
@@ -220,6 +196,26 @@ export class Worker {
       await this.teardown();
       throw err;
     }
+    this.completer = new Completer(() => this.pool, this.workerId);
+    this.executor = new Executor({
+      engine: this.engine,
+      concurrency: s.concurrency,
+      batchEmbeddings: s.batchEmbeddings,
+      embedBatchSize: s.embedBatchSize,
+      timeoutSeconds: s.timeoutSeconds,
+      onOutcome: (h, outcome) => this.record(h, outcome),
+      onTake: () => this.producer?.wake(),
+      log: (line) => this.log('debug', line),
+    });
+    this.producer = new Producer({
+      claim: (limit, only) => claimJobs(this.pool!, this.workerId, limit, s.maxRetries, only),
+      want: () => this.want(),
+      accept: (jobs) => this.accept(jobs),
+      releaseOrphans: () => this.releaseOrphans(),
+      orphanCheckEveryMs: s.heartbeatTimeoutSeconds * 1000,
+      pollIntervalMs: s.pollIntervalMs,
+      log: (line) => this.log('info', line),
+    });
     this.timers.push(
       setInterval(() => void this.beat(), s.heartbeatIntervalMs),
       setInterval(() => void this.reclaim(), s.heartbeatIntervalMs),
@@ -227,238 +223,207 @@ export class Worker {
     );
     const retention = startRetention(s, { pool: () => this.pool, stopping: () => this.stopping, log: (l) => this.log('info', l) });
     if (retention) this.timers.push(retention);
-    this.loopDone = this.loop();
-    this.log('info', `started (concurrency ${s.concurrency}, poll ${s.pollIntervalMs / 1000} s)`);
+    this.producer.start();
+    this.log(
+      'info',
+      `started (concurrency ${s.concurrency}, prefetch ${s.prefetch ?? 'auto'}, embed batch ${s.batchEmbeddings ? s.embedBatchSize : 1}, poll ${s.pollIntervalMs / 1000} s)`,
+    );
   }
 
-  private onNotification(channel: string, payload: string): void {
-    if (channel === CHANNEL_NEW_JOB) {
-      this.wake();
-    } else if (channel === CHANNEL_CANCELLED) {
-      const r = this.running.get(payload.trim());
-      if (r && !r.controller.signal.aborted) {
-        this.log('debug', `job ${r.job.request_id} cancelled`);
-        r.controller.abort(new Cancelled());
-      }
-    }
+  private registration() {
+    return {
+      workerId: this.workerId,
+      host: hostname(),
+      pid: process.pid,
+      concurrency: this.settings.concurrency,
+      heartbeatTimeoutSeconds: this.settings.heartbeatTimeoutSeconds,
+      version: packageVersion(),
+      models: this.models as Record<string, string>,
+    };
   }
 
-  /** Makes the claim loop run now (NOTIFY, a finished job, a retry that became due). */
-  wake(): void {
-    if (this.wakeWaiter) this.wakeWaiter();
-    else this.wakePending = true;
-  }
-
-  private waitForWake(ms: number): Promise<void> {
-    if (this.wakePending) {
-      this.wakePending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.wakeWaiter = undefined;
-        this.wakePending = false;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.wakeWaiter = done;
-    });
-  }
+  // ------------------------------------------------------------ claiming
 
   /**
-   * Claims while there are free slots, and stores finished jobs' results: one
-   * statement (completeAndClaimJobs) stores every result waiting and claims
-   * up to the slots they and the idle ones leave, so a busy worker pays one
-   * commit per job rather than two.
+   * How many jobs the producer should claim now. The buffer is refilled when
+   * it is down to half of what it holds ahead (ahead()): up to the free slots
+   * plus that.
+   * When embed jobs are about, the next embed batch is topped up to
+   * embedBatchSize by an embed-only claim while the current one runs.
    */
-  private async loop(): Promise<void> {
+  private want(): Want {
     const s = this.settings;
-    let errors = 0;
-    while (!this.stopping) {
-      if (Date.now() >= this.orphanCheckAt) await this.releaseOrphans();
-      const group = this.completions.splice(0, 1000);
-      // `running` still holds the jobs in `group`; their slots are free once this commits.
-      const free = Math.max(0, s.concurrency - this.running.size) + group.length;
-      if (free > 0) {
-        try {
-          const { counted, busy, claimed } = await withRetries(
-            () => completeAndClaimJobs(this.pool!, this.workerId, group.map((g) => g.completion), free, s.maxRetries),
-            { attempts: group.length > 0 ? 10 : undefined },
-          );
-          errors = 0;
-          // A row another session holds locked is stored later, so it stalls
-          // only its own job (its slot stays taken meanwhile), not the worker.
-          const later = group.filter((g) => busy.has(g.completion.requestId));
-          for (const g of group) if (!busy.has(g.completion.requestId)) g.settle(counted.has(g.completion.requestId));
-          if (later.length > 0) this.storeLater(later);
-          if (claimed.length > 0) this.launch(claimed);
-          if (claimed.length > 0 || this.completions.length > 0) continue; // more may be waiting
-        } catch (err) {
-          for (const g of group) g.settle(err instanceof Error ? err : new Error(String(err)));
-          errors++;
-          this.log('info', `claim failed: ${(err as Error).message}`);
-          await sleep(Math.min(30_000, 500 * 2 ** Math.min(errors, 6)));
-          continue;
-        }
-      }
-      await this.waitForWake(s.pollIntervalMs);
+    const ex = this.executor!;
+    const ahead = this.ahead();
+    const buffered = ex.buffered;
+    const any = buffered <= Math.floor(ahead / 2) ? Math.max(0, ex.freeSlots + ahead - buffered) : 0;
+    let embed = 0;
+    if (s.batchEmbeddings && s.embedBatchSize > 1) {
+      const bufferedEmbeds = ex.bufferedEmbeds;
+      if (bufferedEmbeds <= Math.floor(s.embedBatchSize / 2)) embed = s.embedBatchSize - bufferedEmbeds;
     }
-    // Stopping: results that came in meanwhile are stored without claiming.
-    if (this.completions.length > 0 && !this.completing) await this.flushCompletions();
+    return { any, embed };
   }
 
   /**
-   * Every heartbeat timeout, between two claim statements (so every claim
-   * whose reply arrived is in `running`): claims this worker holds but does
-   * not run, left by a reply lost after its commit, go back to pending.
+   * Jobs to hold claimed ahead: --prefetch when set; 'auto': about
+   * AUTO_PREFETCH_MS of work at the measured job time, at least the
+   * concurrency (the next job is ready the moment a slot frees), at most
+   * AUTO_PREFETCH_MAX. Fast jobs are claimed in large groups (one commit for
+   * many), slow ones are not hoarded away from other workers.
+   */
+  private ahead(): number {
+    const s = this.settings;
+    if (s.prefetch !== null) return s.prefetch;
+    const ms = this.executor!.jobMs;
+    if (ms === undefined) return s.concurrency;
+    const want = Math.round((s.concurrency * AUTO_PREFETCH_MS) / Math.max(ms, 0.01));
+    return Math.min(AUTO_PREFETCH_MAX, Math.max(s.concurrency, want));
+  }
+
+  private accept(jobs: ClaimedJob[]): void {
+    if (jobs.length === 0) return;
+    const entries = jobs.map((job) => {
+      const h = holdJob(job);
+      this.held.set(job.request_id, h);
+      return h;
+    });
+    this.executor!.add(entries);
+  }
+
+  /**
+   * Every heartbeat timeout, between two claims (so every claim whose reply
+   * arrived is held): claims this worker holds in the database but not here,
+   * left by a reply lost after its commit, go back to pending.
    */
   private async releaseOrphans(): Promise<void> {
-    this.orphanCheckAt = Date.now() + this.settings.heartbeatTimeoutSeconds * 1000;
     try {
-      const ids = await withRetries(() => releaseOrphans(this.pool!, this.workerId, [...this.running.keys()]));
+      const ids = await withRetries(() => releaseOrphans(this.pool!, this.workerId, [...this.held.keys()]));
       if (ids.length > 0) this.log('info', `released ${ids.length} claim(s) this worker held but was not running (reply lost)`);
     } catch (err) {
       this.log('info', `orphan check failed: ${(err as Error).message}`);
     }
   }
 
-  /** Starts claimed jobs: embed jobs together in one engine call, the rest one by one. */
-  private launch(jobs: Job[]): void {
-    const embeds = this.settings.batchEmbeddings ? jobs.filter((j) => j.function_name === 'embed') : [];
-    const batch = embeds.length > 1 ? embeds : [];
-    const entries = jobs.map((job) => this.track(job));
-    const outcomes = new Map<string, Promise<string>>();
-    if (batch.length > 0) {
-      // The engine call aborts only when every job in it has been aborted;
-      // each job still settles at once on its own abort (raceAbort below).
-      const all = new AbortController();
-      const signals = batch.map((j) => this.running.get(j.request_id)!.controller.signal);
-      const check = () => {
-        if (signals.every((sig) => sig.aborted)) all.abort(signals[0].reason);
-      };
-      for (const sig of signals) sig.addEventListener('abort', check, { once: true });
-      const results = executeEmbedBatch(this.engine!, batch, all.signal);
-      results.catch(() => {}); // each job handles the rejection on its own
-      batch.forEach((j, i) => outcomes.set(j.request_id, results.then((r) => r[i])));
-      this.log('debug', `embedding ${batch.length} texts in one engine call`);
-    }
-    for (const entry of entries) {
-      const { job, controller } = entry;
-      const p = outcomes.get(job.request_id) ?? executeJob(this.engine!, job, controller.signal);
-      const done = raceAbort(p, controller.signal).then(
-        (result) => this.succeed(entry, result),
-        (err) => this.fail(entry, err),
-      ).finally(() => {
-        clearTimeout(entry.timer);
-        this.running.delete(job.request_id);
-        this.inflight.delete(done);
-        this.wake();
-      });
-      this.inflight.add(done);
-    }
-  }
+  // ------------------------------------------------------------ notifications and cancel
 
-  private track(job: Job): RunningJob {
-    const seconds = job.timeout_seconds ?? this.settings.timeoutSeconds;
-    const controller = new AbortController();
-    // setTimeout holds at most 2^31-1 ms (~24.8 days); longer limits are that.
-    const timer = setTimeout(() => controller.abort(new TimedOut(seconds)), Math.min(seconds * 1000, 2 ** 31 - 1));
-    const entry = { job, controller, timer, startedAt: Date.now() };
-    this.running.set(job.request_id, entry);
-    this.log('debug', `job ${job.request_id} ${job.function_name} started (attempt ${job.attempt})`);
-    return entry;
-  }
-
-  private async succeed(entry: RunningJob, result: string): Promise<void> {
-    const { job } = entry;
-    // A result PostgreSQL cannot store would fail the whole grouped statement
-    // (and every other completion in it): fail this job on its own instead.
-    const unstorable = unstorableText(result);
-    if (unstorable) return this.fail(entry, new Error(unstorable));
-    const counted = await this.storeResult({
-      requestId: job.request_id,
-      attempt: job.attempt,
-      result,
-      modelId: this.models[ROLE_OF[job.function_name]] ?? null,
-    });
-    if (counted instanceof Error) {
-      this.log('info', `job ${job.request_id}: could not store the result: ${counted.message}`);
-      // Not left 'processing' forever: the failure goes through the retry logic.
-      await this.fail(entry, new Error(`could not store the result: ${counted.message}`));
-    } else if (counted) {
-      this.jobsCompleted++;
-      this.metrics?.jobSettled(job.function_name, 'completed', Date.now() - entry.startedAt);
-      this.log('debug', `job ${job.request_id} completed in ${Date.now() - entry.startedAt} ms`);
-    } else {
-      this.resultsDiscarded++;
-      this.metrics?.jobSettled(job.function_name, 'discarded', Date.now() - entry.startedAt);
-      this.log('debug', `job ${job.request_id} result discarded (no longer ours: cancelled or reclaimed)`);
+  private onNotification(channel: string, payload: string): void {
+    if (channel === CHANNEL_NEW_JOB) {
+      this.producer?.wake();
+    } else if (channel === CHANNEL_CANCELLED) {
+      const id = payload.trim();
+      if (this.held.has(id)) {
+        this.cancelChecks.add(id);
+        void this.checkCancels();
+      }
     }
   }
 
   /**
-   * Stores a result. While the worker runs, the claim loop stores it at its
-   * next turn together with every other result waiting, in the statement that
-   * also claims the next jobs (completeAndClaimJobs); once stopping, results
-   * go out through completeJobs. Results that arrive while a statement is in
-   * flight go out together in the next one (one commit for the group, each
-   * row still guarded on its own). No result waits on a timer.
+   * A steadytext_cancelled NOTIFY names a job; anyone can send one, so the
+   * job is aborted (or dropped from the buffer) only when its row says it is
+   * cancelled under this worker's claim (cancelledJobs). Checks that arrive
+   * while one is in flight go out together in the next.
    */
-  private storeResult(completion: Completion): Promise<boolean | Error> {
-    return new Promise((settle) => {
-      this.completions.push({ completion, settle });
-      if (!this.stopping) this.wake(); // the claim loop stores it, claiming the next job in the same statement
-      else if (!this.completing) void this.flushCompletions();
-    });
-  }
-
-  /** Results whose row was locked by another session: sent again shortly. */
-  private storeLater(items: typeof this.completions): void {
-    const t = setTimeout(() => {
-      this.wakeTimers.delete(t);
-      this.completions.push(...items);
-      if (!this.stopping) this.wake();
-      else if (!this.completing) void this.flushCompletions();
-    }, 200);
-    this.wakeTimers.add(t);
-  }
-
-  private async flushCompletions(): Promise<void> {
-    this.completing = true;
+  private async checkCancels(): Promise<void> {
+    if (this.cancelCheckBusy) return;
+    this.cancelCheckBusy = true;
     try {
-      while (this.completions.length > 0) {
-        const group = this.completions.splice(0, 1000);
-        try {
-          const counted = await withRetries(
-            () => completeJobs(this.pool!, this.workerId, group.map((g) => g.completion)),
-            { attempts: 10 },
-          );
-          for (const g of group) g.settle(counted.has(g.completion.requestId));
-        } catch (err) {
-          for (const g of group) g.settle(err instanceof Error ? err : new Error(String(err)));
-        }
+      while (this.cancelChecks.size > 0) {
+        const claims = [...this.cancelChecks]
+          .map((id) => this.held.get(id))
+          .filter((h): h is HeldJob => h !== undefined && h.state !== 'storing' && !h.controller.signal.aborted)
+          .map((h) => ({ requestId: h.job.request_id, attempt: h.job.attempt }));
+        this.cancelChecks.clear();
+        const pool = this.pool;
+        if (!pool || claims.length === 0) continue;
+        const cancelled = await withRetries(() => cancelledJobs(pool, this.workerId, claims));
+        for (const id of cancelled) this.cancelHeld(id);
       }
+    } catch (err) {
+      this.log('info', `cancel check failed: ${(err as Error).message}`);
     } finally {
-      this.completing = false;
+      this.cancelCheckBusy = false;
     }
   }
 
-  private async fail(entry: RunningJob, err: unknown): Promise<void> {
-    const { job } = entry;
-    if (err instanceof Cancelled) {
-      this.metrics?.jobSettled(job.function_name, 'discarded', Date.now() - entry.startedAt);
-      this.resultsDiscarded++;
-      return; // the row is already 'cancelled'
+  private cancelHeld(id: string): void {
+    const h = this.held.get(id);
+    if (!h || h.controller.signal.aborted) return;
+    this.log('debug', `job ${id} cancelled`);
+    if (h.state === 'buffered' && this.executor!.remove(id)) {
+      this.held.delete(id);
+      this.discarded(h);
+    } else if (h.state === 'running') {
+      h.controller.abort(new Cancelled());
     }
-    if (err instanceof Shutdown) return; // stop() releases it to pending
-    const retryable = !(err instanceof EngineInputError || err instanceof JobInputError);
+  }
+
+  // ------------------------------------------------------------ outcomes
+
+  /** A job's engine call ended: record its outcome (the slot already runs the next job). */
+  private record(h: HeldJob, outcome: { result: string } | { error: unknown }): void {
+    const p = ('result' in outcome ? this.succeed(h, outcome.result) : this.fail(h, outcome.error)).catch((err) =>
+      this.log('info', `job ${h.job.request_id}: ${(err as Error).message}`),
+    );
+    this.recording.add(p);
+    void p.finally(() => this.recording.delete(p));
+  }
+
+  private async succeed(h: HeldJob, result: string): Promise<void> {
+    const { job } = h;
+    // A result PostgreSQL cannot store would fail the grouped statement: fail
+    // this job on its own, before it gets there.
+    const unstorable = unstorableText(result);
+    if (unstorable) return this.fail(h, new UnstorableResult(unstorable, true));
+    const counted = await this.completer!.store({
+      requestId: job.request_id,
+      attempt: job.attempt,
+      result,
+      modelId: this.models[ROLE_OF[job.function_name]] ?? null,
+      waitedMs: waitedMs(h),
+    });
+    if (counted instanceof Error) {
+      if (counted instanceof Shutdown) return; // never sent: stays held, stop() releases it to pending
+      this.log('info', `job ${job.request_id}: could not store the result: ${counted.message}`);
+      // Not left 'processing' forever: a result the database refuses fails
+      // the job at once; a lost connection goes through the retry logic.
+      return this.fail(
+        h,
+        counted instanceof UnstorableResult ? counted : new Error(`could not store the result: ${counted.message}`),
+      );
+    }
+    this.held.delete(job.request_id);
+    if (counted) {
+      this.jobsCompleted++;
+      this.metrics?.jobSettled(job.function_name, 'completed', runMs(h));
+      this.log('debug', `job ${job.request_id} completed in ${Math.round(runMs(h))} ms`);
+    } else {
+      this.discarded(h);
+      this.log('debug', `job ${job.request_id} result discarded (no longer ours: cancelled or reclaimed)`);
+    }
+  }
+
+  private discarded(h: HeldJob): void {
+    this.resultsDiscarded++;
+    this.metrics?.jobSettled(h.job.function_name, 'discarded', runMs(h));
+  }
+
+  private async fail(h: HeldJob, err: unknown): Promise<void> {
+    const { job } = h;
+    if (err instanceof Shutdown) return; // stays held: stop() releases it to pending
+    if (err instanceof Cancelled) {
+      this.held.delete(job.request_id);
+      this.discarded(h); // the row is 'cancelled' (checked before the abort)
+      return;
+    }
+    const retryable = !(
+      err instanceof EngineInputError ||
+      err instanceof JobInputError ||
+      (err instanceof UnstorableResult && err.permanent)
+    );
     const message =
-      err instanceof TimedOut
-        ? err.message
-        : err instanceof Error
-          ? err.message || err.name
-          : String(err);
+      err instanceof TimedOut ? err.message : err instanceof Error ? err.message || err.name : String(err);
     const s = this.settings;
     try {
       const outcome = await withRetries(
@@ -469,19 +434,18 @@ export class Worker {
             backoffBaseMs: s.retryBackoffBaseMs,
             backoffMaxMs: s.retryBackoffMaxMs,
             retryable,
+            waitedMs: waitedMs(h),
           }),
         { attempts: 10 },
       );
       this.metrics?.jobSettled(
         job.function_name,
         !outcome.counted ? 'discarded' : outcome.status === 'failed' ? 'failed' : 'retried',
-        Date.now() - entry.startedAt,
+        runMs(h),
       );
       if (!outcome.counted) {
         this.resultsDiscarded++;
-        return;
-      }
-      if (outcome.status === 'failed') {
+      } else if (outcome.status === 'failed') {
         this.jobsFailed++;
         this.log('debug', `job ${job.request_id} failed: ${message}`);
       } else {
@@ -489,7 +453,10 @@ export class Worker {
         this.wakeAt(outcome.runAt!);
       }
     } catch (e) {
+      // Left 'processing': the orphan check releases it once it is no longer held.
       this.log('info', `job ${job.request_id}: could not record the failure: ${(e as Error).message}`);
+    } finally {
+      this.held.delete(job.request_id);
     }
   }
 
@@ -497,10 +464,12 @@ export class Worker {
   private wakeAt(at: Date): void {
     const t = setTimeout(() => {
       this.wakeTimers.delete(t);
-      this.wake();
+      this.producer?.wake();
     }, Math.max(0, at.getTime() - Date.now()) + 5);
     this.wakeTimers.add(t);
   }
+
+  // ------------------------------------------------------------ timers
 
   private async beat(status?: 'stopping'): Promise<void> {
     if (this.heartbeatBusy || !this.pool) return;
@@ -508,7 +477,7 @@ export class Worker {
     const pool = this.pool;
     try {
       const state = {
-        currentJobs: this.running.size,
+        currentJobs: this.stats.running,
         jobsCompleted: this.jobsCompleted,
         jobsFailed: this.jobsFailed,
         status,
@@ -516,15 +485,7 @@ export class Worker {
       const found = await withRetries(() => heartbeat(pool, this.workerId, state));
       if (!found && !this.stopping) {
         this.log('info', 'worker row missing; registering again');
-        await registerWorker(pool, {
-          workerId: this.workerId,
-          host: hostname(),
-          pid: process.pid,
-          concurrency: this.settings.concurrency,
-          heartbeatTimeoutSeconds: this.settings.heartbeatTimeoutSeconds,
-          version: packageVersion(),
-          models: this.models as Record<string, string>,
-        });
+        await registerWorker(pool, this.registration());
       }
     } catch (err) {
       this.log('info', `heartbeat failed: ${(err as Error).message}`);
@@ -542,7 +503,7 @@ export class Worker {
       if (jobs.length > 0) {
         const lost = [...new Set(jobs.map((j) => j.lost_worker))].join(', ');
         this.log('info', `reclaimed ${jobs.length} job(s) from lost worker(s) ${lost}`);
-        this.wake();
+        this.producer?.wake();
       }
     } catch (err) {
       this.log('info', `reclaim failed: ${(err as Error).message}`);
@@ -566,10 +527,14 @@ export class Worker {
     }
   }
 
+  // ------------------------------------------------------------ stop
+
   /**
-   * Graceful stop: no new claims; running jobs get up to shutdownGraceMs to
-   * finish; the rest are aborted and released to pending (no retry counted);
-   * the worker row ends 'stopped'. Safe to call more than once.
+   * Graceful stop: no new claims; jobs claimed ahead and not started go back
+   * to pending at once; running jobs get up to shutdownGraceMs to finish and
+   * have their results stored; the rest are aborted and released to pending
+   * (no retry counted); the worker row ends 'stopped'. Safe to call more
+   * than once.
    */
   stop(): Promise<void> {
     this.stopPromise ??= this.doStop();
@@ -578,39 +543,52 @@ export class Worker {
 
   private async doStop(): Promise<void> {
     this.stopping = true;
-    this.wake();
-    await this.loopDone;
-    if (this.pool) await this.beat('stopping');
-    if (this.inflight.size > 0) {
-      this.log('info', `stopping: waiting up to ${this.settings.shutdownGraceMs / 1000} s for ${this.inflight.size} job(s)`);
+    await this.producer?.stop();
+    const pool = this.pool;
+    let released = 0;
+    const release = async (ids: string[]) => {
+      if (ids.length === 0 || !pool) return;
+      try {
+        released += await withRetries(() => releaseJobs(pool, this.workerId, ids));
+      } catch (err) {
+        this.log('info', `could not release ${ids.length} job(s): ${(err as Error).message} (they will be reclaimed)`);
+      }
+    };
+    const buffered = this.executor?.drain() ?? [];
+    for (const h of buffered) this.held.delete(h.job.request_id);
+    await release(buffered.map((h) => h.job.request_id));
+    if (pool) await this.beat('stopping');
+    if (this.held.size > 0) {
+      this.log('info', `stopping: waiting up to ${this.settings.shutdownGraceMs / 1000} s for ${this.held.size} job(s)`);
       let graceTimer: NodeJS.Timeout | undefined;
       await Promise.race([
-        Promise.allSettled([...this.inflight]),
-        new Promise((r) => (graceTimer = setTimeout(r, this.settings.shutdownGraceMs))),
+        this.settled(),
+        new Promise<void>((r) => (graceTimer = setTimeout(r, this.settings.shutdownGraceMs))),
       ]);
       clearTimeout(graceTimer);
     }
-    const left = [...this.running.keys()];
-    for (const r of this.running.values()) r.controller.abort(new Shutdown());
-    await Promise.allSettled([...this.inflight]);
-    let released = 0;
-    if (left.length > 0 && this.pool) {
-      const pool = this.pool;
-      try {
-        released = await withRetries(() => releaseJobs(pool, this.workerId, left));
-      } catch (err) {
-        this.log('info', `could not release ${left.length} job(s): ${(err as Error).message} (they will be reclaimed)`);
-      }
-    }
+    for (const h of this.held.values()) if (h.state === 'running') h.controller.abort(new Shutdown());
+    this.completer?.abandon(new Shutdown());
+    await this.settled();
+    await release([...this.held.keys()]);
+    this.held.clear();
     for (const t of this.timers) clearInterval(t);
-    if (this.pool) {
-      const pool = this.pool;
+    if (pool) {
       await withRetries(() =>
         markWorkerStopped(pool, this.workerId, { jobsCompleted: this.jobsCompleted, jobsFailed: this.jobsFailed }),
       ).catch((err) => this.log('info', `could not mark the worker stopped: ${(err as Error).message}`));
     }
     await this.teardown();
     this.log('info', `stopped (${this.jobsCompleted} completed, ${this.jobsFailed} failed, ${released} released)`);
+  }
+
+  /** Resolves once no engine call is in flight and every outcome is recorded. */
+  private async settled(): Promise<void> {
+    for (;;) {
+      await this.executor?.idle();
+      if (this.recording.size === 0) return;
+      await Promise.allSettled([...this.recording]);
+    }
   }
 
   private async teardown(): Promise<void> {
@@ -623,11 +601,4 @@ export class Worker {
     this.pool = undefined;
     if (this.ownsEngine) await this.engine?.dispose().catch(() => {});
   }
-}
-
-/** Why PostgreSQL text cannot hold `text` (NUL, lone surrogates), or null when it can. */
-export function unstorableText(text: string): string | null {
-  if (text.includes('\u0000')) return 'the result holds a NUL character, which PostgreSQL text cannot store';
-  if (!text.isWellFormed()) return 'the result holds an unpaired UTF-16 surrogate (not valid UTF-8)';
-  return null;
 }

@@ -23,6 +23,8 @@ interface WorkerOptions {
   threads?: string;
   workerId?: string;
   batchEmbeddings?: boolean;
+  embedBatchSize?: string;
+  prefetch?: string;
   logLevel?: string;
   metricsPort?: string;
   metricsHost?: string;
@@ -72,6 +74,8 @@ export function workerCommand(): Command {
     .option('--gpu <mode>', 'local engine device: off (CPU), auto, cuda or vulkan ($STEADYTEXT_GPU; default off)')
     .option('--worker-id <id>', 'steadytext_workers.worker_id (default: host-pid-random)')
     .option('--no-batch-embeddings', 'run claimed embed jobs one engine call each')
+    .option('--embed-batch-size <n>', 'most embed jobs in one engine call, gathered across claims ($STEADYTEXT_WORKER_EMBED_BATCH_SIZE; default 32)')
+    .option('--prefetch <n|auto>', 'jobs claimed ahead into the local buffer beyond those running; auto: about 50 ms of work, at least the concurrency, at most 256 ($STEADYTEXT_WORKER_PREFETCH; default auto)')
     .option('--log-level <level>', 'silent, info or debug (one line per job) ($STEADYTEXT_WORKER_LOG_LEVEL; default info)')
     .option('--metrics-port <port>', 'serve Prometheus /metrics and /health on this port, 0 for any free one ($STEADYTEXT_WORKER_METRICS_PORT; default: off)')
     .option('--result-retention <age>', "delete completed, failed and cancelled requests older than this, e.g. 7d, 12h; 'off' ($STEADYTEXT_WORKER_RESULT_RETENTION; default off)")

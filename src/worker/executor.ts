@@ -1,0 +1,202 @@
+// The executor: keeps the engine busy. Takes jobs from the local buffer the
+// producer fills, runs up to `concurrency` engine calls at once, and hands
+// each job's outcome on the moment its engine call ends: the slot is free
+// again before the result is committed, so while one job's result is being
+// stored the next job is already on the engine.
+//
+// Embed micro-batching: an engine call that starts with an embed job takes
+// every other sound embed job in the buffer with it, up to embedBatchSize,
+// whatever the concurrency and however many claims brought them in; the
+// batch is one engine.embed call in one slot.
+import type { Engine } from '../engine/types.ts';
+import { claimOrder } from '../db/claimJobs.ts';
+import { batchableEmbed, executeEmbedBatch, executeJob } from './execute.ts';
+import { TimedOut, type HeldJob } from './heldJob.ts';
+
+export interface ExecutorOptions {
+  engine: Engine;
+  concurrency: number;
+  batchEmbeddings: boolean;
+  embedBatchSize: number;
+  /** The worker's time limit when the row sets none. */
+  timeoutSeconds: number;
+  /** A job's engine call ended: its result, or why not (error, or its abort reason). */
+  onOutcome(h: HeldJob, outcome: { result: string } | { error: unknown }): void;
+  /** A slot freed or the buffer shrank: the producer may want to claim. */
+  onTake(): void;
+  log(line: string): void;
+}
+
+/** Settles like `p`, or rejects with the signal's reason as soon as it aborts. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+export class Executor {
+  /** Claimed, not started; kept in claim order (best first). */
+  private buffer: HeldJob[] = [];
+  /** Engine calls in flight (an embed batch is one). */
+  private slots = 0;
+  private readonly calls = new Set<Promise<void>>();
+  private paused = false;
+  /** Moving average of one job's engine time, ms (a batch's time shared by its jobs); undefined until one ends. */
+  private avgMs?: number;
+
+  constructor(private readonly o: ExecutorOptions) {}
+
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
+  get bufferedEmbeds(): number {
+    return this.buffer.filter((h) => h.job.function_name === 'embed').length;
+  }
+
+  /** The measured engine time of one job, ms (undefined before the first one ends). */
+  get jobMs(): number | undefined {
+    return this.avgMs;
+  }
+
+  private observe(ms: number): void {
+    this.avgMs = this.avgMs === undefined ? ms : this.avgMs * 0.9 + ms * 0.1;
+  }
+
+  get freeSlots(): number {
+    return Math.max(0, this.o.concurrency - this.slots);
+  }
+
+  /** Newly claimed jobs join the buffer in claim order; free slots take them at once. */
+  add(jobs: HeldJob[]): void {
+    if (jobs.length === 0) return;
+    this.buffer.push(...jobs);
+    this.buffer.sort((a, b) => claimOrder(a.job, b.job));
+    this.pump();
+  }
+
+  /** Takes a buffered job out (cancelled before it started); undefined if it is not buffered. */
+  remove(requestId: string): HeldJob | undefined {
+    const i = this.buffer.findIndex((h) => h.job.request_id === requestId);
+    if (i < 0) return undefined;
+    const [h] = this.buffer.splice(i, 1);
+    this.o.onTake();
+    return h;
+  }
+
+  /** Stops starting jobs and hands back every buffered one (shutdown releases them). */
+  drain(): HeldJob[] {
+    this.paused = true;
+    const left = this.buffer;
+    this.buffer = [];
+    return left;
+  }
+
+  /** Resolves once no engine call is in flight. */
+  async idle(): Promise<void> {
+    while (this.calls.size > 0) await Promise.allSettled([...this.calls]);
+  }
+
+  private pump(): void {
+    let took = false;
+    while (!this.paused && this.slots < this.o.concurrency && this.buffer.length > 0) {
+      const first = this.buffer.shift()!;
+      took = true;
+      if (this.o.batchEmbeddings && first.job.function_name === 'embed' && batchableEmbed(first.job)) {
+        const batch = [first];
+        this.buffer = this.buffer.filter((h) => {
+          if (batch.length >= this.o.embedBatchSize || h.job.function_name !== 'embed' || !batchableEmbed(h.job)) return true;
+          batch.push(h);
+          return false;
+        });
+        this.startBatch(batch);
+      } else {
+        this.startOne(first);
+      }
+    }
+    if (took) this.o.onTake();
+  }
+
+  private begin(h: HeldJob): void {
+    const seconds = h.job.timeout_seconds ?? this.o.timeoutSeconds;
+    h.state = 'running';
+    h.startedAt = performance.now();
+    // setTimeout holds at most 2^31-1 ms (~24.8 days); longer limits are that.
+    h.timer = setTimeout(() => h.controller.abort(new TimedOut(seconds)), Math.min(seconds * 1000, 2 ** 31 - 1));
+    this.o.log(`job ${h.job.request_id} ${h.job.function_name} started (attempt ${h.job.attempt})`);
+  }
+
+  /** Settles one job from its engine call (or its own abort), then reports it. */
+  private settle(h: HeldJob, p: Promise<string>): Promise<void> {
+    return raceAbort(p, h.controller.signal)
+      .then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      )
+      .then((outcome) => {
+        clearTimeout(h.timer);
+        h.state = 'storing';
+        this.o.onOutcome(h, outcome);
+      });
+  }
+
+  private occupy(done: Promise<unknown>, jobs: number): void {
+    this.slots++;
+    const t0 = performance.now();
+    const call = done.then(
+      () => {},
+      () => {},
+    ).finally(() => {
+      this.observe((performance.now() - t0) / jobs);
+      this.slots--;
+      this.calls.delete(call);
+      this.pump();
+      this.o.onTake();
+    });
+    this.calls.add(call);
+  }
+
+  private startOne(h: HeldJob): void {
+    this.begin(h);
+    let p: Promise<string>;
+    try {
+      p = executeJob(this.o.engine, h.job, h.controller.signal);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    this.occupy(this.settle(h, p), 1);
+  }
+
+  private startBatch(batch: HeldJob[]): void {
+    if (batch.length === 1) return this.startOne(batch[0]);
+    for (const h of batch) this.begin(h);
+    // The engine call aborts only when every job in it has been aborted; each
+    // job still settles at once on its own abort (raceAbort).
+    const all = new AbortController();
+    const signals = batch.map((h) => h.controller.signal);
+    const check = () => {
+      if (signals.every((s) => s.aborted)) all.abort(signals[0].reason);
+    };
+    for (const s of signals) s.addEventListener('abort', check, { once: true });
+    const results = executeEmbedBatch(
+      this.o.engine,
+      batch.map((h) => h.job),
+      all.signal,
+    );
+    results.catch(() => {}); // each job handles the rejection on its own
+    this.o.log(`embedding ${batch.length} texts in one engine call`);
+    this.occupy(Promise.allSettled(batch.map((h, i) => this.settle(h, results.then((r) => r[i])))), batch.length);
+  }
+}

@@ -1,0 +1,70 @@
+// A job this worker holds, from its claim until its outcome is recorded, and
+// why a job's AbortController fired. Shared by the worker's parts (producer,
+// executor, completer; worker.ts wires them).
+import type { ClaimedJob } from '../db/claimJobs.ts';
+
+export interface HeldJob {
+  job: ClaimedJob;
+  /** performance.now() when the claim's reply arrived. */
+  claimedAt: number;
+  /**
+   * buffered: claimed ahead, waiting for an engine slot; running: on the
+   * engine; storing: its outcome is being recorded (the slot is free again).
+   */
+  state: 'buffered' | 'running' | 'storing';
+  /** performance.now() when its engine call began. */
+  startedAt?: number;
+  /** Aborts the engine call: cancel, timeout, shutdown. */
+  controller: AbortController;
+  /** The job's time limit, armed when it starts running. */
+  timer?: NodeJS.Timeout;
+}
+
+export function holdJob(job: ClaimedJob): HeldJob {
+  return { job, claimedAt: performance.now(), state: 'buffered', controller: new AbortController() };
+}
+
+/** How long the job waited in the buffer before its engine call began, ms. */
+export function waitedMs(h: HeldJob): number {
+  return h.startedAt === undefined ? 0 : Math.max(0, h.startedAt - h.claimedAt);
+}
+
+/** Ms since the job started running (or was claimed, if it never ran). */
+export function runMs(h: HeldJob): number {
+  return performance.now() - (h.startedAt ?? h.claimedAt);
+}
+
+export class Cancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
+export class TimedOut extends Error {
+  constructor(readonly seconds: number) {
+    super(`timed out after ${seconds} s`);
+  }
+}
+
+export class Shutdown extends Error {
+  constructor() {
+    super('worker shutting down');
+  }
+}
+
+/** A result the database would not store; `permanent`: a retry would not help. */
+export class UnstorableResult extends Error {
+  constructor(
+    reason: string,
+    readonly permanent: boolean,
+  ) {
+    super(`could not store the result: ${reason}`);
+  }
+}
+
+/** Why PostgreSQL text cannot hold `text` (NUL, lone surrogates), or null when it can. */
+export function unstorableText(text: string): string | null {
+  if (text.includes('\u0000')) return 'the result holds a NUL character, which PostgreSQL text cannot store';
+  if (!text.isWellFormed()) return 'the result holds an unpaired UTF-16 surrogate (not valid UTF-8)';
+  return null;
+}

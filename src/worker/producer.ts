@@ -1,0 +1,118 @@
+// The producer: claims jobs ahead into the executor's small bounded buffer,
+// so the engine never waits on a claim round trip. It claims when the buffer
+// runs low and every time it is woken (NOTIFY steadytext_new_job, a slot
+// freed, a retry became due, a reclaim); polling is only the fallback. The
+// claimed jobs are 'processing' under this worker from the claim on, so the
+// heartbeat protects them exactly like running ones, and a lost worker's
+// buffered jobs are reclaimed with its running ones (reclaimStale).
+//
+// Between its own claims (so no claim of this worker is in flight) it also
+// runs the orphan check: claims the worker holds in the database but not in
+// memory (a claim reply lost with the connection) go back to pending.
+import type { FunctionName } from '../interfaces.ts';
+import type { ClaimedJob } from '../db/claimJobs.ts';
+import { withRetries } from '../db/withRetries.ts';
+
+export interface Want {
+  /** Jobs of any function to claim now (0: none). */
+  any: number;
+  /** Embed jobs to claim now to fill the next embed batch (0: none). */
+  embed: number;
+}
+
+export interface ProducerOptions {
+  claim(limit: number, only: FunctionName | null): Promise<ClaimedJob[]>;
+  /** What the buffer and the free slots ask for right now. */
+  want(): Want;
+  /** Claimed jobs, for the buffer. */
+  accept(jobs: ClaimedJob[]): void;
+  releaseOrphans(): Promise<void>;
+  orphanCheckEveryMs: number;
+  pollIntervalMs: number;
+  log(line: string): void;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class Producer {
+  private stopped = false;
+  private wakePending = false;
+  private wakeWaiter?: () => void;
+  private orphanCheckAt = 0;
+  private done?: Promise<void>;
+  /** Whether embed jobs may be waiting (some were claimed; an embed-only claim has not come back short). */
+  private embedsWaiting = false;
+
+  constructor(private readonly o: ProducerOptions) {}
+
+  start(): void {
+    this.done = this.loop();
+  }
+
+  /** Makes the producer look for jobs now. */
+  wake(): void {
+    if (this.wakeWaiter) this.wakeWaiter();
+    else this.wakePending = true;
+  }
+
+  /** No more claims; resolves once the claim in flight (if any) is done. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.done;
+  }
+
+  private waitForWake(ms: number): Promise<void> {
+    if (this.wakePending) {
+      this.wakePending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.wakeWaiter = undefined;
+        this.wakePending = false;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.wakeWaiter = done;
+    });
+  }
+
+  /** One claim into the buffer; true when it came back full (more may be waiting). */
+  private async claim(limit: number, only: FunctionName | null): Promise<boolean> {
+    const jobs = await withRetries(() => this.o.claim(limit, only));
+    if (jobs.some((j) => j.function_name === 'embed')) this.embedsWaiting = jobs.length === limit || !only;
+    else if (only) this.embedsWaiting = false;
+    this.o.accept(jobs);
+    return jobs.length === limit;
+  }
+
+  private async loop(): Promise<void> {
+    let errors = 0;
+    while (!this.stopped) {
+      if (Date.now() >= this.orphanCheckAt) {
+        this.orphanCheckAt = Date.now() + this.o.orphanCheckEveryMs;
+        await this.o.releaseOrphans();
+        if (this.stopped) break;
+      }
+      // An embed batch is topped up first (while embed jobs are about), then
+      // the buffer is refilled with jobs of any function.
+      let full = false;
+      try {
+        const embed = this.embedsWaiting ? this.o.want().embed : 0;
+        if (embed > 0) full = (await this.claim(embed, 'embed')) || full;
+        const any = this.o.want().any;
+        if (any > 0) full = (await this.claim(any, null)) || full;
+        errors = 0;
+      } catch (err) {
+        errors++;
+        this.o.log(`claim failed: ${(err as Error).message}`);
+        await sleep(Math.min(30_000, 500 * 2 ** Math.min(errors, 6)));
+        continue;
+      }
+      if (full) continue; // more may be waiting
+      await this.waitForWake(this.o.pollIntervalMs);
+    }
+  }
+}
