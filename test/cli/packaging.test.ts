@@ -18,6 +18,8 @@ import { ROOT } from '../worker/fixtures/queue.ts';
 import { currentVersion } from '../../src/db/migrate.ts';
 
 const run = promisify(execFile);
+// the package's own version (the schema's is currentVersion(); they move together)
+const pkgVersion: string = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')).version;
 const npm = (args: string[], cwd = ROOT, timeout = 120_000) =>
   run('npm', args, { cwd, timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, npm_config_loglevel: 'error' } });
 
@@ -25,7 +27,7 @@ test('npm pack ships bin/, src/, dist/ (the built client), sql/ (control + scrip
   const { stdout } = await npm(['pack', '--dry-run', '--json']);
   const [pack] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
   const files = pack.files.map((f) => f.path);
-  assert.equal(pack.filename, 'pg-steadytext-1.0.0.tgz');
+  assert.equal(pack.filename, `pg-steadytext-${pkgVersion}.tgz`);
   for (const must of [
     'package.json',
     'bin/steadytext.js',
@@ -68,7 +70,7 @@ test('npm install -g of the tarball: `steadytext` runs, the client imports as pl
     const bin = path.join(prefix, 'bin', 'steadytext');
 
     const version = await run(bin, ['--version'], { cwd: tmp });
-    assert.equal(version.stdout.trim(), '1.0.0');
+    assert.equal(version.stdout.trim(), pkgVersion);
     const installedPkg = path.join(prefix, 'lib', 'node_modules', 'pg-steadytext');
     assert.ok(!existsSync(path.join(installedPkg, 'node_modules', 'tsx')) && !existsSync(path.join(prefix, 'lib', 'node_modules', 'tsx')),
       'tsx is not installed: the command runs the built JavaScript');
