@@ -9,8 +9,9 @@
 import { existsSync } from 'node:fs';
 import {
   getLlama,
-  LlamaCompletion,
+  LlamaGrammarEvaluationState,
   LlamaLogLevel,
+  LlamaVocabularyType,
   LlamaText,
   SpecialTokensText,
   TokenBias,
@@ -365,31 +366,16 @@ export class GenerationModel extends RoleModel {
     try {
       throwIfAborted(opts.signal);
       await sequence.clearHistory();
-      const completion = new LlamaCompletion({ contextSequence: sequence });
-      const generated: Token[] = [];
-      try {
-        const res = await completion.generateCompletionWithMeta(tokens, {
-          onToken: (t) => generated.push(...t),
-          maxTokens: opts.maxTokens,
-          temperature: 0,
-          seed: opts.seed,
-          grammar,
-          tokenBias: this.noNul(model),
-          signal: opts.signal,
-          trimWhitespaceSuffix: false,
-        });
-        throwIfAborted(opts.signal);
-        // Detokenize with the prompt as context: a SentencePiece tokenizer
-        // would otherwise drop the leading space of the first generated token.
-        const eog = generated.length > 0 && model.isEogToken(generated[generated.length - 1]);
-        const text = model.detokenize(eog ? generated.slice(0, -1) : generated, false, tokens.slice(-16));
-        const stopReason = res.metadata.stopReason;
-        // A grammar fixes the output's shape from its first token; only free text can hold a thinking block.
-        if (!grammarText && rendered.thinks) return { text: this.withoutThinking(text, stopReason, opts.maxTokens), stopReason };
-        return { text, stopReason };
-      } finally {
-        completion.dispose({ disposeSequence: false });
-      }
+      const { generated, stopReason } = await this.sample(model, sequence, tokens, opts, grammar);
+      throwIfAborted(opts.signal);
+      // The whole token sequence decoded at once, with the prompt as context (a
+      // SentencePiece tokenizer would otherwise drop the leading space of the
+      // first generated token): bytes of one character split over byte-fallback
+      // tokens come out as that character.
+      const text = model.detokenize(generated, false, tokens.slice(-16));
+      // A grammar fixes the output's shape from its first token; only free text can hold a thinking block.
+      if (!grammarText && rendered.thinks) return { text: this.withoutThinking(text, stopReason, opts.maxTokens), stopReason };
+      return { text, stopReason };
     } catch (err) {
       if (err instanceof EngineError) throw err;
       if (isAbort(err, opts.signal)) throw new EngineAbortedError('generation aborted', { cause: err });
@@ -398,6 +384,71 @@ export class GenerationModel extends RoleModel {
       await sequence.clearHistory().catch(() => {});
       this.pool.release(sequence);
     }
+  }
+
+  /**
+   * Samples up to `maxTokens` tokens after the prompt and returns every one of
+   * them (the end-of-generation token left out). Not LlamaCompletion: it holds
+   * back a token whose own text ends in an incomplete UTF-8 character until a
+   * token with clean text follows, and drops what it still holds at
+   * `maxTokens`. With byte-fallback tokens (each character of `[α-ω]+` is two
+   * or three `<0xNN>` tokens, none clean alone) it returned no text or a
+   * character cut short. The sampling itself is LlamaCompletion's: the same
+   * input (it puts the model's BOS before the prompt's own), temperature 0,
+   * seed, grammar, its default repeat penalty over the last 64 tokens but
+   * newlines; so plain outputs keep their bytes.
+   */
+  private async sample(
+    model: LlamaModel,
+    sequence: LlamaContextSequence,
+    prompt: Token[],
+    opts: GenerateOptions,
+    grammar: LlamaGrammar | undefined,
+  ): Promise<{ generated: Token[]; stopReason: 'eogToken' | 'maxTokens' }> {
+    // LlamaCompletion's resolveBeginningTokenToPrepend, kept so outputs keep their bytes.
+    const vocab = model.vocabularyType;
+    const first =
+      vocab === LlamaVocabularyType.rwkv || vocab === LlamaVocabularyType.ugm
+        ? null
+        : vocab === LlamaVocabularyType.wpm || model.tokens.shouldPrependBosToken
+          ? model.tokens.bos
+          : null;
+    const input = first != null ? [first, ...prompt] : prompt.slice();
+    const grammarEvaluationState = grammar ? new LlamaGrammarEvaluationState({ model, grammar }) : undefined;
+    const nl = model.tokens.nl;
+    const generated: Token[] = [];
+    const iterator = sequence.evaluate(input, {
+      temperature: 0,
+      seed: opts.seed,
+      grammarEvaluationState,
+      repeatPenalty: { punishTokens: () => generated.slice(-64).filter((t) => t !== nl), maxPunishTokens: 64 },
+      tokenBias: this.noNul(model),
+      yieldEogToken: true,
+    });
+    let stopReason: 'eogToken' | 'maxTokens' = 'maxTokens';
+    try {
+      for await (const token of iterator) {
+        throwIfAborted(opts.signal);
+        if (model.isEogToken(token)) {
+          stopReason = 'eogToken';
+          break;
+        }
+        generated.push(token);
+        if (generated.length >= opts.maxTokens) break;
+      }
+    } finally {
+      await iterator.return?.(undefined);
+    }
+    // Free text stopped by max_tokens may end inside a character: drop the
+    // tokens of that character (a grammar's byte budget never lets this happen).
+    if (stopReason === 'maxTokens' && !grammar) {
+      const partial = (): boolean =>
+        generated.length > 0 &&
+        model.detokenize([generated[generated.length - 1]]).endsWith('\uFFFD') &&
+        model.detokenize(generated, false, prompt.slice(-16)).endsWith('\uFFFD');
+      while (partial()) generated.pop();
+    }
+    return { generated, stopReason };
   }
 
   async dispose(): Promise<void> {

@@ -85,10 +85,10 @@ test('every accepted schema generates documents that validate (independent ajv)'
   addFormatsModule.default(ajv);
   let n = 0;
   const failures: string[] = [];
-  for (const [k, { schema, verdict }] of SCHEMA_CORPUS.entries()) {
+  for (const [k, { schema, verdict, seeds = 2 }] of SCHEMA_CORPUS.entries()) {
     if (verdict !== 'ok') continue;
     const validate = ajv.compile(schema as object);
-    for (const seed of [k, k + 1000]) {
+    for (const seed of Array.from({ length: seeds }, (_, i) => k + 1000 * i)) {
       let value: unknown;
       for (const maxTokens of [96, 400]) {
         try {

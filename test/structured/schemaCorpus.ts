@@ -7,6 +7,8 @@ export interface SchemaEntry {
   construct: string;
   schema: unknown;
   verdict: SchemaVerdict;
+  /** Documents generated for an accepted schema (distinct seeds); 2 unless set. */
+  seeds?: number;
 }
 
 const e = (construct: string, schema: unknown, verdict: SchemaVerdict = 'ok'): SchemaEntry => ({ construct, schema, verdict });
@@ -72,6 +74,9 @@ export const SCHEMA_CORPUS: SchemaEntry[] = [
   e('pattern', { type: 'string', pattern: '^[A-Z]{2}\\d{4}$' }),
   e('pattern', { type: 'string', pattern: '^(red|green|blue)$' }),
   e('pattern', { type: 'string', pattern: '^[a-zäöüß]+$' }),
+  // Text of only multi-byte characters (byte-fallback tokens on the tiny model), on 40 seeds each.
+  { ...e('pattern', { type: 'string', pattern: '^[α-ω]+$' }), seeds: 40 },
+  { ...e('pattern', obj({ name: { type: 'string', pattern: '^[\\u30a1-\\u30f6]{1,12}$' }, note: { type: 'string', maxLength: 6 } }, { required: ['name', 'note'] })), seeds: 40 },
   e('pattern', { type: 'string', pattern: 'abc' }),
   e('pattern', { type: 'string', pattern: '^x' }),
   e('pattern', { type: 'string', pattern: 'y$' }),
