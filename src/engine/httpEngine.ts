@@ -13,8 +13,8 @@
 // choices); the grammars sent are the ones the local engine compiles.
 import { HttpClient, type HttpClientOptions } from './httpClient.ts';
 import { compileJsonSchema } from './jsonSchemaGrammar.ts';
-import { acceptRegexOutput, choiceGbnf, compileRegex } from './regexGrammar.ts';
-import { schemaErrors, schemaValidator, validateGenerateOptions } from './outputChecks.ts';
+import { choiceGbnf, compileRegex } from './regexGrammar.ts';
+import { checkChoiceOutput, checkJsonOutput, checkRegexOutput, l2Normalise, schemaValidator, validateGenerateOptions } from './outputChecks.ts';
 import {
   EngineAbortedError,
   EngineError,
@@ -107,11 +107,7 @@ function normalise(vector: unknown, n: number): number[] {
   if (!Array.isArray(vector) || vector.length === 0 || vector.some((x) => typeof x !== 'number')) {
     throw new EngineError(`embedding ${n} in the server's answer is not an array of numbers`);
   }
-  let norm = 0;
-  for (const x of vector as number[]) norm += x * x;
-  norm = Math.sqrt(norm);
-  if (!(norm > 0) || !Number.isFinite(norm)) throw new EngineError(`embedding ${n} has norm ${norm}; cannot normalise`);
-  return (vector as number[]).map((x) => x / norm);
+  return l2Normalise(vector as number[], `embedding ${n}`);
 }
 
 interface Completion {
@@ -376,18 +372,7 @@ export class HttpEngine implements Engine {
     const { text, truncated } = await this.run('generation', opts.signal, () =>
       s.complete(prompt, opts, { kind: 'json', schema, gbnf }),
     );
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw new EngineError(
-        truncated ? `max_tokens (${opts.maxTokens}) reached before the JSON was complete` : 'the model produced incomplete JSON',
-      );
-    }
-    if (!validate(value)) {
-      throw new EngineError(`the generated JSON does not validate against the schema: ${schemaErrors(validate)}`);
-    }
-    return value;
+    return checkJsonOutput(text, validate, truncated, opts.maxTokens);
   }
 
   async generateRegex(prompt: string, pattern: string, opts: GenerateOptions): Promise<string> {
@@ -400,13 +385,7 @@ export class HttpEngine implements Engine {
     const { text, truncated } = await this.run('generation', opts.signal, () =>
       s.complete(prompt, opts, { kind: 'regex', pattern, gbnf }),
     );
-    const accepted = acceptRegexOutput(matcher, text);
-    if (accepted === undefined) {
-      throw new EngineError(
-        truncated ? `max_tokens (${opts.maxTokens}) reached before the output matched the pattern` : 'the output does not match the pattern',
-      );
-    }
-    return accepted;
+    return checkRegexOutput(text, matcher, truncated, opts.maxTokens);
   }
 
   async generateChoice(prompt: string, choices: string[], opts: GenerateOptions): Promise<string> {
@@ -417,12 +396,7 @@ export class HttpEngine implements Engine {
     const { text, truncated } = await this.run('generation', opts.signal, () =>
       s.complete(prompt, opts, { kind: 'choice', choices, gbnf }),
     );
-    if (!choices.includes(text)) {
-      throw new EngineError(
-        truncated ? `max_tokens (${opts.maxTokens}) reached before a choice was complete` : 'the output is not one of the choices',
-      );
-    }
-    return text;
+    return checkChoiceOutput(text, choices, truncated, opts.maxTokens);
   }
 
   async embed(texts: string[], opts?: { signal?: AbortSignal }): Promise<number[][]> {

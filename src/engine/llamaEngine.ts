@@ -28,8 +28,8 @@ import {
 import { renderChatPrompt, rerankLayout, splitThinking, templateThinks, type RerankLayout } from './chatTemplate.ts';
 import { compileJsonSchema } from './jsonSchemaGrammar.ts';
 import { fixFor, modelIdFor, modelSource, type EngineSettings, type GpuMode, type ModelSource } from './modelSources.ts';
-import { acceptRegexOutput, choiceGbnf, compileRegex } from './regexGrammar.ts';
-import { schemaErrors, schemaValidator, validateGenerateOptions } from './outputChecks.ts';
+import { choiceGbnf, compileRegex } from './regexGrammar.ts';
+import { checkChoiceOutput, checkJsonOutput, checkRegexOutput, l2Normalise, schemaValidator, validateGenerateOptions } from './outputChecks.ts';
 import { ensureTinyModel } from './tinyModels.ts';
 import {
   EngineAbortedError,
@@ -461,15 +461,6 @@ export class GenerationModel extends RoleModel {
   }
 }
 
-function normalise(vector: readonly number[], text: string): number[] {
-  let norm = 0;
-  for (const x of vector) norm += x * x;
-  norm = Math.sqrt(norm);
-  if (!(norm > 0) || !Number.isFinite(norm)) {
-    throw new EngineError(`the embedding of a ${text.length}-character text has norm ${norm}; cannot normalise`);
-  }
-  return vector.map((x) => x / norm);
-}
 
 export class EmbeddingModel extends RoleModel {
   private pool = new Pool<LlamaEmbeddingContext>(this.settings.parallel, async () => {
@@ -499,7 +490,7 @@ export class EmbeddingModel extends RoleModel {
         while (!failed && next < texts.length) {
           throwIfAborted(signal);
           const i = next++;
-          out[i] = normalise((await ctx.getEmbeddingFor(texts[i])).vector, texts[i]);
+          out[i] = l2Normalise((await ctx.getEmbeddingFor(texts[i])).vector, `the embedding of a ${texts[i].length}-character text`);
         }
       } catch (err) {
         failed = true;
@@ -626,20 +617,7 @@ export class LlamaEngine implements Engine {
     const { gbnf } = compileJsonSchema(schema, opts.maxTokens);
     const validate = schemaValidator(schema);
     const { text, stopReason } = await this.generation.complete(prompt, opts, gbnf);
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw new EngineError(
-        stopReason === 'maxTokens'
-          ? `max_tokens (${opts.maxTokens}) reached before the JSON was complete`
-          : 'the model produced incomplete JSON',
-      );
-    }
-    if (!validate(value)) {
-      throw new EngineError(`the generated JSON does not validate against the schema: ${schemaErrors(validate)}`);
-    }
-    return value;
+    return checkJsonOutput(text, validate, stopReason === 'maxTokens', opts.maxTokens);
   }
 
   async generateRegex(prompt: string, pattern: string, opts: GenerateOptions): Promise<string> {
@@ -647,27 +625,14 @@ export class LlamaEngine implements Engine {
     validateGenerateOptions(opts);
     const { expr, matcher } = compileRegex(pattern, opts.maxTokens);
     const { text, stopReason } = await this.generation.complete(prompt, opts, `root ::= ${expr}\n`);
-    const accepted = acceptRegexOutput(matcher, text);
-    if (accepted !== undefined) return accepted;
-    throw new EngineError(
-      stopReason === 'maxTokens'
-        ? `max_tokens (${opts.maxTokens}) reached before the output matched the pattern`
-        : 'the output does not match the pattern',
-    );
+    return checkRegexOutput(text, matcher, stopReason === 'maxTokens', opts.maxTokens);
   }
 
   async generateChoice(prompt: string, choices: string[], opts: GenerateOptions): Promise<string> {
     const gbnf = choiceGbnf(choices);
     validateGenerateOptions(opts);
     const { text, stopReason } = await this.generation.complete(prompt, opts, gbnf);
-    if (!choices.includes(text)) {
-      throw new EngineError(
-        stopReason === 'maxTokens'
-          ? `max_tokens (${opts.maxTokens}) reached before a choice was complete`
-          : 'the output is not one of the choices',
-      );
-    }
-    return text;
+    return checkChoiceOutput(text, choices, stopReason === 'maxTokens', opts.maxTokens);
   }
 
   embed(texts: string[], opts?: { signal?: AbortSignal }): Promise<number[][]> {

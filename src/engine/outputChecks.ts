@@ -1,10 +1,11 @@
 // Checks shared by every engine (local and inference servers): the options a
-// generation takes, and the validator every JSON result passes, so that a
-// result is checked the same way wherever it was generated.
+// generation takes, and the checks every structured result passes, so that a
+// result is checked the same way wherever it was generated. `truncated`: the
+// generation stopped at max_tokens (the error then says so).
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { linearRegExp } from './regexGrammar.ts';
-import { EngineInputError, type GenerateOptions } from './types.ts';
+import { acceptRegexOutput, linearRegExp, type RegexMatcher } from './regexGrammar.ts';
+import { EngineError, EngineInputError, type GenerateOptions } from './types.ts';
 
 export function validateGenerateOptions(opts: GenerateOptions): void {
   if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 1 || opts.maxTokens > 4096) {
@@ -28,7 +29,46 @@ export function schemaValidator(schema: unknown) {
   }
 }
 
-/** ajv's message for the last failed validation. */
-export function schemaErrors(validate: ValidateFunction): string {
-  return ajv.errorsText(validate.errors);
+function incomplete(truncated: boolean, maxTokens: number, what: string, otherwise: string): EngineError {
+  return new EngineError(truncated ? `max_tokens (${maxTokens}) reached before ${what}` : otherwise);
+}
+
+/** The JSON document a generate_json job returns: parsed, and valid against its schema. */
+export function checkJsonOutput(text: string, validate: ValidateFunction, truncated: boolean, maxTokens: number): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw incomplete(truncated, maxTokens, 'the JSON was complete', 'the model produced incomplete JSON');
+  }
+  if (!validate(value)) {
+    throw new EngineError(`the generated JSON does not validate against the schema: ${ajv.errorsText(validate.errors)}`);
+  }
+  return value;
+}
+
+/** The text a generate_regex job returns (acceptRegexOutput), or the reason it does not match. */
+export function checkRegexOutput(text: string, matcher: RegexMatcher, truncated: boolean, maxTokens: number): string {
+  const accepted = acceptRegexOutput(matcher, text);
+  if (accepted === undefined) {
+    throw incomplete(truncated, maxTokens, 'the output matched the pattern', 'the output does not match the pattern');
+  }
+  return accepted;
+}
+
+/** The choice a generate_choice job returns: exactly one of `choices`. */
+export function checkChoiceOutput(text: string, choices: string[], truncated: boolean, maxTokens: number): string {
+  if (!choices.includes(text)) {
+    throw incomplete(truncated, maxTokens, 'a choice was complete', 'the output is not one of the choices');
+  }
+  return text;
+}
+
+/** An embedding scaled to unit L2 norm; `what` names it in the error for a zero or non-finite norm. */
+export function l2Normalise(vector: readonly number[], what: string): number[] {
+  let norm = 0;
+  for (const x of vector) norm += x * x;
+  norm = Math.sqrt(norm);
+  if (!(norm > 0) || !Number.isFinite(norm)) throw new EngineError(`${what} has norm ${norm}; cannot normalise`);
+  return vector.map((x) => x / norm);
 }
