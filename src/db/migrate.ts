@@ -56,7 +56,8 @@ export function scriptText(file: string, schema: string): string {
     .replaceAll('@extschema@', quoteIdent(schema));
 }
 
-function quoteIdent(name: string): string {
+/** A schema or role name as SQL: bare when it is a plain lower-case identifier, else double-quoted. */
+export function quoteIdent(name: string): string {
   return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
 }
 
@@ -120,7 +121,7 @@ export async function migrate(
 }
 
 /** Version recorded by `migrate` in the schema, or null when not installed. */
-export async function installedVersion(client: pg.ClientBase, schema = 'public'): Promise<string | null> {
+export async function installedVersion(client: Pick<pg.ClientBase, 'query'>, schema = 'public'): Promise<string | null> {
   const exists = await client.query(`SELECT to_regclass($1) AS t`, [`${quoteIdent(schema)}.steadytext_migrations`]);
   if (exists.rows[0].t === null) return null;
   const r = await client.query<{ version: string }>(

@@ -3,7 +3,7 @@
 // older or newer than the code says what to run instead of failing later on
 // a missing column; `steadytext doctor` reports the same.
 import type pg from 'pg';
-import { currentVersion } from './migrate.ts';
+import { currentVersion, installedVersion } from './migrate.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -35,10 +35,8 @@ export async function installedSchema(db: Queryable): Promise<InstalledSchema | 
   );
   if (at.rows.length === 0) return null;
   const schema = at.rows[0].schema;
-  const r = await db.query<{ version: string }>(
-    `SELECT version FROM ${quoteIdent(schema)}.steadytext_migrations ORDER BY applied_at DESC, version DESC LIMIT 1`,
-  );
-  return r.rows[0] ? { version: r.rows[0].version, schema, how: 'migrate' } : null;
+  const version = await installedVersion(db, schema);
+  return version === null ? null : { version, schema, how: 'migrate' };
 }
 
 /** What brings the database to `expected` (or says this package is the older side). */
@@ -85,6 +83,3 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-function quoteIdent(name: string): string {
-  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
-}

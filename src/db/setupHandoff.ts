@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { quoteIdent } from './migrate.ts';
 
 export interface HandoffSetup {
   /** The hand-off's login role, or null when it could not be set up. */
@@ -7,9 +8,6 @@ export interface HandoffSetup {
   note?: string;
 }
 
-function quoteIdent(name: string): string {
-  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
-}
 
 /**
  * Sets up the request-response hand-off of the schema in `schema`: runs

@@ -2,7 +2,7 @@
 // ok, warn or fail and, when not ok, what to do. Exit 1 if any check fails.
 import { Command } from 'commander';
 import pg from 'pg';
-import { currentVersion } from '../../db/migrate.ts';
+import { currentVersion, quoteIdent } from '../../db/migrate.ts';
 import { compareVersions, installedSchema, upgradeAdvice } from '../../db/schemaVersion.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
@@ -222,6 +222,3 @@ async function workersCheck(client: pg.Client, schema: string): Promise<Check> {
   };
 }
 
-function quoteIdent(name: string): string {
-  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
-}
