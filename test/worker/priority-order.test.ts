@@ -15,7 +15,10 @@ test('with concurrency 1, higher priority runs first, then older first', async (
     ]);
     ids.push(r.rows[0].id);
   }
-  const worker = await startTestWorker(db.url, { concurrency: 1 });
+  // A heartbeat timeout a loaded machine cannot miss: jobs claimed ahead into
+  // the worker's buffer would otherwise be reclaimed by its own reclaim pass
+  // and run again later, out of the order this test checks.
+  const worker = await startTestWorker(db.url, { concurrency: 1, heartbeatTimeout: '10' });
   try {
     const rows = await waitFor('all completed', async () => {
       const r = await db.pool.query(
