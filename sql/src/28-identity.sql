@@ -50,33 +50,6 @@ BEGIN
 END;
 $$;
 
--- The cache key a request of `owner` is stored and looked up under:
--- steadytext_cache_key(...) when steadytext_config 'cache_scope' is 'shared'
--- (the default: identical requests of different roles share one entry, so a
--- role can tell whether anyone asked the same before), or that key hashed
--- with the owner role when it is 'role' (no role sees another's entries; the
--- same prompt is computed once per role). Set by an admin (docs/security.md).
-CREATE OR REPLACE FUNCTION @extschema@._steadytext_scoped_cache_key(function_name text, model_id text,
-                                                                   parameters jsonb, owner name)
-RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    key constant text := @extschema@.steadytext_cache_key(function_name, model_id, parameters);
-    scope text;
-BEGIN
-    SELECT c.value #>> '{}' INTO scope FROM @extschema@.steadytext_config AS c WHERE c.key = 'cache_scope';
-    IF coalesce(scope, 'shared') = 'shared' THEN
-        RETURN key;
-    ELSIF scope = 'role' THEN
-        RETURN encode(sha256(convert_to(key || ' role ' || owner, 'UTF8')), 'hex');
-    END IF;
-    RAISE EXCEPTION 'steadytext_config cache_scope must be ''shared'' or ''role'', got %', quote_literal(scope)
-        USING ERRCODE = 'invalid_parameter_value';
-END;
-$$;
-
 -- Whether `who` sees every request (not only those it owns): a superuser, a
 -- member of steadytext_admin or steadytext_worker, or of the role owning
 -- steadytext_queue. The row-level security policies say the same.

@@ -6,16 +6,15 @@
 -- Cache keys
 -- ===========================================================================
 
--- sha256 (hex) of the canonical jsonb {function, model, parameters}, where
--- parameters keeps only the keys that change the output:
+-- The parameters that change the output of `function_name`, the only ones a
+-- cache key covers:
 --   generate: prompt, max_tokens, seed        embed: text_input
 --   generate_json: + schema   generate_regex: + pattern
 --   generate_choice: + choices                rerank: query, documents, task, seed
--- jsonb's text form is canonical (sorted keys, one spacing), so equal inputs
--- give equal keys. Returns NULL when any argument is NULL; raises 22023 for an
--- unknown function_name. The worker stores results under this key.
-CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_key(function_name text, model_id text, parameters jsonb)
-RETURNS text
+-- Returns NULL when any argument is NULL; raises 22023 for an unknown
+-- function_name.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_parameters(function_name text, parameters jsonb)
+RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -38,8 +37,78 @@ BEGIN
     SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb) INTO kept
     FROM jsonb_each(parameters) AS e
     WHERE e.key = ANY (keys);
-    RETURN encode(sha256(convert_to(
-        jsonb_build_object('function', function_name, 'model', model_id, 'parameters', kept)::text,
-        'UTF8')), 'hex');
+    RETURN kept;
 END;
+$$;
+
+-- sha256 (hex) of the canonical jsonb {function, model, parameters: kept},
+-- `kept` being _steadytext_cache_parameters(function_name, ...). jsonb's text
+-- form is canonical (sorted keys, one spacing), so equal inputs give equal
+-- keys. A batch enqueue filters its shared arguments once and calls this per
+-- item (kept || {prompt|text_input: item}), a fraction of a full key's cost.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_digest(function_name text, model_id text, kept jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT encode(sha256(convert_to(
+        jsonb_build_object('function', function_name, 'model', model_id, 'parameters', kept)::text,
+        'UTF8')), 'hex')
+$$;
+
+-- The cache key of a request: _steadytext_cache_digest of the parameters
+-- that change the output (_steadytext_cache_parameters). Returns NULL when
+-- any argument is NULL; raises 22023 for an unknown function_name. The
+-- worker stores results under this key.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_key(function_name text, model_id text, parameters jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@._steadytext_cache_digest(function_name, model_id,
+                                                @extschema@._steadytext_cache_parameters(function_name, parameters))
+$$;
+
+-- `key` as a request of `owner` stores and looks it up under cache scope
+-- `scope` (steadytext_config 'cache_scope'; NULL means 'shared'): the key
+-- itself when 'shared' (the default: identical requests of different roles
+-- share one entry, so a role can tell whether anyone asked the same before),
+-- or the key hashed with the owner role when 'role' (no role sees another's
+-- entries; the same prompt is computed once per role). Set by an admin
+-- (docs/security.md); any other value raises 22023.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_scope_key(key text, owner name, scope text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF coalesce(scope, 'shared') = 'shared' THEN
+        RETURN key;
+    ELSIF scope = 'role' THEN
+        RETURN encode(sha256(convert_to(key || ' role ' || owner, 'UTF8')), 'hex');
+    END IF;
+    RAISE EXCEPTION 'steadytext_config cache_scope must be ''shared'' or ''role'', got %', quote_literal(scope)
+        USING ERRCODE = 'invalid_parameter_value';
+END;
+$$;
+
+-- The current cache scope (steadytext_config 'cache_scope'), NULL when unset.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_scope()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.value #>> '{}' FROM @extschema@.steadytext_config AS c WHERE c.key = 'cache_scope'
+$$;
+
+-- The cache key a request of `owner` is stored and looked up under:
+-- steadytext_cache_key(...) scoped by _steadytext_scope_key.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_scoped_cache_key(function_name text, model_id text,
+                                                                   parameters jsonb, owner name)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@._steadytext_scope_key(@extschema@.steadytext_cache_key(function_name, model_id, parameters),
+                                             owner, @extschema@._steadytext_cache_scope())
 $$;

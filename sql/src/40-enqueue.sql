@@ -85,6 +85,7 @@ DECLARE
     ids uuid[];
     pending bigint;
     scope text;
+    kept jsonb;
 BEGIN
     IF item_key IS NULL THEN
         RAISE EXCEPTION '%: function_name % has no batch form', fn, coalesce(quote_literal(function_name), 'NULL')
@@ -104,16 +105,17 @@ BEGIN
     PERFORM @extschema@._steadytext_check_queue_size(fn, cardinality(items), owner);
     model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name));
     use_cache := (base ->> 'use_cache')::boolean;
-    SELECT c.value #>> '{}' INTO scope FROM @extschema@.steadytext_config AS c WHERE c.key = 'cache_scope';
+    scope := @extschema@._steadytext_cache_scope();
+    -- the shared arguments' part of every item's cache key, filtered once
+    kept := @extschema@._steadytext_cache_parameters(function_name, base);
     WITH it AS MATERIALIZED (
-        SELECT u.ord, p.parameters,
-               CASE WHEN coalesce(scope, 'shared') = 'shared'
-                    THEN @extschema@.steadytext_cache_key(_steadytext_enqueue_batch.function_name, model, p.parameters)
-                    ELSE @extschema@._steadytext_scoped_cache_key(_steadytext_enqueue_batch.function_name, model,
-                                                                  p.parameters, owner)
+        SELECT u.ord, base || jsonb_build_object(item_key, u.item) AS parameters,
+               CASE WHEN coalesce(scope, 'shared') = 'shared' THEN k.key
+                    ELSE @extschema@._steadytext_scope_key(k.key, owner, scope)
                END AS cache_key
         FROM unnest(items) WITH ORDINALITY AS u(item, ord)
-        CROSS JOIN LATERAL (SELECT base || jsonb_build_object(item_key, u.item) AS parameters) AS p
+        CROSS JOIN LATERAL (SELECT @extschema@._steadytext_cache_digest(_steadytext_enqueue_batch.function_name, model,
+                                       kept || jsonb_build_object(item_key, u.item)) AS key) AS k
     ), wanted AS (
         SELECT it.cache_key, count(*) AS n FROM it WHERE use_cache GROUP BY it.cache_key
     ), hits AS (

@@ -35,9 +35,20 @@ CREATE OR REPLACE TRIGGER steadytext_queue_stamp_insert
     FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled') OR NEW.completed_at IS NOT NULL)
     EXECUTE FUNCTION @extschema@._steadytext_queue_stamp();
 
+-- Fires only where the function changes something: a row entering a terminal
+-- state whose statement left completed_at (or a failure's failed_at) to it,
+-- or a row leaving the terminal states that still has a completed_at. The
+-- claim (pending -> processing) and the release (processing -> pending) do not
+-- call it: every claim and every completion that sets its own completed_at
+-- saves a PL/pgSQL call per row.
 CREATE OR REPLACE TRIGGER steadytext_queue_stamp_update
     BEFORE UPDATE ON @extschema@.steadytext_queue
-    FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status)
+    FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status AND (
+        CASE WHEN NEW.status IN ('completed', 'failed', 'cancelled')
+             THEN NEW.completed_at IS NULL OR NEW.completed_at IS NOT DISTINCT FROM OLD.completed_at
+                  OR (NEW.status = 'failed' AND NEW.failed_at IS NULL)
+             ELSE NEW.completed_at IS NOT NULL
+        END))
     EXECUTE FUNCTION @extschema@._steadytext_queue_stamp();
 
 -- AFTER: exactly one NOTIFY steadytext_completed per terminal transition,

@@ -67,7 +67,7 @@ test('every _steadytext_* helper, called by a tenant with NULL arguments, refuse
   // the writers refuse outright
   for (const name of ['_steadytext_publish_model_ids', '_steadytext_handoff_insert', '_steadytext_handoff_status',
                       '_steadytext_handoff_cancel', '_steadytext_check_queue_size', '_steadytext_scoped_cache_key',
-                      '_steadytext_model_id', '_steadytext_queue_stamp']) {
+                      '_steadytext_model_id', '_steadytext_queue_stamp', '_steadytext_cache_scope', '_steadytext_scope_key']) {
     const sig = Object.keys(outcomes).find((s) => s.startsWith(name + '('));
     assert.ok(sig, name);
     assert.equal(outcomes[sig], '42501', sig);

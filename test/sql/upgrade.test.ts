@@ -1,7 +1,7 @@
-// Schema versions upgrade in place: a database installed at the released
-// 1.0.0, holding jobs in every state, cache rows, workers and config, is
-// brought to the current version by `steadytext migrate` and by ALTER
-// EXTENSION ... UPDATE. Each must end with exactly the schema of a fresh
+// Schema versions upgrade in place: a database installed at any released
+// version (1.0.0, 1.1.0), holding jobs in every state, cache rows, workers and
+// config, is brought to the current version by `steadytext migrate` and by
+// ALTER EXTENSION ... UPDATE (through every version in between). Each must end with exactly the schema of a fresh
 // install, every row kept, and a current worker running its pending jobs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,11 +13,12 @@ import { currentVersion, migrate, SQL_DIR } from '../../src/db/migrate.ts';
 import { schemaDump, schemaFingerprint } from './schemaFingerprint.ts';
 import { startTestWorker, waitFor } from '../worker/fixtures/queue.ts';
 
-const RELEASED = '1.0.0';
+/** Every released schema version before the current one. */
+const RELEASED_VERSIONS = ['1.0.0', '1.1.0'];
 
 type Q = Pick<pg.ClientBase, 'query'> | pg.Pool;
 
-/** Jobs in every state, a batch, cache rows, a worker row, config and a dead letter, through 1.0.0's own functions. */
+/** Jobs in every state, a batch, cache rows, a worker row, config and a dead letter, through the released version's own functions. */
 async function populate(db: Q): Promise<void> {
   await db.query(`SELECT steadytext_generate_async('still pending', priority := 3)`);
   await db.query(`SELECT steadytext_generate_batch_async(ARRAY['batch a', 'batch b'], max_tokens := 20)`);
@@ -57,7 +58,7 @@ async function contents(db: Q): Promise<Record<string, string[]>> {
     ['steadytext_queue', 'request_id'], ['steadytext_cache', 'cache_key'], ['steadytext_workers', 'worker_id'],
     ['steadytext_config', 'key'], ['steadytext_dead_letter_queue', 'request_id'],
   ]) {
-    // the columns 1.0.0 has: what an upgrade must keep as it was
+    // the columns the old version has: what an upgrade must keep as it was
     const cols = (await db.query<{ c: string }>(
       `SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) AS c FROM pg_attribute
        WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [table],
@@ -102,7 +103,7 @@ async function pendingJobsRun(db: TestDatabase): Promise<void> {
   assert.ok(pending.length >= 5);
   const w = await startTestWorker(db.url);
   try {
-    await waitFor('the pending 1.0.0 jobs to complete on a current worker', async () => {
+    await waitFor('the pending jobs of the old version to complete on a current worker', async () => {
       const r = await db.pool.query(`SELECT count(*)::int AS n FROM steadytext_queue WHERE request_id = ANY($1) AND status = 'completed'`, [pending]);
       return r.rows[0].n === pending.length;
     }, 30_000);
@@ -113,6 +114,17 @@ async function pendingJobsRun(db: TestDatabase): Promise<void> {
   }
 }
 
+/** Copies the control file and scripts into the server's SHAREDIR/extension, as `make -C sql install` does. */
+function installExtensionFiles(sharedir: string): void {
+  const dir = path.join(sharedir, 'extension');
+  for (const f of readdirSync(SQL_DIR).filter((x) => x === 'pg_steadytext.control' || /^pg_steadytext--.*\.sql$/.test(x))) {
+    const tmp = path.join(dir, `.${f}.${process.pid}.tmp`);
+    copyFileSync(path.join(SQL_DIR, f), tmp);
+    renameSync(tmp, path.join(dir, f));
+  }
+}
+
+for (const RELEASED of RELEASED_VERSIONS) {
 test(`steadytext migrate upgrades a ${RELEASED} install in place: same schema as a fresh install, every row kept, pending jobs run`, async () => {
   const db = await createTestDatabase({ empty: true });
   const fresh = await createTestDatabase();
@@ -137,16 +149,6 @@ test(`steadytext migrate upgrades a ${RELEASED} install in place: same schema as
     await fresh.drop();
   }
 });
-
-/** Copies the control file and scripts into the server's SHAREDIR/extension, as `make -C sql install` does. */
-function installExtensionFiles(sharedir: string): void {
-  const dir = path.join(sharedir, 'extension');
-  for (const f of readdirSync(SQL_DIR).filter((x) => x === 'pg_steadytext.control' || /^pg_steadytext--.*\.sql$/.test(x))) {
-    const tmp = path.join(dir, `.${f}.${process.pid}.tmp`);
-    copyFileSync(path.join(SQL_DIR, f), tmp);
-    renameSync(tmp, path.join(dir, f));
-  }
-}
 
 test(`ALTER EXTENSION pg_steadytext UPDATE upgrades a ${RELEASED} extension: same schema as CREATE EXTENSION of the new version`, async (t) => {
   const db = await createTestDatabase({ empty: true });
@@ -177,3 +179,4 @@ test(`ALTER EXTENSION pg_steadytext UPDATE upgrades a ${RELEASED} extension: sam
     await fresh.drop();
   }
 });
+}

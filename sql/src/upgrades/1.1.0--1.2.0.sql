@@ -1,0 +1,16 @@
+-- Upgrade 1.1.0 -> 1.2.0, hand-written part: what the repeatable source files
+-- cannot do by running again. test/sql/upgrade.test.ts proves the result
+-- equals a fresh 1.2.0 install, from 1.1.0 and from 1.0.0 (1.0.0 -> 1.1.0 ->
+-- 1.2.0).
+--
+-- 1.2.0 changes only functions and triggers, which the repeatable sources
+-- replace in place (CREATE OR REPLACE keeps every privilege and dependency):
+--   * batch enqueue: the shared arguments' part of the cache key is filtered
+--     once per call, each item costs one digest (_steadytext_cache_parameters,
+--     _steadytext_cache_digest; steadytext_cache_key is built from the same
+--     two, so the keys are unchanged);
+--   * the cache scope is read once per call (_steadytext_cache_scope,
+--     _steadytext_scope_key);
+--   * the completed_at trigger is no longer called for claims and releases,
+--     nor for completions that set completed_at themselves.
+-- Nothing to do here beyond that; the section stays for the next version.
