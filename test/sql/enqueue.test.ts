@@ -201,3 +201,29 @@ test('embed_batch_async: text_input per item, cache hits born completed, 10,000 
   assert.equal(last.parameters.text_input, 'text number 9999');
   assert.equal(last.batch_index, 9999);
 });
+
+test('a batch item gets the very cache key a single enqueue of it gets, under either cache scope', async () => {
+  const items = ['kéy one', 'key "two"', 'key one', 'ключ'];
+  try {
+    for (const scope of ['shared', 'role']) {
+      await db.pool.query(`INSERT INTO steadytext_config (key, value) VALUES ('cache_scope', to_jsonb($1::text))
+                           ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [scope]);
+      const gen = (await db.pool.query(`SELECT steadytext_generate_batch_async($1::text[], max_tokens := 77, seed := 9, use_cache := false) AS ids`, [items])).rows[0].ids;
+      const emb = (await db.pool.query(`SELECT steadytext_embed_batch_async($1::text[]) AS ids`, [items])).rows[0].ids;
+      for (const [i, item] of items.entries()) {
+        const g1 = (await db.pool.query(`SELECT steadytext_generate_async($1, max_tokens := 77, seed := 9, use_cache := false) AS id`, [item])).rows[0].id;
+        const e1 = (await db.pool.query(`SELECT steadytext_embed_async($1) AS id`, [item])).rows[0].id;
+        assert.equal((await row(gen[i])).cache_key, (await row(g1)).cache_key, `${scope}: generate ${item}`);
+        assert.equal((await row(emb[i])).cache_key, (await row(e1)).cache_key, `${scope}: embed ${item}`);
+        if (scope === 'shared') {
+          const q = await row(gen[i]);
+          const k = await db.pool.query(`SELECT steadytext_cache_key($1, $2, $3) AS k`, [q.function_name, q.model_id, q.parameters]);
+          assert.equal(q.cache_key, k.rows[0].k, `steadytext_cache_key of ${item}`);
+        }
+      }
+      assert.notEqual((await row(gen[0])).cache_key, (await row(gen[2])).cache_key, 'different prompts, different keys');
+    }
+  } finally {
+    await db.pool.query(`DELETE FROM steadytext_config WHERE key = 'cache_scope'`);
+  }
+});
