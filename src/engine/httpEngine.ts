@@ -206,10 +206,16 @@ class RoleServer {
     const props = (await this.client.json('GET', '/props')) as { chat_template?: unknown };
     const template = typeof props.chat_template === 'string' ? props.chat_template : '';
     if (template === '' || template === LLAMA_CPP_FALLBACK_TEMPLATE) return { kind: 'raw', before: '', after: '', thinks: false };
-    const res = (await this.client.json('POST', '/apply-template', {
-      messages: [{ role: 'user', content: PROMPT_MARK }],
-      chat_template_kwargs: { enable_thinking: false },
-    })) as { prompt?: unknown };
+    const res = (await this.client
+      .json('POST', '/apply-template', { messages: [{ role: 'user', content: PROMPT_MARK }], chat_template_kwargs: { enable_thinking: false } })
+      .catch((err: Error) => {
+        if (/HTTP 404/.test(err.message)) {
+          throw new EngineError(`${label(b)} has no /apply-template (an older llama.cpp build): update llama-server to render the model's chat template`, {
+            cause: err,
+          });
+        }
+        throw err;
+      })) as { prompt?: unknown };
     if (typeof res.prompt !== 'string') throw new EngineError(`${label(b)}: /apply-template answered without a prompt`);
     try {
       return { kind: 'chat', ...splitAtPrompt(res.prompt), thinks: templateThinks(template) };

@@ -107,6 +107,10 @@ describe('chat templates through llama-server, and the openai dialect against it
     const [imEnd] = await tokenize(qwen, '<|im_end|>', true);
     const injected = (await local.generation.renderPrompt(INJECTION)).tokens;
     assert.equal(injected.filter((t) => t === imEnd).length, 1);
+    // A llama-server too old to render templates (no /apply-template) is refused at start, saying so.
+    p.script.push({ kind: 'forward' }, { kind: 'forward' }, { kind: 'status', status: 404, body: '{"error":{"message":"File Not Found"}}' });
+    await assert.rejects(HttpEngine.connect({ generation: qwen.backend({ url: p.url }) }), /has no \/apply-template \(an older llama.cpp build\)/);
+    assert.deepEqual(p.requests.slice(-3).map((r) => r.path), ['/v1/models', '/props', '/apply-template']);
     // A thinking block that does not end within max_tokens fails, with the local engine's message.
     await assert.rejects(e.generate(PROMPTS[0], opts(3)), (err: Error) => {
       assert.ok(err instanceof EngineError);

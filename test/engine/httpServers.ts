@@ -121,7 +121,9 @@ export class LlamaServer {
 export type ProxyAction =
   | { kind: 'status'; status: number; body: string; headers?: Record<string, string> }
   /** Holds the request until release() (then forwards it). */
-  | { kind: 'hold' };
+  | { kind: 'hold' }
+  /** Forwards it (what an empty script does; lets a script fault a later request). */
+  | { kind: 'forward' };
 
 /** An HTTP proxy in front of one server, scripting faults per request. */
 export class FaultProxy {
