@@ -7,7 +7,7 @@
 import { Template } from '@huggingface/jinja';
 
 /** Stands for the user's prompt while the template renders; the prompt itself never goes through Jinja. */
-const PROMPT_MARK = 'STEADYTEXTPROMPTMARK9c41e7';
+export const PROMPT_MARK = 'STEADYTEXTPROMPTMARK9c41e7';
 
 export interface ChatPromptParts {
   /** Template text before the prompt (special tokens written out). */
@@ -31,6 +31,11 @@ export function renderChatPrompt(template: string, specials: { bos?: string; eos
     bos_token: specials.bos ?? '',
     eos_token: specials.eos ?? '',
   });
+  return splitAtPrompt(rendered);
+}
+
+/** The text around the user's prompt in a template rendered with `PROMPT_MARK` as the message (here or by a server). */
+export function splitAtPrompt(rendered: string): ChatPromptParts {
   const at = rendered.indexOf(PROMPT_MARK);
   if (at < 0 || rendered.indexOf(PROMPT_MARK, at + 1) >= 0) {
     throw new Error('the chat template does not place the user message exactly once');

@@ -1,20 +1,24 @@
 // Inference servers behind the Engine interface. Each role (generation,
 // embedding, reranking) can go to its own server, in one of four dialects:
-//   llama-server  llama.cpp's server: /completion with a GBNF `grammar`,
+//   llama-server  llama.cpp's server: the model's chat template rendered once by
+//                 /apply-template, then /completion with a GBNF `grammar`;
 //                 /v1/embeddings, /v1/rerank
-//   openai        OpenAI-compatible servers (vLLM, SGLang): /v1/completions with
-//                 vLLM's `structured_outputs`, /v1/embeddings, /v1/rerank
-//                 (Jina/Cohere shape)
-//   ollama        /api/generate (`format`: a JSON schema only), /v1/embeddings;
-//                 no rerank endpoint
+//   openai        OpenAI-compatible servers (vLLM, SGLang): /v1/chat/completions
+//                 with `response_format` (JSON) and vLLM's `structured_outputs`
+//                 (regex, choice), /v1/embeddings, /v1/rerank (Jina/Cohere shape)
+//   ollama        /api/generate through the model's template (`format`: a JSON
+//                 schema only), /v1/embeddings; no rerank endpoint
 //   tei           Hugging Face text-embeddings-inference: /v1/embeddings, /rerank
+// A generation prompt reaches a server's model as it reaches the local engine's:
+// one user turn of the model's chat template, thinking switched off.
 // Results are checked exactly as the local engine checks its own (JSON parsed
 // and validated against the schema, regex fully matched, choice one of the
 // choices); the grammars sent are the ones the local engine compiles.
+import { PROMPT_MARK, splitAtPrompt, templateThinks } from './chatTemplate.ts';
 import { HttpClient, type HttpClientOptions } from './httpClient.ts';
 import { compileJsonSchema } from './jsonSchemaGrammar.ts';
 import { choiceGbnf, compileRegex } from './regexGrammar.ts';
-import { checkChoiceOutput, checkJsonOutput, checkRegexOutput, l2Normalise, schemaValidator, validateGenerateOptions } from './outputChecks.ts';
+import { answerWithoutThinking, checkChoiceOutput, checkJsonOutput, checkRegexOutput, l2Normalise, schemaValidator, validateGenerateOptions } from './outputChecks.ts';
 import {
   EngineAbortedError,
   EngineError,
@@ -79,9 +83,10 @@ function permanentFailure(dialect: HttpDialect) {
   return (status: number, text: string): string | undefined => {
     // llama-server parses every completion into a chat message and answers 500
     // when the model's bytes are not valid UTF-8 (a model that emits raw bytes,
-    // such as the tiny test model, unconstrained). The same request fails the
+    // such as the tiny test model, unconstrained), on /completion and on its
+    // OpenAI-compatible /v1/chat/completions alike. The same request fails the
     // same way every time.
-    if (dialect === 'llama-server' && status === 500 && /does not match the expected/i.test(text)) {
+    if ((dialect === 'llama-server' || dialect === 'openai') && status === 500 && /produced output that does not match the expected/i.test(text)) {
       return 'llama-server refused output that is not valid UTF-8 text; retrying the same greedy request gives the same bytes';
     }
     return undefined;
@@ -110,6 +115,36 @@ function normalise(vector: unknown, n: number): number[] {
   return l2Normalise(vector as number[], `embedding ${n}`);
 }
 
+/**
+ * llama.cpp's own ChatML template (`CHATML_TEMPLATE_SRC` in common/chat.cpp),
+ * which llama-server uses, and lists in /props, when the model has none.
+ */
+const LLAMA_CPP_FALLBACK_TEMPLATE =
+  "{%- for message in messages -%}\n" +
+  "  {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' -}}\n" +
+  '{%- endfor -%}\n' +
+  '{%- if add_generation_prompt -%}\n' +
+  "  {{- '<|im_start|>assistant\n' -}}\n" +
+  '{%- endif -%}';
+
+/**
+ * How a generation prompt reaches the server's model; `kind` is part of the
+ * model id, so results of one shape are never served as the other's.
+ *   chat  one user turn of the model's chat template, thinking switched off
+ *         (`enable_thinking: false`). llama-server: rendered by the server once,
+ *         around a marker (`before` / `after`); openai, ollama: by the server
+ *         for every request.
+ *   raw   the prompt as it is: a llama-server model without a chat template
+ *         (as the local engine does for such a model).
+ */
+interface PromptShape {
+  kind: 'chat' | 'raw';
+  before: string;
+  after: string;
+  /** Strip a thinking block that opens plain output (the template follows the `<think>` convention, or is not known here). */
+  thinks: boolean;
+}
+
 interface Completion {
   text: string;
   /** True when the server stopped at the token limit. */
@@ -126,6 +161,8 @@ class RoleServer {
   readonly client: HttpClient;
   /** The model name sent in requests, and the one in the model id. */
   model = '';
+  /** Generation: how prompts reach the model (set by connect). */
+  shape: PromptShape = { kind: 'raw', before: '', after: '', thinks: false };
 
   constructor(
     readonly role: ModelRole,
@@ -152,11 +189,71 @@ class RoleServer {
           : `${label(b)} serves several models (${listed.join(', ')}); choose one with --${this.role}-server-model`,
       );
     }
+    if (this.role === 'generation') this.shape = await this.promptShape();
   }
 
-  /** Dialect + the model the server reports: results of different backends never share cache rows. */
+  /**
+   * llama-server: the model's template (GET /props) rendered by the server for
+   * one user turn with thinking off (POST /apply-template, the same renderer
+   * and kwargs its /v1/chat/completions uses), around a marker. A model
+   * without a template (llama-server then lists its ChatML fallback) gets the
+   * raw prompt, as in the local engine. openai, ollama: the server applies the
+   * template to each request; its text is not known here.
+   */
+  private async promptShape(): Promise<PromptShape> {
+    const b = this.backend;
+    if (b.dialect !== 'llama-server') return { kind: 'chat', before: '', after: '', thinks: true };
+    const props = (await this.client.json('GET', '/props')) as { chat_template?: unknown };
+    const template = typeof props.chat_template === 'string' ? props.chat_template : '';
+    if (template === '' || template === LLAMA_CPP_FALLBACK_TEMPLATE) return { kind: 'raw', before: '', after: '', thinks: false };
+    const res = (await this.client
+      .json('POST', '/apply-template', { messages: [{ role: 'user', content: PROMPT_MARK }], chat_template_kwargs: { enable_thinking: false } })
+      .catch((err: Error) => {
+        if (/HTTP 404/.test(err.message)) {
+          throw new EngineError(`${label(b)} has no /apply-template (an older llama.cpp build): update llama-server to render the model's chat template`, {
+            cause: err,
+          });
+        }
+        throw err;
+      })) as { prompt?: unknown };
+    if (typeof res.prompt !== 'string') throw new EngineError(`${label(b)}: /apply-template answered without a prompt`);
+    try {
+      return { kind: 'chat', ...splitAtPrompt(res.prompt), thinks: templateThinks(template) };
+    } catch (err) {
+      throw new EngineError(`${label(b)}: ${(err as Error).message} (/apply-template answered ${JSON.stringify(res.prompt)})`);
+    }
+  }
+
+  /**
+   * Dialect + the model the server reports (+ the prompt shape for
+   * generation): results of different backends, or of prompts shaped
+   * differently, never share cache rows.
+   */
   modelId(): string {
-    return `${this.backend.dialect}:${reportedName(this.model)}`;
+    const id = `${this.backend.dialect}:${reportedName(this.model)}`;
+    return this.role === 'generation' ? `${id}#${this.shape.kind}` : id;
+  }
+
+  /**
+   * llama-server's `prompt`: the template's text around the user's prompt as
+   * tokens. The server tokenizes prompt strings with special tokens parsed;
+   * the user's text goes through /tokenize with `parse_special: false`, so
+   * text such as `<|im_end|>` in a prompt stays text and cannot close its
+   * turn (as in the local engine). The first element is a string, so the
+   * server puts the model's BOS in front as for a string prompt.
+   */
+  private async llamaServerPrompt(prompt: string, signal?: AbortSignal): Promise<string | Array<string | number>> {
+    const { before, after } = this.shape;
+    const res = (await this.client.json('POST', '/tokenize', { content: prompt, add_special: false, parse_special: false }, signal)) as {
+      tokens?: unknown;
+    };
+    const tokens = res.tokens;
+    if (!Array.isArray(tokens) || tokens.some((t) => !Number.isInteger(t))) {
+      throw new EngineError(`${label(this.backend)}: /tokenize answered without tokens`);
+    }
+    // Strings alone would be read as several prompts; with no user text there is nothing to keep apart.
+    if (tokens.length === 0) return before + after;
+    return [before, ...(tokens as number[]), after];
   }
 
   refuseUnless(fn: FunctionName): void {
@@ -172,7 +269,7 @@ class RoleServer {
         'POST',
         '/completion',
         {
-          prompt,
+          prompt: await this.llamaServerPrompt(prompt, s),
           n_predict: opts.maxTokens,
           temperature: 0,
           top_k: 1,
@@ -186,31 +283,32 @@ class RoleServer {
       return { text: res.content, truncated: res.stop_type === 'limit' };
     }
     if (dialect === 'openai') {
-      const structured =
-        c?.kind === 'json'
-          ? { json: c.schema }
-          : c?.kind === 'regex'
-            ? { regex: c.pattern }
-            : c?.kind === 'choice'
-              ? { choice: c.choices }
-              : undefined;
+      // JSON: OpenAI's `response_format` (vLLM, SGLang and llama-server honour it);
+      // regex and choice: vLLM's `structured_outputs` (a server that ignores it
+      // returns unconstrained text, which the result check refuses).
+      const structured = c?.kind === 'regex' ? { regex: c.pattern } : c?.kind === 'choice' ? { choice: c.choices } : undefined;
       const res = (await this.client.json(
         'POST',
-        '/v1/completions',
+        '/v1/chat/completions',
         {
           model: this.model,
-          prompt,
+          messages: [{ role: 'user', content: prompt }],
           max_tokens: opts.maxTokens,
           temperature: 0,
           top_k: 1,
           seed: opts.seed,
+          chat_template_kwargs: { enable_thinking: false },
+          ...(c?.kind === 'json' ? { response_format: { type: 'json_schema', json_schema: { name: 'steadytext', schema: c.schema, strict: true } } } : {}),
           ...(structured ? { structured_outputs: structured } : {}),
         },
         s,
-      )) as { choices?: Array<{ text?: unknown; finish_reason?: unknown }> };
+      )) as { choices?: Array<{ message?: { content?: unknown }; finish_reason?: unknown }> };
       const choice = res.choices?.[0];
-      if (typeof choice?.text !== 'string') throw new EngineError(`${label(this.backend)}: /v1/completions answered without choices[0].text`);
-      return { text: choice.text, truncated: choice.finish_reason === 'length' };
+      const text = choice?.message?.content;
+      if (typeof text !== 'string') {
+        throw new EngineError(`${label(this.backend)}: /v1/chat/completions answered without choices[0].message.content`);
+      }
+      return { text, truncated: choice!.finish_reason === 'length' };
     }
     if (dialect === 'ollama') {
       const res = (await this.client.json(
@@ -218,8 +316,9 @@ class RoleServer {
         '/api/generate',
         {
           model: this.model,
-          prompt,
+          prompt, // not `raw`: Ollama applies the model's template
           stream: false,
+          think: false,
           ...(c?.kind === 'json' ? { format: c.schema } : {}),
           options: { temperature: 0, top_k: 1, seed: opts.seed, num_predict: opts.maxTokens },
         },
@@ -359,7 +458,11 @@ export class HttpEngine implements Engine {
     const s = this.server('generation');
     s.refuseUnless('generate');
     validateGenerateOptions(opts);
-    return this.run('generation', opts.signal, async () => (await s.complete(prompt, opts)).text);
+    return this.run('generation', opts.signal, async () => {
+      const { text, truncated } = await s.complete(prompt, opts);
+      // A grammar fixes the output's shape from its first token; only free text can hold a thinking block.
+      return s.shape.thinks ? answerWithoutThinking(text, truncated, opts.maxTokens) : text;
+    });
   }
 
   async generateJson(prompt: string, schema: unknown, opts: GenerateOptions): Promise<unknown> {

@@ -25,11 +25,11 @@ import {
   type LlamaRankingContext,
   type Token,
 } from 'node-llama-cpp';
-import { renderChatPrompt, rerankLayout, splitThinking, templateThinks, type RerankLayout } from './chatTemplate.ts';
+import { renderChatPrompt, rerankLayout, templateThinks, type RerankLayout } from './chatTemplate.ts';
 import { compileJsonSchema } from './jsonSchemaGrammar.ts';
 import { fixFor, modelIdFor, modelSource, type EngineSettings, type GpuMode, type ModelSource } from './modelSources.ts';
 import { choiceGbnf, compileRegex } from './regexGrammar.ts';
-import { checkChoiceOutput, checkJsonOutput, checkRegexOutput, l2Normalise, schemaValidator, validateGenerateOptions } from './outputChecks.ts';
+import { answerWithoutThinking, checkChoiceOutput, checkJsonOutput, checkRegexOutput, l2Normalise, schemaValidator, validateGenerateOptions } from './outputChecks.ts';
 import { ensureTinyModel } from './tinyModels.ts';
 import {
   EngineAbortedError,
@@ -331,23 +331,6 @@ export class GenerationModel extends RoleModel {
     return { wrapping: w.kind, thinks: w.thinks, text: model.detokenize(tokens, true), tokens };
   }
 
-  /**
-   * Plain generation from a model of the `<think>` convention: a thinking
-   * block that opens the output is not part of the answer. Thinking is
-   * switched off in the prompt; this catches a model that thinks anyway.
-   */
-  private withoutThinking(text: string, stopReason: string, maxTokens: number): string {
-    const split = splitThinking(text);
-    if (split.unterminated) {
-      throw new EngineError(
-        stopReason === 'maxTokens'
-          ? `max_tokens (${maxTokens}) reached while the model was still thinking (inside <think>)`
-          : 'the model ended its output inside a thinking block (<think> without </think>)',
-      );
-    }
-    return split.answer;
-  }
-
   async complete(
     prompt: string,
     opts: GenerateOptions,
@@ -374,7 +357,7 @@ export class GenerationModel extends RoleModel {
       // tokens come out as that character.
       const text = model.detokenize(generated, false, tokens.slice(-16));
       // A grammar fixes the output's shape from its first token; only free text can hold a thinking block.
-      if (!grammarText && rendered.thinks) return { text: this.withoutThinking(text, stopReason, opts.maxTokens), stopReason };
+      if (!grammarText && rendered.thinks) return { text: answerWithoutThinking(text, stopReason === 'maxTokens', opts.maxTokens), stopReason };
       return { text, stopReason };
     } catch (err) {
       if (err instanceof EngineError) throw err;

@@ -4,6 +4,7 @@
 // generation stopped at max_tokens (the error then says so).
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
+import { splitThinking } from './chatTemplate.ts';
 import { acceptRegexOutput, linearRegExp, type RegexMatcher } from './regexGrammar.ts';
 import { EngineError, EngineInputError, type GenerateOptions } from './types.ts';
 
@@ -71,4 +72,21 @@ export function l2Normalise(vector: readonly number[], what: string): number[] {
   norm = Math.sqrt(norm);
   if (!(norm > 0) || !Number.isFinite(norm)) throw new EngineError(`${what} has norm ${norm}; cannot normalise`);
   return vector.map((x) => x / norm);
+}
+
+/**
+ * Plain output of a model of the `<think>` convention: a thinking block that
+ * opens the output is not part of the answer. Thinking is switched off in the
+ * prompt; this catches a model that thinks anyway.
+ */
+export function answerWithoutThinking(text: string, truncated: boolean, maxTokens: number): string {
+  const split = splitThinking(text);
+  if (split.unterminated) {
+    throw new EngineError(
+      truncated
+        ? `max_tokens (${maxTokens}) reached while the model was still thinking (inside <think>)`
+        : 'the model ended its output inside a thinking block (<think> without </think>)',
+    );
+  }
+  return split.answer;
 }

@@ -60,10 +60,11 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
     await local?.dispose();
   });
 
-  test('model ids name the backend and the model the server reports, never the local ids', async () => {
+  test('model ids name the backend and the model the server reports (generation: and the prompt shape), never the local ids', async () => {
     const e = await HttpEngine.connect({ generation: gen.backend(), embedding: emb.backend(), reranking: rer.backend() });
     for (const role of ['generation', 'embedding', 'reranking'] as const) {
-      assert.equal(e.modelId(role), `llama-server:${tinyModelFileName(role)}`);
+      // The tiny generation model has no chat template: the raw prompt (test/engine/http-chat.test.ts has one with a template).
+      assert.equal(e.modelId(role), `llama-server:${tinyModelFileName(role)}${role === 'generation' ? '#raw' : ''}`);
       assert.notEqual(e.modelId(role), local.modelId(role));
     }
     // A configured model the server does not list is refused at start, naming what it does list.
@@ -164,6 +165,8 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
     const sent = p.requests.filter((r) => r.path === '/completion').map((r) => JSON.parse(r.body));
     assert.equal(sent.length, PROMPTS.length * 3);
     for (const body of sent) {
+      // No chat template: the prompt's tokens between empty template parts (the server adds BOS for the leading string).
+      assert.ok(Array.isArray(body.prompt) && body.prompt[0] === '' && body.prompt.at(-1) === '', JSON.stringify(body.prompt));
       assert.equal(body.cache_prompt, false);
       assert.equal(body.temperature, 0);
       assert.equal(body.top_k, 1);
@@ -233,7 +236,7 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
     ]);
     assert.equal(
       checks[0].message,
-      `llama-server at ${gen.url} serves llama-server:${tinyModelFileName('generation')}; job types: generate, generate_json, generate_regex, generate_choice`,
+      `llama-server at ${gen.url} serves llama-server:${tinyModelFileName('generation')}#raw; job types: generate, generate_json, generate_regex, generate_choice`,
     );
     assert.match(checks[2].message, /job types: rerank$/);
   });
@@ -280,7 +283,7 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
         embeddingServer: embProxy.url,
         rerankingServer: rer.url,
       });
-      assert.equal(w.models.generation, `llama-server:${tinyModelFileName('generation')}`);
+      assert.equal(w.models.generation, `llama-server:${tinyModelFileName('generation')}#raw`);
       const q = (sql: string, args: unknown[] = []) => db.pool.query(sql, args);
       const texts = ['one', 'two', 'three', 'four', 'five', 'six'];
       embProxy.requests.length = 0;
@@ -319,7 +322,7 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
       const models = await q(`SELECT DISTINCT model_id FROM steadytext_queue WHERE request_id = ANY($1) ORDER BY 1`, [all]);
       assert.deepEqual(
         models.rows.map((r) => r.model_id),
-        ['embedding', 'generation', 'reranking'].map((role) => `llama-server:${tinyModelFileName(role as 'generation')}`).sort(),
+        ['embedding', 'generation', 'reranking'].map((role) => `llama-server:${tinyModelFileName(role as 'generation')}${role === 'generation' ? '#raw' : ''}`).sort(),
       );
       const cached = await q(`SELECT DISTINCT model_id FROM steadytext_cache`);
       assert.ok(cached.rows.length > 0 && cached.rows.every((r) => String(r.model_id).startsWith('llama-server:')), JSON.stringify(cached.rows));

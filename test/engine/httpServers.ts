@@ -56,7 +56,7 @@ const ROLE_FLAGS: Record<ModelRole, string[]> = {
   reranking: ['--rerank'],
 };
 
-/** A llama-server process serving one tiny model; restartable on the same port. */
+/** A llama-server process serving one tiny model (or `modelFile`); restartable on the same port. */
 export class LlamaServer {
   private child?: ChildProcess;
   private log = '';
@@ -67,18 +67,19 @@ export class LlamaServer {
     readonly role: ModelRole,
     readonly port: number,
     readonly extraArgs: string[] = [],
+    readonly modelFile?: string,
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }
 
-  static async start(bin: string, role: ModelRole, extraArgs: string[] = []): Promise<LlamaServer> {
-    const s = new LlamaServer(bin, role, await freePort(), extraArgs);
+  static async start(bin: string, role: ModelRole, extraArgs: string[] = [], modelFile?: string): Promise<LlamaServer> {
+    const s = new LlamaServer(bin, role, await freePort(), extraArgs, modelFile);
     await s.start();
     return s;
   }
 
   get modelPath(): string {
-    return ensureTinyModel(this.role, TINY_DIR);
+    return this.modelFile ?? ensureTinyModel(this.role, TINY_DIR);
   }
 
   /** Starts the process and resolves once /health answers 200. */
@@ -120,7 +121,9 @@ export class LlamaServer {
 export type ProxyAction =
   | { kind: 'status'; status: number; body: string; headers?: Record<string, string> }
   /** Holds the request until release() (then forwards it). */
-  | { kind: 'hold' };
+  | { kind: 'hold' }
+  /** Forwards it (what an empty script does; lets a script fault a later request). */
+  | { kind: 'forward' };
 
 /** An HTTP proxy in front of one server, scripting faults per request. */
 export class FaultProxy {
