@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Command } from 'commander';
 import { upCommand, upWorkerFlags } from '../../src/cli/commands/up.ts';
 import { workerCommand, workerFlagsFrom } from '../../src/cli/commands/worker.ts';
-import { defaultOf, SETTINGS, type EntryPoint, type Setting } from '../../src/settings.ts';
+import { defaultOf, flagsFromOptions, resolveOne, SETTINGS, type EntryPoint, type Setting } from '../../src/settings.ts';
 import { resolveSettings, type WorkerSettings } from '../../src/worker/index.ts';
 
 const connection = { connectionString: 'postgres://u@localhost/db' };
@@ -102,4 +102,16 @@ test('every flag up takes means what the same worker flag means', () => {
     // Flags only up has: its embedded database and --no-worker.
     assert.ok(['pgPort', 'dataDir', 'startWorker'].includes(s.key), `${o.long}: a worker setting up takes must be the worker's flag`);
   }
+});
+
+test('--no-x flags count only when given: --no-batch-embeddings turns batching off, --no-worker starts no worker', async () => {
+  const on = await resolveBoth([]);
+  assert.equal(on.worker.batchEmbeddings, true);
+  const off = resolveSettings(workerFlagsFrom(await parsed(workerCommand(), ['--no-batch-embeddings']), 'worker'), { STEADYTEXT_WORKER_BATCH_EMBEDDINGS: 'true' }, {}, connection);
+  assert.equal(off.batchEmbeddings, false, 'the flag wins over the variable');
+  assert.equal(resolveSettings(workerFlagsFrom(await parsed(workerCommand(), []), 'worker'), { STEADYTEXT_WORKER_BATCH_EMBEDDINGS: 'off' }, {}, connection).batchEmbeddings, false);
+  const upOpts = async (args: string[]) => flagsFromOptions(await parsed(upCommand(), args), 'up');
+  assert.equal(resolveOne(SETTINGS.startWorker, { flags: await upOpts([]), entry: 'up' }).value, true);
+  assert.equal(resolveOne(SETTINGS.startWorker, { flags: await upOpts(['--no-worker']), entry: 'up' }).value, false);
+  assert.equal('startWorker' in upWorkerFlags(await parsed(upCommand(), ['--no-worker', '--port', '6000'])), false, "up's own flags stay out of its worker's");
 });
