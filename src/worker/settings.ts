@@ -14,7 +14,6 @@ import {
   GUC_NAMES as TABLE_GUCS,
   MODEL_ROLES,
   parseDuration,
-  parseInteger,
   resolveEngineSettings,
   resolveOne,
   SETTINGS,
