@@ -98,9 +98,11 @@ export function steadytext(url: string): QueueSystem {
       return r.rows[0].n;
     },
     spawn({ concurrency, env = {}, engineModule }) {
-      const args = ['--database-url', url, '--concurrency', String(concurrency), '--log-level', env.STEADYTEXT_WORKER_LOG_LEVEL ?? 'silent', '--poll-interval', '1'];
+      // Every other setting is the worker's own default (src/settings.ts); the
+      // bench only silences its log unless a scenario asks for lines.
+      const args = ['--database-url', url, '--concurrency', String(concurrency)];
       if (engineModule !== null) args.push('--engine-module', engineModule ?? NOOP_ENGINE);
-      return spawnTs(STEADYTEXT_WORKER, args, env);
+      return spawnTs(STEADYTEXT_WORKER, args, { STEADYTEXT_WORKER_LOG_LEVEL: 'silent', ...env });
     },
     async close() {},
   };

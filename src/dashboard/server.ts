@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
+import { defaultOf, SETTINGS } from '../settings.ts';
 import { failedJobs, queueStats, retryFailed, workerStatus } from './queries.ts';
 import { RingBuffer, sampleFrom, throughputPerMinute, type Sample } from './sampler.ts';
 
@@ -57,7 +58,7 @@ export class Dashboard {
   readonly sampleIntervalMs: number;
 
   private constructor(private readonly opts: DashboardOptions) {
-    this.sampleIntervalMs = opts.sampleIntervalMs ?? 2000;
+    this.sampleIntervalMs = opts.sampleIntervalMs ?? (defaultOf(SETTINGS.sampleInterval) as number);
     this.history = new RingBuffer(opts.historySize ?? 300);
     this.pool = new pg.Pool({
       ...opts.connection,
@@ -77,7 +78,7 @@ export class Dashboard {
     await d.sample(); // first sample (and a connection check) before serving
     await new Promise<void>((resolve, reject) => {
       d.server.once('error', reject);
-      d.server.listen(opts.port ?? 8787, opts.host ?? '127.0.0.1', () => {
+      d.server.listen(opts.port ?? (defaultOf(SETTINGS.dashboardPort) as number), opts.host ?? (defaultOf(SETTINGS.dashboardHost) as string), () => {
         d.server.off('error', reject);
         resolve();
       });

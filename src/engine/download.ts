@@ -21,8 +21,6 @@ import { createModelDownloader } from 'node-llama-cpp';
 import { parseHfReference, type EngineSettings, type ModelSource } from './modelSources.ts';
 import { EngineAbortedError, EngineError } from './types.ts';
 
-export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
-
 export interface DownloadProgress {
   totalSize: number;
   downloadedSize: number;
@@ -48,7 +46,7 @@ export interface HubFileInfo {
 
 /** The hub to download from: HF_ENDPOINT (a mirror, or a local server), else huggingface.co. */
 export function hubEndpoint(settings: EngineSettings): string {
-  return (settings.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT).replace(/\/+$/, '');
+  return settings.hubEndpoint;
 }
 
 /** `<endpoint>/<owner>/<repo>/resolve/main/<file>`: the hub's download URL of a file. */
@@ -140,7 +138,7 @@ function sha256Of(etag: string | undefined): string | undefined {
 }
 
 function authHeaders(settings: EngineSettings): Record<string, string> {
-  return settings.env.HF_TOKEN ? { Authorization: `Bearer ${settings.env.HF_TOKEN}` } : {};
+  return settings.hubToken ? { Authorization: `Bearer ${settings.hubToken}` } : {};
 }
 
 /** node-llama-cpp's downloader into `dir` (resumes from its `.ipull` file there); returns the staged path. */

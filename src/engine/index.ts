@@ -13,6 +13,7 @@ import {
 } from './modelSources.ts';
 import { EngineError, type Engine, type EngineFactory } from './types.ts';
 import { HttpEngine, RoutedEngine, type HttpBackends } from './httpEngine.ts';
+import { resolveOne, SETTINGS } from '../settings.ts';
 
 export * from './types.ts';
 export {
@@ -41,20 +42,25 @@ export {
   type ModelSet,
 } from './modelSources.ts';
 
+/**
+ * Each option wins over its environment variable; unset options come from the
+ * environment, else the defaults of the one settings table (src/settings.ts,
+ * docs/worker.md "Settings").
+ */
 export interface LoadEngineOptions {
-  /** Model set; default env STEADYTEXT_MODELS, else 'default'. */
+  /** Model set ($STEADYTEXT_MODELS). */
   models?: ModelSet;
-  /** A module whose default export is an EngineFactory; default env STEADYTEXT_ENGINE_MODULE. */
+  /** A module whose default export is an EngineFactory ($STEADYTEXT_ENGINE_MODULE). */
   modulePath?: string;
-  /** CPU threads per context; default env STEADYTEXT_THREADS, else 1. */
+  /** CPU threads per context ($STEADYTEXT_THREADS). */
   threads?: number;
-  /** Model cache dir; default env STEADYTEXT_MODEL_DIR, else ~/.cache/steadytext/models. */
+  /** Model cache dir ($STEADYTEXT_MODEL_DIR). */
   modelDir?: string;
-  /** Jobs of one role at once; default env STEADYTEXT_ENGINE_PARALLEL, else 2. */
+  /** Jobs of one role at once ($STEADYTEXT_ENGINE_PARALLEL). */
   parallel?: number;
-  /** Generation contexts the parallel sequences are spread over; default env STEADYTEXT_ENGINE_CONTEXTS, else `parallel` (one job per context; at most `parallel`). */
+  /** Generation contexts the parallel sequences are spread over, at most `parallel` ($STEADYTEXT_ENGINE_CONTEXTS). */
   contexts?: number;
-  /** Local device: 'off' (CPU), 'auto', 'cuda', 'vulkan'; default env STEADYTEXT_GPU, else 'off'. */
+  /** Local device: 'off' (CPU), 'auto', 'cuda', 'vulkan' ($STEADYTEXT_GPU). */
   gpu?: GpuMode;
   /** Roles served by inference servers (docs/engine.md, "Inference servers"); the others run locally. */
   servers?: HttpBackends;
@@ -65,7 +71,7 @@ export interface LoadEngineOptions {
  * worker serving only embeddings never needs the generation model.
  */
 export async function loadEngine(opts: LoadEngineOptions = {}): Promise<Engine> {
-  const modulePath = opts.modulePath ?? process.env.STEADYTEXT_ENGINE_MODULE;
+  const modulePath = resolveOne(SETTINGS.engineModule, { flags: { engineModule: opts.modulePath } }).value;
   if (modulePath) {
     const url = /^[a-z]+:/i.test(modulePath) ? modulePath : pathToFileURL(path.resolve(modulePath)).href;
     const mod = (await import(url)) as { default?: EngineFactory };

@@ -3,26 +3,28 @@
 // nothing here loads a model or touches the network.
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { tinyModelFileName, tinyModelId, TINY_GENERATOR_VERSION } from './tinyModels.ts';
 import { EngineInputError, type ModelRole } from './types.ts';
+import {
+  DEFAULT_MODELS as BUILT_IN_MODELS,
+  GPU_MODES as ALL_GPU_MODES,
+  resolveEngineSettings,
+  SETTINGS,
+  type EngineSettingValues,
+} from '../settings.ts';
 
 export type ModelSet = 'default' | 'tiny';
 
 export const MODEL_ROLES: readonly ModelRole[] = ['generation', 'embedding', 'reranking'];
 
-/** SteadyText's families: a small Qwen3 instruct model, Qwen3 embedding, Qwen3 reranker. */
-export const DEFAULT_MODELS: Record<ModelRole, string> = {
-  generation: 'hf:Qwen/Qwen3-0.6B-GGUF/Qwen3-0.6B-Q8_0.gguf',
-  embedding: 'hf:Qwen/Qwen3-Embedding-0.6B-GGUF/Qwen3-Embedding-0.6B-Q8_0.gguf',
-  reranking: 'hf:ggml-org/Qwen3-Reranker-0.6B-Q8_0-GGUF/qwen3-reranker-0.6b-q8_0.gguf',
-};
+/** SteadyText's families (src/settings.ts holds them with every other default). */
+export const DEFAULT_MODELS: Record<ModelRole, string> = BUILT_IN_MODELS;
 
 export const MODEL_ENV: Record<ModelRole, string> = {
-  generation: 'STEADYTEXT_GENERATION_MODEL',
-  embedding: 'STEADYTEXT_EMBEDDING_MODEL',
-  reranking: 'STEADYTEXT_RERANKING_MODEL',
+  generation: SETTINGS.generationModel.env!,
+  embedding: SETTINGS.embeddingModel.env!,
+  reranking: SETTINGS.rerankingModel.env!,
 };
 
 export const PULL_COMMAND = 'steadytext models pull';
@@ -37,63 +39,30 @@ export interface ModelSource {
   localPath: string;
 }
 
-export interface EngineSettings {
-  models: ModelSet;
-  modelDir: string;
-  threads: number;
-  allowDownload: boolean;
-  /** How many jobs of one role run at once (generation: sequences; embedding/reranking: contexts). */
-  parallel: number;
-  /** Generation contexts the `parallel` sequences are spread over (each evaluates its sequences in one batch). */
-  contexts: number;
+/** The engine's settings, resolved by src/settings.ts (flags/options > env > defaults). */
+export interface EngineSettings extends EngineSettingValues {
   /** Local inference device: 'off' (CPU, the tested default), 'auto' (a GPU when one works, else CPU), 'cuda', 'vulkan'. */
   gpu: GpuMode;
   env: NodeJS.ProcessEnv;
 }
 
 export type GpuMode = 'off' | 'auto' | 'cuda' | 'vulkan';
-export const GPU_MODES: readonly GpuMode[] = ['off', 'auto', 'cuda', 'vulkan'];
+export const GPU_MODES: readonly GpuMode[] = ALL_GPU_MODES;
 
 /** Measured on the 2-core dev box: 1 thread is fastest for small models (docs/engine.md). */
-export const DEFAULT_THREADS = 1;
-export const DEFAULT_PARALLEL = 2;
+export const DEFAULT_THREADS = SETTINGS.threads.default as number;
+export const DEFAULT_PARALLEL = SETTINGS.parallel.default as number;
 
 export function defaultModelDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.STEADYTEXT_MODEL_DIR || path.join(os.homedir(), '.cache', 'steadytext', 'models');
+  return resolveEngineSettings({}, env).modelDir;
 }
 
-function positiveInt(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new EngineInputError(`${name} must be a positive integer, got '${raw}'`);
-  return n;
-}
-
+/** Options (as loadEngine takes them) > env > defaults, through the one settings table (src/settings.ts). */
 export function resolveSettings(
   opts: { models?: ModelSet; threads?: number; modelDir?: string; parallel?: number; contexts?: number; gpu?: GpuMode } = {},
   env: NodeJS.ProcessEnv = process.env,
 ): EngineSettings {
-  const models = opts.models ?? ((env.STEADYTEXT_MODELS || 'default') as ModelSet);
-  if (models !== 'default' && models !== 'tiny') {
-    throw new EngineInputError(`STEADYTEXT_MODELS must be 'default' or 'tiny', got '${models}'`);
-  }
-  const threads = opts.threads ?? positiveInt('STEADYTEXT_THREADS', env.STEADYTEXT_THREADS, DEFAULT_THREADS);
-  const parallel = opts.parallel ?? positiveInt('STEADYTEXT_ENGINE_PARALLEL', env.STEADYTEXT_ENGINE_PARALLEL, DEFAULT_PARALLEL);
-  // Default: one context per job (measured fastest on the tiny model, docs/engine.md "Batching");
-  // fewer contexts batch several jobs' sequences per decode step.
-  const contexts = opts.contexts ?? positiveInt('STEADYTEXT_ENGINE_CONTEXTS', env.STEADYTEXT_ENGINE_CONTEXTS, parallel);
-  const gpu = opts.gpu ?? ((env.STEADYTEXT_GPU || 'off') as GpuMode);
-  if (!GPU_MODES.includes(gpu)) throw new EngineInputError(`STEADYTEXT_GPU must be one of ${GPU_MODES.join(', ')}, got '${gpu}'`);
-  return {
-    models,
-    gpu,
-    modelDir: opts.modelDir ?? defaultModelDir(env),
-    threads,
-    allowDownload: env.STEADYTEXT_ALLOW_DOWNLOAD === '1',
-    parallel,
-    contexts: Math.min(contexts, parallel),
-    env,
-  };
+  return { ...resolveEngineSettings(opts, env), env };
 }
 
 /** `hf:owner/repo/path/file.gguf` → parts; throws EngineInputError on anything else. */
@@ -115,7 +84,7 @@ export function modelSource(role: ModelRole, settings: EngineSettings): ModelSou
       localPath: path.join(settings.modelDir, tinyModelFileName(role)),
     };
   }
-  const reference = settings.env[MODEL_ENV[role]] || DEFAULT_MODELS[role];
+  const reference = settings.modelReferences[role];
   if (reference.startsWith('hf:')) {
     const { file } = parseHfReference(reference);
     return { role, set: 'default', kind: 'hf', reference, localPath: path.join(settings.modelDir, path.basename(file)) };

@@ -9,6 +9,7 @@ import { queueCounts } from '../db/queueCounts.ts';
 import { workerHeartbeat } from '../db/workerHeartbeat.ts';
 import { WorkerMetrics, type MetricsSubject } from './metrics.ts';
 import type { WorkerSettings } from './settings.ts';
+import { defaultOf, SETTINGS } from '../settings.ts';
 
 export interface MetricsServerOptions {
   metrics: WorkerMetrics;
@@ -139,7 +140,7 @@ export async function startWorkerMetrics(
     metrics,
     subject: worker,
     connection: s.connection,
-    host: s.metricsHost ?? '0.0.0.0',
+    host: s.metricsHost ?? (defaultOf(SETTINGS.metricsHost) as string),
     port: s.metricsPort ?? 0,
     heartbeatTimeoutSeconds: s.heartbeatTimeoutSeconds,
   });

@@ -19,7 +19,7 @@ test('CPU by default; the model id names a GPU device and leaves CPU ids as they
 });
 
 test('a bad device mode names the setting', () => {
-  assert.throws(() => resolveSettings({}, { STEADYTEXT_GPU: 'metal' }), /STEADYTEXT_GPU must be one of off, auto, cuda, vulkan, got 'metal'/);
+  assert.throws(() => resolveSettings({}, { STEADYTEXT_GPU: 'metal' }), /STEADYTEXT_GPU: expected off, auto, cuda or vulkan, got 'metal'/);
   assert.throws(() => resolveWorkerSettings({ databaseUrl: 'postgres://x/y', gpu: 'yes' }, {}, {}), /--gpu: expected off, auto, cuda or vulkan, got 'yes'/);
   assert.equal(resolveWorkerSettings({ databaseUrl: 'postgres://x/y' }, { STEADYTEXT_GPU: 'auto' }, {}).gpu, 'auto');
   assert.equal(resolveWorkerSettings({ databaseUrl: 'postgres://x/y', gpu: 'cuda' }, { STEADYTEXT_GPU: 'auto' }, {}).gpu, 'cuda');

