@@ -15,7 +15,7 @@
 -- replace in place (CREATE OR REPLACE keeps every privilege and dependency):
 --   * batch enqueue: the shared arguments' part of the cache key is filtered
 --     once per call, each item costs one digest (_steadytext_cache_parameters,
---     _steadytext_cache_digest; steadytext_cache_key is built from the same
+--     _steadytext_cache_digests; steadytext_cache_key is built from the same
 --     two, so the keys are unchanged);
 --   * the cache scope is read once per call (_steadytext_cache_scope,
 --     _steadytext_scope_key);
@@ -1817,23 +1817,25 @@ BEGIN
 END;
 $$;
 
--- sha256 (hex) of the canonical jsonb {function, model, parameters: kept},
--- `kept` being _steadytext_cache_parameters(function_name, ...). jsonb's text
--- form is canonical (sorted keys, one spacing), so equal inputs give equal
--- keys. A batch enqueue filters its shared arguments once and calls this per
--- item (kept || {prompt|text_input: item}), a fraction of a full key's cost.
-CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_digest(function_name text, model_id text, kept jsonb)
-RETURNS text
+-- sha256 (hex) of the canonical jsonb {function, model, parameters: kept} for
+-- each `kept` (each being _steadytext_cache_parameters(function_name, ...)),
+-- in order. jsonb's text form is canonical (sorted keys, one spacing), so
+-- equal inputs give equal keys. One call digests a whole batch (the batch
+-- enqueue filters its shared arguments once and passes kept || {prompt|
+-- text_input: item} per item); steadytext_cache_key passes one.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_digests(function_name text, model_id text, kept jsonb[])
+RETURNS text[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT encode(sha256(convert_to(
-        jsonb_build_object('function', function_name, 'model', model_id, 'parameters', kept)::text,
-        'UTF8')), 'hex')
+    SELECT coalesce(array_agg(encode(sha256(convert_to(
+               jsonb_build_object('function', function_name, 'model', model_id, 'parameters', k.kept)::text,
+               'UTF8')), 'hex') ORDER BY k.ord), '{}')
+    FROM unnest(kept) WITH ORDINALITY AS k(kept, ord)
 $$;
 
--- The cache key of a request: _steadytext_cache_digest of the parameters
--- that change the output (_steadytext_cache_parameters). Returns NULL when
+-- The cache key of a request: the digest (_steadytext_cache_digests) of the
+-- parameters that change the output (_steadytext_cache_parameters). Returns NULL when
 -- any argument is NULL; raises 22023 for an unknown function_name. The
 -- worker stores results under this key.
 CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_key(function_name text, model_id text, parameters jsonb)
@@ -1841,8 +1843,8 @@ RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT @extschema@._steadytext_cache_digest(function_name, model_id,
-                                                @extschema@._steadytext_cache_parameters(function_name, parameters))
+    SELECT (@extschema@._steadytext_cache_digests(function_name, model_id,
+                ARRAY[@extschema@._steadytext_cache_parameters(function_name, parameters)]))[1]
 $$;
 
 -- `key` as a request of `owner` stores and looks it up under cache scope
@@ -1980,6 +1982,7 @@ DECLARE
     pending bigint;
     scope text;
     kept jsonb;
+    keys text[];
 BEGIN
     IF item_key IS NULL THEN
         RAISE EXCEPTION '%: function_name % has no batch form', fn, coalesce(quote_literal(function_name), 'NULL')
@@ -2002,14 +2005,15 @@ BEGIN
     scope := @extschema@._steadytext_cache_scope();
     -- the shared arguments' part of every item's cache key, filtered once
     kept := @extschema@._steadytext_cache_parameters(function_name, base);
+    keys := @extschema@._steadytext_cache_digests(function_name, model,
+        ARRAY(SELECT kept || jsonb_build_object(item_key, u.item) FROM unnest(items) WITH ORDINALITY AS u(item, ord)
+              ORDER BY u.ord));
     WITH it AS MATERIALIZED (
         SELECT u.ord, base || jsonb_build_object(item_key, u.item) AS parameters,
-               CASE WHEN coalesce(scope, 'shared') = 'shared' THEN k.key
-                    ELSE @extschema@._steadytext_scope_key(k.key, owner, scope)
+               CASE WHEN coalesce(scope, 'shared') = 'shared' THEN keys[u.ord]
+                    ELSE @extschema@._steadytext_scope_key(keys[u.ord], owner, scope)
                END AS cache_key
         FROM unnest(items) WITH ORDINALITY AS u(item, ord)
-        CROSS JOIN LATERAL (SELECT @extschema@._steadytext_cache_digest(_steadytext_enqueue_batch.function_name, model,
-                                       kept || jsonb_build_object(item_key, u.item)) AS key) AS k
     ), wanted AS (
         SELECT it.cache_key, count(*) AS n FROM it WHERE use_cache GROUP BY it.cache_key
     ), hits AS (

@@ -41,23 +41,25 @@ BEGIN
 END;
 $$;
 
--- sha256 (hex) of the canonical jsonb {function, model, parameters: kept},
--- `kept` being _steadytext_cache_parameters(function_name, ...). jsonb's text
--- form is canonical (sorted keys, one spacing), so equal inputs give equal
--- keys. A batch enqueue filters its shared arguments once and calls this per
--- item (kept || {prompt|text_input: item}), a fraction of a full key's cost.
-CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_digest(function_name text, model_id text, kept jsonb)
-RETURNS text
+-- sha256 (hex) of the canonical jsonb {function, model, parameters: kept} for
+-- each `kept` (each being _steadytext_cache_parameters(function_name, ...)),
+-- in order. jsonb's text form is canonical (sorted keys, one spacing), so
+-- equal inputs give equal keys. One call digests a whole batch (the batch
+-- enqueue filters its shared arguments once and passes kept || {prompt|
+-- text_input: item} per item); steadytext_cache_key passes one.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_digests(function_name text, model_id text, kept jsonb[])
+RETURNS text[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT encode(sha256(convert_to(
-        jsonb_build_object('function', function_name, 'model', model_id, 'parameters', kept)::text,
-        'UTF8')), 'hex')
+    SELECT coalesce(array_agg(encode(sha256(convert_to(
+               jsonb_build_object('function', function_name, 'model', model_id, 'parameters', k.kept)::text,
+               'UTF8')), 'hex') ORDER BY k.ord), '{}')
+    FROM unnest(kept) WITH ORDINALITY AS k(kept, ord)
 $$;
 
--- The cache key of a request: _steadytext_cache_digest of the parameters
--- that change the output (_steadytext_cache_parameters). Returns NULL when
+-- The cache key of a request: the digest (_steadytext_cache_digests) of the
+-- parameters that change the output (_steadytext_cache_parameters). Returns NULL when
 -- any argument is NULL; raises 22023 for an unknown function_name. The
 -- worker stores results under this key.
 CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_key(function_name text, model_id text, parameters jsonb)
@@ -65,8 +67,8 @@ RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT @extschema@._steadytext_cache_digest(function_name, model_id,
-                                                @extschema@._steadytext_cache_parameters(function_name, parameters))
+    SELECT (@extschema@._steadytext_cache_digests(function_name, model_id,
+                ARRAY[@extschema@._steadytext_cache_parameters(function_name, parameters)]))[1]
 $$;
 
 -- `key` as a request of `owner` stores and looks it up under cache scope

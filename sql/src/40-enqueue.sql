@@ -86,6 +86,7 @@ DECLARE
     pending bigint;
     scope text;
     kept jsonb;
+    keys text[];
 BEGIN
     IF item_key IS NULL THEN
         RAISE EXCEPTION '%: function_name % has no batch form', fn, coalesce(quote_literal(function_name), 'NULL')
@@ -108,14 +109,15 @@ BEGIN
     scope := @extschema@._steadytext_cache_scope();
     -- the shared arguments' part of every item's cache key, filtered once
     kept := @extschema@._steadytext_cache_parameters(function_name, base);
+    keys := @extschema@._steadytext_cache_digests(function_name, model,
+        ARRAY(SELECT kept || jsonb_build_object(item_key, u.item) FROM unnest(items) WITH ORDINALITY AS u(item, ord)
+              ORDER BY u.ord));
     WITH it AS MATERIALIZED (
         SELECT u.ord, base || jsonb_build_object(item_key, u.item) AS parameters,
-               CASE WHEN coalesce(scope, 'shared') = 'shared' THEN k.key
-                    ELSE @extschema@._steadytext_scope_key(k.key, owner, scope)
+               CASE WHEN coalesce(scope, 'shared') = 'shared' THEN keys[u.ord]
+                    ELSE @extschema@._steadytext_scope_key(keys[u.ord], owner, scope)
                END AS cache_key
         FROM unnest(items) WITH ORDINALITY AS u(item, ord)
-        CROSS JOIN LATERAL (SELECT @extschema@._steadytext_cache_digest(_steadytext_enqueue_batch.function_name, model,
-                                       kept || jsonb_build_object(item_key, u.item)) AS key) AS k
     ), wanted AS (
         SELECT it.cache_key, count(*) AS n FROM it WHERE use_cache GROUP BY it.cache_key
     ), hits AS (

@@ -7,7 +7,7 @@
 -- replace in place (CREATE OR REPLACE keeps every privilege and dependency):
 --   * batch enqueue: the shared arguments' part of the cache key is filtered
 --     once per call, each item costs one digest (_steadytext_cache_parameters,
---     _steadytext_cache_digest; steadytext_cache_key is built from the same
+--     _steadytext_cache_digests; steadytext_cache_key is built from the same
 --     two, so the keys are unchanged);
 --   * the cache scope is read once per call (_steadytext_cache_scope,
 --     _steadytext_scope_key);
