@@ -17,7 +17,12 @@ export type ClaimedJob = Job & { created_us: number };
  * guard of every later transition) and started_at = the claim time (the
  * worker moves it to when the job really started, see completeJobs).
  * `only`: claim jobs of this function alone (the worker tops up an embed
- * batch). max_retries comes back with the worker's default filled in.
+ * batch). `served`: claim only jobs of these functions (a worker whose engine
+ * refuses some job types leaves them pending for a worker that serves them);
+ * null: every function. The filter is checked on the rows the claim index
+ * scan returns in claim order, so the index keeps serving the ORDER BY and
+ * LIMIT; only a backlog of refused rows ahead of the served ones is read and
+ * passed over. max_retries comes back with the worker's default filled in.
  */
 export async function claimJobs(
   db: Queryable,
@@ -25,12 +30,14 @@ export async function claimJobs(
   limit: number,
   defaultMaxRetries: number,
   only: FunctionName | null = null,
+  served: readonly FunctionName[] | null = null,
 ): Promise<ClaimedJob[]> {
   const r = await db.query<ClaimedJob>({
     name: 'steadytext_claim_jobs',
     text: `WITH c AS (
              SELECT request_id FROM steadytext_queue
              WHERE status = 'pending' AND run_at <= now() AND ($4::text IS NULL OR function_name = $4::text)
+               AND ($5::text[] IS NULL OR function_name = ANY($5::text[]))
              ORDER BY priority DESC, created_at, request_id
              LIMIT $2
              FOR UPDATE SKIP LOCKED
@@ -41,7 +48,7 @@ export async function claimJobs(
            RETURNING q.request_id, q.function_name, q.parameters, q.priority, q.retry_count,
                      coalesce(q.max_retries, $3::int) AS max_retries, q.attempt, q.batch_id,
                      q.cache_key, q.timeout_seconds, (extract(epoch FROM q.created_at) * 1000000)::float8 AS created_us`,
-    values: [workerId, limit, defaultMaxRetries, only],
+    values: [workerId, limit, defaultMaxRetries, only, served],
   });
   return r.rows.sort(claimOrder);
 }

@@ -20,7 +20,7 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { EngineInputError, type Engine, type ModelRole } from '../engine/types.ts';
-import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, type FunctionName } from '../interfaces.ts';
+import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, FUNCTION_NAMES, type FunctionName } from '../interfaces.ts';
 import { cancelledJobs } from '../db/cancelledJobs.ts';
 import { claimJobs, type ClaimedJob } from '../db/claimJobs.ts';
 import { evictCache } from '../db/evictCache.ts';
@@ -35,7 +35,7 @@ import { releaseOrphans } from '../db/releaseOrphans.ts';
 import { withRetries } from '../db/withRetries.ts';
 import { writeModelIds } from '../db/writeModelIds.ts';
 import { Completer } from './completer.ts';
-import { engineModelIds, loadWorkerEngine } from './engine.ts';
+import { engineModelIds, engineRefusals, loadWorkerEngine, type Refusal } from './engine.ts';
 import { JobInputError } from './execute.ts';
 import { Executor } from './executor.ts';
 import {
@@ -150,6 +150,12 @@ export class Worker {
   /** The model id per role the engine serves (after start). */
   models: Partial<Record<ModelRole, string>> = {};
 
+  /** Job types the engine cannot serve (after start): this worker never claims them. */
+  refusals: Refusal[] = [];
+
+  /** The job types this worker claims; null: every type (the claim then has no function filter). */
+  private served: FunctionName[] | null = null;
+
   private log(level: 'info' | 'debug', line: string): void {
     const s = this.settings;
     if (s.logLevel === 'silent' || (level === 'debug' && s.logLevel !== 'debug')) return;
@@ -165,6 +171,15 @@ export class Worker {
       this.engine = s.engine ?? (await loadWorkerEngine(s));
       this.ownsEngine = !s.engine;
       this.models = engineModelIds(this.engine);
+      // A job type the engine refuses is not claimed at all: failing it here
+      // would spend the job on a worker that can never run it, while another
+      // worker (another server, or the local engine) may serve it.
+      this.refusals = engineRefusals(this.engine);
+      const refused = new Set(this.refusals.map((r) => r.function));
+      this.served = refused.size > 0 ? FUNCTION_NAMES.filter((fn) => !refused.has(fn)) : null;
+      for (const r of this.refusals) {
+        this.log('info', `will not take ${r.function} jobs (they stay pending for a worker that serves them): ${r.reason}`);
+      }
       this.pool = new pg.Pool({
         ...s.connection,
         max: s.concurrency + 3,
@@ -208,7 +223,7 @@ export class Worker {
       log: (line) => this.log('debug', line),
     });
     this.producer = new Producer({
-      claim: (limit, only) => claimJobs(this.pool!, this.workerId, limit, s.maxRetries, only),
+      claim: (limit, only) => claimJobs(this.pool!, this.workerId, limit, s.maxRetries, only, this.served),
       want: () => this.want(),
       accept: (jobs) => this.accept(jobs),
       releaseOrphans: () => this.releaseOrphans(),
