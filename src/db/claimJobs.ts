@@ -17,12 +17,17 @@ export type ClaimedJob = Job & { created_us: number };
  * guard of every later transition) and started_at = the claim time (the
  * worker moves it to when the job really started, see completeJobs).
  * `only`: claim jobs of this function alone (the worker tops up an embed
- * batch). `served`: claim only jobs of these functions (a worker whose engine
- * refuses some job types leaves them pending for a worker that serves them);
- * null: every function. The filter is checked on the rows the claim index
- * scan returns in claim order, so the index keeps serving the ORDER BY and
- * LIMIT; only a backlog of refused rows ahead of the served ones is read and
- * passed over. max_retries comes back with the worker's default filled in.
+ * batch), and only those not behind runnable pending work of another function
+ * at a higher priority: a top-up never takes a job ahead of more urgent work
+ * that the next plain claim would take first. (The NOT EXISTS reads the
+ * pending rows above the candidate's priority, which are few: they are the
+ * more urgent work, taken first by every claim.)
+ * `served`: claim only jobs of these functions (a worker whose engine refuses
+ * some job types leaves them pending for a worker that serves them); null:
+ * every function. The filter is checked on the rows the claim index scan
+ * returns in claim order, so the index keeps serving the ORDER BY and LIMIT;
+ * only a backlog of refused rows ahead of the served ones is read and passed
+ * over. max_retries comes back with the worker's default filled in.
  */
 export async function claimJobs(
   db: Queryable,
@@ -35,10 +40,15 @@ export async function claimJobs(
   const r = await db.query<ClaimedJob>({
     name: 'steadytext_claim_jobs',
     text: `WITH c AS (
-             SELECT request_id FROM steadytext_queue
-             WHERE status = 'pending' AND run_at <= now() AND ($4::text IS NULL OR function_name = $4::text)
-               AND ($5::text[] IS NULL OR function_name = ANY($5::text[]))
-             ORDER BY priority DESC, created_at, request_id
+             SELECT p.request_id FROM steadytext_queue p
+             WHERE p.status = 'pending' AND p.run_at <= now()
+               AND ($5::text[] IS NULL OR p.function_name = ANY($5::text[]))
+               AND ($4::text IS NULL OR (p.function_name = $4::text AND NOT EXISTS (
+                     SELECT 1 FROM steadytext_queue o
+                     WHERE o.status = 'pending' AND o.run_at <= now() AND o.priority > p.priority
+                       AND o.function_name <> $4::text
+                       AND ($5::text[] IS NULL OR o.function_name = ANY($5::text[])))))
+             ORDER BY p.priority DESC, p.created_at, p.request_id
              LIMIT $2
              FOR UPDATE SKIP LOCKED
            )
