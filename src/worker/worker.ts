@@ -26,6 +26,7 @@ import { claimJobs, type ClaimedJob } from '../db/claimJobs.ts';
 import { evictCache } from '../db/evictCache.ts';
 import { failJob } from '../db/failJob.ts';
 import { heartbeat } from '../db/heartbeat.ts';
+import { markStarted } from '../db/markStarted.ts';
 import { markWorkerStopped } from '../db/markWorkerStopped.ts';
 import { reclaimStale } from '../db/reclaimStale.ts';
 import { assertSchemaVersion } from '../db/schemaVersion.ts';
@@ -196,7 +197,7 @@ export class Worker {
         this.log('info', `metrics on ${this.metricsServer.url}/metrics, health on ${this.metricsServer.url}/health`);
       }
       // Jobs an earlier process left under this same worker_id count as crashed.
-      await withRetries(() => reclaimStale(pool, s.maxRetries, this.workerId));
+      await withRetries(() => reclaimStale(pool, s.maxRetries, { restartOf: this.workerId }));
       await withRetries(() => registerWorker(pool, this.registration()));
       await withRetries(() => writeModelIds(pool, this.models));
       this.listener = new Listener({
@@ -220,10 +221,26 @@ export class Worker {
       timeoutSeconds: s.timeoutSeconds,
       onOutcome: (h, outcome) => this.record(h, outcome),
       onTake: () => this.producer?.wake(),
+      markStarted: (jobs) => {
+        const pool = this.pool;
+        if (!pool) return Promise.reject(new Error('worker stopped'));
+        return withRetries(() =>
+          markStarted(
+            pool,
+            this.workerId,
+            jobs.map((h) => ({ requestId: h.job.request_id, attempt: h.job.attempt })),
+          ),
+        );
+      },
+      onLost: (h) => {
+        this.forget(h);
+        this.discarded(h);
+        this.log('debug', `job ${h.job.request_id} dropped before it started: no longer this worker's claim`);
+      },
       log: (line) => this.log('debug', line),
     });
     this.producer = new Producer({
-      claim: (limit, only) => claimJobs(this.pool!, this.workerId, limit, s.maxRetries, only, this.served),
+      claim: (limit, only, startNow) => claimJobs(this.pool!, this.workerId, limit, s.maxRetries, only, this.served, startNow),
       want: () => this.want(),
       accept: (jobs) => this.accept(jobs),
       releaseOrphans: () => this.releaseOrphans(),
@@ -277,7 +294,11 @@ export class Worker {
       const bufferedEmbeds = ex.bufferedEmbeds;
       if (bufferedEmbeds <= Math.floor(s.embedBatchSize / 2)) embed = s.embedBatchSize - bufferedEmbeds;
     }
-    return { any, embed };
+    // Jobs that go straight to a free slot: the claim stamps their started_at
+    // (see claimJobs). Free slots with jobs in the buffer do not occur: the
+    // executor fills a slot from the buffer the moment it frees.
+    const startNow = ex.buffered === 0 ? ex.freeSlots : 0;
+    return { any, embed, startNow };
   }
 
   /**
@@ -299,11 +320,22 @@ export class Worker {
   private accept(jobs: ClaimedJob[]): void {
     if (jobs.length === 0) return;
     const entries = jobs.map((job) => {
+      // Held already under an older claim: that claim was taken back (another
+      // worker reclaimed it while this one's heartbeat was late) and this
+      // claim replaces it. A buffered old copy is dropped; a running one
+      // runs on, its result refused by the attempt guard.
+      const old = this.held.get(job.request_id);
+      if (old && old.state === 'buffered' && this.executor!.remove(job.request_id) === old) this.discarded(old);
       const h = holdJob(job);
       this.held.set(job.request_id, h);
       return h;
     });
     this.executor!.add(entries);
+  }
+
+  /** Forgets a job this worker held, unless a newer claim of the same request replaced it. */
+  private forget(h: HeldJob): void {
+    if (this.held.get(h.job.request_id) === h) this.held.delete(h.job.request_id);
   }
 
   /**
@@ -367,7 +399,7 @@ export class Worker {
     if (!h || h.controller.signal.aborted) return;
     this.log('debug', `job ${id} cancelled`);
     if (h.state === 'buffered' && this.executor!.remove(id)) {
-      this.held.delete(id);
+      this.forget(h);
       this.discarded(h);
     } else if (h.state === 'running') {
       h.controller.abort(new Cancelled());
@@ -408,7 +440,7 @@ export class Worker {
         counted instanceof UnstorableResult ? counted : new Error(`could not store the result: ${counted.message}`),
       );
     }
-    this.held.delete(job.request_id);
+    this.forget(h);
     if (counted) {
       this.jobsCompleted++;
       this.metrics?.jobSettled(job.function_name, 'completed', runMs(h));
@@ -428,7 +460,7 @@ export class Worker {
     const { job } = h;
     if (err instanceof Shutdown) return; // stays held: stop() releases it to pending
     if (err instanceof Cancelled) {
-      this.held.delete(job.request_id);
+      this.forget(h);
       this.discarded(h); // the row is 'cancelled' (checked before the abort)
       return;
     }
@@ -471,7 +503,7 @@ export class Worker {
       // Left 'processing': the orphan check releases it once it is no longer held.
       this.log('info', `job ${job.request_id}: could not record the failure: ${(e as Error).message}`);
     } finally {
-      this.held.delete(job.request_id);
+      this.forget(h);
     }
   }
 
@@ -514,10 +546,14 @@ export class Worker {
     this.reclaimBusy = true;
     const pool = this.pool;
     try {
-      const jobs = await withRetries(() => reclaimStale(pool, this.settings.maxRetries));
+      const jobs = await withRetries(() => reclaimStale(pool, this.settings.maxRetries, { self: this.workerId }));
       if (jobs.length > 0) {
         const lost = [...new Set(jobs.map((j) => j.lost_worker))].join(', ');
-        this.log('info', `reclaimed ${jobs.length} job(s) from lost worker(s) ${lost}`);
+        const ran = jobs.filter((j) => j.started).length;
+        this.log(
+          'info',
+          `reclaimed ${jobs.length} job(s) from lost worker(s) ${lost}: ${ran} were running (a failed attempt each), ${jobs.length - ran} only claimed ahead (no retry counted)`,
+        );
         this.producer?.wake();
       }
     } catch (err) {
@@ -570,7 +606,7 @@ export class Worker {
       }
     };
     const buffered = this.executor?.drain() ?? [];
-    for (const h of buffered) this.held.delete(h.job.request_id);
+    for (const h of buffered) this.forget(h);
     await release(buffered.map((h) => h.job.request_id));
     if (pool) await this.beat('stopping');
     if (this.held.size > 0) {
