@@ -76,6 +76,8 @@ export class Executor {
   private readonly later = new Map<NodeJS.Timeout, HeldJob[]>();
   /** Moving average of one job's engine time, ms (a batch's time shared by its jobs); undefined until one ends. */
   private avgMs?: number;
+  /** Moving average of a markStarted round trip, ms; undefined until one returns. */
+  private markAvgMs?: number;
 
   constructor(private readonly o: ExecutorOptions) {}
 
@@ -90,6 +92,19 @@ export class Executor {
   /** The measured engine time of one job, ms (undefined before the first one ends). */
   get jobMs(): number | undefined {
     return this.avgMs;
+  }
+
+  /**
+   * True when jobs are so short that waiting for markStarted before each
+   * would cost more than a tenth of the job's own time: the claim then
+   * stamps started_at on every job it takes (see Worker.want), so no start
+   * waits on the database. The price: should this worker die, the jobs it
+   * still held claimed ahead (about AUTO_PREFETCH_MS of such short work)
+   * count a failed attempt, as running ones do. Slower jobs are marked one
+   * start at a time, exactly.
+   */
+  get stampAhead(): boolean {
+    return this.avgMs !== undefined && this.markAvgMs !== undefined && this.avgMs < 10 * this.markAvgMs;
   }
 
   private observe(ms: number): void {
@@ -159,6 +174,7 @@ export class Executor {
     if (unmarked.length === 0) return this.start(group);
     // The slot is taken while the mark is in flight.
     this.slots++;
+    const sent = performance.now();
     const call = this.o
       .markStarted(unmarked)
       .then(
@@ -166,6 +182,8 @@ export class Executor {
           // As for the claim: started_at is the statement's time, the engine
           // call starts about when its reply arrives (see waitedMs).
           const replied = performance.now();
+          const ms = replied - sent;
+          this.markAvgMs = this.markAvgMs === undefined ? ms : this.markAvgMs * 0.9 + ms * 0.1;
           const go: HeldJob[] = [];
           const again: HeldJob[] = [];
           for (const h of group) {

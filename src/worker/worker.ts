@@ -296,8 +296,10 @@ export class Worker {
     }
     // Jobs that go straight to a free slot: the claim stamps their started_at
     // (see claimJobs). Free slots with jobs in the buffer do not occur: the
-    // executor fills a slot from the buffer the moment it frees.
-    const startNow = ex.buffered === 0 ? ex.freeSlots : 0;
+    // executor fills a slot from the buffer the moment it frees. Jobs too
+    // short to wait for a mark of their own are all stamped at the claim
+    // (Executor.stampAhead).
+    const startNow = ex.stampAhead ? Math.max(any, embed) : ex.buffered === 0 ? ex.freeSlots : 0;
     return { any, embed, startNow };
   }
 
