@@ -26,11 +26,11 @@ export type ClaimedJob = Job & {
  * (a failed attempt) from the ones it only held in its buffer (no retry
  * counted) by it.
  * `only`: claim jobs of this function alone (the worker tops up an embed
- * batch), and only those not behind runnable pending work of another function
- * at a higher priority: a top-up never takes a job ahead of more urgent work
- * that the next plain claim would take first. (The NOT EXISTS reads the
- * pending rows above the candidate's priority, which are few: they are the
- * more urgent work, taken first by every claim.)
+ * batch), and only those at the priority of the most urgent runnable pending
+ * job or above: a top-up never takes a job ahead of more urgent work of
+ * another function that the next plain claim would take first. (One probe of
+ * the claim index finds that priority; the claim's index scan then stops
+ * below it.)
  * `served`: claim only jobs of these functions (a worker whose engine refuses
  * some job types leaves them pending for a worker that serves them); null:
  * every function. The filter is checked on the rows the claim index scan
@@ -47,17 +47,25 @@ export async function claimJobs(
   served: readonly FunctionName[] | null = null,
   startNow = 0,
 ): Promise<ClaimedJob[]> {
+  // The top-up (`only`) is its own statement, so each keeps a plan of its
+  // own (a prepared statement's generic plan could not use the priority bound
+  // as an index condition behind an OR).
+  const topUp = only
+    ? `AND p.function_name = $4::text
+               AND p.priority >= (
+                 SELECT h.priority FROM steadytext_queue h
+                 WHERE h.status = 'pending' AND h.run_at <= now()
+                   AND ($5::text[] IS NULL OR h.function_name = ANY($5::text[]))
+                 ORDER BY h.priority DESC, h.created_at, h.request_id
+                 LIMIT 1)`
+    : `AND $4::text IS NULL`;
   const r = await db.query<ClaimedJob>({
-    name: 'steadytext_claim_jobs',
+    name: only ? 'steadytext_claim_top_up' : 'steadytext_claim_jobs',
     text: `WITH c AS (
              SELECT p.request_id, p.priority, p.created_at FROM steadytext_queue p
              WHERE p.status = 'pending' AND p.run_at <= now()
                AND ($5::text[] IS NULL OR p.function_name = ANY($5::text[]))
-               AND ($4::text IS NULL OR (p.function_name = $4::text AND NOT EXISTS (
-                     SELECT 1 FROM steadytext_queue o
-                     WHERE o.status = 'pending' AND o.run_at <= now() AND o.priority > p.priority
-                       AND o.function_name <> $4::text
-                       AND ($5::text[] IS NULL OR o.function_name = ANY($5::text[])))))
+               ${topUp}
              ORDER BY p.priority DESC, p.created_at, p.request_id
              LIMIT $2
              FOR UPDATE SKIP LOCKED
