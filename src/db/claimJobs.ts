@@ -78,7 +78,7 @@ export async function claimJobs(
            FROM n WHERE q.request_id = n.request_id
            RETURNING q.request_id, q.function_name, q.parameters, q.priority, q.retry_count,
                      coalesce(q.max_retries, $3::int) AS max_retries, q.attempt, q.batch_id,
-                     q.cache_key, q.timeout_seconds, (extract(epoch FROM q.created_at) * 1000000)::float8 AS created_us,
+                     q.cache_key, q.timeout_seconds, (extract(epoch FROM q.created_at) * 1000000::numeric)::float8 AS created_us,
                      q.started_at IS NOT NULL AS started`,
     values: [workerId, limit, defaultMaxRetries, only, served, startNow],
   });

@@ -40,7 +40,7 @@ export async function failJob(
        ${failedAttemptSet({
          defaultMaxRetries: '$5',
          retryable: '$8',
-         retryAt: `now() + least($7::float8, $6::float8 * 2 ^ q.retry_count) * interval '1 millisecond'`,
+         retryAt: `now() + least($7::float8, $6::float8 * pg_catalog.power(2::float8, q.retry_count::float8)) * interval '1 millisecond'`,
          error: '$4',
        })},
        started_at   = coalesce(q.started_at + $9::float8 * interval '1 millisecond', now())
