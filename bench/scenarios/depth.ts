@@ -55,12 +55,12 @@ export async function claimAtDepth(url: string, rows: number, pending: number, c
     const complete: number[] = [];
     for (let i = 0; i < 20; i++) {
       // warm-up (prepares the named statements)
-      const [j] = await claimJobs(db, 'bench', 1, 3);
+      const [j] = await claimJobs(db, 'bench', 1, 3, null, null, 1);
       await completeJob(db, j.request_id, 'bench', j.attempt, 'ok', null);
     }
     for (let i = 0; i < claims; i++) {
       const a = now();
-      const [j] = await claimJobs(db, 'bench', 1, 3);
+      const [j] = await claimJobs(db, 'bench', 1, 3, null, null, 1);
       const b = now();
       if (!j) throw new Error('ran out of pending jobs');
       await completeJob(db, j.request_id, 'bench', j.attempt, 'ok', null);

@@ -1,4 +1,5 @@
 import type { Queryable } from './queryable.ts';
+import { stillClaimed } from './stillClaimed.ts';
 
 export interface Completion {
   requestId: string;
@@ -8,9 +9,10 @@ export interface Completion {
   /** Model that produced the result (the cache check below). */
   modelId: string | null;
   /**
-   * How long the job waited in the worker's local buffer between its claim
-   * and the start of its engine call, ms (default 0): started_at moves
-   * forward by it, so it says when the job really started running.
+   * How long the job waited between the statement that stamped its
+   * started_at (its claim or markStarted) and the start of its engine call,
+   * ms (default 0): started_at moves forward by it, so it says when the job
+   * really started running.
    */
   waitedMs?: number;
 }
@@ -61,7 +63,7 @@ export async function completeJobs(db: Queryable, workerId: string, completions:
            ), done AS (
              UPDATE steadytext_queue q
              SET status = 'completed', result = m.result, error = NULL, completed_at = now(),
-                 started_at = q.started_at + m.waited_ms * interval '1 millisecond'
+                 started_at = coalesce(q.started_at + m.waited_ms * interval '1 millisecond', now())
              FROM mine m
              WHERE q.request_id = m.request_id
              RETURNING q.request_id, q.function_name, q.parameters, q.cache_key, q.model_id, m.producer, m.result
@@ -83,20 +85,12 @@ export async function completeJobs(db: Queryable, workerId: string, completions:
     ],
   });
   const counted = new Set(r.rows.map((row) => row.request_id));
-  const busy = new Set<string>();
-  if (counted.size < completions.length) {
-    // Not stored: either no longer this claim's (discarded), or its row is
-    // locked by another session (SKIP LOCKED passed it over): still ours, so
-    // to be sent again. A row unlocked meanwhile is simply sent again too.
-    const left = completions.filter((c) => !counted.has(c.requestId));
-    const still = await db.query<{ request_id: string }>({
-      name: 'steadytext_still_claimed',
-      text: `SELECT q.request_id FROM unnest($2::uuid[], $3::int[]) AS i(request_id, attempt)
-             JOIN steadytext_queue q ON q.request_id = i.request_id
-             WHERE q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt`,
-      values: [workerId, left.map((c) => c.requestId), left.map((c) => c.attempt)],
-    });
-    for (const row of still.rows) busy.add(row.request_id);
-  }
+  // Not stored: either no longer this claim's (discarded), or its row is
+  // locked by another session (SKIP LOCKED passed it over): still ours, so
+  // to be sent again. A row unlocked meanwhile is simply sent again too.
+  const busy =
+    counted.size < completions.length
+      ? await stillClaimed(db, workerId, completions.filter((c) => !counted.has(c.requestId)))
+      : new Set<string>();
   return { counted, busy };
 }

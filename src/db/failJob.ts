@@ -10,7 +10,7 @@ export interface FailOptions {
   backoffMaxMs: number;
   /** False for errors a retry cannot fix (bad input): the job fails at once. */
   retryable: boolean;
-  /** Time the job waited in the worker's buffer before it started, ms (see completeJobs). */
+  /** Time between the stamp of started_at and the engine call, ms (see completeJobs). */
   waitedMs?: number;
 }
 
@@ -40,10 +40,10 @@ export async function failJob(
        ${failedAttemptSet({
          defaultMaxRetries: '$5',
          retryable: '$8',
-         retryAt: `now() + least($7::float8, $6::float8 * 2 ^ q.retry_count) * interval '1 millisecond'`,
+         retryAt: `now() + least($7::float8, $6::float8 * pg_catalog.power(2::float8, q.retry_count::float8)) * interval '1 millisecond'`,
          error: '$4',
        })},
-       started_at   = q.started_at + $9::float8 * interval '1 millisecond'
+       started_at   = coalesce(q.started_at + $9::float8 * interval '1 millisecond', now())
      WHERE q.request_id = $1 AND q.status = 'processing' AND q.worker_id = $2 AND q.attempt = $3
      RETURNING q.status, q.retry_count, q.run_at`,
     values: [

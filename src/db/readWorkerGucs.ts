@@ -6,7 +6,7 @@ import type { Queryable } from './queryable.ts';
  */
 export async function readWorkerGucs(db: Queryable, names: readonly string[]): Promise<Record<string, string | null>> {
   const r = await db.query<{ name: string; value: string | null }>(
-    `SELECT n AS name, nullif(current_setting(n, true), '') AS value FROM unnest($1::text[]) AS n`,
+    `SELECT n AS name, nullif(pg_catalog.current_setting(n, true), '') AS value FROM pg_catalog.unnest($1::text[]) AS n`,
     [names],
   );
   return Object.fromEntries(r.rows.map((row) => [row.name, row.value]));

@@ -17,11 +17,11 @@ export async function releaseOrphans(db: Queryable, workerId: string, running: s
   const r = await db.query<{ request_id: string }>(
     `WITH orphan AS (
        SELECT request_id FROM steadytext_queue
-       WHERE status = 'processing' AND worker_id = $1 AND request_id <> ALL($2::uuid[])
+       WHERE status = 'processing' AND worker_id = $1::text AND request_id <> ALL($2::uuid[])
        FOR UPDATE SKIP LOCKED
      )
      UPDATE steadytext_queue q
-     SET ${RELEASE_SET}, error = 'released: worker ' || $1 || ' lost this claim (reply lost with the connection)'
+     SET ${RELEASE_SET}, error = 'released: worker ' || $1::text || ' lost this claim (reply lost with the connection)'
      FROM orphan WHERE q.request_id = orphan.request_id
      RETURNING q.request_id`,
     [workerId, running],

@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Engine, EngineFactory, ModelRole } from '../engine/types.ts';
 import type { HttpBackends } from '../engine/httpEngine.ts';
 import type { WorkerSettings } from './settings.ts';
+import { FUNCTION_NAMES, type FunctionName } from '../interfaces.ts';
 
 type LoadEngine = (opts?: {
   models?: 'default' | 'tiny';
@@ -26,15 +27,13 @@ export async function importEngineModule(modulePath: string): Promise<Engine> {
 
 /** The engine per the settings: loadEngine() from src/engine/index.ts. */
 export async function loadWorkerEngine(
-  s: Pick<WorkerSettings, 'models' | 'engineModule' | 'threads'> & Partial<Pick<WorkerSettings, 'servers' | 'gpu' | 'log' | 'logLevel'>>,
+  s: Pick<WorkerSettings, 'models' | 'engineModule' | 'threads'> & Partial<Pick<WorkerSettings, 'servers' | 'gpu'>>,
 ): Promise<Engine> {
   // index.ts beside the sources, index.js in the build (dist/)
   const index = new URL(`../engine/index${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url);
   if (existsSync(fileURLToPath(index))) {
     const { loadEngine } = (await import(index.href)) as { loadEngine: LoadEngine };
-    const engine = await loadEngine({ models: s.models, modulePath: s.engineModule, threads: s.threads, servers: s.servers, gpu: s.gpu });
-    logRefusals(engine, s);
-    return engine;
+    return loadEngine({ models: s.models, modulePath: s.engineModule, threads: s.threads, servers: s.servers, gpu: s.gpu });
   }
   // src/engine/index.ts not present (partial checkout): only an engine module can serve.
   if (s.engineModule) return importEngineModule(s.engineModule);
@@ -57,13 +56,20 @@ export function engineModelIds(engine: Engine): Partial<Record<ModelRole, string
   return ids;
 }
 
-/** At start, names the job types a configured server cannot serve (they fail at once, with the reason). */
-function logRefusals(engine: Engine, s: Partial<Pick<WorkerSettings, 'log' | 'logLevel'>>): void {
-  const r = (engine as { refusals?: () => Array<{ function: string; reason: string }> }).refusals?.() ?? [];
-  if (r.length === 0 || s.logLevel === undefined || s.logLevel === 'silent') return;
-  for (const { function: fn, reason } of r) {
-    const line = `[steadytext-worker] ${fn} jobs will fail on this worker: ${reason}`;
-    if (s.log) s.log(line);
-    else process.stderr.write(line + '\n');
-  }
+/** A job type the engine cannot serve, and why (an inference server that cannot constrain it). */
+export interface Refusal {
+  function: FunctionName;
+  reason: string;
+}
+
+/**
+ * The job types the engine refuses, from its optional refusals() (the HTTP
+ * engine's: a dialect that cannot constrain a type); none for other engines.
+ * The worker does not claim these (claimJobs' `served`): they stay pending
+ * for a worker whose engine serves them.
+ */
+export function engineRefusals(engine: Engine): Refusal[] {
+  const r = (engine as { refusals?: () => Refusal[] }).refusals?.() ?? [];
+  const seen = new Set<FunctionName>();
+  return r.filter((x) => FUNCTION_NAMES.includes(x.function) && !seen.has(x.function) && seen.add(x.function));
 }

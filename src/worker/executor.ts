@@ -4,6 +4,15 @@
 // again before the result is committed, so while one job's result is being
 // stored the next job is already on the engine.
 //
+// A job starts only once its row says so: the claim stamps started_at on the
+// jobs that go straight to a free slot; a job claimed ahead has none (NULL)
+// and is marked started (markStarted, one statement for the jobs starting
+// together) just before its engine call. So when this worker dies, the jobs
+// it was running count as failed attempts and the ones still in its buffer
+// do not (reclaimStale). The mark also finds out a buffered job that is no
+// longer this worker's claim (cancelled, or reclaimed while its heartbeat was
+// late): that one is dropped unstarted instead of run for nothing.
+//
 // Embed micro-batching: an engine call that starts with an embed job takes
 // every other sound embed job in the buffer with it, up to embedBatchSize,
 // whatever the concurrency and however many claims brought them in; the
@@ -12,6 +21,8 @@ import type { Engine } from '../engine/types.ts';
 import { claimOrder } from '../db/claimJobs.ts';
 import { batchableEmbed, executeEmbedBatch, executeJob } from './execute.ts';
 import { TimedOut, type HeldJob } from './heldJob.ts';
+
+const LOCKED_RETRY_MS = 200;
 
 export interface ExecutorOptions {
   engine: Engine;
@@ -24,6 +35,14 @@ export interface ExecutorOptions {
   onOutcome(h: HeldJob, outcome: { result: string } | { error: unknown }): void;
   /** A slot freed or the buffer shrank: the producer may want to claim. */
   onTake(): void;
+  /**
+   * Stamps started_at on jobs about to start (markStarted): the `started`
+   * ones may start; `busy` ones (row locked by another session) are tried
+   * again shortly; the rest are no longer this worker's.
+   */
+  markStarted(jobs: HeldJob[]): Promise<{ started: Set<string>; busy: Set<string> }>;
+  /** A job about to start turned out to be no longer this worker's claim: dropped unstarted. */
+  onLost(h: HeldJob): void;
   log(line: string): void;
 }
 
@@ -53,8 +72,12 @@ export class Executor {
   private slots = 0;
   private readonly calls = new Set<Promise<void>>();
   private paused = false;
+  /** Jobs whose mark found their row locked, each batch with the timer that puts them back in the buffer. */
+  private readonly later = new Map<NodeJS.Timeout, HeldJob[]>();
   /** Moving average of one job's engine time, ms (a batch's time shared by its jobs); undefined until one ends. */
   private avgMs?: number;
+  /** Moving average of a markStarted round trip, ms; undefined until one returns. */
+  private markAvgMs?: number;
 
   constructor(private readonly o: ExecutorOptions) {}
 
@@ -69,6 +92,19 @@ export class Executor {
   /** The measured engine time of one job, ms (undefined before the first one ends). */
   get jobMs(): number | undefined {
     return this.avgMs;
+  }
+
+  /**
+   * True when jobs are so short that waiting for markStarted before each
+   * would cost more than a tenth of the job's own time: the claim then
+   * stamps started_at on every job it takes (see Worker.want), so no start
+   * waits on the database. The price: should this worker die, the jobs it
+   * still held claimed ahead (about AUTO_PREFETCH_MS of such short work)
+   * count a failed attempt, as running ones do. Slower jobs are marked one
+   * start at a time, exactly.
+   */
+  get stampAhead(): boolean {
+    return this.avgMs !== undefined && this.markAvgMs !== undefined && this.avgMs < 10 * this.markAvgMs;
   }
 
   private observe(ms: number): void {
@@ -101,6 +137,11 @@ export class Executor {
     this.paused = true;
     const left = this.buffer;
     this.buffer = [];
+    for (const [t, jobs] of this.later) {
+      clearTimeout(t);
+      left.push(...jobs);
+    }
+    this.later.clear();
     return left;
   }
 
@@ -114,19 +155,86 @@ export class Executor {
     while (!this.paused && this.slots < this.o.concurrency && this.buffer.length > 0) {
       const first = this.buffer.shift()!;
       took = true;
+      const group = [first];
       if (this.o.batchEmbeddings && first.job.function_name === 'embed' && batchableEmbed(first.job)) {
-        const batch = [first];
         this.buffer = this.buffer.filter((h) => {
-          if (batch.length >= this.o.embedBatchSize || h.job.function_name !== 'embed' || !batchableEmbed(h.job)) return true;
-          batch.push(h);
+          if (group.length >= this.o.embedBatchSize || h.job.function_name !== 'embed' || !batchableEmbed(h.job)) return true;
+          group.push(h);
           return false;
         });
-        this.startBatch(batch);
-      } else {
-        this.startOne(first);
       }
+      this.launch(group);
     }
     if (took) this.o.onTake();
+  }
+
+  /** Starts a group (one job, or an embed batch) in a slot, once every job in it is marked started. */
+  private launch(group: HeldJob[]): void {
+    const unmarked = group.filter((h) => !h.marked);
+    if (unmarked.length === 0) return this.start(group);
+    // The slot is taken while the mark is in flight.
+    this.slots++;
+    const sent = performance.now();
+    const call = this.o
+      .markStarted(unmarked)
+      .then(
+        ({ started, busy }) => {
+          // As for the claim: started_at is the statement's time, the engine
+          // call starts about when its reply arrives (see waitedMs).
+          const replied = performance.now();
+          const ms = replied - sent;
+          this.markAvgMs = this.markAvgMs === undefined ? ms : this.markAvgMs * 0.9 + ms * 0.1;
+          const go: HeldJob[] = [];
+          const again: HeldJob[] = [];
+          for (const h of group) {
+            if (h.marked) {
+              go.push(h);
+            } else if (started.has(h.job.request_id)) {
+              h.marked = true;
+              h.markedAt = replied;
+              go.push(h);
+            } else if (busy.has(h.job.request_id)) {
+              again.push(h);
+            } else {
+              this.o.onLost(h);
+            }
+          }
+          return { go, again };
+        },
+        (err: unknown) => {
+          this.o.log(`could not mark ${unmarked.length} job(s) started: ${(err as Error).message}; trying again`);
+          return { go: group.filter((h) => h.marked), again: group.filter((h) => !h.marked) };
+        },
+      )
+      .then(({ go, again }) => {
+        this.slots--;
+        this.calls.delete(call);
+        if (again.length > 0) this.retryLater(again);
+        if (go.length > 0 && !this.paused) this.start(go);
+        else if (go.length > 0) this.requeue(go); // shutting down: stop() releases them
+        this.pump();
+        this.o.onTake();
+      });
+    this.calls.add(call);
+  }
+
+  private start(group: HeldJob[]): void {
+    if (group.length === 1) this.startOne(group[0]);
+    else this.startBatch(group);
+  }
+
+  private requeue(jobs: HeldJob[]): void {
+    this.buffer.push(...jobs);
+    this.buffer.sort((a, b) => claimOrder(a.job, b.job));
+  }
+
+  /** Jobs whose row was locked go back to the buffer shortly (a locked row stalls only its own job). */
+  private retryLater(jobs: HeldJob[]): void {
+    const t = setTimeout(() => {
+      this.later.delete(t);
+      this.add(jobs);
+    }, LOCKED_RETRY_MS);
+    this.later.set(t, jobs);
   }
 
   private begin(h: HeldJob): void {

@@ -12,6 +12,15 @@ export interface HeldJob {
    * engine; storing: its outcome is being recorded (the slot is free again).
    */
   state: 'buffered' | 'running' | 'storing';
+  /**
+   * The row's started_at is stamped (by the claim, for a job that went
+   * straight to a free slot, or by markStarted): from then on a crash of this
+   * worker counts as a failed attempt of the job. A job starts only once
+   * marked (see Executor).
+   */
+  marked: boolean;
+  /** performance.now() when the reply of the statement that stamped started_at (the claim or markStarted) arrived. */
+  markedAt?: number;
   /** performance.now() when its engine call began. */
   startedAt?: number;
   /** Aborts the engine call: cancel, timeout, shutdown. */
@@ -21,12 +30,20 @@ export interface HeldJob {
 }
 
 export function holdJob(job: ClaimedJob): HeldJob {
-  return { job, claimedAt: performance.now(), state: 'buffered', controller: new AbortController() };
+  const now = performance.now();
+  return {
+    job,
+    claimedAt: now,
+    state: 'buffered',
+    marked: job.started,
+    markedAt: job.started ? now : undefined,
+    controller: new AbortController(),
+  };
 }
 
-/** How long the job waited in the buffer before its engine call began, ms. */
+/** Ms between the stamp of the row's started_at and the start of the engine call (started_at moves forward by it). */
 export function waitedMs(h: HeldJob): number {
-  return h.startedAt === undefined ? 0 : Math.max(0, h.startedAt - h.claimedAt);
+  return h.startedAt === undefined || h.markedAt === undefined ? 0 : Math.max(0, h.startedAt - h.markedAt);
 }
 
 /** Ms since the job started running (or was claimed, if it never ran). */

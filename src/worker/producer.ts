@@ -18,10 +18,12 @@ export interface Want {
   any: number;
   /** Embed jobs to claim now to fill the next embed batch (0: none). */
   embed: number;
+  /** How many of the claimed jobs start at once (free engine slots, empty buffer): the claim stamps their started_at. */
+  startNow: number;
 }
 
 export interface ProducerOptions {
-  claim(limit: number, only: FunctionName | null): Promise<ClaimedJob[]>;
+  claim(limit: number, only: FunctionName | null, startNow: number): Promise<ClaimedJob[]>;
   /** What the buffer and the free slots ask for right now. */
   want(): Want;
   /** Claimed jobs, for the buffer. */
@@ -80,8 +82,8 @@ export class Producer {
   }
 
   /** One claim into the buffer; true when it came back full (more may be waiting). */
-  private async claim(limit: number, only: FunctionName | null): Promise<boolean> {
-    const jobs = await withRetries(() => this.o.claim(limit, only));
+  private async claim(limit: number, only: FunctionName | null, startNow: number): Promise<boolean> {
+    const jobs = await withRetries(() => this.o.claim(limit, only, startNow));
     if (jobs.some((j) => j.function_name === 'embed')) this.embedsWaiting = jobs.length === limit || !only;
     else if (only) this.embedsWaiting = false;
     this.o.accept(jobs);
@@ -100,10 +102,10 @@ export class Producer {
       // the buffer is refilled with jobs of any function.
       let full = false;
       try {
-        const embed = this.embedsWaiting ? this.o.want().embed : 0;
-        if (embed > 0) full = (await this.claim(embed, 'embed')) || full;
-        const any = this.o.want().any;
-        if (any > 0) full = (await this.claim(any, null)) || full;
+        const forEmbed = this.o.want();
+        if (this.embedsWaiting && forEmbed.embed > 0) full = (await this.claim(forEmbed.embed, 'embed', forEmbed.startNow)) || full;
+        const forAny = this.o.want();
+        if (forAny.any > 0) full = (await this.claim(forAny.any, null, forAny.startNow)) || full;
         errors = 0;
       } catch (err) {
         errors++;

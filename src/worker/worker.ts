@@ -20,22 +20,24 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { EngineInputError, type Engine, type ModelRole } from '../engine/types.ts';
-import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, type FunctionName } from '../interfaces.ts';
+import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, FUNCTION_NAMES, type FunctionName } from '../interfaces.ts';
 import { cancelledJobs } from '../db/cancelledJobs.ts';
 import { claimJobs, type ClaimedJob } from '../db/claimJobs.ts';
 import { evictCache } from '../db/evictCache.ts';
 import { failJob } from '../db/failJob.ts';
 import { heartbeat } from '../db/heartbeat.ts';
+import { markStarted } from '../db/markStarted.ts';
 import { markWorkerStopped } from '../db/markWorkerStopped.ts';
 import { reclaimStale } from '../db/reclaimStale.ts';
 import { assertSchemaVersion } from '../db/schemaVersion.ts';
+import { pinSearchPath } from '../db/pinSearchPath.ts';
 import { registerWorker } from '../db/registerWorker.ts';
 import { releaseJobs } from '../db/releaseJobs.ts';
 import { releaseOrphans } from '../db/releaseOrphans.ts';
 import { withRetries } from '../db/withRetries.ts';
 import { writeModelIds } from '../db/writeModelIds.ts';
 import { Completer } from './completer.ts';
-import { engineModelIds, loadWorkerEngine } from './engine.ts';
+import { engineModelIds, engineRefusals, loadWorkerEngine, type Refusal } from './engine.ts';
 import { JobInputError } from './execute.ts';
 import { Executor } from './executor.ts';
 import {
@@ -150,6 +152,12 @@ export class Worker {
   /** The model id per role the engine serves (after start). */
   models: Partial<Record<ModelRole, string>> = {};
 
+  /** Job types the engine cannot serve (after start): this worker never claims them. */
+  refusals: Refusal[] = [];
+
+  /** The job types this worker claims; null: every type (the claim then has no function filter). */
+  private served: FunctionName[] | null = null;
+
   private log(level: 'info' | 'debug', line: string): void {
     const s = this.settings;
     if (s.logLevel === 'silent' || (level === 'debug' && s.logLevel !== 'debug')) return;
@@ -165,6 +173,15 @@ export class Worker {
       this.engine = s.engine ?? (await loadWorkerEngine(s));
       this.ownsEngine = !s.engine;
       this.models = engineModelIds(this.engine);
+      // A job type the engine refuses is not claimed at all: failing it here
+      // would spend the job on a worker that can never run it, while another
+      // worker (another server, or the local engine) may serve it.
+      this.refusals = engineRefusals(this.engine);
+      const refused = new Set(this.refusals.map((r) => r.function));
+      this.served = refused.size > 0 ? FUNCTION_NAMES.filter((fn) => !refused.has(fn)) : null;
+      for (const r of this.refusals) {
+        this.log('info', `will not take ${r.function} jobs (they stay pending for a worker that serves them): ${r.reason}`);
+      }
       this.pool = new pg.Pool({
         ...s.connection,
         max: s.concurrency + 3,
@@ -172,8 +189,26 @@ export class Worker {
       });
       this.pool.on('error', (err) => this.log('info', `idle connection error: ${err.message}`));
       const pool = this.pool;
+      // Every later connection gets the pinned search_path before its first query.
+      let schema: string | undefined;
+      pool.on('connect', (client) => {
+        if (schema !== undefined) {
+          pinSearchPath(client, schema).catch((err: Error) => this.log('info', `could not set search_path: ${err.message}`));
+        }
+      });
       // A schema older or newer than this code: say what to run (SchemaVersionError), touch nothing.
-      await withRetries(() => assertSchemaVersion(pool));
+      await withRetries(async () => {
+        const client = await pool.connect();
+        try {
+          const installed = await assertSchemaVersion(client);
+          await pinSearchPath(client, installed.schema);
+          schema = installed.schema;
+          client.release();
+        } catch (err) {
+          client.release(err as Error);
+          throw err;
+        }
+      });
       // The metrics port first: a port in use fails the start before this
       // worker is registered anywhere.
       if (s.metricsPort !== undefined) {
@@ -181,7 +216,7 @@ export class Worker {
         this.log('info', `metrics on ${this.metricsServer.url}/metrics, health on ${this.metricsServer.url}/health`);
       }
       // Jobs an earlier process left under this same worker_id count as crashed.
-      await withRetries(() => reclaimStale(pool, s.maxRetries, this.workerId));
+      await withRetries(() => reclaimStale(pool, s.maxRetries, { restartOf: this.workerId }));
       await withRetries(() => registerWorker(pool, this.registration()));
       await withRetries(() => writeModelIds(pool, this.models));
       this.listener = new Listener({
@@ -205,10 +240,26 @@ export class Worker {
       timeoutSeconds: s.timeoutSeconds,
       onOutcome: (h, outcome) => this.record(h, outcome),
       onTake: () => this.producer?.wake(),
+      markStarted: (jobs) => {
+        const pool = this.pool;
+        if (!pool) return Promise.reject(new Error('worker stopped'));
+        return withRetries(() =>
+          markStarted(
+            pool,
+            this.workerId,
+            jobs.map((h) => ({ requestId: h.job.request_id, attempt: h.job.attempt })),
+          ),
+        );
+      },
+      onLost: (h) => {
+        this.forget(h);
+        this.discarded(h);
+        this.log('debug', `job ${h.job.request_id} dropped before it started: no longer this worker's claim`);
+      },
       log: (line) => this.log('debug', line),
     });
     this.producer = new Producer({
-      claim: (limit, only) => claimJobs(this.pool!, this.workerId, limit, s.maxRetries, only),
+      claim: (limit, only, startNow) => claimJobs(this.pool!, this.workerId, limit, s.maxRetries, only, this.served, startNow),
       want: () => this.want(),
       accept: (jobs) => this.accept(jobs),
       releaseOrphans: () => this.releaseOrphans(),
@@ -262,7 +313,13 @@ export class Worker {
       const bufferedEmbeds = ex.bufferedEmbeds;
       if (bufferedEmbeds <= Math.floor(s.embedBatchSize / 2)) embed = s.embedBatchSize - bufferedEmbeds;
     }
-    return { any, embed };
+    // Jobs that go straight to a free slot: the claim stamps their started_at
+    // (see claimJobs). Free slots with jobs in the buffer do not occur: the
+    // executor fills a slot from the buffer the moment it frees. Jobs too
+    // short to wait for a mark of their own are all stamped at the claim
+    // (Executor.stampAhead).
+    const startNow = ex.stampAhead ? Math.max(any, embed) : ex.buffered === 0 ? ex.freeSlots : 0;
+    return { any, embed, startNow };
   }
 
   /**
@@ -284,11 +341,22 @@ export class Worker {
   private accept(jobs: ClaimedJob[]): void {
     if (jobs.length === 0) return;
     const entries = jobs.map((job) => {
+      // Held already under an older claim: that claim was taken back (another
+      // worker reclaimed it while this one's heartbeat was late) and this
+      // claim replaces it. A buffered old copy is dropped; a running one
+      // runs on, its result refused by the attempt guard.
+      const old = this.held.get(job.request_id);
+      if (old && old.state === 'buffered' && this.executor!.remove(job.request_id) === old) this.discarded(old);
       const h = holdJob(job);
       this.held.set(job.request_id, h);
       return h;
     });
     this.executor!.add(entries);
+  }
+
+  /** Forgets a job this worker held, unless a newer claim of the same request replaced it. */
+  private forget(h: HeldJob): void {
+    if (this.held.get(h.job.request_id) === h) this.held.delete(h.job.request_id);
   }
 
   /**
@@ -352,7 +420,7 @@ export class Worker {
     if (!h || h.controller.signal.aborted) return;
     this.log('debug', `job ${id} cancelled`);
     if (h.state === 'buffered' && this.executor!.remove(id)) {
-      this.held.delete(id);
+      this.forget(h);
       this.discarded(h);
     } else if (h.state === 'running') {
       h.controller.abort(new Cancelled());
@@ -393,7 +461,7 @@ export class Worker {
         counted instanceof UnstorableResult ? counted : new Error(`could not store the result: ${counted.message}`),
       );
     }
-    this.held.delete(job.request_id);
+    this.forget(h);
     if (counted) {
       this.jobsCompleted++;
       this.metrics?.jobSettled(job.function_name, 'completed', runMs(h));
@@ -413,7 +481,7 @@ export class Worker {
     const { job } = h;
     if (err instanceof Shutdown) return; // stays held: stop() releases it to pending
     if (err instanceof Cancelled) {
-      this.held.delete(job.request_id);
+      this.forget(h);
       this.discarded(h); // the row is 'cancelled' (checked before the abort)
       return;
     }
@@ -456,7 +524,7 @@ export class Worker {
       // Left 'processing': the orphan check releases it once it is no longer held.
       this.log('info', `job ${job.request_id}: could not record the failure: ${(e as Error).message}`);
     } finally {
-      this.held.delete(job.request_id);
+      this.forget(h);
     }
   }
 
@@ -499,10 +567,14 @@ export class Worker {
     this.reclaimBusy = true;
     const pool = this.pool;
     try {
-      const jobs = await withRetries(() => reclaimStale(pool, this.settings.maxRetries));
+      const jobs = await withRetries(() => reclaimStale(pool, this.settings.maxRetries, { self: this.workerId }));
       if (jobs.length > 0) {
         const lost = [...new Set(jobs.map((j) => j.lost_worker))].join(', ');
-        this.log('info', `reclaimed ${jobs.length} job(s) from lost worker(s) ${lost}`);
+        const ran = jobs.filter((j) => j.started).length;
+        this.log(
+          'info',
+          `reclaimed ${jobs.length} job(s) from lost worker(s) ${lost}: ${ran} were running (a failed attempt each), ${jobs.length - ran} only claimed ahead (no retry counted)`,
+        );
         this.producer?.wake();
       }
     } catch (err) {
@@ -555,7 +627,7 @@ export class Worker {
       }
     };
     const buffered = this.executor?.drain() ?? [];
-    for (const h of buffered) this.held.delete(h.job.request_id);
+    for (const h of buffered) this.forget(h);
     await release(buffered.map((h) => h.job.request_id));
     if (pool) await this.beat('stopping');
     if (this.held.size > 0) {

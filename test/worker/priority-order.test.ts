@@ -15,10 +15,10 @@ test('with concurrency 1, higher priority runs first, then older first', async (
     ]);
     ids.push(r.rows[0].id);
   }
-  // A heartbeat timeout a loaded machine cannot miss: jobs claimed ahead into
-  // the worker's buffer would otherwise be reclaimed by its own reclaim pass
-  // and run again later, out of the order this test checks.
-  const worker = await startTestWorker(db.url, { concurrency: 1, heartbeatTimeout: '10' });
+  // A short heartbeat timeout, which a loaded machine can miss: a worker's
+  // own reclaim pass never takes back the jobs it claimed ahead, so they
+  // still run in claim order (late-heartbeat.test.ts makes the beat late).
+  const worker = await startTestWorker(db.url, { concurrency: 1, heartbeatTimeout: '1' });
   try {
     const rows = await waitFor('all completed', async () => {
       const r = await db.pool.query(

@@ -49,9 +49,9 @@ test('a job that crashes every worker ends failed once its retries are used', as
       [id],
     );
     const { reclaimStale } = await import('../../src/db/reclaimStale.ts');
-    assert.deepEqual(await reclaimStale(db.pool, 3), [{ request_id: id, status: 'pending', lost_worker: 'ghost' }]);
-    await db.pool.query(`UPDATE steadytext_queue SET status = 'processing', attempt = 2 WHERE request_id = $1`, [id]);
-    assert.deepEqual(await reclaimStale(db.pool, 3), [{ request_id: id, status: 'failed', lost_worker: 'ghost' }]);
+    assert.deepEqual(await reclaimStale(db.pool, 3), [{ request_id: id, status: 'pending', lost_worker: 'ghost', started: true }]);
+    await db.pool.query(`UPDATE steadytext_queue SET status = 'processing', attempt = 2, started_at = now() WHERE request_id = $1`, [id]);
+    assert.deepEqual(await reclaimStale(db.pool, 3), [{ request_id: id, status: 'failed', lost_worker: 'ghost', started: true }]);
     const r = await row(db.pool, id);
     assert.equal(r.retry_count, 1);
     assert.ok(r.failed_at instanceof Date);

@@ -1,0 +1,38 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestDatabase } from '../helpers/db.ts';
+import { enqueue, gen, startTestWorker, waitFor } from './fixtures/queue.ts';
+
+const embed = (text: string, priority: number) => ({
+  function_name: 'embed',
+  parameters: { text_input: text, use_cache: false },
+  priority,
+});
+
+test('an embed top-up claim never takes embed jobs ahead of higher-priority jobs of another kind', async () => {
+  const db = await createTestDatabase();
+  // Claim order: embed (20), generate (15), generate (10), embed (0). The
+  // first claim (concurrency 1 + 1 ahead) takes the first two; the embed one
+  // starts and the worker would top up its next embed batch while it runs.
+  // The top-up must not take the embed job of priority 0 while the generate
+  // job of priority 10 waits in the queue: that one runs first.
+  const ids = await enqueue(db.pool, [embed('sleep:500', 20), gen('x', { priority: 15 }), gen('g', { priority: 10 }), embed('late', 0)]);
+  const worker = await startTestWorker(db.url, { concurrency: 1, prefetch: '1', embedBatchSize: '8', heartbeatTimeout: '10' });
+  try {
+    const rows = await waitFor('all completed', async () => {
+      const r = await db.pool.query(
+        `SELECT request_id, retry_count FROM steadytext_queue WHERE status = 'completed' ORDER BY started_at`,
+      );
+      return r.rows.length === ids.length ? r.rows : null;
+    });
+    assert.deepEqual(
+      rows.map((r) => ids.indexOf(r.request_id)),
+      [0, 1, 2, 3],
+      'run order: embed 20, generate 15, generate 10, embed 0',
+    );
+    assert.ok(rows.every((r) => r.retry_count === 0));
+  } finally {
+    await worker.stop();
+    await db.drop();
+  }
+});
