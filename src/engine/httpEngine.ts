@@ -54,8 +54,9 @@ const ROLE_FUNCTIONS: Record<ModelRole, readonly FunctionName[]> = {
 
 /**
  * Why `dialect` cannot serve `fn`, or undefined when it can. The worker logs
- * these at start; a job of such a type fails at once (EngineInputError, not
- * retried) with this text.
+ * these at start and does not claim jobs of such a type: they stay pending
+ * for a worker that serves them. A direct engine call of such a type fails
+ * at once (EngineInputError, not retried) with this text.
  */
 export function refusal(dialect: HttpDialect, fn: FunctionName): string | undefined {
   if (dialect === 'tei' && ROLE_FUNCTIONS.generation.includes(fn)) {
