@@ -11,8 +11,9 @@
 -- equals a fresh 1.2.0 install, from 1.1.0 and from 1.0.0 (1.0.0 -> 1.1.0 ->
 -- 1.2.0).
 --
--- 1.2.0 changes only functions and triggers, which the repeatable sources
--- replace in place (CREATE OR REPLACE keeps every privilege and dependency):
+-- 1.2.0 changes functions and triggers, which the repeatable sources replace
+-- in place (CREATE OR REPLACE keeps every privilege and dependency), and adds
+-- one column (below):
 --   * batch enqueue: the shared arguments' part of the cache key is filtered
 --     once per call, each item costs one digest (_steadytext_cache_parameters,
 --     _steadytext_cache_digests; steadytext_cache_key is built from the same
@@ -21,7 +22,15 @@
 --     _steadytext_scope_key);
 --   * the completed_at trigger is no longer called for claims and releases,
 --     nor for completions that set completed_at themselves.
--- Nothing to do here beyond that; the section stays for the next version.
+--   * steadytext_workers.served_functions: the job types a worker claims,
+--     written when it registers (NULL: every type, as every 1.1.0 worker), so
+--     `steadytext status` can say when pending jobs have no running worker
+--     that takes them, and a synchronous call raises 55000 at once instead of
+--     waiting out its timeout.
+
+ALTER TABLE @extschema@.steadytext_workers ADD COLUMN served_functions text[];
+-- The synchronous functions' worker check takes the job type now.
+DROP FUNCTION @extschema@._steadytext_require_worker(text);
 
 -- ---------------------------------------------------------------------------
 -- sql/src/05-roles.sql
@@ -3062,21 +3071,33 @@ END;
 $$;
 
 -- Raises 55000 unless a worker is 'running' with a heartbeat within its
--- heartbeat_timeout_seconds (on the wall clock, not the transaction's).
-CREATE OR REPLACE FUNCTION @extschema@._steadytext_require_worker(fn text)
+-- heartbeat_timeout_seconds (on the wall clock, not the transaction's) that
+-- takes jobs of `function_name` (served_functions NULL or naming it: a
+-- worker whose inference server refuses a type does not claim it).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_require_worker(fn text, function_name text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    live bigint;
+    serving bigint;
 BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM @extschema@.steadytext_workers AS w
-        WHERE w.status = 'running'
-          AND w.last_heartbeat >= clock_timestamp() - w.heartbeat_timeout_seconds * interval '1 second')
-    THEN
+    SELECT count(*),
+           count(*) FILTER (WHERE w.served_functions IS NULL
+                                  OR _steadytext_require_worker.function_name = ANY (w.served_functions))
+    INTO live, serving
+    FROM @extschema@.steadytext_workers AS w
+    WHERE w.status = 'running'
+      AND w.last_heartbeat >= clock_timestamp() - w.heartbeat_timeout_seconds * interval '1 second';
+    IF live = 0 THEN
         RAISE EXCEPTION '%: no steadytext worker is running: start one with `steadytext worker` (or `steadytext up`)', fn
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'SELECT * FROM steadytext_worker_status() lists the workers seen in the last hour; a cached result (use_cache) is answered without one.';
+    ELSIF serving = 0 THEN
+        RAISE EXCEPTION '%: none of the % running steadytext workers takes % jobs (their engines refuse them)', fn, live, function_name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Start a worker whose engine serves %s (the local engine serves every type); `steadytext status` lists what each worker takes.', function_name);
     END IF;
 END;
 $$;
@@ -3100,7 +3121,7 @@ BEGIN
         RETURN cached;
     END IF;
     timeout := @extschema@._steadytext_sync_timeout(fn);
-    PERFORM @extschema@._steadytext_require_worker(fn);
+    PERFORM @extschema@._steadytext_require_worker(fn, function_name);
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension AS e WHERE e.extname = 'dblink') THEN
         RAISE EXCEPTION '%: waiting for a worker inside one statement needs the dblink extension', fn
             USING ERRCODE = 'object_not_in_prerequisite_state',

@@ -150,7 +150,8 @@ CREATE TABLE steadytext_workers (
     jobs_failed       bigint NOT NULL DEFAULT 0,
     current_jobs      integer NOT NULL DEFAULT 0,
     version           text,
-    models            jsonb            -- model id per role
+    models            jsonb,           -- model id per role
+    served_functions  text[]           -- job types it claims (its engine refuses the others); NULL: every type
 );
 
 -- Settings shared by SQL and workers (model ids for cache keys, limits).
@@ -3171,21 +3172,33 @@ END;
 $$;
 
 -- Raises 55000 unless a worker is 'running' with a heartbeat within its
--- heartbeat_timeout_seconds (on the wall clock, not the transaction's).
-CREATE OR REPLACE FUNCTION @extschema@._steadytext_require_worker(fn text)
+-- heartbeat_timeout_seconds (on the wall clock, not the transaction's) that
+-- takes jobs of `function_name` (served_functions NULL or naming it: a
+-- worker whose inference server refuses a type does not claim it).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_require_worker(fn text, function_name text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    live bigint;
+    serving bigint;
 BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM @extschema@.steadytext_workers AS w
-        WHERE w.status = 'running'
-          AND w.last_heartbeat >= clock_timestamp() - w.heartbeat_timeout_seconds * interval '1 second')
-    THEN
+    SELECT count(*),
+           count(*) FILTER (WHERE w.served_functions IS NULL
+                                  OR _steadytext_require_worker.function_name = ANY (w.served_functions))
+    INTO live, serving
+    FROM @extschema@.steadytext_workers AS w
+    WHERE w.status = 'running'
+      AND w.last_heartbeat >= clock_timestamp() - w.heartbeat_timeout_seconds * interval '1 second';
+    IF live = 0 THEN
         RAISE EXCEPTION '%: no steadytext worker is running: start one with `steadytext worker` (or `steadytext up`)', fn
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'SELECT * FROM steadytext_worker_status() lists the workers seen in the last hour; a cached result (use_cache) is answered without one.';
+    ELSIF serving = 0 THEN
+        RAISE EXCEPTION '%: none of the % running steadytext workers takes % jobs (their engines refuse them)', fn, live, function_name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Start a worker whose engine serves %s (the local engine serves every type); `steadytext status` lists what each worker takes.', function_name);
     END IF;
 END;
 $$;
@@ -3209,7 +3222,7 @@ BEGIN
         RETURN cached;
     END IF;
     timeout := @extschema@._steadytext_sync_timeout(fn);
-    PERFORM @extschema@._steadytext_require_worker(fn);
+    PERFORM @extschema@._steadytext_require_worker(fn, function_name);
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension AS e WHERE e.extname = 'dblink') THEN
         RAISE EXCEPTION '%: waiting for a worker inside one statement needs the dblink extension', fn
             USING ERRCODE = 'object_not_in_prerequisite_state',

@@ -91,7 +91,8 @@ CREATE TABLE steadytext_workers (
     jobs_failed       bigint NOT NULL DEFAULT 0,
     current_jobs      integer NOT NULL DEFAULT 0,
     version           text,
-    models            jsonb            -- model id per role
+    models            jsonb,           -- model id per role
+    served_functions  text[]           -- job types it claims (its engine refuses the others); NULL: every type
 );
 
 -- Settings shared by SQL and workers (model ids for cache keys, limits).

@@ -290,6 +290,7 @@ export class Worker {
       heartbeatTimeoutSeconds: this.settings.heartbeatTimeoutSeconds,
       version: packageVersion(),
       models: this.models as Record<string, string>,
+      servedFunctions: this.served,
     };
   }
 

@@ -47,7 +47,8 @@ test('status shows queue counts per function and status, and the live workers', 
     const j = await runCli(['status', '--json'], env);
     assert.equal(j.code, 0);
     const snap = JSON.parse(j.stdout);
-    assert.deepEqual(Object.keys(snap), ['queue', 'workers']);
+    assert.deepEqual(Object.keys(snap), ['queue', 'workers', 'unserved']);
+    assert.deepEqual(snap.unserved, [], 'no live worker: nothing to say about unserved types');
     const gen = snap.queue.find((q: { function_name: string; status: string }) => q.function_name === 'generate' && q.status === 'completed');
     assert.equal(gen.count, 3);
     assert.equal(typeof gen.avg_processing_seconds, 'number');

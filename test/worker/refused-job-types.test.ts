@@ -4,6 +4,8 @@ import { EngineInputError, type Engine } from '../../src/engine/types.ts';
 import { createScriptedEngine } from '../helpers/scriptedEngine.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { enqueue, gen, row, startTestWorker, waitFor } from './fixtures/queue.ts';
+import { readStatus, formatStatus } from '../../src/cli/commands/status.ts';
+import { FUNCTION_NAMES } from '../../src/interfaces.ts';
 
 /**
  * An engine that, like the HTTP engine on an Ollama server, cannot constrain
@@ -51,6 +53,19 @@ test('a worker leaves the job types its engine refuses pending (untouched) for a
     });
     const untouched = await row(db.pool, regexId);
     assert.equal(untouched.status, 'pending');
+    // The worker row says what it takes; status says what nobody takes.
+    const w = await db.pool.query(`SELECT served_functions FROM steadytext_workers WHERE worker_id = 'refusing'`);
+    assert.deepEqual(w.rows[0].served_functions, FUNCTION_NAMES.filter((f) => f !== 'generate_regex'));
+    const snap = await readStatus(db.pool);
+    assert.deepEqual(snap.unserved, [{ function_name: 'generate_regex', pending: 1 }]);
+    assert.match(formatStatus(snap), /not taken: 1 pending generate_regex request: no running worker takes generate_regex/);
+    // A synchronous call of that type fails at once instead of waiting out its timeout.
+    await db.pool.query('CREATE EXTENSION IF NOT EXISTS dblink');
+    await assert.rejects(
+      db.pool.query(`SELECT steadytext_generate_regex('r2', '[a-z]+', use_cache := false)`),
+      (err: { code?: string; message: string }) =>
+        err.code === '55000' && /none of the 1 running steadytext workers takes generate_regex jobs/.test(err.message),
+    );
     assert.equal(untouched.attempt, 0, 'never claimed');
     assert.equal(untouched.retry_count, 0);
     assert.equal(untouched.error, null);
@@ -66,6 +81,8 @@ test('a worker leaves the job types its engine refuses pending (untouched) for a
     assert.equal(done.result, 'regex:[a-z]+:r');
     assert.equal(done.attempt, 1);
     assert.equal(done.retry_count, 0);
+    assert.deepEqual((await readStatus(db.pool)).unserved, [], 'taken now');
+    assert.equal((await db.pool.query(`SELECT served_functions FROM steadytext_workers WHERE worker_id = 'serving'`)).rows[0].served_functions, null);
   } finally {
     await refusing.stop();
     await serving?.stop();

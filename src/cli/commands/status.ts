@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import Table from 'cli-table3';
 import pg from 'pg';
 import { queueStats, type QueueStatsRow } from '../../db/queueStats.ts';
+import { unservedPending, type UnservedPending } from '../../db/unservedPending.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail, failWith } from '../exit.ts';
 
@@ -30,6 +31,8 @@ export interface WorkerStatusRow {
 export interface StatusSnapshot {
   queue: QueueStatsRow[];
   workers: WorkerStatusRow[];
+  /** Pending requests of job types no running worker takes (every live worker's engine refuses them). */
+  unserved: UnservedPending[];
 }
 
 export function statusCommand(): Command {
@@ -37,7 +40,7 @@ export function statusCommand(): Command {
     .description('show the queue (steadytext_queue_stats) and the workers (steadytext_worker_status)')
     .option('--database-url <url>', 'PostgreSQL connection URL (default: $DATABASE_URL)')
     .option('--watch [seconds]', 'refresh in place every N seconds (default 2) until Ctrl-C')
-    .option('--json', 'print {"queue":[...],"workers":[...]} (with --watch: one line per refresh)')
+    .option('--json', 'print {"queue":[...],"workers":[...],"unserved":[...]} (with --watch: one line per refresh)')
     .action(async (opts: StatusOptions) => {
       const url = databaseUrlFrom(opts.databaseUrl);
       const every = opts.watch === undefined ? 0 : opts.watch === true ? 2 : Number(opts.watch);
@@ -93,7 +96,7 @@ export async function readStatus(db: pg.ClientBase | pg.Pool): Promise<StatusSna
             jobs_completed::float8 AS jobs_completed, jobs_failed::float8 AS jobs_failed, current_jobs, status
      FROM steadytext_worker_status()`,
   );
-  return { queue, workers: w.rows };
+  return { queue, workers: w.rows, unserved: await unservedPending(db) };
 }
 
 const seconds = (v: number | null) => (v === null ? '' : v < 10 ? v.toFixed(2) : v.toFixed(1));
@@ -135,6 +138,12 @@ export function formatStatus(snap: StatusSnapshot, color = false): string {
     }
     const live = snap.workers.filter((w) => w.status === 'running').length;
     out.push(`workers: ${live} running of ${snap.workers.length} seen in the last hour`, t.toString());
+  }
+  for (const u of snap.unserved) {
+    out.push(
+      `not taken: ${u.pending} pending ${u.function_name} request${u.pending === 1 ? '' : 's'}: no running worker takes ${u.function_name} ` +
+        `(their engines refuse it; start a worker whose engine serves it, e.g. the local engine)`,
+    );
   }
   return out.join('\n') + '\n';
 }
