@@ -15,21 +15,14 @@ import { tinyModelFileName } from '../../src/engine/tinyModels.ts';
 import { Worker, resolveSettings, type WorkerFlags } from '../../src/worker/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { enqueue, row, waitFor } from '../worker/fixtures/queue.ts';
-import { FaultProxy, findLlamaServer, LlamaServer } from './httpServers.ts';
+import { compareConstrained, CONSTRAINED, FaultProxy, findLlamaServer, LlamaServer } from './httpServers.ts';
 import { tinyEngine } from './tinyEngine.ts';
 
 const found = findLlamaServer();
 const skip = found.path ? false : `llama-server not available: ${found.reason}`;
 const opts = (maxTokens = 24, seed = 42) => ({ maxTokens, seed });
 
-const REGEX = '[a-z]{3}-[0-9]{2}';
-const CHOICES = ['positive', 'negative', 'neutral'];
-const SCHEMA = {
-  type: 'object',
-  properties: { name: { type: 'string', maxLength: 6 }, ok: { type: 'boolean' } },
-  required: ['name', 'ok'],
-  additionalProperties: false,
-};
+const { regex: REGEX, choices: CHOICES, schema: SCHEMA } = CONSTRAINED;
 const PROMPTS = ['hello', 'the queue must lose nothing', 'classify: great product', 'write an id', 'json please'];
 
 describe('HTTP engine against llama-server on the tiny models', { skip }, () => {
@@ -140,28 +133,7 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
   test('grammar-constrained regex, choice and JSON output validates; compared with the local engine on the same GGUF', async () => {
     const p = await proxy(gen);
     const e = await HttpEngine.connect({ generation: gen.backend({ url: p.url }) });
-    let same = 0;
-    let total = 0;
-    const differing: string[] = [];
-    const compare = (a: unknown, b: unknown) => {
-      total++;
-      if (JSON.stringify(a) === JSON.stringify(b)) same++;
-      else differing.push(`${JSON.stringify(a)} (server) vs ${JSON.stringify(b)} (local)`);
-    };
-    for (const [i, prompt] of PROMPTS.entries()) {
-      const o = opts(24, 42 + i);
-      const r = await e.generateRegex(prompt, REGEX, o);
-      assert.match(r, /^[a-z]{3}-[0-9]{2}$/);
-      compare(r, await local.generateRegex(prompt, REGEX, o));
-      const c = await e.generateChoice(prompt, CHOICES, o);
-      assert.ok(CHOICES.includes(c));
-      compare(c, await local.generateChoice(prompt, CHOICES, o));
-      const j = (await e.generateJson(prompt, SCHEMA, opts(64, 42 + i))) as { name: string; ok: boolean };
-      assert.equal(typeof j.name, 'string');
-      assert.ok(j.name.length <= 6);
-      assert.equal(typeof j.ok, 'boolean');
-      compare(j, await local.generateJson(prompt, SCHEMA, opts(64, 42 + i)));
-    }
+    const { same, total, differing } = await compareConstrained(e, local, PROMPTS);
     const sent = p.requests.filter((r) => r.path === '/completion').map((r) => JSON.parse(r.body));
     assert.equal(sent.length, PROMPTS.length * 3);
     for (const body of sent) {

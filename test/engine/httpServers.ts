@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureTinyModel } from '../../src/engine/tinyModels.ts';
-import type { ModelRole } from '../../src/engine/types.ts';
+import type { Engine, ModelRole } from '../../src/engine/types.ts';
+import assert from 'node:assert/strict';
 import type { HttpBackend } from '../../src/engine/httpEngine.ts';
 import { TINY_DIR } from './tinyEngine.ts';
 
@@ -197,4 +198,49 @@ export class FaultProxy {
     this.server?.closeAllConnections();
     await new Promise((r) => this.server?.close(r));
   }
+}
+
+/** The constraints both llama-server suites send through the server and the local engine. */
+export const CONSTRAINED = {
+  regex: '[a-z]{3}-[0-9]{2}',
+  choices: ['positive', 'negative', 'neutral'],
+  schema: {
+    type: 'object',
+    properties: { name: { type: 'string', maxLength: 6 }, ok: { type: 'boolean' } },
+    required: ['name', 'ok'],
+    additionalProperties: false,
+  },
+};
+
+/**
+ * Regex-, choice- and JSON-constrained generation of each prompt on `server`
+ * (asserted valid) and on `local` (same GGUF), with seed 42 + the prompt's
+ * index: how many outputs are identical, and which differ.
+ */
+export async function compareConstrained(server: Engine, local: Engine, prompts: readonly string[]) {
+  let same = 0;
+  let total = 0;
+  const differing: string[] = [];
+  const compare = (a: unknown, b: unknown) => {
+    total++;
+    if (JSON.stringify(a) === JSON.stringify(b)) same++;
+    else differing.push(`${JSON.stringify(a)} (server) vs ${JSON.stringify(b)} (local)`);
+  };
+  const { regex, choices, schema } = CONSTRAINED;
+  for (const [i, prompt] of prompts.entries()) {
+    const o = { maxTokens: 24, seed: 42 + i };
+    const r = await server.generateRegex(prompt, regex, o);
+    assert.match(r, /^[a-z]{3}-[0-9]{2}$/);
+    compare(r, await local.generateRegex(prompt, regex, o));
+    const c = await server.generateChoice(prompt, choices, o);
+    assert.ok(choices.includes(c));
+    compare(c, await local.generateChoice(prompt, choices, o));
+    const json = { maxTokens: 64, seed: 42 + i };
+    const j = (await server.generateJson(prompt, schema, json)) as { name: string; ok: boolean };
+    assert.equal(typeof j.name, 'string');
+    assert.ok(j.name.length <= 6);
+    assert.equal(typeof j.ok, 'boolean');
+    compare(j, await local.generateJson(prompt, schema, json));
+  }
+  return { same, total, differing };
 }
