@@ -377,7 +377,7 @@ export class GenerationModel extends RoleModel {
    * `maxTokens`. With byte-fallback tokens (each character of `[α-ω]+` is two
    * or three `<0xNN>` tokens, none clean alone) it returned no text or a
    * character cut short. The sampling itself is LlamaCompletion's: the same
-   * input (it puts the model's BOS before the prompt's own), temperature 0,
+   * input (the model's BOS first, once), temperature 0,
    * seed, grammar, its default repeat penalty over the last 64 tokens but
    * newlines; so plain outputs keep their bytes.
    */
@@ -388,7 +388,9 @@ export class GenerationModel extends RoleModel {
     opts: GenerateOptions,
     grammar: LlamaGrammar | undefined,
   ): Promise<{ generated: Token[]; stopReason: 'eogToken' | 'maxTokens' }> {
-    // LlamaCompletion's resolveBeginningTokenToPrepend, kept so outputs keep their bytes.
+    // LlamaCompletion's resolveBeginningTokenToPrepend, unless the rendered
+    // prompt already starts with that token (render() puts BOS first where
+    // the model wants one): the model reads one BOS, as llama-server gives it.
     const vocab = model.vocabularyType;
     const first =
       vocab === LlamaVocabularyType.rwkv || vocab === LlamaVocabularyType.ugm
@@ -396,7 +398,7 @@ export class GenerationModel extends RoleModel {
         : vocab === LlamaVocabularyType.wpm || model.tokens.shouldPrependBosToken
           ? model.tokens.bos
           : null;
-    const input = first != null ? [first, ...prompt] : prompt.slice();
+    const input = first != null && prompt[0] !== first ? [first, ...prompt] : prompt.slice();
     const grammarEvaluationState = grammar ? new LlamaGrammarEvaluationState({ model, grammar }) : undefined;
     const nl = model.tokens.nl;
     const generated: Token[] = [];
