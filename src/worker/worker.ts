@@ -30,7 +30,7 @@ import { markStarted } from '../db/markStarted.ts';
 import { markWorkerStopped } from '../db/markWorkerStopped.ts';
 import { reclaimStale } from '../db/reclaimStale.ts';
 import { assertSchemaVersion } from '../db/schemaVersion.ts';
-import { pinSearchPath } from '../db/pinSearchPath.ts';
+import { withPinnedSearchPath } from '../db/pinSearchPath.ts';
 import { registerWorker } from '../db/registerWorker.ts';
 import { releaseJobs } from '../db/releaseJobs.ts';
 import { releaseOrphans } from '../db/releaseOrphans.ts';
@@ -182,33 +182,24 @@ export class Worker {
       for (const r of this.refusals) {
         this.log('info', `will not take ${r.function} jobs (they stay pending for a worker that serves them): ${r.reason}`);
       }
+      // A schema older or newer than this code: say what to run (SchemaVersionError), touch nothing.
+      const installed = await withRetries(async () => {
+        const probe = new pg.Client(s.connection);
+        try {
+          await probe.connect();
+          return await assertSchemaVersion(probe);
+        } finally {
+          await probe.end().catch(() => {});
+        }
+      });
+      // Every connection of the pool starts with the pinned search_path.
       this.pool = new pg.Pool({
-        ...s.connection,
+        ...withPinnedSearchPath(s.connection, installed.schema),
         max: s.concurrency + 3,
         application_name: 'steadytext-worker',
       });
       this.pool.on('error', (err) => this.log('info', `idle connection error: ${err.message}`));
       const pool = this.pool;
-      // Every later connection gets the pinned search_path before its first query.
-      let schema: string | undefined;
-      pool.on('connect', (client) => {
-        if (schema !== undefined) {
-          pinSearchPath(client, schema).catch((err: Error) => this.log('info', `could not set search_path: ${err.message}`));
-        }
-      });
-      // A schema older or newer than this code: say what to run (SchemaVersionError), touch nothing.
-      await withRetries(async () => {
-        const client = await pool.connect();
-        try {
-          const installed = await assertSchemaVersion(client);
-          await pinSearchPath(client, installed.schema);
-          schema = installed.schema;
-          client.release();
-        } catch (err) {
-          client.release(err as Error);
-          throw err;
-        }
-      });
       // The metrics port first: a port in use fails the start before this
       // worker is registered anywhere.
       if (s.metricsPort !== undefined) {

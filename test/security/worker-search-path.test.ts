@@ -125,7 +125,9 @@ test('a worker claiming, batching, completing, retrying, reclaiming and stopping
   const ids = [
     await enqueue('generate', gen('plain'), 5),
     await enqueue('generate', gen(`fail-while-file:${flaky}`), 5),
-    ...(await Promise.all(['e1', 'e2', 'e3'].map((t) => enqueue('embed', { text_input: t, use_cache: true })))),
+    await enqueue('embed', { text_input: 'e1', use_cache: true }),
+    await enqueue('embed', { text_input: 'e2', use_cache: true }),
+    await enqueue('embed', { text_input: 'e3', use_cache: true }),
   ];
   // a job left processing by a worker that is gone: the reclaim takes it back
   const ghost = await enqueue('generate', gen('ghost'));
@@ -145,4 +147,25 @@ test('a worker claiming, batching, completing, retrying, reclaiming and stopping
   worker = undefined;
   assert.ok(!existsSync(flaky));
   assert.deepEqual(await markers(), [], 'planted functions or operators ran in the worker\'s statements');
+});
+
+test('the pinned search_path goes in the startup options, after any the user gives (URL, config or PGOPTIONS)', async () => {
+  const { withPinnedSearchPath } = await import('../../src/db/pinSearchPath.ts');
+  assert.deepEqual(withPinnedSearchPath({ connectionString: 'postgres://u@h/db' }, 'public', {}), {
+    connectionString: 'postgres://u@h/db',
+    options: '-c search_path=pg_catalog,public',
+  });
+  const fromUrl = withPinnedSearchPath({ connectionString: 'postgres://u@h:5/db?sslmode=disable&options=-c%20statement_timeout%3D5' }, 'public', {});
+  assert.equal(fromUrl.options, '-c statement_timeout=5 -c search_path=pg_catalog,public');
+  assert.ok(!fromUrl.connectionString!.includes('options'), 'moved out of the URL, which pg would let win');
+  assert.match(fromUrl.connectionString!, /sslmode=disable/);
+  assert.equal(withPinnedSearchPath({ host: 'h' }, 'my schema', { PGOPTIONS: '-c work_mem=8MB' }).options, '-c work_mem=8MB -c search_path=pg_catalog,"my\\ schema"');
+  // The server reads it back: a connection made with it has the pin, whatever the role's default.
+  const c = new pg.Client(withPinnedSearchPath({ connectionString: `${url}?options=-c%20search_path%3Dpublic` }, 'public', {}));
+  await c.connect();
+  try {
+    assert.equal((await c.query('SHOW search_path')).rows[0].search_path, 'pg_catalog,public');
+  } finally {
+    await c.end();
+  }
 });
