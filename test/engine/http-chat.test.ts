@@ -19,7 +19,7 @@ import { tinyModelFileName } from '../../src/engine/tinyModels.ts';
 import { Worker, resolveSettings } from '../../src/worker/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { row, waitFor } from '../worker/fixtures/queue.ts';
-import { compareConstrained, CONSTRAINED, FaultProxy, findLlamaServer, LlamaServer } from './httpServers.ts';
+import { compareConstrained, CONSTRAINED, FaultProxy, findLlamaServer, LlamaServer, proxyPool } from './httpServers.ts';
 import { qwenShapedModelDir } from './qwenShaped.ts';
 
 const found = findLlamaServer();
@@ -37,13 +37,8 @@ describe('chat templates through llama-server, and the openai dialect against it
   let emb: LlamaServer;
   let rer: LlamaServer;
   let local: LlamaEngine;
-  const proxies: FaultProxy[] = [];
-  const proxy = async (target: LlamaServer) => {
-    const p = new FaultProxy(target.url);
-    await p.start();
-    proxies.push(p);
-    return p;
-  };
+  const proxies = proxyPool();
+  const proxy = proxies.proxy;
   const openai = (server: LlamaServer, overrides: Partial<HttpBackend> = {}) => server.backend({ dialect: 'openai', ...overrides });
   const bodies = (p: FaultProxy, at: string) => p.requests.filter((r) => r.path === at).map((r) => JSON.parse(r.body));
   const tokenize = async (server: LlamaServer, content: string, parseSpecial: boolean): Promise<number[]> => {
@@ -66,7 +61,7 @@ describe('chat templates through llama-server, and the openai dialect against it
   });
 
   after(async () => {
-    for (const p of proxies) await p.stop();
+    await proxies.stopAll();
     await Promise.all([qwen?.kill(), tinyGen?.kill(), emb?.kill(), rer?.kill()]);
     await local?.dispose();
   });

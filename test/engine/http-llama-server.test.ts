@@ -15,7 +15,7 @@ import { tinyModelFileName } from '../../src/engine/tinyModels.ts';
 import { Worker, resolveSettings, type WorkerFlags } from '../../src/worker/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { enqueue, row, waitFor } from '../worker/fixtures/queue.ts';
-import { compareConstrained, CONSTRAINED, FaultProxy, findLlamaServer, LlamaServer } from './httpServers.ts';
+import { compareConstrained, CONSTRAINED, findLlamaServer, LlamaServer, proxyPool } from './httpServers.ts';
 import { tinyEngine } from './tinyEngine.ts';
 
 const found = findLlamaServer();
@@ -30,13 +30,8 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
   let emb: LlamaServer;
   let rer: LlamaServer;
   let local: Engine;
-  const proxies: FaultProxy[] = [];
-  const proxy = async (target: LlamaServer) => {
-    const p = new FaultProxy(target.url);
-    await p.start();
-    proxies.push(p);
-    return p;
-  };
+  const proxies = proxyPool();
+  const proxy = proxies.proxy;
 
   before(async () => {
     [gen, emb, rer] = await Promise.all([
@@ -48,7 +43,7 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
   });
 
   after(async () => {
-    for (const p of proxies) await p.stop();
+    await proxies.stopAll();
     await Promise.all([gen?.kill(), emb?.kill(), rer?.kill()]);
     await local?.dispose();
   });

@@ -244,3 +244,19 @@ export async function compareConstrained(server: Engine, local: Engine, prompts:
   }
   return { same, total, differing };
 }
+
+/** Fault proxies a suite starts in front of its servers; `stopAll()` (its after hook) stops every one. */
+export function proxyPool() {
+  const started: FaultProxy[] = [];
+  return {
+    async proxy(target: LlamaServer): Promise<FaultProxy> {
+      const p = new FaultProxy(target.url);
+      await p.start();
+      started.push(p);
+      return p;
+    },
+    async stopAll(): Promise<void> {
+      for (const p of started) await p.stop();
+    },
+  };
+}
