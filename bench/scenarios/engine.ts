@@ -5,6 +5,7 @@ import pg from 'pg';
 import { loadEngine, resolveSettings, type Engine } from '../../src/engine/index.ts';
 import { getCpuLlama } from '../../src/engine/llamaEngine.ts';
 import { ensureTinyModel } from '../../src/engine/tinyModels.ts';
+import { engineLoop, texts } from '../lib/engineLoop.ts';
 import { round, now } from '../lib/stats.ts';
 import type { QueueSystem } from '../lib/systems.ts';
 import type { Progress } from './queue.ts';
@@ -20,22 +21,6 @@ export interface EngineRun {
   perSecond: number;
 }
 
-const texts = (n: number, tag: string) =>
-  Array.from({ length: n }, (_, i) => `${tag} ${i}: the quick brown fox jumps over the lazy dog near the river bank`);
-
-async function direct(engine: Engine, kind: 'embed' | 'generate', width: number, inputs: string[], maxTokens: number, count: (t: string) => number) {
-  let tokens = 0;
-  const t0 = now();
-  for (let i = 0; i < inputs.length; i += width) {
-    const part = inputs.slice(i, i + width);
-    if (kind === 'embed') await engine.embed(part);
-    else {
-      const outs = await Promise.all(part.map((p) => engine.generate(p, { maxTokens, seed: 42 })));
-      for (const o of outs) tokens += count(o);
-    }
-  }
-  return { seconds: (now() - t0) / 1000, tokens };
-}
 
 async function viaQueue(
   sys: QueueSystem,
@@ -145,12 +130,12 @@ export async function engineScenario(
     // direct: a fresh engine per width (parallel contexts = width, like the worker below)
     const engine = await loadEngine({ models: 'tiny', modulePath: undefined, parallel: Math.max(2, width) });
     try {
-      await direct(engine, 'embed', width, texts(Math.max(width * 2, 8), 'warm'), opts.maxTokens, count);
-      await direct(engine, 'generate', width, texts(Math.max(width * 2, 8), 'warm'), opts.maxTokens, count);
+      await engineLoop(engine, 'embed', width, texts(Math.max(width * 2, 8), 'warm'), opts.maxTokens, count);
+      await engineLoop(engine, 'generate', width, texts(Math.max(width * 2, 8), 'warm'), opts.maxTokens, count);
       progress(`engine direct w=${width}`, 0, 2);
-      add('embed', 'direct', width, await direct(engine, 'embed', width, embedInputs, opts.maxTokens, count));
+      add('embed', 'direct', width, await engineLoop(engine, 'embed', width, embedInputs, opts.maxTokens, count));
       progress(`engine direct w=${width}`, 1, 2);
-      add('generate', 'direct', width, await direct(engine, 'generate', width, genInputs, opts.maxTokens, count));
+      add('generate', 'direct', width, await engineLoop(engine, 'generate', width, genInputs, opts.maxTokens, count));
       progress(`engine direct w=${width}`, 2, 2);
     } finally {
       await engine.dispose();

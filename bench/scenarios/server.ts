@@ -11,7 +11,8 @@ import { loadEngine, resolveSettings, type Engine } from '../../src/engine/index
 import { getCpuLlama } from '../../src/engine/llamaEngine.ts';
 import { ensureTinyModel } from '../../src/engine/tinyModels.ts';
 import { findLlamaServer, LlamaServer } from '../../test/engine/httpServers.ts';
-import { now, round } from '../lib/stats.ts';
+import { engineLoop, texts } from '../lib/engineLoop.ts';
+import { round } from '../lib/stats.ts';
 import type { Progress } from './queue.ts';
 
 export interface ServerRun {
@@ -28,21 +29,9 @@ export interface ServerRun {
 /** Any lowercase text: the grammar never ends the output early, so every call runs to max tokens or EOS. */
 const PATTERN = '[a-z ]{1,400}';
 
-const texts = (n: number, tag: string) =>
-  Array.from({ length: n }, (_, i) => `${tag} ${i}: the quick brown fox jumps over the lazy dog near the river bank`);
-
+/** Texts/s (embed) or tokens/s (generate, regex-constrained) of the plain loop. */
 async function measure(engine: Engine, kind: 'embed' | 'generate', width: number, inputs: string[], maxTokens: number, count: (t: string) => number) {
-  let tokens = 0;
-  const t0 = now();
-  for (let i = 0; i < inputs.length; i += width) {
-    const part = inputs.slice(i, i + width);
-    if (kind === 'embed') await engine.embed(part);
-    else {
-      const outs = await Promise.all(part.map((p) => engine.generateRegex(p, PATTERN, { maxTokens, seed: 42 })));
-      for (const o of outs) tokens += count(o);
-    }
-  }
-  const seconds = (now() - t0) / 1000;
+  const { seconds, tokens } = await engineLoop(engine, kind, width, inputs, maxTokens, count, (e, p, o) => e.generateRegex(p, PATTERN, o));
   return kind === 'embed' ? inputs.length / seconds : tokens / seconds;
 }
 
