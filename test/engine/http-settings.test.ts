@@ -8,7 +8,7 @@ import path from 'node:path';
 import { resolveServers, resolveSettings, SettingsError } from '../../src/worker/settings.ts';
 import { HttpClient } from '../../src/engine/httpClient.ts';
 import { refusal, servedFunctions } from '../../src/engine/httpEngine.ts';
-import { freePort } from './httpServers.ts';
+import { freePort } from '../helpers/freePort.ts';
 
 test('no server configured: every role stays local', () => {
   assert.deepEqual(resolveServers({}, {}), {});

@@ -15,6 +15,7 @@ import type { Engine, ModelRole } from '../../src/engine/types.ts';
 import assert from 'node:assert/strict';
 import type { HttpBackend } from '../../src/engine/httpEngine.ts';
 import { TINY_DIR } from './tinyEngine.ts';
+import { freePort } from '../helpers/freePort.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -38,16 +39,6 @@ export function findLlamaServer(): { path?: string; reason?: string } {
     : { reason: `no llama-server binary: set STEADYTEXT_TEST_LLAMA_SERVER or run \`bash .ci/llama-server.sh\` (it caches ${bin})` };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const ROLE_FLAGS: Record<ModelRole, string[]> = {
   generation: [],
