@@ -14,9 +14,10 @@ export interface UnservedPending {
 export async function unservedPending(db: Queryable): Promise<UnservedPending[]> {
   const r = await db.query<UnservedPending>(
     `WITH live AS (
-       SELECT w.served_functions FROM steadytext_workers w
-       WHERE w.status = 'running'
-         AND w.last_heartbeat >= clock_timestamp() - w.heartbeat_timeout_seconds * interval '1 second'
+       -- steadytext_worker_status() says which workers are alive ('running', not 'dead')
+       SELECT w.served_functions FROM steadytext_worker_status() s
+       JOIN steadytext_workers w ON w.worker_id = s.worker_id
+       WHERE s.status = 'running'
      ), pending AS (
        SELECT q.function_name, count(*)::int AS pending FROM steadytext_queue q
        WHERE q.status = 'pending' GROUP BY q.function_name
