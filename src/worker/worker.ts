@@ -37,7 +37,7 @@ import { releaseOrphans } from '../db/releaseOrphans.ts';
 import { withRetries } from '../db/withRetries.ts';
 import { writeModelIds } from '../db/writeModelIds.ts';
 import { Completer } from './completer.ts';
-import { engineModelIds, engineRefusals, loadWorkerEngine, type Refusal } from './engine.ts';
+import { engineModelIds, engineRefusals, loadWorkerEngine } from './engine.ts';
 import { JobInputError } from './execute.ts';
 import { Executor } from './executor.ts';
 import {
@@ -152,9 +152,6 @@ export class Worker {
   /** The model id per role the engine serves (after start). */
   models: Partial<Record<ModelRole, string>> = {};
 
-  /** Job types the engine cannot serve (after start): this worker never claims them. */
-  refusals: Refusal[] = [];
-
   /** The job types this worker claims; null: every type (the claim then has no function filter). */
   private served: FunctionName[] | null = null;
 
@@ -176,10 +173,10 @@ export class Worker {
       // A job type the engine refuses is not claimed at all: failing it here
       // would spend the job on a worker that can never run it, while another
       // worker (another server, or the local engine) may serve it.
-      this.refusals = engineRefusals(this.engine);
-      const refused = new Set(this.refusals.map((r) => r.function));
+      const refusals = engineRefusals(this.engine);
+      const refused = new Set(refusals.map((r) => r.function));
       this.served = refused.size > 0 ? FUNCTION_NAMES.filter((fn) => !refused.has(fn)) : null;
-      for (const r of this.refusals) {
+      for (const r of refusals) {
         this.log('info', `will not take ${r.function} jobs (they stay pending for a worker that serves them): ${r.reason}`);
       }
       // A schema older or newer than this code: say what to run (SchemaVersionError), touch nothing.
