@@ -71,10 +71,20 @@ export async function downloadModel(source: ModelSource, settings: EngineSetting
   try {
     return await withFileLock(path.join(partialDir, `${fileName}.lock`), source.localPath, opts, async () => {
       const info = await hubFileInfo(resolveUrl(endpoint, source.reference), settings, timeoutMs, source.reference);
-      const staged = await fetchFile(info, partialDir, fileName, endpoint, settings, timeoutMs, opts, host);
-      await verify(staged, info, source.reference);
-      renameSync(staged, source.localPath);
-      return source.localPath;
+      // Bytes that arrive with the wrong size or hash are deleted and fetched
+      // once more before they are refused, as a cut connection is retried (a
+      // full CI run saw the downloader deliver 63 bytes too many once, under load).
+      for (let attempt = 1; ; attempt++) {
+        const staged = await fetchFile(info, partialDir, fileName, endpoint, settings, timeoutMs, opts, host);
+        try {
+          await verify(staged, info, source.reference);
+        } catch (err) {
+          if (attempt < 2 && err instanceof EngineError) continue;
+          throw err;
+        }
+        renameSync(staged, source.localPath);
+        return source.localPath;
+      }
     });
   } catch (err) {
     if (err instanceof EngineError) throw err;

@@ -167,6 +167,7 @@ test('a file whose size or sha256 differs from what the hub says is refused and 
       });
       assert.deepEqual(dirState(dir).models, [], 'no model file');
       assert.ok(!dirState(dir).partial.some((p) => p.endsWith('.gguf')), 'the refused bytes are gone');
+      assert.equal(h.downloads(gen.file).length, 2, 'fetched once more before it was refused');
     }
     // Through the CLI: a clear line and exit code 1.
     const dir = emptyDir();
