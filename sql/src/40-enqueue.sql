@@ -112,12 +112,14 @@ BEGIN
     keys := @extschema@._steadytext_cache_digests(function_name, model,
         ARRAY(SELECT kept || jsonb_build_object(item_key, u.item) FROM unnest(items) WITH ORDINALITY AS u(item, ord)
               ORDER BY u.ord));
+    -- Each item next to its key (unnest of both arrays): keys[ord] would walk
+    -- the array of variable-length keys from its start on every item.
     WITH it AS MATERIALIZED (
         SELECT u.ord, base || jsonb_build_object(item_key, u.item) AS parameters,
-               CASE WHEN coalesce(scope, 'shared') = 'shared' THEN keys[u.ord]
-                    ELSE @extschema@._steadytext_scope_key(keys[u.ord], owner, scope)
+               CASE WHEN coalesce(scope, 'shared') = 'shared' THEN u.key
+                    ELSE @extschema@._steadytext_scope_key(u.key, owner, scope)
                END AS cache_key
-        FROM unnest(items) WITH ORDINALITY AS u(item, ord)
+        FROM unnest(items, keys) WITH ORDINALITY AS u(item, key, ord)
     ), wanted AS (
         SELECT it.cache_key, count(*) AS n FROM it WHERE use_cache GROUP BY it.cache_key
     ), hits AS (

@@ -19,6 +19,8 @@ const RELEASED: Record<string, string> = {
   'pg_steadytext--1.0.0.sql': '8d2d5c8f5539c37c06cfc1d04a6d4c8a6f6b827e56ac033fb5c1f84ed7ae1253',
   'pg_steadytext--1.1.0.sql': '409c83853ebc95ec84538c5c99dfb8dd05ceec252f0fc09838689ef895f47e35',
   'pg_steadytext--1.0.0--1.1.0.sql': 'fa05633e2dab75a3206866864d99822544cffdde0a96495a6ec506a8cf265593',
+  'pg_steadytext--1.2.0.sql': '53a0c26ea8df02823f5428bf5c0c7c43ee1e0f57e3a1bb0eaecc2799a2829488',
+  'pg_steadytext--1.1.0--1.2.0.sql': 'd575478639d86bf2ac2f7effdd88a2361d7b8bd7587b08a4d1c24e9288dfe39c',
 };
 
 test('the scripts of released versions are unchanged', () => {

@@ -134,6 +134,53 @@ test('steadytext_completed: exactly one NOTIFY per terminal transition, with bat
   ]);
 });
 
+test('steadytext_completed from set-based statements: one NOTIFY per row that enters a terminal state, none for the rest', async () => {
+  const l = await listen(await db.connect(), 'steadytext_completed');
+  // Everything sent before the sentinel has arrived once the sentinel has
+  // (notifications are delivered in commit order): no waiting on a clock.
+  const drain = async (tag: string) => {
+    await db.pool.query(`SELECT pg_notify('steadytext_completed', $1)`, [tag]);
+    const end = Date.now() + 60_000;
+    while (!l.payloads.includes(tag) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    const at = l.payloads.indexOf(tag);
+    assert.ok(at >= 0, `sentinel ${tag} arrived`);
+    return l.payloads.splice(0, at + 1).slice(0, at).map((p) => JSON.parse(p));
+  };
+  const n = 1000;
+  const ids: string[] = (await db.pool.query(
+    `SELECT steadytext_generate_batch_async(array(SELECT 'set-based ' || i FROM generate_series(1, $1::int) AS i), use_cache := false) AS ids`,
+    [n])).rows[0].ids;
+  // a claim of every row: no terminal transition
+  await db.pool.query(`UPDATE steadytext_queue SET status = 'processing', worker_id = 'w', attempt = attempt + 1, started_at = now()
+                       WHERE request_id = ANY($1::uuid[])`, [ids]);
+  assert.deepEqual(await drain('after-claim'), []);
+  // completing all of them inside a data-modifying WITH, as the worker does
+  await db.pool.query(`WITH done AS (
+                         UPDATE steadytext_queue SET status = 'completed', result = 'r', completed_at = now()
+                         WHERE request_id = ANY($1::uuid[]) RETURNING request_id)
+                       SELECT count(*) FROM done`, [ids.slice(0, n - 10)]);
+  const completed = await drain('after-complete');
+  assert.equal(completed.length, n - 10);
+  assert.deepEqual(completed.map((p) => p.request_id).sort(), ids.slice(0, n - 10).sort());
+  assert.ok(completed.every((p) => p.status === 'completed' && p.function === 'generate' && p.batch_id));
+  // one statement over all rows: the 10 still processing are cancelled (one
+  // NOTIFY each); the completed ones keep their state (none)
+  await db.pool.query(`UPDATE steadytext_queue SET status = CASE WHEN status = 'processing' THEN 'cancelled' ELSE status END
+                       WHERE request_id = ANY($1::uuid[])`, [ids]);
+  const cancelled = await drain('after-cancel');
+  assert.deepEqual(cancelled.map((p) => p.request_id).sort(), ids.slice(n - 10).sort());
+  assert.ok(cancelled.every((p) => p.status === 'cancelled'));
+  // rows born terminal (a batch answered from the cache) send one each
+  await db.pool.query(`INSERT INTO steadytext_cache (cache_key, function_name, model_id, parameters, result)
+                       SELECT cache_key, function_name, model_id, parameters, 'cached' FROM steadytext_queue
+                       WHERE request_id = ANY($1::uuid[])`, [ids.slice(0, 3)]);
+  const again: string[] = (await db.pool.query(
+    `SELECT steadytext_generate_batch_async(ARRAY['set-based 1', 'set-based 2', 'set-based 3', 'set-based new']) AS ids`)).rows[0].ids;
+  const born = await drain('after-insert');
+  assert.deepEqual(born.map((p) => p.request_id).sort(), again.slice(0, 3).sort());
+  assert.ok(born.every((p) => p.status === 'completed'));
+});
+
 test('retry_failed puts a failed job back to pending (keeping retry_count and error); other states are refused', async () => {
   const l = await listen(await db.connect(), 'steadytext_new_job');
   const id = await enqueue('retry me');
