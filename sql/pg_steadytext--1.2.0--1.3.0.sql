@@ -18,7 +18,10 @@
 --     dropped here and the repeatable sources create them again;
 --   * batch enqueue reads each item's cache key alongside the item
 --     (unnest of both arrays) instead of subscripting the key array per item,
---     which cost O(n) per subscript: O(n^2) per call.
+--     which cost O(n) per subscript: O(n^2) per call;
+--   * the heartbeat rule (when a worker counts as lost) has one home,
+--     _steadytext_heartbeat_lost, asked by steadytext_worker_status(), the
+--     synchronous functions' worker check and the worker's reclaim.
 
 DROP TRIGGER steadytext_queue_completed_insert ON @extschema@.steadytext_queue;
 DROP TRIGGER steadytext_queue_completed_update ON @extschema@.steadytext_queue;
@@ -1892,6 +1895,33 @@ AS $$
 $$;
 
 -- ---------------------------------------------------------------------------
+-- sql/src/35-worker-liveness.sql
+-- ---------------------------------------------------------------------------
+-- Worker liveness.
+-- Runs on a fresh install and again at the end of every upgrade script:
+-- every statement here must be repeatable (CREATE OR REPLACE, GRANT).
+
+-- ===========================================================================
+-- The heartbeat rule: one home
+-- ===========================================================================
+
+-- True when a worker whose last heartbeat is `last_heartbeat` and whose own
+-- timeout is `timeout_seconds` counts as lost at time `at`: its heartbeat is
+-- older than its timeout. steadytext_worker_status() ('dead'), the
+-- synchronous functions' worker check and the worker's reclaim of lost
+-- workers' jobs all ask this function, so they agree on who is alive (each
+-- passes the clock it needs: now() for one consistent statement,
+-- clock_timestamp() for a wait that outlives its transaction's start).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_heartbeat_lost(last_heartbeat timestamptz,
+                                                                 timeout_seconds integer, at timestamptz)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT last_heartbeat < at - timeout_seconds * interval '1 second'
+$$;
+
+-- ---------------------------------------------------------------------------
 -- sql/src/40-enqueue.sql
 -- ---------------------------------------------------------------------------
 -- Enqueue internals.
@@ -3110,7 +3140,7 @@ BEGIN
     INTO live, serving
     FROM @extschema@.steadytext_workers AS w
     WHERE w.status = 'running'
-      AND w.last_heartbeat >= clock_timestamp() - w.heartbeat_timeout_seconds * interval '1 second';
+      AND NOT @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, clock_timestamp());
     IF live = 0 THEN
         RAISE EXCEPTION '%: no steadytext worker is running: start one with `steadytext worker` (or `steadytext up`)', fn
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -3311,7 +3341,7 @@ AS $$
     SELECT w.worker_id, w.host, w.pid, w.started_at, w.last_heartbeat,
            w.jobs_completed, w.jobs_failed, w.current_jobs,
            CASE WHEN w.status = 'running'
-                 AND w.last_heartbeat < now() - w.heartbeat_timeout_seconds * interval '1 second'
+                 AND @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, now())
                 THEN 'dead' ELSE w.status END
     FROM @extschema@.steadytext_workers AS w
     WHERE w.last_heartbeat >= now() - interval '1 hour'
@@ -3578,7 +3608,7 @@ DECLARE
     for_worker constant text[] := ARRAY[
         'steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_limits', '_steadytext_limit', '_steadytext_limit_defaults',
         '_steadytext_is_operator', '_steadytext_operator_guc', 'steadytext_worker_status', 'steadytext_queue_stats',
-        'steadytext_cache_stats', '_steadytext_publish_model_ids'];
+        'steadytext_cache_stats', '_steadytext_publish_model_ids', '_steadytext_heartbeat_lost'];
     for_handoff constant text[] := ARRAY[
         '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel'];
 BEGIN

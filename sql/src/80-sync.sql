@@ -84,7 +84,7 @@ BEGIN
     INTO live, serving
     FROM @extschema@.steadytext_workers AS w
     WHERE w.status = 'running'
-      AND w.last_heartbeat >= clock_timestamp() - w.heartbeat_timeout_seconds * interval '1 second';
+      AND NOT @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, clock_timestamp());
     IF live = 0 THEN
         RAISE EXCEPTION '%: no steadytext worker is running: start one with `steadytext worker` (or `steadytext up`)', fn
             USING ERRCODE = 'object_not_in_prerequisite_state',

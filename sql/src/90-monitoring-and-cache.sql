@@ -27,7 +27,7 @@ AS $$
     SELECT w.worker_id, w.host, w.pid, w.started_at, w.last_heartbeat,
            w.jobs_completed, w.jobs_failed, w.current_jobs,
            CASE WHEN w.status = 'running'
-                 AND w.last_heartbeat < now() - w.heartbeat_timeout_seconds * interval '1 second'
+                 AND @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, now())
                 THEN 'dead' ELSE w.status END
     FROM @extschema@.steadytext_workers AS w
     WHERE w.last_heartbeat >= now() - interval '1 hour'

@@ -41,7 +41,7 @@ DECLARE
     for_worker constant text[] := ARRAY[
         'steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_limits', '_steadytext_limit', '_steadytext_limit_defaults',
         '_steadytext_is_operator', '_steadytext_operator_guc', 'steadytext_worker_status', 'steadytext_queue_stats',
-        'steadytext_cache_stats', '_steadytext_publish_model_ids'];
+        'steadytext_cache_stats', '_steadytext_publish_model_ids', '_steadytext_heartbeat_lost'];
     for_handoff constant text[] := ARRAY[
         '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel'];
 BEGIN

@@ -43,7 +43,7 @@ export async function reclaimStale(db: Queryable, defaultMaxRetries: number, o: 
     `WITH dead AS (
        UPDATE steadytext_workers SET status = 'dead'
        WHERE status IN ('running', 'stopping')
-         AND last_heartbeat < now() - pg_catalog.make_interval(secs => heartbeat_timeout_seconds)
+         AND _steadytext_heartbeat_lost(last_heartbeat, heartbeat_timeout_seconds, now())
          AND worker_id IS DISTINCT FROM $3
      ), stale AS (
        SELECT q.request_id, q.worker_id, q.started_at IS NOT NULL AS started FROM steadytext_queue q
@@ -52,7 +52,7 @@ export async function reclaimStale(db: Queryable, defaultMaxRetries: number, o: 
          AND q.worker_id IS DISTINCT FROM $3
          AND (w.worker_id IS NULL
               OR w.status IN ('stopped', 'dead')
-              OR w.last_heartbeat < now() - pg_catalog.make_interval(secs => w.heartbeat_timeout_seconds)
+              OR _steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, now())
               OR q.worker_id = $2)
        FOR UPDATE OF q SKIP LOCKED
      ), failed AS (

@@ -10,7 +10,10 @@
 --     dropped here and the repeatable sources create them again;
 --   * batch enqueue reads each item's cache key alongside the item
 --     (unnest of both arrays) instead of subscripting the key array per item,
---     which cost O(n) per subscript: O(n^2) per call.
+--     which cost O(n) per subscript: O(n^2) per call;
+--   * the heartbeat rule (when a worker counts as lost) has one home,
+--     _steadytext_heartbeat_lost, asked by steadytext_worker_status(), the
+--     synchronous functions' worker check and the worker's reclaim.
 
 DROP TRIGGER steadytext_queue_completed_insert ON @extschema@.steadytext_queue;
 DROP TRIGGER steadytext_queue_completed_update ON @extschema@.steadytext_queue;
