@@ -52,7 +52,8 @@ CREATE OR REPLACE TRIGGER steadytext_queue_stamp_update
     EXECUTE FUNCTION @extschema@._steadytext_queue_stamp();
 
 -- AFTER: exactly one NOTIFY steadytext_completed per terminal transition,
--- payload {"request_id","function","status"[, "batch_id"]}, sent at commit.
+-- payload {"request_id","function","status"[, "batch_id"]} (batch_id only for
+-- a batch's rows: json_strip_nulls), sent at commit.
 -- Statement-level over the statement's transition tables: one call per
 -- INSERT/UPDATE statement, whatever its row count, where a row trigger cost a
 -- PL/pgSQL call per row (the worker completes its jobs in groups; a group of
@@ -72,22 +73,14 @@ AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM pg_notify('steadytext_completed',
-            CASE WHEN n.batch_id IS NULL
-                THEN json_build_object('request_id', n.request_id, 'function', n.function_name,
-                                       'status', n.status)
-                ELSE json_build_object('request_id', n.request_id, 'function', n.function_name,
-                                       'status', n.status, 'batch_id', n.batch_id)
-            END::text)
+            json_strip_nulls(json_build_object('request_id', n.request_id, 'function', n.function_name,
+                                               'status', n.status, 'batch_id', n.batch_id))::text)
         FROM new_rows AS n
         WHERE n.status IN ('completed', 'failed', 'cancelled');
     ELSE
         PERFORM pg_notify('steadytext_completed',
-            CASE WHEN n.batch_id IS NULL
-                THEN json_build_object('request_id', n.request_id, 'function', n.function_name,
-                                       'status', n.status)
-                ELSE json_build_object('request_id', n.request_id, 'function', n.function_name,
-                                       'status', n.status, 'batch_id', n.batch_id)
-            END::text)
+            json_strip_nulls(json_build_object('request_id', n.request_id, 'function', n.function_name,
+                                               'status', n.status, 'batch_id', n.batch_id))::text)
         FROM new_rows AS n JOIN old_rows AS o ON o.request_id = n.request_id
         WHERE n.status IN ('completed', 'failed', 'cancelled')
           AND o.status IS DISTINCT FROM n.status;
