@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { assertSqlError, claim, complete, fail, listen } from './helpers.ts';
+import { waitFor } from '../worker/fixtures/queue.ts';
 
 let db: TestDatabase;
 before(async () => {
@@ -140,10 +141,8 @@ test('steadytext_completed from set-based statements: one NOTIFY per row that en
   // (notifications are delivered in commit order): no waiting on a clock.
   const drain = async (tag: string) => {
     await db.pool.query(`SELECT pg_notify('steadytext_completed', $1)`, [tag]);
-    const end = Date.now() + 60_000;
-    while (!l.payloads.includes(tag) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(`sentinel ${tag}`, async () => l.payloads.includes(tag), 60_000);
     const at = l.payloads.indexOf(tag);
-    assert.ok(at >= 0, `sentinel ${tag} arrived`);
     return l.payloads.splice(0, at + 1).slice(0, at).map((p) => JSON.parse(p));
   };
   const n = 1000;
