@@ -1,5 +1,5 @@
 import type { Queryable } from './queryable.ts';
-import { stillClaimed } from './stillClaimed.ts';
+import { heldByClaim, stillClaimed } from './stillClaimed.ts';
 
 export interface Completion {
   requestId: string;
@@ -58,7 +58,7 @@ export async function completeJobs(db: Queryable, workerId: string, completions:
              FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::float8[])
                   AS i(request_id, attempt, result, producer, waited_ms)
              JOIN steadytext_queue q ON q.request_id = i.request_id
-             WHERE q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt
+             WHERE ${heldByClaim()}
              FOR UPDATE OF q SKIP LOCKED
            ), done AS (
              UPDATE steadytext_queue q

@@ -1,5 +1,6 @@
 import { failedAttemptSet } from './failedAttempt.ts';
 import type { Queryable } from './queryable.ts';
+import { heldByClaim } from './stillClaimed.ts';
 
 export interface FailOptions {
   error: string;
@@ -44,7 +45,7 @@ export async function failJob(
          error: '$4',
        })},
        started_at   = coalesce(q.started_at + $9::float8 * interval '1 millisecond', now())
-     WHERE q.request_id = $1 AND q.status = 'processing' AND q.worker_id = $2 AND q.attempt = $3
+     WHERE q.request_id = $1 AND ${heldByClaim('$2', '$3')}
      RETURNING q.status, q.retry_count, q.run_at`,
     values: [
       requestId,

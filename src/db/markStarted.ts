@@ -1,5 +1,5 @@
 import type { Queryable } from './queryable.ts';
-import { stillClaimed } from './stillClaimed.ts';
+import { heldByClaim, stillClaimed } from './stillClaimed.ts';
 
 export interface StartMark {
   requestId: string;
@@ -36,7 +36,7 @@ export async function markStarted(db: Queryable, workerId: string, jobs: StartMa
     text: `WITH mine AS (
              SELECT q.request_id FROM unnest($2::uuid[], $3::int[]) AS i(request_id, attempt)
              JOIN steadytext_queue q ON q.request_id = i.request_id
-             WHERE q.status = 'processing' AND q.worker_id = $1 AND q.attempt = i.attempt
+             WHERE ${heldByClaim()}
              FOR UPDATE OF q SKIP LOCKED
            )
            UPDATE steadytext_queue q SET started_at = now()
