@@ -21,6 +21,8 @@ const RELEASED: Record<string, string> = {
   'pg_steadytext--1.0.0--1.1.0.sql': 'fa05633e2dab75a3206866864d99822544cffdde0a96495a6ec506a8cf265593',
   'pg_steadytext--1.2.0.sql': '53a0c26ea8df02823f5428bf5c0c7c43ee1e0f57e3a1bb0eaecc2799a2829488',
   'pg_steadytext--1.1.0--1.2.0.sql': 'd575478639d86bf2ac2f7effdd88a2361d7b8bd7587b08a4d1c24e9288dfe39c',
+  'pg_steadytext--1.3.0.sql': '7c2e787cfd6c98ce37fe34a5d21d4f8ed897e5bbda49aebf215d7a99b560afc1',
+  'pg_steadytext--1.2.0--1.3.0.sql': '33f4b2553562de08c2c668c9a2828c741286c7cf67d5b21e6f6b5f9a5d234cc8',
 };
 
 test('the scripts of released versions are unchanged', () => {

@@ -1,0 +1,7 @@
+-- Upgrade 1.3.0 -> 1.4.0, hand-written part: what the repeatable source files
+-- cannot do by running again. test/sql/upgrade.test.ts proves the result
+-- equals a fresh 1.4.0 install, from every released version.
+--
+-- 1.4.0 is the isolation release: nothing one session does (an open
+-- transaction, a savepoint, a pattern, a batch-mate) may stall or fail
+-- anyone else's work.
