@@ -135,6 +135,18 @@ CREATE TABLE steadytext_cache (
 );
 CREATE INDEX steadytext_cache_last_accessed_idx ON steadytext_cache (last_accessed);
 
+-- Cache hits not yet counted into steadytext_cache (1.4.0): an enqueue or a
+-- synchronous call answered from the cache appends a row here instead of
+-- updating the entry, so no caller's open transaction ever holds a lock on a
+-- cache entry that another session or a worker needs. Folded into
+-- access_count / last_accessed by _steadytext_cache_fold() (the workers'
+-- eviction timer; steadytext_cache_stats() counts the rest).
+CREATE TABLE steadytext_cache_hits (
+    cache_key text NOT NULL,
+    hits      bigint NOT NULL,
+    at        timestamptz NOT NULL DEFAULT now()
+);
+
 -- Live and recently dead workers; heartbeats drive the reclaim of jobs.
 CREATE TABLE steadytext_workers (
     worker_id         text PRIMARY KEY,
@@ -213,7 +225,7 @@ AS $$
         (8,  'max_schema_depth',     64,           'deepest nesting of objects/arrays in a JSON schema'),
         (9,  'max_queue_size',       0,            'most pending + processing requests before enqueue raises 54000; 0 = unlimited'),
         (10, 'cache_max_entries',    10000,        'steadytext_cache rows kept by steadytext_cache_evict()'),
-        (11, 'sync_timeout_seconds', 30,           'seconds steadytext_generate/_embed/_rerank/... wait for the worker before raising 57014'),
+        (11, 'sync_timeout_seconds', 30,           'seconds steadytext_generate/_embed/_rerank/... wait for the worker before raising STX03'),
         (12, 'max_queue_per_role',   0,            'most pending + processing requests of one owner role before enqueue raises 54000; 0 = unlimited'),
         (13, 'max_priority',         2147483647,   'highest priority an enqueue accepts (22023 above it)')
     ) AS t(ord, name, value, description)
@@ -458,15 +470,117 @@ BEGIN
 END;
 $$;
 
+-- Queue limits under concurrency (1.4.0). Rows written by transactions that
+-- have not committed are invisible to every other session's count, so a
+-- count alone lets N open transactions each stay under a limit and commit N
+-- times over it. Each enqueue under a limit therefore also announces its
+-- rows where every session sees them at once, outside MVCC, before it
+-- counts: a transaction-level advisory lock in shared mode (never waited on)
+-- whose first key names the owner role (or all roles) and whose second
+-- carries the transaction's running total (total * 256 + a free variant).
+-- The lock goes with the transaction (commit, rollback, a rolled-back
+-- savepoint), no earlier than its rows become visible, so a concurrent count
+-- sees the rows, the reservation, or both (counted twice for an instant:
+-- refusing is the safe side), never neither. Nothing waits: another session's
+-- open transaction costs a count, never a lock wait.
+--
+-- Forgery: any login can take advisory locks. A reservation counts only from
+-- a backend that holds ROW EXCLUSIVE on steadytext_queue (which only the
+-- enqueue helpers, admins and workers can take), and a role's reservation
+-- only from a backend whose session user may act for that role or sees every
+-- request; for the total, each session user's reservations count at most
+-- max_queue_per_role (what its real rows could take) when that is set. A
+-- forged lock can thus take no more than its owner's own quota.
+
+-- The first advisory key of a reservation: the owner role's, or all roles'
+-- (NULL). Non-negative, so that pg_locks' oid columns compare as integers.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_quota_key(owner name)
+RETURNS integer
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT hashtext('pg_steadytext quota ' || coalesce('role ' || owner::text, 'all')) & 2147483647
+$$;
+
+-- Reservations on quota key `key1` announced by other backends of this
+-- database (see above): the sum of each counted backend's running total.
+-- `owner` NULL: the total over all roles.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_quota_inflight(key1 integer, owner name, per_role bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (
+    WITH held AS (
+        SELECT l.pid, max(l.objid::text::bigint >> 8) AS total
+        FROM pg_catalog.pg_locks AS l
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = current_database())
+          AND l.classid::text::bigint = key1 AND l.pid <> pg_catalog.pg_backend_pid()
+        GROUP BY l.pid
+    ), counted AS (
+        SELECT a.usesysid, h.total
+        FROM held AS h
+        JOIN pg_catalog.pg_stat_activity AS a ON a.pid = h.pid
+        WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_locks AS r
+                      WHERE r.pid = h.pid AND r.locktype = 'relation' AND r.granted
+                        AND r.relation = '@extschema@.steadytext_queue'::regclass
+                        AND r.mode = 'RowExclusiveLock')
+          AND (owner IS NULL
+               OR pg_catalog.pg_has_role(a.usesysid, owner, 'MEMBER')
+               OR @extschema@._steadytext_sees_all((SELECT u.rolname FROM pg_catalog.pg_roles AS u WHERE u.oid = a.usesysid)))
+    )
+    SELECT coalesce(sum(per_user), 0)::bigint
+    FROM (SELECT CASE WHEN owner IS NULL AND per_role > 0 THEN least(sum(c.total), per_role) ELSE sum(c.total) END AS per_user
+          FROM counted AS c GROUP BY c.usesysid) AS u);
+END;
+$$;
+
+-- Announces `adding` more rows under quota key `key1` for this transaction
+-- (see above): a shared advisory lock carrying the new running total. Never
+-- waits: a variant another session holds exclusively (only a forger would)
+-- is passed over; past 32 such, the total is announced one higher (counting
+-- more than there is refuses sooner, never later).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_quota_reserve(key1 integer, adding bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    total bigint;
+BEGIN
+    SELECT coalesce(max(l.objid::text::bigint >> 8), 0) INTO total
+    FROM pg_catalog.pg_locks AS l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.pid = pg_catalog.pg_backend_pid()
+      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = current_database())
+      AND l.classid::text::bigint = key1;
+    total := least(total + adding, 8388607);
+    FOR i IN 0 .. 511 LOOP
+        IF pg_catalog.pg_try_advisory_xact_lock_shared(key1,
+               ((least(total + i / 32, 8388607) << 8) | (floor(random() * 256))::bigint)::integer) THEN
+            RETURN;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'steadytext: could not announce % new requests under the queue limits (every reservation key is held by another session)', adding
+        USING ERRCODE = 'lock_not_available',
+              HINT = 'Another session holds advisory locks in the range pg_steadytext uses for its queue limits; find it in pg_locks.';
+END;
+$$;
+
 -- Raises 54000 (enqueueing nothing) when adding `adding` requests owned by
 -- `owner` would take pending + processing past steadytext.max_queue_size
 -- (all roles together) or steadytext.max_queue_per_role (that owner's);
--- unset or 0: unlimited. The message names the limit that was hit. Each
--- count is bounded: it never reads more than its limit + 1 rows. Called by
--- the SECURITY DEFINER enqueue helpers (it counts every role's rows).
+-- unset or 0: unlimited. The message names the limit that was hit. Counts
+-- the committed rows (and this transaction's own), never more than limit + 1
+-- of them, plus what other open transactions announced (above), after
+-- announcing its own. Hand-off copies are not counted: each stands for an
+-- original still announced by its caller's transaction
+-- (_steadytext_handoff_insert checks that). Called by the SECURITY DEFINER
+-- enqueue, retry and hand-off helpers (it counts every role's rows).
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_queue_size(fn text, adding bigint, owner name)
 RETURNS void
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -474,14 +588,21 @@ DECLARE
     per_role bigint := @extschema@._steadytext_limit('max_queue_per_role');
     queued bigint;
 BEGIN
-    IF adding <= 0 THEN
+    IF adding <= 0 OR (max_size <= 0 AND per_role <= 0) THEN
         RETURN;
     END IF;
+    -- what makes this backend's announcements count for others (see above),
+    -- taken before the first row is written; no tenant can hold a mode it conflicts with
+    LOCK TABLE @extschema@.steadytext_queue IN ROW EXCLUSIVE MODE;
+    -- announce first, then count: of two concurrent enqueues, each sees the other's announcement
+    PERFORM @extschema@._steadytext_quota_reserve(@extschema@._steadytext_quota_key(owner), adding);
     IF max_size > 0 THEN
+        PERFORM @extschema@._steadytext_quota_reserve(@extschema@._steadytext_quota_key(NULL), adding);
         SELECT count(*) INTO queued
         FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
-              WHERE q.status IN ('pending', 'processing')
+              WHERE q.status IN ('pending', 'processing') AND q.handoff_of IS NULL
               LIMIT max_size + 1) AS s;
+        queued := queued + @extschema@._steadytext_quota_inflight(@extschema@._steadytext_quota_key(NULL), NULL, per_role);
         IF queued + adding > max_size THEN
             RAISE EXCEPTION '%: queue is full: % pending/processing requests + % new would exceed steadytext.max_queue_size = %',
                 fn, CASE WHEN queued > max_size THEN 'more than ' || max_size ELSE queued::text END, adding, max_size
@@ -492,8 +613,9 @@ BEGIN
     IF per_role > 0 THEN
         SELECT count(*) INTO queued
         FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
-              WHERE q.owner_role = owner AND q.status IN ('pending', 'processing')
+              WHERE q.owner_role = owner AND q.status IN ('pending', 'processing') AND q.handoff_of IS NULL
               LIMIT per_role + 1) AS s;
+        queued := queued + @extschema@._steadytext_quota_inflight(@extschema@._steadytext_quota_key(owner), owner, per_role);
         IF queued + adding > per_role THEN
             RAISE EXCEPTION '%: queue quota of role % is full: % pending/processing requests + % new would exceed steadytext.max_queue_per_role = %',
                 fn, quote_ident(owner), CASE WHEN queued > per_role THEN 'more than ' || per_role ELSE queued::text END,
@@ -2042,8 +2164,8 @@ $$;
 -- Inserts one request owned by `caller` (see _steadytext_caller), after
 -- validating every argument itself (_steadytext_validate, then priority), so
 -- a direct call stores nothing the public function would refuse. Born
--- 'completed' from steadytext_cache on a hit (when use_cache; the cache row's
--- access_count/last_accessed are bumped), else 'pending' with a NOTIFY
+-- 'completed' from steadytext_cache on a hit (when use_cache; the hit is
+-- recorded by _steadytext_cache_hit, no lock taken), else 'pending' with a NOTIFY
 -- steadytext_new_job (delivered at commit) after the queue limits are checked
 -- (_steadytext_check_queue_size). SECURITY DEFINER: callers cannot read the
 -- cache or write the queue themselves; cache_key is computed here from the
@@ -2067,11 +2189,8 @@ BEGIN
     model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name));
     key := @extschema@._steadytext_scoped_cache_key(function_name, model, parameters, owner);
     IF (parameters ->> 'use_cache')::boolean THEN
-        UPDATE @extschema@.steadytext_cache AS c
-        SET access_count = c.access_count + 1, last_accessed = now()
-        WHERE c.cache_key = key
-        RETURNING c.result INTO cached;
-        IF FOUND THEN
+        cached := @extschema@._steadytext_cache_hit(key);
+        IF cached IS NOT NULL THEN
             INSERT INTO @extschema@.steadytext_queue AS q
                 (function_name, parameters, status, priority, result, started_at, completed_at, cache_key, model_id,
                  owner_role)
@@ -2156,11 +2275,13 @@ BEGIN
     ), wanted AS (
         SELECT it.cache_key, count(*) AS n FROM it WHERE use_cache GROUP BY it.cache_key
     ), hits AS (
-        -- one access per item that hits (duplicate items count once each)
-        UPDATE @extschema@.steadytext_cache AS c
-        SET access_count = c.access_count + wanted.n, last_accessed = now()
-        FROM wanted WHERE c.cache_key = wanted.cache_key
-        RETURNING c.cache_key, c.result
+        SELECT c.cache_key, c.result, wanted.n
+        FROM wanted JOIN @extschema@.steadytext_cache AS c ON c.cache_key = wanted.cache_key
+    ), counted AS (
+        -- one access per item that hits (duplicate items count once each),
+        -- appended: no cache entry is locked (see steadytext_cache_hits)
+        INSERT INTO @extschema@.steadytext_cache_hits (cache_key, hits)
+        SELECT hits.cache_key, hits.n FROM hits
     ), ins AS (
         INSERT INTO @extschema@.steadytext_queue AS q
             (function_name, parameters, status, priority, result, created_at, started_at, completed_at,
@@ -2595,7 +2716,9 @@ $$;
 -- Waits up to timeout_seconds for the request and returns its result.
 -- Raises P0002 (no_data_found) for an unknown request_id, STX01 if the job
 -- failed (message and DETAIL carry its error), STX02 if it was cancelled,
--- 57014 (query_canceled) when the timeout passes, 22004/22023 for NULL or
+-- STX03 when the timeout passes (a SQLSTATE of the project's own, so that
+-- PL/pgSQL's WHEN OTHERS catches it; 57014 is left to real statement
+-- cancels and statement_timeout), 22004/22023 for NULL or
 -- negative arguments. Polls the row with growing sleeps (10 ms .. 200 ms);
 -- every poll sees new commits under READ COMMITTED (under REPEATABLE READ or
 -- SERIALIZABLE the row never changes: it waits out the timeout). A request
@@ -2641,7 +2764,7 @@ BEGIN
         END IF;
         IF clock_timestamp() >= deadline THEN
             RAISE EXCEPTION '%: request % did not finish within % seconds (status: %)', fn, id, timeout_seconds, r.status
-                USING ERRCODE = 'query_canceled',
+                USING ERRCODE = 'STX03',
                       HINT = 'Wait longer (timeout_seconds), or check on it later with steadytext_check_async.';
         END IF;
         PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
@@ -2693,7 +2816,10 @@ $$;
 -- true if the request was 'failed' and is queued again ('pending', run_at
 -- now(); retry_count and the last error kept; NOTIFY steadytext_new_job);
 -- false otherwise (also for another role's request: a role retries only its
--- own, admins, workers and superusers any). Raises 22004 for NULL.
+-- own, admins, workers and superusers any). Back to pending counts against
+-- the queue limits like an enqueue (54000 when full, nothing changed). The
+-- model id and cache key are those of the models configured now (a retry
+-- may run on a worker with other models). Raises 22004 for NULL.
 CREATE OR REPLACE FUNCTION @extschema@.steadytext_retry_failed(request_id UUID) RETURNS BOOLEAN
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -2713,14 +2839,23 @@ DECLARE
     id constant uuid := _steadytext_retry.request_id;
     who constant name := @extschema@._steadytext_caller(caller);
     all_rows constant boolean := @extschema@._steadytext_sees_all(who);
+    r record;
+    model text;
 BEGIN
-    UPDATE @extschema@.steadytext_queue AS q
-    SET status = 'pending', run_at = now(), started_at = NULL, worker_id = NULL, result = NULL
-    WHERE q.request_id = id AND q.status = 'failed'
-      AND (all_rows OR q.owner_role = who);
+    SELECT q.owner_role, q.function_name, q.parameters INTO r
+    FROM @extschema@.steadytext_queue AS q
+    WHERE q.request_id = id AND q.status = 'failed' AND (all_rows OR q.owner_role = who)
+    FOR UPDATE OF q;
     IF NOT FOUND THEN
         RETURN false;
     END IF;
+    PERFORM @extschema@._steadytext_check_queue_size('steadytext_retry_failed', 1, r.owner_role);
+    model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(r.function_name));
+    UPDATE @extschema@.steadytext_queue AS q
+    SET status = 'pending', run_at = now(), started_at = NULL, worker_id = NULL, result = NULL,
+        model_id = model,
+        cache_key = @extschema@._steadytext_scoped_cache_key(r.function_name, model, r.parameters, r.owner_role)
+    WHERE q.request_id = id;
     PERFORM pg_notify('steadytext_new_job', '');
     RETURN true;
 END;
@@ -2894,30 +3029,31 @@ $$;
 
 -- Whether this (visible) row was written by the current transaction and is
 -- not committed yet: a visible row whose xmin is still in progress can only
--- be our own (sub)transaction's.
+-- be our own transaction's or one of its subtransactions' (a savepoint, a
+-- PL/pgSQL EXCEPTION block, an ORM's nested transaction). Every xid this
+-- transaction or its subtransactions were assigned is at or after the
+-- top-level one, so the 32-bit xmin is widened to the first full xid at or
+-- after the top-level xid; an older row's xmin then maps into the future,
+-- which pg_xact_status refuses (false).
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_is_own_uncommitted(row_xmin xid)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    cur xid8 := pg_current_xact_id_if_assigned();
-    cur_full bigint;
-    x bigint := row_xmin::text::bigint;
-    epoch bigint;
+    top xid8 := pg_current_xact_id_if_assigned();
+    top_full bigint;
+    full_xid bigint;
 BEGIN
-    IF cur IS NULL THEN
+    IF top IS NULL THEN
         RETURN false;  -- this transaction has written nothing
     END IF;
-    cur_full := cur::text::bigint;
-    epoch := cur_full >> 32;
-    IF x > (cur_full & 4294967295) THEN
-        epoch := epoch - 1;  -- xmin is from before the current epoch's wraparound
+    top_full := top::text::bigint;
+    full_xid := ((top_full >> 32) << 32) | row_xmin::text::bigint;
+    IF full_xid < top_full THEN
+        full_xid := full_xid + 4294967296;  -- assigned after the 32-bit counter wrapped
     END IF;
-    IF epoch < 0 THEN
-        RETURN false;
-    END IF;
-    RETURN pg_xact_status(((epoch << 32) | x)::text::xid8) = 'in progress';
+    RETURN pg_xact_status(full_xid::text::xid8) = 'in progress';
 EXCEPTION WHEN OTHERS THEN
     RETURN false;
 END;
@@ -2926,19 +3062,29 @@ $$;
 -- The hand-off's remote side, run in the autonomous session as the
 -- hand-off login (steadytext_handoff members only, and only the login
 -- steadytext_config 'handoff_user' names; SECURITY DEFINER, as the login may
--- not write the queue itself). Inserts the committed copy of
--- request `original` (handoff_of = original), owned by `owner`, after
--- validating it as any enqueue would (the queue limits were checked when the
--- original was enqueued), and wakes the workers. Returns the copy's id.
+-- not write the queue itself). Inserts the committed copy of request
+-- `original` (handoff_of = original), owned by `owner`, and wakes the
+-- workers. Returns the copy's id. It takes only what it cannot recompute and
+-- checks each: the request's arguments are validated as any enqueue's; the
+-- cache key, model id and limits are derived here exactly as the enqueue
+-- derives them; `owner` must be a role the backend `caller_pid` may act for,
+-- and that backend must be in a transaction of this database that has
+-- written the queue (where the original waits); at most one live copy per
+-- original; and, under queue limits, a role's live copies never outnumber the
+-- requests its open transactions announced (_steadytext_check_queue_size),
+-- since each copy stands for one of them. A leaked hand-off password can thus
+-- do no more than the hand-off does.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_handoff_insert(
-    original uuid, function_name text, parameters jsonb, priority integer, cache_key text, model_id text,
-    owner name, max_retries integer, timeout_seconds integer)
+    original uuid, function_name text, parameters jsonb, priority integer, owner name, caller_pid integer)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_get_async_result';
+    model text;
+    key text;
+    copies bigint;
     id uuid;
 BEGIN
     -- only this database's hand-off login: every hand-off login is a member of
@@ -2948,18 +3094,44 @@ BEGIN
         RAISE EXCEPTION '%: % is not this database''s hand-off login (steadytext_config ''handoff_user'')', fn, session_user
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF original IS NULL OR owner IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = owner) THEN
-        RAISE EXCEPTION '%: a hand-off copy needs its original request and an existing owner role', fn
+    IF original IS NULL OR owner IS NULL OR caller_pid IS NULL
+       OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = owner) THEN
+        RAISE EXCEPTION '%: a hand-off copy needs its original request, an existing owner role and the calling backend', fn
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1
+        FROM pg_catalog.pg_stat_activity AS a
+        JOIN pg_catalog.pg_locks AS l
+          ON l.pid = a.pid AND l.locktype = 'relation' AND l.granted AND l.mode = 'RowExclusiveLock'
+         AND l.relation = '@extschema@.steadytext_queue'::regclass
+        WHERE a.pid = caller_pid AND a.pid <> pg_catalog.pg_backend_pid() AND a.datname = current_database()
+          AND pg_catalog.pg_has_role(a.usesysid, owner, 'MEMBER')) THEN
+        RAISE EXCEPTION '%: backend % is not a transaction of role % waiting on its own request', fn, caller_pid, quote_ident(owner)
+            USING ERRCODE = 'insufficient_privilege';
     END IF;
     PERFORM @extschema@._steadytext_validate(fn, function_name, parameters);
     PERFORM @extschema@._steadytext_check_priority(fn, priority);
+    -- one live copy per original
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(hashtext('pg_steadytext handoff ' || original::text)) OR EXISTS (SELECT 1 FROM @extschema@.steadytext_queue AS q
+               WHERE q.handoff_of = original AND q.status IN ('pending', 'processing')) THEN
+        RAISE EXCEPTION '%: request % already has a hand-off copy waiting', fn, original
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    IF @extschema@._steadytext_limit('max_queue_size') > 0 OR @extschema@._steadytext_limit('max_queue_per_role') > 0 THEN
+        SELECT count(*) INTO copies FROM @extschema@.steadytext_queue AS q
+        WHERE q.owner_role = owner AND q.handoff_of IS NOT NULL AND q.status IN ('pending', 'processing');
+        IF copies + 1 > @extschema@._steadytext_quota_inflight(@extschema@._steadytext_quota_key(owner), owner, 0) THEN
+            RAISE EXCEPTION '%: role % has no open request left to hand off (% copies already wait)', fn, quote_ident(owner), copies
+                USING ERRCODE = 'program_limit_exceeded';
+        END IF;
+    END IF;
+    model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name));
+    key := @extschema@._steadytext_scoped_cache_key(function_name, model, parameters, owner);
     INSERT INTO @extschema@.steadytext_queue AS q
-        (function_name, parameters, priority, cache_key, model_id, owner_role, max_retries, timeout_seconds, handoff_of)
+        (function_name, parameters, priority, cache_key, model_id, owner_role, handoff_of)
     VALUES (_steadytext_handoff_insert.function_name, _steadytext_handoff_insert.parameters,
-            _steadytext_handoff_insert.priority, _steadytext_handoff_insert.cache_key,
-            _steadytext_handoff_insert.model_id, owner, _steadytext_handoff_insert.max_retries,
-            _steadytext_handoff_insert.timeout_seconds, original)
+            _steadytext_handoff_insert.priority, key, model, owner, original)
     RETURNING q.request_id INTO id;
     PERFORM pg_notify('steadytext_new_job', '');
     RETURN id;
@@ -3046,8 +3218,7 @@ BEGIN
                   HINT = 'Run CREATE EXTENSION dblink and SELECT steadytext_setup_handoff() (steadytext up and steadytext migrate do both), or commit the enqueue before waiting.';
     END IF;
     dbl := quote_ident(dbl);
-    SELECT q.function_name, q.parameters, q.priority, q.cache_key, q.model_id, q.owner_role,
-           q.max_retries, q.timeout_seconds, q.status, q.xmin AS row_xmin
+    SELECT q.function_name, q.parameters, q.priority, q.owner_role, q.status, q.xmin AS row_xmin
     INTO orig FROM @extschema@.steadytext_queue AS q WHERE q.request_id = original;
     IF NOT FOUND OR orig.status <> 'pending' OR NOT @extschema@._steadytext_is_own_uncommitted(orig.row_xmin) THEN
         RAISE EXCEPTION '%: request % is not a pending request of this transaction', fn, original
@@ -3075,7 +3246,7 @@ BEGIN
                 IF clock_timestamp() >= deadline THEN
                     RAISE EXCEPTION '%: request % did not finish within % seconds (status: pending; every hand-off connection was busy)',
                         fn, original, timeout_seconds
-                        USING ERRCODE = 'query_canceled',
+                        USING ERRCODE = 'STX03',
                               HINT = 'Wait longer (timeout_seconds), or have an operator raise the hand-off login''s CONNECTION LIMIT (steadytext_setup_handoff(connection_limit)).';
                 END IF;
                 PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
@@ -3094,9 +3265,8 @@ BEGIN
         EXECUTE format('SELECT t.id FROM %s.dblink($1, $2) AS t(id uuid)', dbl)
         INTO copy_id
         USING conn, format(
-            'SELECT %s._steadytext_handoff_insert(%L, %L, %L::jsonb, %s, %L, %L, %L, %s, %s)',
-            sch, original, orig.function_name, orig.parameters, orig.priority, orig.cache_key, orig.model_id,
-            orig.owner_role, coalesce(orig.max_retries::text, 'NULL'), coalesce(orig.timeout_seconds::text, 'NULL'));
+            'SELECT %s._steadytext_handoff_insert(%L, %L, %L::jsonb, %s, %L, %s)',
+            sch, original, orig.function_name, orig.parameters, orig.priority, orig.owner_role, pg_catalog.pg_backend_pid());
 
         LOOP
             EXECUTE format(
@@ -3113,7 +3283,7 @@ BEGIN
                 connected := false;
                 RAISE EXCEPTION '%: request % did not finish within % seconds (status: %)',
                     fn, original, timeout_seconds, outcome.status
-                    USING ERRCODE = 'query_canceled',
+                    USING ERRCODE = 'STX03',
                           HINT = 'Wait longer (timeout_seconds), or check on it later with steadytext_check_async.';
             END IF;
             PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
@@ -3171,7 +3341,7 @@ $$;
 -- needed). Raises: the twin's argument errors (naming the sync function),
 -- 55000 when no worker is running or dblink is missing (both checked before
 -- anything is written), and what steadytext_get_async_result raises (STX01
--- failed, STX02 cancelled, 57014 timeout).
+-- failed, STX02 cancelled, STX03 not finished in time).
 
 -- steadytext.sync_timeout_seconds as an integer >= 0; 22023 otherwise.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_sync_timeout(fn text)
@@ -3191,8 +3361,8 @@ END;
 $$;
 
 -- Validates a synchronous call's arguments (as the async twin would, naming
--- `fn`) and, when use_cache, returns the cached result for them (the entry's
--- access_count/last_accessed bumped; the key scoped per steadytext_config
+-- `fn`) and, when use_cache, returns the cached result for them (the hit
+-- recorded by _steadytext_cache_hit, no lock taken; the key scoped per steadytext_config
 -- 'cache_scope' for `caller`); NULL on a miss. SECURITY DEFINER (callers
 -- cannot read steadytext_cache): it answers only the question an enqueue
 -- would answer for the same, valid arguments.
@@ -3213,11 +3383,7 @@ BEGIN
     END IF;
     key := @extschema@._steadytext_scoped_cache_key(function_name,
         @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name)), parameters, owner);
-    UPDATE @extschema@.steadytext_cache AS c
-    SET access_count = c.access_count + 1, last_accessed = now()
-    WHERE c.cache_key = key
-    RETURNING c.result INTO cached;
-    RETURN cached;
+    RETURN @extschema@._steadytext_cache_hit(key);
 END;
 $$;
 
@@ -3482,8 +3648,59 @@ $$;
 -- Cache
 -- ===========================================================================
 
+-- The cached result under `key`, or NULL; a hit is appended to
+-- steadytext_cache_hits (one row, no lock on the entry: a caller that keeps
+-- its transaction open stalls nobody). Called by the SECURITY DEFINER enqueue
+-- and synchronous helpers.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_hit(key text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cached text;
+BEGIN
+    SELECT c.result INTO cached FROM @extschema@.steadytext_cache AS c WHERE c.cache_key = key;
+    IF FOUND THEN
+        INSERT INTO @extschema@.steadytext_cache_hits (cache_key, hits) VALUES (key, 1);
+    END IF;
+    RETURN cached;
+END;
+$$;
+
+-- Counts the recorded hits (steadytext_cache_hits) into their entries'
+-- access_count and last_accessed and removes them; returns how many hit rows
+-- it folded. Rows another fold holds, or that a caller has not committed,
+-- are left for the next one (SKIP LOCKED / invisible): it never waits on a
+-- session. Hits of entries evicted meanwhile are dropped. SECURITY DEFINER
+-- (steadytext_worker and steadytext_admin; the table is nobody else's).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_fold()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    WITH taken AS (
+        DELETE FROM @extschema@.steadytext_cache_hits AS h
+        WHERE h.ctid IN (SELECT t.ctid FROM @extschema@.steadytext_cache_hits AS t FOR UPDATE SKIP LOCKED)
+        RETURNING h.cache_key, h.hits, h.at
+    ), per_key AS (
+        SELECT t.cache_key, sum(t.hits) AS hits, max(t.at) AS at, count(*) AS n FROM taken AS t GROUP BY t.cache_key
+    ), bumped AS (
+        UPDATE @extschema@.steadytext_cache AS c
+        SET access_count = c.access_count + p.hits, last_accessed = greatest(c.last_accessed, p.at)
+        FROM per_key AS p WHERE c.cache_key = p.cache_key
+    )
+    SELECT coalesce(sum(p.n), 0) INTO n FROM per_key AS p;
+    RETURN n;
+END;
+$$;
+
 -- One row: entries, total_bytes (on-disk size of the rows), hits (sum of
--- access_count - 1: reads after the first write), oldest/newest entry
+-- access_count - 1: reads after the first write, with the hits recorded
+-- and not folded in yet), oldest/newest entry
 -- (created_at), max_entries (steadytext.cache_max_entries). Raises nothing.
 -- SECURITY DEFINER: aggregates only, for roles that cannot read the cache.
 CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_stats()
@@ -3499,7 +3716,9 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT count(*), coalesce(sum(pg_column_size(c.*)), 0)::bigint,
-           coalesce(sum(c.access_count - 1), 0)::bigint,
+           coalesce(sum(c.access_count - 1), 0)::bigint
+               + (SELECT coalesce(sum(h.hits), 0) FROM @extschema@.steadytext_cache_hits AS h
+                  WHERE EXISTS (SELECT 1 FROM @extschema@.steadytext_cache AS e WHERE e.cache_key = h.cache_key))::bigint,
            min(c.created_at), max(c.created_at), @extschema@._steadytext_limit('cache_max_entries')
     FROM @extschema@.steadytext_cache AS c
 $$;
@@ -3522,8 +3741,12 @@ $$;
 -- Frecency eviction down to steadytext.cache_max_entries (default 10000):
 -- deletes the entries with the lowest access_count / (1 + hours since
 -- last_accessed) (ties: least recently accessed first). Returns how many were
--- deleted. Concurrent callers (workers call it periodically) queue on an
--- advisory lock, so they never evict more than the excess together.
+-- deleted. Recorded hits are counted in first (_steadytext_cache_fold).
+-- One caller at a time evicts (so callers never evict more than the excess
+-- together): it takes SHARE UPDATE EXCLUSIVE on steadytext_cache without
+-- waiting, which no tenant can take (it needs a write privilege on the table)
+-- and which conflicts with no reader or writer; a caller that finds it taken
+-- (another eviction, a VACUUM) evicts nothing this time and returns 0.
 CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_evict()
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -3534,7 +3757,12 @@ DECLARE
     excess bigint;
     n bigint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('steadytext_cache_evict'));
+    PERFORM @extschema@._steadytext_cache_fold();
+    BEGIN
+        LOCK TABLE @extschema@.steadytext_cache IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        RETURN 0;
+    END;
     SELECT count(*) - max_entries INTO excess FROM @extschema@.steadytext_cache;
     IF excess <= 0 THEN
         RETURN 0;
@@ -3575,7 +3803,13 @@ $$;
 -- than the cutoff. Dead letters (steadytext_dead_letter_queue) and the cache
 -- (steadytext_cache_evict) keep their own policies.
 -- SECURITY DEFINER: the worker role has no DELETE on the queue; only
--- steadytext_admin and steadytext_worker may execute it.
+-- steadytext_admin and steadytext_worker may execute it. A session whose
+-- login is no operator (a superuser or steadytext_admin member: a worker's
+-- own login) deletes only under the retention an admin set
+-- (steadytext_config 'result_retention', an interval such as "7 days"):
+-- older_than counts as at least that, and without it nothing is deleted;
+-- and only rows created before the cutoff too (created_at, which a worker
+-- cannot write, so rewriting completed_at deletes nothing younger).
 -- Raises 22004 (an argument NULL), 22023 (older_than negative, statuses empty
 -- or naming a non-terminal status, batch_size < 1), 54000 (batch_size over 100000).
 CREATE OR REPLACE FUNCTION steadytext_cleanup_results(
@@ -3593,6 +3827,8 @@ DECLARE
     cutoff timestamptz;
     bad text;
     deleted bigint;
+    policy interval;
+    operator constant boolean := @extschema@._steadytext_is_operator(session_user);
 BEGIN
     IF older_than IS NULL THEN
         RAISE EXCEPTION 'steadytext_cleanup_results: older_than must not be NULL'
@@ -3634,11 +3870,24 @@ BEGIN
             USING ERRCODE = '54000';
     END IF;
 
+    IF NOT operator THEN
+        BEGIN
+            SELECT (c.value #>> '{}')::interval INTO policy
+            FROM @extschema@.steadytext_config AS c WHERE c.key = 'result_retention';
+        EXCEPTION WHEN OTHERS THEN
+            policy := NULL;  -- not an interval: no policy
+        END;
+        IF policy IS NULL OR policy < interval '0' THEN
+            RETURN 0;
+        END IF;
+        older_than := greatest(older_than, policy);
+    END IF;
     cutoff := now() - older_than;
     WITH doomed AS (
         SELECT q.request_id
         FROM @extschema@.steadytext_queue AS q
         WHERE q.completed_at < cutoff
+          AND (operator OR q.created_at < cutoff)
           AND q.status = ANY (statuses)
           AND q.status IN ('completed', 'failed', 'cancelled')
           AND (q.batch_id IS NULL OR NOT EXISTS (
@@ -3673,7 +3922,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.steadytext_cleanup_results(interval, text[
 
 REVOKE ALL ON @extschema@.steadytext_queue, @extschema@.steadytext_cache, @extschema@.steadytext_workers,
               @extschema@.steadytext_config, @extschema@.steadytext_dead_letter_queue,
-              @extschema@.steadytext_migrations
+              @extschema@.steadytext_migrations, @extschema@.steadytext_cache_hits
     FROM PUBLIC, steadytext_user, steadytext_admin, steadytext_worker, steadytext_handoff;
 GRANT USAGE ON SCHEMA @extschema@ TO steadytext_user, steadytext_admin, steadytext_worker, steadytext_handoff;
 GRANT SELECT ON @extschema@.steadytext_queue, @extschema@.steadytext_workers TO steadytext_user;
@@ -3682,7 +3931,14 @@ GRANT SELECT, INSERT, UPDATE, DELETE
        @extschema@.steadytext_config, @extschema@.steadytext_dead_letter_queue
     TO steadytext_admin;
 GRANT SELECT ON @extschema@.steadytext_migrations TO steadytext_admin, steadytext_worker;  -- the worker checks the schema version at start
-GRANT SELECT, UPDATE ON @extschema@.steadytext_queue TO steadytext_worker;
+-- The worker updates only the columns of a job's life (claim, start,
+-- outcome, retry); never what a request is (function, parameters, owner,
+-- priority, created_at, cache key), so it cannot forge a request nor make one
+-- look old enough for retention to delete.
+GRANT SELECT ON @extschema@.steadytext_queue TO steadytext_worker;
+GRANT UPDATE (status, result, error, started_at, completed_at, failed_at, retry_count, max_retries, worker_id,
+              run_at, attempt)
+    ON @extschema@.steadytext_queue TO steadytext_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.steadytext_cache TO steadytext_worker;
 GRANT SELECT, INSERT, UPDATE ON @extschema@.steadytext_workers TO steadytext_worker;
 -- steadytext_worker: nothing on steadytext_config (it holds the hand-off's
@@ -3702,13 +3958,14 @@ DECLARE
         'steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_dblink_connstr',
         'steadytext_setup_handoff',
         '_steadytext_model_id', '_steadytext_check_queue_size', '_steadytext_scoped_cache_key',
+        '_steadytext_quota_key', '_steadytext_quota_inflight', '_steadytext_quota_reserve', '_steadytext_cache_fold',
         '_steadytext_scope_key', '_steadytext_cache_scope',
         '_steadytext_queue_stamp', '_steadytext_queue_notify_completed', '_steadytext_publish_model_ids',
         '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel'];
     for_worker constant text[] := ARRAY[
         'steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_limits', '_steadytext_limit', '_steadytext_limit_defaults',
         '_steadytext_is_operator', '_steadytext_operator_guc', 'steadytext_worker_status', 'steadytext_queue_stats',
-        'steadytext_cache_stats', '_steadytext_publish_model_ids', '_steadytext_heartbeat_lost'];
+        'steadytext_cache_stats', '_steadytext_publish_model_ids', '_steadytext_heartbeat_lost', '_steadytext_cache_fold'];
     for_handoff constant text[] := ARRAY[
         '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel'];
 BEGIN

@@ -76,6 +76,18 @@ CREATE TABLE steadytext_cache (
 );
 CREATE INDEX steadytext_cache_last_accessed_idx ON steadytext_cache (last_accessed);
 
+-- Cache hits not yet counted into steadytext_cache (1.4.0): an enqueue or a
+-- synchronous call answered from the cache appends a row here instead of
+-- updating the entry, so no caller's open transaction ever holds a lock on a
+-- cache entry that another session or a worker needs. Folded into
+-- access_count / last_accessed by _steadytext_cache_fold() (the workers'
+-- eviction timer; steadytext_cache_stats() counts the rest).
+CREATE TABLE steadytext_cache_hits (
+    cache_key text NOT NULL,
+    hits      bigint NOT NULL,
+    at        timestamptz NOT NULL DEFAULT now()
+);
+
 -- Live and recently dead workers; heartbeats drive the reclaim of jobs.
 CREATE TABLE steadytext_workers (
     worker_id         text PRIMARY KEY,

@@ -25,7 +25,7 @@ AS $$
         (8,  'max_schema_depth',     64,           'deepest nesting of objects/arrays in a JSON schema'),
         (9,  'max_queue_size',       0,            'most pending + processing requests before enqueue raises 54000; 0 = unlimited'),
         (10, 'cache_max_entries',    10000,        'steadytext_cache rows kept by steadytext_cache_evict()'),
-        (11, 'sync_timeout_seconds', 30,           'seconds steadytext_generate/_embed/_rerank/... wait for the worker before raising 57014'),
+        (11, 'sync_timeout_seconds', 30,           'seconds steadytext_generate/_embed/_rerank/... wait for the worker before raising STX03'),
         (12, 'max_queue_per_role',   0,            'most pending + processing requests of one owner role before enqueue raises 54000; 0 = unlimited'),
         (13, 'max_priority',         2147483647,   'highest priority an enqueue accepts (22023 above it)')
     ) AS t(ord, name, value, description)
@@ -270,15 +270,117 @@ BEGIN
 END;
 $$;
 
+-- Queue limits under concurrency (1.4.0). Rows written by transactions that
+-- have not committed are invisible to every other session's count, so a
+-- count alone lets N open transactions each stay under a limit and commit N
+-- times over it. Each enqueue under a limit therefore also announces its
+-- rows where every session sees them at once, outside MVCC, before it
+-- counts: a transaction-level advisory lock in shared mode (never waited on)
+-- whose first key names the owner role (or all roles) and whose second
+-- carries the transaction's running total (total * 256 + a free variant).
+-- The lock goes with the transaction (commit, rollback, a rolled-back
+-- savepoint), no earlier than its rows become visible, so a concurrent count
+-- sees the rows, the reservation, or both (counted twice for an instant:
+-- refusing is the safe side), never neither. Nothing waits: another session's
+-- open transaction costs a count, never a lock wait.
+--
+-- Forgery: any login can take advisory locks. A reservation counts only from
+-- a backend that holds ROW EXCLUSIVE on steadytext_queue (which only the
+-- enqueue helpers, admins and workers can take), and a role's reservation
+-- only from a backend whose session user may act for that role or sees every
+-- request; for the total, each session user's reservations count at most
+-- max_queue_per_role (what its real rows could take) when that is set. A
+-- forged lock can thus take no more than its owner's own quota.
+
+-- The first advisory key of a reservation: the owner role's, or all roles'
+-- (NULL). Non-negative, so that pg_locks' oid columns compare as integers.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_quota_key(owner name)
+RETURNS integer
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT hashtext('pg_steadytext quota ' || coalesce('role ' || owner::text, 'all')) & 2147483647
+$$;
+
+-- Reservations on quota key `key1` announced by other backends of this
+-- database (see above): the sum of each counted backend's running total.
+-- `owner` NULL: the total over all roles.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_quota_inflight(key1 integer, owner name, per_role bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (
+    WITH held AS (
+        SELECT l.pid, max(l.objid::text::bigint >> 8) AS total
+        FROM pg_catalog.pg_locks AS l
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = current_database())
+          AND l.classid::text::bigint = key1 AND l.pid <> pg_catalog.pg_backend_pid()
+        GROUP BY l.pid
+    ), counted AS (
+        SELECT a.usesysid, h.total
+        FROM held AS h
+        JOIN pg_catalog.pg_stat_activity AS a ON a.pid = h.pid
+        WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_locks AS r
+                      WHERE r.pid = h.pid AND r.locktype = 'relation' AND r.granted
+                        AND r.relation = '@extschema@.steadytext_queue'::regclass
+                        AND r.mode = 'RowExclusiveLock')
+          AND (owner IS NULL
+               OR pg_catalog.pg_has_role(a.usesysid, owner, 'MEMBER')
+               OR @extschema@._steadytext_sees_all((SELECT u.rolname FROM pg_catalog.pg_roles AS u WHERE u.oid = a.usesysid)))
+    )
+    SELECT coalesce(sum(per_user), 0)::bigint
+    FROM (SELECT CASE WHEN owner IS NULL AND per_role > 0 THEN least(sum(c.total), per_role) ELSE sum(c.total) END AS per_user
+          FROM counted AS c GROUP BY c.usesysid) AS u);
+END;
+$$;
+
+-- Announces `adding` more rows under quota key `key1` for this transaction
+-- (see above): a shared advisory lock carrying the new running total. Never
+-- waits: a variant another session holds exclusively (only a forger would)
+-- is passed over; past 32 such, the total is announced one higher (counting
+-- more than there is refuses sooner, never later).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_quota_reserve(key1 integer, adding bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    total bigint;
+BEGIN
+    SELECT coalesce(max(l.objid::text::bigint >> 8), 0) INTO total
+    FROM pg_catalog.pg_locks AS l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.pid = pg_catalog.pg_backend_pid()
+      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = current_database())
+      AND l.classid::text::bigint = key1;
+    total := least(total + adding, 8388607);
+    FOR i IN 0 .. 511 LOOP
+        IF pg_catalog.pg_try_advisory_xact_lock_shared(key1,
+               ((least(total + i / 32, 8388607) << 8) | (floor(random() * 256))::bigint)::integer) THEN
+            RETURN;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'steadytext: could not announce % new requests under the queue limits (every reservation key is held by another session)', adding
+        USING ERRCODE = 'lock_not_available',
+              HINT = 'Another session holds advisory locks in the range pg_steadytext uses for its queue limits; find it in pg_locks.';
+END;
+$$;
+
 -- Raises 54000 (enqueueing nothing) when adding `adding` requests owned by
 -- `owner` would take pending + processing past steadytext.max_queue_size
 -- (all roles together) or steadytext.max_queue_per_role (that owner's);
--- unset or 0: unlimited. The message names the limit that was hit. Each
--- count is bounded: it never reads more than its limit + 1 rows. Called by
--- the SECURITY DEFINER enqueue helpers (it counts every role's rows).
+-- unset or 0: unlimited. The message names the limit that was hit. Counts
+-- the committed rows (and this transaction's own), never more than limit + 1
+-- of them, plus what other open transactions announced (above), after
+-- announcing its own. Hand-off copies are not counted: each stands for an
+-- original still announced by its caller's transaction
+-- (_steadytext_handoff_insert checks that). Called by the SECURITY DEFINER
+-- enqueue, retry and hand-off helpers (it counts every role's rows).
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_queue_size(fn text, adding bigint, owner name)
 RETURNS void
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -286,14 +388,21 @@ DECLARE
     per_role bigint := @extschema@._steadytext_limit('max_queue_per_role');
     queued bigint;
 BEGIN
-    IF adding <= 0 THEN
+    IF adding <= 0 OR (max_size <= 0 AND per_role <= 0) THEN
         RETURN;
     END IF;
+    -- what makes this backend's announcements count for others (see above),
+    -- taken before the first row is written; no tenant can hold a mode it conflicts with
+    LOCK TABLE @extschema@.steadytext_queue IN ROW EXCLUSIVE MODE;
+    -- announce first, then count: of two concurrent enqueues, each sees the other's announcement
+    PERFORM @extschema@._steadytext_quota_reserve(@extschema@._steadytext_quota_key(owner), adding);
     IF max_size > 0 THEN
+        PERFORM @extschema@._steadytext_quota_reserve(@extschema@._steadytext_quota_key(NULL), adding);
         SELECT count(*) INTO queued
         FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
-              WHERE q.status IN ('pending', 'processing')
+              WHERE q.status IN ('pending', 'processing') AND q.handoff_of IS NULL
               LIMIT max_size + 1) AS s;
+        queued := queued + @extschema@._steadytext_quota_inflight(@extschema@._steadytext_quota_key(NULL), NULL, per_role);
         IF queued + adding > max_size THEN
             RAISE EXCEPTION '%: queue is full: % pending/processing requests + % new would exceed steadytext.max_queue_size = %',
                 fn, CASE WHEN queued > max_size THEN 'more than ' || max_size ELSE queued::text END, adding, max_size
@@ -304,8 +413,9 @@ BEGIN
     IF per_role > 0 THEN
         SELECT count(*) INTO queued
         FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
-              WHERE q.owner_role = owner AND q.status IN ('pending', 'processing')
+              WHERE q.owner_role = owner AND q.status IN ('pending', 'processing') AND q.handoff_of IS NULL
               LIMIT per_role + 1) AS s;
+        queued := queued + @extschema@._steadytext_quota_inflight(@extschema@._steadytext_quota_key(owner), owner, per_role);
         IF queued + adding > per_role THEN
             RAISE EXCEPTION '%: queue quota of role % is full: % pending/processing requests + % new would exceed steadytext.max_queue_per_role = %',
                 fn, quote_ident(owner), CASE WHEN queued > per_role THEN 'more than ' || per_role ELSE queued::text END,

@@ -9,8 +9,8 @@
 -- Inserts one request owned by `caller` (see _steadytext_caller), after
 -- validating every argument itself (_steadytext_validate, then priority), so
 -- a direct call stores nothing the public function would refuse. Born
--- 'completed' from steadytext_cache on a hit (when use_cache; the cache row's
--- access_count/last_accessed are bumped), else 'pending' with a NOTIFY
+-- 'completed' from steadytext_cache on a hit (when use_cache; the hit is
+-- recorded by _steadytext_cache_hit, no lock taken), else 'pending' with a NOTIFY
 -- steadytext_new_job (delivered at commit) after the queue limits are checked
 -- (_steadytext_check_queue_size). SECURITY DEFINER: callers cannot read the
 -- cache or write the queue themselves; cache_key is computed here from the
@@ -34,11 +34,8 @@ BEGIN
     model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name));
     key := @extschema@._steadytext_scoped_cache_key(function_name, model, parameters, owner);
     IF (parameters ->> 'use_cache')::boolean THEN
-        UPDATE @extschema@.steadytext_cache AS c
-        SET access_count = c.access_count + 1, last_accessed = now()
-        WHERE c.cache_key = key
-        RETURNING c.result INTO cached;
-        IF FOUND THEN
+        cached := @extschema@._steadytext_cache_hit(key);
+        IF cached IS NOT NULL THEN
             INSERT INTO @extschema@.steadytext_queue AS q
                 (function_name, parameters, status, priority, result, started_at, completed_at, cache_key, model_id,
                  owner_role)
@@ -123,11 +120,13 @@ BEGIN
     ), wanted AS (
         SELECT it.cache_key, count(*) AS n FROM it WHERE use_cache GROUP BY it.cache_key
     ), hits AS (
-        -- one access per item that hits (duplicate items count once each)
-        UPDATE @extschema@.steadytext_cache AS c
-        SET access_count = c.access_count + wanted.n, last_accessed = now()
-        FROM wanted WHERE c.cache_key = wanted.cache_key
-        RETURNING c.cache_key, c.result
+        SELECT c.cache_key, c.result, wanted.n
+        FROM wanted JOIN @extschema@.steadytext_cache AS c ON c.cache_key = wanted.cache_key
+    ), counted AS (
+        -- one access per item that hits (duplicate items count once each),
+        -- appended: no cache entry is locked (see steadytext_cache_hits)
+        INSERT INTO @extschema@.steadytext_cache_hits (cache_key, hits)
+        SELECT hits.cache_key, hits.n FROM hits
     ), ins AS (
         INSERT INTO @extschema@.steadytext_queue AS q
             (function_name, parameters, status, priority, result, created_at, started_at, completed_at,

@@ -102,7 +102,9 @@ $$;
 -- Waits up to timeout_seconds for the request and returns its result.
 -- Raises P0002 (no_data_found) for an unknown request_id, STX01 if the job
 -- failed (message and DETAIL carry its error), STX02 if it was cancelled,
--- 57014 (query_canceled) when the timeout passes, 22004/22023 for NULL or
+-- STX03 when the timeout passes (a SQLSTATE of the project's own, so that
+-- PL/pgSQL's WHEN OTHERS catches it; 57014 is left to real statement
+-- cancels and statement_timeout), 22004/22023 for NULL or
 -- negative arguments. Polls the row with growing sleeps (10 ms .. 200 ms);
 -- every poll sees new commits under READ COMMITTED (under REPEATABLE READ or
 -- SERIALIZABLE the row never changes: it waits out the timeout). A request
@@ -148,7 +150,7 @@ BEGIN
         END IF;
         IF clock_timestamp() >= deadline THEN
             RAISE EXCEPTION '%: request % did not finish within % seconds (status: %)', fn, id, timeout_seconds, r.status
-                USING ERRCODE = 'query_canceled',
+                USING ERRCODE = 'STX03',
                       HINT = 'Wait longer (timeout_seconds), or check on it later with steadytext_check_async.';
         END IF;
         PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
@@ -200,7 +202,10 @@ $$;
 -- true if the request was 'failed' and is queued again ('pending', run_at
 -- now(); retry_count and the last error kept; NOTIFY steadytext_new_job);
 -- false otherwise (also for another role's request: a role retries only its
--- own, admins, workers and superusers any). Raises 22004 for NULL.
+-- own, admins, workers and superusers any). Back to pending counts against
+-- the queue limits like an enqueue (54000 when full, nothing changed). The
+-- model id and cache key are those of the models configured now (a retry
+-- may run on a worker with other models). Raises 22004 for NULL.
 CREATE OR REPLACE FUNCTION @extschema@.steadytext_retry_failed(request_id UUID) RETURNS BOOLEAN
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -220,14 +225,23 @@ DECLARE
     id constant uuid := _steadytext_retry.request_id;
     who constant name := @extschema@._steadytext_caller(caller);
     all_rows constant boolean := @extschema@._steadytext_sees_all(who);
+    r record;
+    model text;
 BEGIN
-    UPDATE @extschema@.steadytext_queue AS q
-    SET status = 'pending', run_at = now(), started_at = NULL, worker_id = NULL, result = NULL
-    WHERE q.request_id = id AND q.status = 'failed'
-      AND (all_rows OR q.owner_role = who);
+    SELECT q.owner_role, q.function_name, q.parameters INTO r
+    FROM @extschema@.steadytext_queue AS q
+    WHERE q.request_id = id AND q.status = 'failed' AND (all_rows OR q.owner_role = who)
+    FOR UPDATE OF q;
     IF NOT FOUND THEN
         RETURN false;
     END IF;
+    PERFORM @extschema@._steadytext_check_queue_size('steadytext_retry_failed', 1, r.owner_role);
+    model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(r.function_name));
+    UPDATE @extschema@.steadytext_queue AS q
+    SET status = 'pending', run_at = now(), started_at = NULL, worker_id = NULL, result = NULL,
+        model_id = model,
+        cache_key = @extschema@._steadytext_scoped_cache_key(r.function_name, model, r.parameters, r.owner_role)
+    WHERE q.request_id = id;
     PERFORM pg_notify('steadytext_new_job', '');
     RETURN true;
 END;

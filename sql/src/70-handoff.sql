@@ -132,30 +132,31 @@ $$;
 
 -- Whether this (visible) row was written by the current transaction and is
 -- not committed yet: a visible row whose xmin is still in progress can only
--- be our own (sub)transaction's.
+-- be our own transaction's or one of its subtransactions' (a savepoint, a
+-- PL/pgSQL EXCEPTION block, an ORM's nested transaction). Every xid this
+-- transaction or its subtransactions were assigned is at or after the
+-- top-level one, so the 32-bit xmin is widened to the first full xid at or
+-- after the top-level xid; an older row's xmin then maps into the future,
+-- which pg_xact_status refuses (false).
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_is_own_uncommitted(row_xmin xid)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    cur xid8 := pg_current_xact_id_if_assigned();
-    cur_full bigint;
-    x bigint := row_xmin::text::bigint;
-    epoch bigint;
+    top xid8 := pg_current_xact_id_if_assigned();
+    top_full bigint;
+    full_xid bigint;
 BEGIN
-    IF cur IS NULL THEN
+    IF top IS NULL THEN
         RETURN false;  -- this transaction has written nothing
     END IF;
-    cur_full := cur::text::bigint;
-    epoch := cur_full >> 32;
-    IF x > (cur_full & 4294967295) THEN
-        epoch := epoch - 1;  -- xmin is from before the current epoch's wraparound
+    top_full := top::text::bigint;
+    full_xid := ((top_full >> 32) << 32) | row_xmin::text::bigint;
+    IF full_xid < top_full THEN
+        full_xid := full_xid + 4294967296;  -- assigned after the 32-bit counter wrapped
     END IF;
-    IF epoch < 0 THEN
-        RETURN false;
-    END IF;
-    RETURN pg_xact_status(((epoch << 32) | x)::text::xid8) = 'in progress';
+    RETURN pg_xact_status(full_xid::text::xid8) = 'in progress';
 EXCEPTION WHEN OTHERS THEN
     RETURN false;
 END;
@@ -164,19 +165,29 @@ $$;
 -- The hand-off's remote side, run in the autonomous session as the
 -- hand-off login (steadytext_handoff members only, and only the login
 -- steadytext_config 'handoff_user' names; SECURITY DEFINER, as the login may
--- not write the queue itself). Inserts the committed copy of
--- request `original` (handoff_of = original), owned by `owner`, after
--- validating it as any enqueue would (the queue limits were checked when the
--- original was enqueued), and wakes the workers. Returns the copy's id.
+-- not write the queue itself). Inserts the committed copy of request
+-- `original` (handoff_of = original), owned by `owner`, and wakes the
+-- workers. Returns the copy's id. It takes only what it cannot recompute and
+-- checks each: the request's arguments are validated as any enqueue's; the
+-- cache key, model id and limits are derived here exactly as the enqueue
+-- derives them; `owner` must be a role the backend `caller_pid` may act for,
+-- and that backend must be in a transaction of this database that has
+-- written the queue (where the original waits); at most one live copy per
+-- original; and, under queue limits, a role's live copies never outnumber the
+-- requests its open transactions announced (_steadytext_check_queue_size),
+-- since each copy stands for one of them. A leaked hand-off password can thus
+-- do no more than the hand-off does.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_handoff_insert(
-    original uuid, function_name text, parameters jsonb, priority integer, cache_key text, model_id text,
-    owner name, max_retries integer, timeout_seconds integer)
+    original uuid, function_name text, parameters jsonb, priority integer, owner name, caller_pid integer)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn constant text := 'steadytext_get_async_result';
+    model text;
+    key text;
+    copies bigint;
     id uuid;
 BEGIN
     -- only this database's hand-off login: every hand-off login is a member of
@@ -186,18 +197,44 @@ BEGIN
         RAISE EXCEPTION '%: % is not this database''s hand-off login (steadytext_config ''handoff_user'')', fn, session_user
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF original IS NULL OR owner IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = owner) THEN
-        RAISE EXCEPTION '%: a hand-off copy needs its original request and an existing owner role', fn
+    IF original IS NULL OR owner IS NULL OR caller_pid IS NULL
+       OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = owner) THEN
+        RAISE EXCEPTION '%: a hand-off copy needs its original request, an existing owner role and the calling backend', fn
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1
+        FROM pg_catalog.pg_stat_activity AS a
+        JOIN pg_catalog.pg_locks AS l
+          ON l.pid = a.pid AND l.locktype = 'relation' AND l.granted AND l.mode = 'RowExclusiveLock'
+         AND l.relation = '@extschema@.steadytext_queue'::regclass
+        WHERE a.pid = caller_pid AND a.pid <> pg_catalog.pg_backend_pid() AND a.datname = current_database()
+          AND pg_catalog.pg_has_role(a.usesysid, owner, 'MEMBER')) THEN
+        RAISE EXCEPTION '%: backend % is not a transaction of role % waiting on its own request', fn, caller_pid, quote_ident(owner)
+            USING ERRCODE = 'insufficient_privilege';
     END IF;
     PERFORM @extschema@._steadytext_validate(fn, function_name, parameters);
     PERFORM @extschema@._steadytext_check_priority(fn, priority);
+    -- one live copy per original
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(hashtext('pg_steadytext handoff ' || original::text)) OR EXISTS (SELECT 1 FROM @extschema@.steadytext_queue AS q
+               WHERE q.handoff_of = original AND q.status IN ('pending', 'processing')) THEN
+        RAISE EXCEPTION '%: request % already has a hand-off copy waiting', fn, original
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    IF @extschema@._steadytext_limit('max_queue_size') > 0 OR @extschema@._steadytext_limit('max_queue_per_role') > 0 THEN
+        SELECT count(*) INTO copies FROM @extschema@.steadytext_queue AS q
+        WHERE q.owner_role = owner AND q.handoff_of IS NOT NULL AND q.status IN ('pending', 'processing');
+        IF copies + 1 > @extschema@._steadytext_quota_inflight(@extschema@._steadytext_quota_key(owner), owner, 0) THEN
+            RAISE EXCEPTION '%: role % has no open request left to hand off (% copies already wait)', fn, quote_ident(owner), copies
+                USING ERRCODE = 'program_limit_exceeded';
+        END IF;
+    END IF;
+    model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name));
+    key := @extschema@._steadytext_scoped_cache_key(function_name, model, parameters, owner);
     INSERT INTO @extschema@.steadytext_queue AS q
-        (function_name, parameters, priority, cache_key, model_id, owner_role, max_retries, timeout_seconds, handoff_of)
+        (function_name, parameters, priority, cache_key, model_id, owner_role, handoff_of)
     VALUES (_steadytext_handoff_insert.function_name, _steadytext_handoff_insert.parameters,
-            _steadytext_handoff_insert.priority, _steadytext_handoff_insert.cache_key,
-            _steadytext_handoff_insert.model_id, owner, _steadytext_handoff_insert.max_retries,
-            _steadytext_handoff_insert.timeout_seconds, original)
+            _steadytext_handoff_insert.priority, key, model, owner, original)
     RETURNING q.request_id INTO id;
     PERFORM pg_notify('steadytext_new_job', '');
     RETURN id;
@@ -284,8 +321,7 @@ BEGIN
                   HINT = 'Run CREATE EXTENSION dblink and SELECT steadytext_setup_handoff() (steadytext up and steadytext migrate do both), or commit the enqueue before waiting.';
     END IF;
     dbl := quote_ident(dbl);
-    SELECT q.function_name, q.parameters, q.priority, q.cache_key, q.model_id, q.owner_role,
-           q.max_retries, q.timeout_seconds, q.status, q.xmin AS row_xmin
+    SELECT q.function_name, q.parameters, q.priority, q.owner_role, q.status, q.xmin AS row_xmin
     INTO orig FROM @extschema@.steadytext_queue AS q WHERE q.request_id = original;
     IF NOT FOUND OR orig.status <> 'pending' OR NOT @extschema@._steadytext_is_own_uncommitted(orig.row_xmin) THEN
         RAISE EXCEPTION '%: request % is not a pending request of this transaction', fn, original
@@ -313,7 +349,7 @@ BEGIN
                 IF clock_timestamp() >= deadline THEN
                     RAISE EXCEPTION '%: request % did not finish within % seconds (status: pending; every hand-off connection was busy)',
                         fn, original, timeout_seconds
-                        USING ERRCODE = 'query_canceled',
+                        USING ERRCODE = 'STX03',
                               HINT = 'Wait longer (timeout_seconds), or have an operator raise the hand-off login''s CONNECTION LIMIT (steadytext_setup_handoff(connection_limit)).';
                 END IF;
                 PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
@@ -332,9 +368,8 @@ BEGIN
         EXECUTE format('SELECT t.id FROM %s.dblink($1, $2) AS t(id uuid)', dbl)
         INTO copy_id
         USING conn, format(
-            'SELECT %s._steadytext_handoff_insert(%L, %L, %L::jsonb, %s, %L, %L, %L, %s, %s)',
-            sch, original, orig.function_name, orig.parameters, orig.priority, orig.cache_key, orig.model_id,
-            orig.owner_role, coalesce(orig.max_retries::text, 'NULL'), coalesce(orig.timeout_seconds::text, 'NULL'));
+            'SELECT %s._steadytext_handoff_insert(%L, %L, %L::jsonb, %s, %L, %s)',
+            sch, original, orig.function_name, orig.parameters, orig.priority, orig.owner_role, pg_catalog.pg_backend_pid());
 
         LOOP
             EXECUTE format(
@@ -351,7 +386,7 @@ BEGIN
                 connected := false;
                 RAISE EXCEPTION '%: request % did not finish within % seconds (status: %)',
                     fn, original, timeout_seconds, outcome.status
-                    USING ERRCODE = 'query_canceled',
+                    USING ERRCODE = 'STX03',
                           HINT = 'Wait longer (timeout_seconds), or check on it later with steadytext_check_async.';
             END IF;
             PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));

@@ -15,7 +15,7 @@
 -- needed). Raises: the twin's argument errors (naming the sync function),
 -- 55000 when no worker is running or dblink is missing (both checked before
 -- anything is written), and what steadytext_get_async_result raises (STX01
--- failed, STX02 cancelled, 57014 timeout).
+-- failed, STX02 cancelled, STX03 not finished in time).
 
 -- steadytext.sync_timeout_seconds as an integer >= 0; 22023 otherwise.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_sync_timeout(fn text)
@@ -35,8 +35,8 @@ END;
 $$;
 
 -- Validates a synchronous call's arguments (as the async twin would, naming
--- `fn`) and, when use_cache, returns the cached result for them (the entry's
--- access_count/last_accessed bumped; the key scoped per steadytext_config
+-- `fn`) and, when use_cache, returns the cached result for them (the hit
+-- recorded by _steadytext_cache_hit, no lock taken; the key scoped per steadytext_config
 -- 'cache_scope' for `caller`); NULL on a miss. SECURITY DEFINER (callers
 -- cannot read steadytext_cache): it answers only the question an enqueue
 -- would answer for the same, valid arguments.
@@ -57,11 +57,7 @@ BEGIN
     END IF;
     key := @extschema@._steadytext_scoped_cache_key(function_name,
         @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name)), parameters, owner);
-    UPDATE @extschema@.steadytext_cache AS c
-    SET access_count = c.access_count + 1, last_accessed = now()
-    WHERE c.cache_key = key
-    RETURNING c.result INTO cached;
-    RETURN cached;
+    RETURN @extschema@._steadytext_cache_hit(key);
 END;
 $$;
 

@@ -68,8 +68,59 @@ $$;
 -- Cache
 -- ===========================================================================
 
+-- The cached result under `key`, or NULL; a hit is appended to
+-- steadytext_cache_hits (one row, no lock on the entry: a caller that keeps
+-- its transaction open stalls nobody). Called by the SECURITY DEFINER enqueue
+-- and synchronous helpers.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_hit(key text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cached text;
+BEGIN
+    SELECT c.result INTO cached FROM @extschema@.steadytext_cache AS c WHERE c.cache_key = key;
+    IF FOUND THEN
+        INSERT INTO @extschema@.steadytext_cache_hits (cache_key, hits) VALUES (key, 1);
+    END IF;
+    RETURN cached;
+END;
+$$;
+
+-- Counts the recorded hits (steadytext_cache_hits) into their entries'
+-- access_count and last_accessed and removes them; returns how many hit rows
+-- it folded. Rows another fold holds, or that a caller has not committed,
+-- are left for the next one (SKIP LOCKED / invisible): it never waits on a
+-- session. Hits of entries evicted meanwhile are dropped. SECURITY DEFINER
+-- (steadytext_worker and steadytext_admin; the table is nobody else's).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_fold()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    WITH taken AS (
+        DELETE FROM @extschema@.steadytext_cache_hits AS h
+        WHERE h.ctid IN (SELECT t.ctid FROM @extschema@.steadytext_cache_hits AS t FOR UPDATE SKIP LOCKED)
+        RETURNING h.cache_key, h.hits, h.at
+    ), per_key AS (
+        SELECT t.cache_key, sum(t.hits) AS hits, max(t.at) AS at, count(*) AS n FROM taken AS t GROUP BY t.cache_key
+    ), bumped AS (
+        UPDATE @extschema@.steadytext_cache AS c
+        SET access_count = c.access_count + p.hits, last_accessed = greatest(c.last_accessed, p.at)
+        FROM per_key AS p WHERE c.cache_key = p.cache_key
+    )
+    SELECT coalesce(sum(p.n), 0) INTO n FROM per_key AS p;
+    RETURN n;
+END;
+$$;
+
 -- One row: entries, total_bytes (on-disk size of the rows), hits (sum of
--- access_count - 1: reads after the first write), oldest/newest entry
+-- access_count - 1: reads after the first write, with the hits recorded
+-- and not folded in yet), oldest/newest entry
 -- (created_at), max_entries (steadytext.cache_max_entries). Raises nothing.
 -- SECURITY DEFINER: aggregates only, for roles that cannot read the cache.
 CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_stats()
@@ -85,7 +136,9 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT count(*), coalesce(sum(pg_column_size(c.*)), 0)::bigint,
-           coalesce(sum(c.access_count - 1), 0)::bigint,
+           coalesce(sum(c.access_count - 1), 0)::bigint
+               + (SELECT coalesce(sum(h.hits), 0) FROM @extschema@.steadytext_cache_hits AS h
+                  WHERE EXISTS (SELECT 1 FROM @extschema@.steadytext_cache AS e WHERE e.cache_key = h.cache_key))::bigint,
            min(c.created_at), max(c.created_at), @extschema@._steadytext_limit('cache_max_entries')
     FROM @extschema@.steadytext_cache AS c
 $$;
@@ -108,8 +161,12 @@ $$;
 -- Frecency eviction down to steadytext.cache_max_entries (default 10000):
 -- deletes the entries with the lowest access_count / (1 + hours since
 -- last_accessed) (ties: least recently accessed first). Returns how many were
--- deleted. Concurrent callers (workers call it periodically) queue on an
--- advisory lock, so they never evict more than the excess together.
+-- deleted. Recorded hits are counted in first (_steadytext_cache_fold).
+-- One caller at a time evicts (so callers never evict more than the excess
+-- together): it takes SHARE UPDATE EXCLUSIVE on steadytext_cache without
+-- waiting, which no tenant can take (it needs a write privilege on the table)
+-- and which conflicts with no reader or writer; a caller that finds it taken
+-- (another eviction, a VACUUM) evicts nothing this time and returns 0.
 CREATE OR REPLACE FUNCTION @extschema@.steadytext_cache_evict()
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -120,7 +177,12 @@ DECLARE
     excess bigint;
     n bigint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('steadytext_cache_evict'));
+    PERFORM @extschema@._steadytext_cache_fold();
+    BEGIN
+        LOCK TABLE @extschema@.steadytext_cache IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        RETURN 0;
+    END;
     SELECT count(*) - max_entries INTO excess FROM @extschema@.steadytext_cache;
     IF excess <= 0 THEN
         RETURN 0;

@@ -19,7 +19,13 @@
 -- than the cutoff. Dead letters (steadytext_dead_letter_queue) and the cache
 -- (steadytext_cache_evict) keep their own policies.
 -- SECURITY DEFINER: the worker role has no DELETE on the queue; only
--- steadytext_admin and steadytext_worker may execute it.
+-- steadytext_admin and steadytext_worker may execute it. A session whose
+-- login is no operator (a superuser or steadytext_admin member: a worker's
+-- own login) deletes only under the retention an admin set
+-- (steadytext_config 'result_retention', an interval such as "7 days"):
+-- older_than counts as at least that, and without it nothing is deleted;
+-- and only rows created before the cutoff too (created_at, which a worker
+-- cannot write, so rewriting completed_at deletes nothing younger).
 -- Raises 22004 (an argument NULL), 22023 (older_than negative, statuses empty
 -- or naming a non-terminal status, batch_size < 1), 54000 (batch_size over 100000).
 CREATE OR REPLACE FUNCTION steadytext_cleanup_results(
@@ -37,6 +43,8 @@ DECLARE
     cutoff timestamptz;
     bad text;
     deleted bigint;
+    policy interval;
+    operator constant boolean := @extschema@._steadytext_is_operator(session_user);
 BEGIN
     IF older_than IS NULL THEN
         RAISE EXCEPTION 'steadytext_cleanup_results: older_than must not be NULL'
@@ -78,11 +86,24 @@ BEGIN
             USING ERRCODE = '54000';
     END IF;
 
+    IF NOT operator THEN
+        BEGIN
+            SELECT (c.value #>> '{}')::interval INTO policy
+            FROM @extschema@.steadytext_config AS c WHERE c.key = 'result_retention';
+        EXCEPTION WHEN OTHERS THEN
+            policy := NULL;  -- not an interval: no policy
+        END;
+        IF policy IS NULL OR policy < interval '0' THEN
+            RETURN 0;
+        END IF;
+        older_than := greatest(older_than, policy);
+    END IF;
     cutoff := now() - older_than;
     WITH doomed AS (
         SELECT q.request_id
         FROM @extschema@.steadytext_queue AS q
         WHERE q.completed_at < cutoff
+          AND (operator OR q.created_at < cutoff)
           AND q.status = ANY (statuses)
           AND q.status IN ('completed', 'failed', 'cancelled')
           AND (q.batch_id IS NULL OR NOT EXISTS (

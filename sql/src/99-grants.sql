@@ -6,7 +6,7 @@
 
 REVOKE ALL ON @extschema@.steadytext_queue, @extschema@.steadytext_cache, @extschema@.steadytext_workers,
               @extschema@.steadytext_config, @extschema@.steadytext_dead_letter_queue,
-              @extschema@.steadytext_migrations
+              @extschema@.steadytext_migrations, @extschema@.steadytext_cache_hits
     FROM PUBLIC, steadytext_user, steadytext_admin, steadytext_worker, steadytext_handoff;
 GRANT USAGE ON SCHEMA @extschema@ TO steadytext_user, steadytext_admin, steadytext_worker, steadytext_handoff;
 GRANT SELECT ON @extschema@.steadytext_queue, @extschema@.steadytext_workers TO steadytext_user;
@@ -15,7 +15,14 @@ GRANT SELECT, INSERT, UPDATE, DELETE
        @extschema@.steadytext_config, @extschema@.steadytext_dead_letter_queue
     TO steadytext_admin;
 GRANT SELECT ON @extschema@.steadytext_migrations TO steadytext_admin, steadytext_worker;  -- the worker checks the schema version at start
-GRANT SELECT, UPDATE ON @extschema@.steadytext_queue TO steadytext_worker;
+-- The worker updates only the columns of a job's life (claim, start,
+-- outcome, retry); never what a request is (function, parameters, owner,
+-- priority, created_at, cache key), so it cannot forge a request nor make one
+-- look old enough for retention to delete.
+GRANT SELECT ON @extschema@.steadytext_queue TO steadytext_worker;
+GRANT UPDATE (status, result, error, started_at, completed_at, failed_at, retry_count, max_retries, worker_id,
+              run_at, attempt)
+    ON @extschema@.steadytext_queue TO steadytext_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.steadytext_cache TO steadytext_worker;
 GRANT SELECT, INSERT, UPDATE ON @extschema@.steadytext_workers TO steadytext_worker;
 -- steadytext_worker: nothing on steadytext_config (it holds the hand-off's
@@ -35,13 +42,14 @@ DECLARE
         'steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_dblink_connstr',
         'steadytext_setup_handoff',
         '_steadytext_model_id', '_steadytext_check_queue_size', '_steadytext_scoped_cache_key',
+        '_steadytext_quota_key', '_steadytext_quota_inflight', '_steadytext_quota_reserve', '_steadytext_cache_fold',
         '_steadytext_scope_key', '_steadytext_cache_scope',
         '_steadytext_queue_stamp', '_steadytext_queue_notify_completed', '_steadytext_publish_model_ids',
         '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel'];
     for_worker constant text[] := ARRAY[
         'steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_limits', '_steadytext_limit', '_steadytext_limit_defaults',
         '_steadytext_is_operator', '_steadytext_operator_guc', 'steadytext_worker_status', 'steadytext_queue_stats',
-        'steadytext_cache_stats', '_steadytext_publish_model_ids', '_steadytext_heartbeat_lost'];
+        'steadytext_cache_stats', '_steadytext_publish_model_ids', '_steadytext_heartbeat_lost', '_steadytext_cache_fold'];
     for_handoff constant text[] := ARRAY[
         '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel'];
 BEGIN

@@ -18,7 +18,16 @@ import { quoteIdent } from './migrate.ts';
  * pg_catalog.unnest) or with argument types that match a built-in exactly.
  * Options the user already gives (in the URL's `options`, the config or
  * PGOPTIONS) are kept; the pin comes last, so it wins.
+ *
+ * Every worker statement also runs under `lock_timeout` (WORKER_LOCK_TIMEOUT,
+ * placed before the user's options, which may change it): no worker
+ * statement waits on a lock a session holds without a bound. The queue
+ * statements pass locked rows over (SKIP LOCKED) and come back for them; a
+ * wait that still runs out (lock_not_available, 55P03) counts as transient
+ * (withRetries) and the statement is tried again later.
  */
+export const WORKER_LOCK_TIMEOUT = '5s';
+
 export function withPinnedSearchPath(config: pg.ClientConfig, schema: string, env: NodeJS.ProcessEnv = process.env): pg.ClientConfig {
   // The server splits `options` at spaces; a backslash escapes the next character.
   const value = `pg_catalog,${quoteIdent(schema)}`.replace(/\\/g, '\\\\').replace(/ /g, '\\ ');
@@ -35,5 +44,6 @@ export function withPinnedSearchPath(config: pg.ClientConfig, schema: string, en
       base = { ...config, connectionString: url.toString() };
     }
   }
-  return { ...base, options: given ? `${given} ${pin}` : pin };
+  const bound = `-c lock_timeout=${WORKER_LOCK_TIMEOUT}`;
+  return { ...base, options: [bound, given, pin].filter(Boolean).join(' ') };
 }

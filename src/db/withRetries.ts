@@ -13,6 +13,7 @@ const TRANSIENT_CODES = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now
   '53300', // too_many_connections
+  '55P03', // lock_not_available: the worker's lock_timeout ran out behind a session's lock (pinSearchPath.ts)
 ]);
 
 const TRANSIENT_MESSAGES = [

@@ -149,22 +149,23 @@ test('a worker claiming, batching, completing, retrying, reclaiming and stopping
   assert.deepEqual(await markers(), [], 'planted functions or operators ran in the worker\'s statements');
 });
 
-test('the pinned search_path goes in the startup options, after any the user gives (URL, config or PGOPTIONS)', async () => {
+test('the pinned search_path goes in the startup options, after any the user gives (URL, config or PGOPTIONS); lock_timeout before them', async () => {
   const { withPinnedSearchPath } = await import('../../src/db/pinSearchPath.ts');
   assert.deepEqual(withPinnedSearchPath({ connectionString: 'postgres://u@h/db' }, 'public', {}), {
     connectionString: 'postgres://u@h/db',
-    options: '-c search_path=pg_catalog,public',
+    options: '-c lock_timeout=5s -c search_path=pg_catalog,public',
   });
   const fromUrl = withPinnedSearchPath({ connectionString: 'postgres://u@h:5/db?sslmode=disable&options=-c%20statement_timeout%3D5' }, 'public', {});
-  assert.equal(fromUrl.options, '-c statement_timeout=5 -c search_path=pg_catalog,public');
+  assert.equal(fromUrl.options, '-c lock_timeout=5s -c statement_timeout=5 -c search_path=pg_catalog,public');
   assert.ok(!fromUrl.connectionString!.includes('options'), 'moved out of the URL, which pg would let win');
   assert.match(fromUrl.connectionString!, /sslmode=disable/);
-  assert.equal(withPinnedSearchPath({ host: 'h' }, 'my schema', { PGOPTIONS: '-c work_mem=8MB' }).options, '-c work_mem=8MB -c search_path=pg_catalog,"my\\ schema"');
+  assert.equal(withPinnedSearchPath({ host: 'h' }, 'my schema', { PGOPTIONS: '-c work_mem=8MB' }).options, '-c lock_timeout=5s -c work_mem=8MB -c search_path=pg_catalog,"my\\ schema"');
   // The server reads it back: a connection made with it has the pin, whatever the role's default.
   const c = new pg.Client(withPinnedSearchPath({ connectionString: `${url}?options=-c%20search_path%3Dpublic` }, 'public', {}));
   await c.connect();
   try {
     assert.equal((await c.query('SHOW search_path')).rows[0].search_path, 'pg_catalog,public');
+    assert.equal((await c.query('SHOW lock_timeout')).rows[0].lock_timeout, '5s', 'no worker statement waits on a lock without a bound');
   } finally {
     await c.end();
   }

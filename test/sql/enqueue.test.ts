@@ -102,7 +102,7 @@ test('a rolled back enqueue leaves no job', async () => {
   assert.equal(await queueCount(db.pool), n);
 });
 
-test('with use_cache a cache hit is born completed, bumps the cache row, and skips the worker', async () => {
+test('with use_cache a cache hit is born completed, is counted on the cache row once folded, and skips the worker', async () => {
   const id0 = (await db.pool.query(`SELECT steadytext_generate_async('cached prompt', max_tokens := 64) AS id`)).rows[0].id;
   const q0 = await row(id0);
   // the worker writes the result under the row's cache_key
@@ -118,6 +118,10 @@ test('with use_cache a cache hit is born completed, bumps the cache row, and ski
   assert.equal(q.result, 'cached text');
   assert.ok(q.started_at && q.completed_at);
   assert.equal(q.started_at.getTime(), q.completed_at.getTime());
+  // the hit is appended (no lock on the entry) and counted in by the fold the workers' eviction runs
+  const before = await db.pool.query(`SELECT access_count FROM steadytext_cache WHERE cache_key = $1`, [q0.cache_key]);
+  assert.equal(Number(before.rows[0].access_count), 1);
+  await db.pool.query(`SELECT _steadytext_cache_fold()`);
   const c = await db.pool.query(`SELECT access_count FROM steadytext_cache WHERE cache_key = $1`, [q0.cache_key]);
   assert.equal(Number(c.rows[0].access_count), 2);
   assert.deepEqual((await l.waitFor(1)).map((p) => JSON.parse(p)), [{ request_id: id, function: 'generate', status: 'completed' }]);
@@ -188,6 +192,7 @@ test('embed_batch_async: text_input per item, cache hits born completed, 10,000 
     { status: 'pending', result: null },
     { status: 'completed', result: '[1,0]' },
   ]);
+  await db.pool.query(`SELECT _steadytext_cache_fold()`);
   const ac = await db.pool.query(`SELECT access_count FROM steadytext_cache WHERE cache_key = $1`, [qx.cache_key]);
   assert.equal(Number(ac.rows[0].access_count), 3);
 

@@ -98,11 +98,11 @@ test('a hand-off whose copy fails raises the failure in the caller', async () =>
   await caller.query('ROLLBACK');
 });
 
-test('a hand-off that times out cancels its copy and raises 57014', async () => {
+test('a hand-off that times out cancels its copy and raises STX03', async () => {
   const caller = await db.connect();
   await caller.query('BEGIN');
   const t0 = Date.now();
-  await assertSqlError(caller, `SELECT generate_and_wait('nobody answers', 1)`, [], '57014', 'did not finish within 1 seconds');
+  await assertSqlError(caller, `SELECT generate_and_wait('nobody answers', 1)`, [], 'STX03', 'did not finish within 1 seconds');
   assert.ok(Date.now() - t0 < 3000);
   await caller.query('ROLLBACK');
   const copy = await db.pool.query(

@@ -82,10 +82,10 @@ test('get_async_result errors: unknown, failed, cancelled, timeout, bad argument
   await assertSqlError(db.pool, `SELECT ${f}($1)`, [cancelled], 'STX02', 'was cancelled');
   const slow = await enqueue('never done');
   const t0 = Date.now();
-  await assertSqlError(db.pool, `SELECT ${f}($1, timeout_seconds := 1)`, [slow], '57014', 'did not finish within 1 seconds');
+  await assertSqlError(db.pool, `SELECT ${f}($1, timeout_seconds := 1)`, [slow], 'STX03', 'did not finish within 1 seconds');
   const ms = Date.now() - t0;
   assert.ok(ms >= 900 && ms < 2500, `timeout took ${ms} ms`);
-  await assertSqlError(db.pool, `SELECT ${f}($1, 0)`, [slow], '57014');
+  await assertSqlError(db.pool, `SELECT ${f}($1, 0)`, [slow], 'STX03');
   await assertSqlError(db.pool, `SELECT ${f}(NULL)`, [], '22004', 'request_id');
   await assertSqlError(db.pool, `SELECT ${f}($1, -1)`, [slow], '22023', 'timeout_seconds');
 });

@@ -89,6 +89,7 @@ test('a cache hit is answered without a worker and writes no queue row', async (
   const n = await queueCount(db.pool);
   assert.equal((await db.pool.query(`SELECT steadytext_generate('cache me') AS r`)).rows[0].r, 'echo:cache me');
   assert.equal(await queueCount(db.pool), n);
+  await db.pool.query(`SELECT _steadytext_cache_fold()`);
   const hits = await db.pool.query(`SELECT access_count::int AS n FROM steadytext_cache WHERE parameters->>'prompt' = 'cache me'`);
   assert.equal(hits.rows[0].n, 2);
 });
@@ -135,7 +136,7 @@ test('failures, cancels and steadytext.sync_timeout_seconds surface as steadytex
   const c = await db.connect();
   await c.query(`SET steadytext.sync_timeout_seconds = 1`);
   const t0 = Date.now();
-  await assertSqlError(c, `SELECT steadytext_generate('sleep:5000', use_cache := false)`, [], '57014', 'did not finish within 1 seconds');
+  await assertSqlError(c, `SELECT steadytext_generate('sleep:5000', use_cache := false)`, [], 'STX03', 'did not finish within 1 seconds');
   assert.ok(Date.now() - t0 < 4000);
   // the timed-out copy was cancelled (the worker aborts it)
   const copy = await db.pool.query(`SELECT status FROM steadytext_queue WHERE parameters->>'prompt' = 'sleep:5000' AND handoff_of IS NOT NULL`);
