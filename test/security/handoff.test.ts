@@ -133,7 +133,7 @@ test('the hand-off connects as its login, which can do nothing but the hand-off;
   // another member of steadytext_handoff (another database's hand-off login, say) may not insert here
   const stray = await logins.as('stray', db.url);
   assert.equal(await sqlstate(stray,
-    `SELECT _steadytext_handoff_insert(gen_random_uuid(), 'generate', '{"prompt":"p","max_tokens":5,"use_cache":false,"seed":1}', 0, NULL, 'm', $1, NULL, NULL)`,
+    `SELECT _steadytext_handoff_insert(gen_random_uuid(), 'generate', '{"prompt":"p","max_tokens":5,"use_cache":false,"seed":1}', 0, $1, pg_backend_pid())`,
     [logins.names.other]), '42501');
   assert.equal((await one(db.pool, `SELECT count(*)::int AS n FROM steadytext_queue WHERE owner_role = $1`, [logins.names.other])).n, 0);
 });
