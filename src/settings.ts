@@ -4,7 +4,7 @@
 // the engine (loadEngine) all resolve their values here; none keeps a default
 // of its own. Precedence, highest first: flag > environment > GUC > default.
 // Where a command deliberately differs (`up` is interactive: it logs at info
-// and serves /metrics on 127.0.0.1:9464), the difference is a per-command
+// and serves /metrics on port 9464), the difference is a per-command
 // default in this table, not a second code path. docs/worker.md ("Settings")
 // holds this table as Markdown; test/docs/settings-table.test.ts keeps the two
 // equal (`npx tsx test/docs/writeSettingsTable.ts` rewrites it).
@@ -494,11 +494,10 @@ export const SETTINGS = {
     key: 'metricsHost',
     flag: '--metrics-host <address>',
     env: 'STEADYTEXT_WORKER_METRICS_HOST',
-    default: '0.0.0.0',
-    commandDefaults: { up: '127.0.0.1' },
+    default: '127.0.0.1',
     parser: text(),
-    commands: ['worker'],
-    meaning: 'address the metrics server binds',
+    commands: ALL_WORKERS,
+    meaning: "address the metrics server binds; `/metrics` counts every tenant's requests and `/health` has no login, so keep it on loopback or behind your own auth (docs/security.md)",
   }),
 
   // The engine (local models).

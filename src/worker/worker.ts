@@ -200,7 +200,7 @@ export class Worker {
       // The metrics port first: a port in use fails the start before this
       // worker is registered anywhere.
       if (s.metricsPort !== undefined) {
-        ({ metrics: this.metrics, server: this.metricsServer } = await startWorkerMetrics(this));
+        ({ metrics: this.metrics, server: this.metricsServer } = await startWorkerMetrics(this, (line) => this.log('info', line)));
         this.log('info', `metrics on ${this.metricsServer.url}/metrics, health on ${this.metricsServer.url}/health`);
       }
       // Jobs an earlier process left under this same worker_id count as crashed.
