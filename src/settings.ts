@@ -150,6 +150,27 @@ const httpUrl = (keyHint: string): Parser<string> => ({
   format: (v) => v,
 });
 
+/** Comma-separated `name` or `name:port` entries (no scheme, no path), lowercased. */
+const hostList = (): Parser<string[]> => ({
+  parse(raw, name) {
+    const entries = String(raw)
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean);
+    for (const h of entries) {
+      let ok = /^[^\s/?#@\\]+$/.test(h);
+      try {
+        ok &&= new URL(`http://${h}`).host === h.replace(/:80$/, '');
+      } catch {
+        ok = false;
+      }
+      if (!ok) throw new SettingsError(`${name}: expected host names such as dash.example.org or dash.example.org:8443, got '${h}'`);
+    }
+    return entries;
+  },
+  format: (v) => v.join(','),
+});
+
 /** A non-negative integer, or 'auto' (null). */
 const countOrAuto = (): Parser<number | null> => ({
   parse: (raw, name) => (String(raw).trim().toLowerCase() === 'auto' ? null : parseInteger(raw, name, 0)),
@@ -700,6 +721,16 @@ export const SETTINGS = {
     parser: text(),
     commands: ['dashboard'],
     meaning: 'address the dashboard binds; it can retry jobs, so keep it local unless behind auth',
+  }),
+  dashboardAllowedHosts: setting<string[]>({
+    key: 'dashboardAllowedHosts',
+    flag: '--allowed-hosts <names>',
+    env: 'STEADYTEXT_DASHBOARD_ALLOWED_HOSTS',
+    default: undefined,
+    defaultText: 'its own address only',
+    parser: hostList(),
+    commands: ['dashboard'],
+    meaning: 'more names the dashboard answers to in `Host`, comma-separated (`name` any port, `name:port`): the name a reverse proxy forwards. Any other Host gets 403 (DNS rebinding)',
   }),
   sampleInterval: setting<number>({
     key: 'sampleInterval',
