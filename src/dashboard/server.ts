@@ -99,6 +99,7 @@ export class Dashboard {
   readonly sampleIntervalMs: number;
 
   private constructor(private readonly opts: DashboardOptions) {
+    for (const entry of opts.allowedHosts ?? []) if (!hostKey(entry)) throw new Error(`allowedHosts: not a host name: ${entry}`);
     this.sampleIntervalMs = opts.sampleIntervalMs ?? (defaultOf(SETTINGS.sampleInterval) as number);
     this.history = new RingBuffer(opts.historySize ?? 300);
     this.pool = new pg.Pool({
@@ -147,8 +148,7 @@ export class Dashboard {
     }
     const hosts = new Map<string, Set<number> | null>([...names].map((n) => [hostKey(n)!.hostname, new Set([port])]));
     for (const entry of this.opts.allowedHosts ?? []) {
-      const key = hostKey(entry);
-      if (!key) throw new Error(`allowedHosts: not a host name: ${entry}`);
+      const key = hostKey(entry)!; // checked by the constructor
       const anyPort = !/:\d+$/.test(entry);
       const ports = hosts.get(key.hostname);
       if (anyPort) hosts.set(key.hostname, null);
