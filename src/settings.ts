@@ -4,7 +4,7 @@
 // the engine (loadEngine) all resolve their values here; none keeps a default
 // of its own. Precedence, highest first: flag > environment > GUC > default.
 // Where a command deliberately differs (`up` is interactive: it logs at info
-// and serves /metrics on 127.0.0.1:9464), the difference is a per-command
+// and serves /metrics on port 9464), the difference is a per-command
 // default in this table, not a second code path. docs/worker.md ("Settings")
 // holds this table as Markdown; test/docs/settings-table.test.ts keeps the two
 // equal (`npx tsx test/docs/writeSettingsTable.ts` rewrites it).
@@ -148,6 +148,27 @@ const httpUrl = (keyHint: string): Parser<string> => ({
     return url.replace(/\/+$/, '');
   },
   format: (v) => v,
+});
+
+/** Comma-separated `name` or `name:port` entries (no scheme, no path), lowercased. */
+const hostList = (): Parser<string[]> => ({
+  parse(raw, name) {
+    const entries = String(raw)
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean);
+    for (const h of entries) {
+      let ok = /^[^\s/?#@\\]+$/.test(h);
+      try {
+        ok &&= new URL(`http://${h}`).host === h.replace(/:80$/, '');
+      } catch {
+        ok = false;
+      }
+      if (!ok) throw new SettingsError(`${name}: expected host names such as dash.example.org or dash.example.org:8443, got '${h}'`);
+    }
+    return entries;
+  },
+  format: (v) => v.join(','),
 });
 
 /** A non-negative integer, or 'auto' (null). */
@@ -494,11 +515,10 @@ export const SETTINGS = {
     key: 'metricsHost',
     flag: '--metrics-host <address>',
     env: 'STEADYTEXT_WORKER_METRICS_HOST',
-    default: '0.0.0.0',
-    commandDefaults: { up: '127.0.0.1' },
+    default: '127.0.0.1',
     parser: text(),
-    commands: ['worker'],
-    meaning: 'address the metrics server binds',
+    commands: ALL_WORKERS,
+    meaning: "address the metrics server binds; `/metrics` counts every tenant's requests and `/health` has no login, so keep it on loopback or behind your own auth (docs/security.md)",
   }),
 
   // The engine (local models).
@@ -701,6 +721,16 @@ export const SETTINGS = {
     parser: text(),
     commands: ['dashboard'],
     meaning: 'address the dashboard binds; it can retry jobs, so keep it local unless behind auth',
+  }),
+  dashboardAllowedHosts: setting<string[]>({
+    key: 'dashboardAllowedHosts',
+    flag: '--allowed-hosts <names>',
+    env: 'STEADYTEXT_DASHBOARD_ALLOWED_HOSTS',
+    default: undefined,
+    defaultText: 'its own address only',
+    parser: hostList(),
+    commands: ['dashboard'],
+    meaning: 'more names the dashboard answers to in `Host`, comma-separated (`name` any port, `name:port`): the name a reverse proxy forwards. Any other Host gets 403 (DNS rebinding)',
   }),
   sampleInterval: setting<number>({
     key: 'sampleInterval',

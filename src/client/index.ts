@@ -271,12 +271,15 @@ export class SteadyText {
   }
 
   /**
-   * Every NOTIFY steadytext_completed, as `{request_id, function, status, batch_id?}`,
-   * on a connection of its own. Breaking out of the loop gives it back.
+   * Every request this client's login may read that reaches a final state, as
+   * `{request_id, function, status, batch_id?}`, from NOTIFY
+   * steadytext_completed on a connection of its own. Each notification is
+   * checked against its row first (anyone may NOTIFY): a forged or replayed one
+   * yields nothing. Breaking out of the loop gives the connection back.
    * `await stream.ready` before enqueueing to be sure to see those completions.
    */
   completions(opts: CompletionsOptions = {}): CompletionStream {
-    const stream = new CompletionStream(this.pool, opts, (s) => this.streams.delete(s));
+    const stream = new CompletionStream(this.pool, opts, (s) => this.streams.delete(s), `${this.prefix}steadytext_queue`);
     this.streams.add(stream);
     return stream;
   }

@@ -7,9 +7,16 @@
 //
 // A sampler reads steadytext_queue_stats() every sampleIntervalMs into a ring
 // buffer (the queue-depth chart and the throughput column).
+//
+// No login (docs/security.md, "The dashboard"): it binds to 127.0.0.1 unless
+// told otherwise, answers only requests whose Host is its own (so a page on
+// another site that rebinds its DNS name to this address reads nothing),
+// refuses state-changing requests from any other origin, and may not be
+// framed.
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import pg from 'pg';
 import { defaultOf, SETTINGS } from '../settings.ts';
 import { failedJobs, queueStats, retryFailed, workerStatus } from './queries.ts';
@@ -25,6 +32,11 @@ export interface DashboardOptions {
   sampleIntervalMs?: number;
   /** Samples kept (default 300: 10 minutes at 2 s). */
   historySize?: number;
+  /**
+   * More names the dashboard answers to in `Host` besides its own address
+   * (`name`: any port; `name:port`), e.g. what a reverse proxy forwards.
+   */
+  allowedHosts?: string[];
 }
 
 export interface FunctionSummary {
@@ -48,6 +60,33 @@ const STATIC: Record<string, { file: string; type: string }> = {
 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** On every answer: no framing (clickjacking the Retry button), no sniffing, nothing but our own files. */
+const SECURITY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Cache-Control': 'no-store',
+};
+
+/** A Host header as hostname (lowercased, IPv6 in brackets) and port; null if it is not one. */
+function hostKey(host: string | undefined): { hostname: string; port: number } | null {
+  if (!host || !/^[^\s/?#@\\]+$/.test(host)) return null;
+  try {
+    const u = new URL(`http://${host}`);
+    return { hostname: u.hostname, port: u.port ? Number(u.port) : 80 };
+  } catch {
+    return null;
+  }
+}
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+const isLoopback = (address: string) => address === '::1' || /^127\./.test(address) || address === '::ffff:127.0.0.1';
+const bracketed = (address: string) => (isIP(address) === 6 ? `[${address}]` : address);
+
 export class Dashboard {
   private readonly server: Server;
   private readonly pool: pg.Pool;
@@ -55,9 +94,12 @@ export class Dashboard {
   private timer?: NodeJS.Timeout;
   private sampling?: Promise<void>;
   private lastError: string | null = null;
+  /** hostname → the ports it is answered on (null: any port, an operator's name without one). */
+  private ownHosts = new Map<string, Set<number> | null>();
   readonly sampleIntervalMs: number;
 
   private constructor(private readonly opts: DashboardOptions) {
+    for (const entry of opts.allowedHosts ?? []) if (!hostKey(entry)) throw new Error(`allowedHosts: not a host name: ${entry}`);
     this.sampleIntervalMs = opts.sampleIntervalMs ?? (defaultOf(SETTINGS.sampleInterval) as number);
     this.history = new RingBuffer(opts.historySize ?? 300);
     this.pool = new pg.Pool({
@@ -69,6 +111,7 @@ export class Dashboard {
     });
     this.pool.on('error', () => {}); // an idle connection dropped; the next query reconnects
     this.server = createServer((req, res) => {
+      for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
       this.handle(req, res).catch((err: Error) => json(res, 500, { error: err.message }));
     });
   }
@@ -83,8 +126,69 @@ export class Dashboard {
         resolve();
       });
     });
+    d.ownHosts = d.hostsAnswered();
     d.timer = setInterval(() => void d.sample(), d.sampleIntervalMs);
     return d;
+  }
+
+  /**
+   * The Host values served: the bound address and port (a loopback bind also
+   * as localhost, 127.0.0.1 and [::1]; a wildcard bind as loopback and every
+   * address of this machine), plus the operator's allowedHosts.
+   */
+  private hostsAnswered(): Map<string, Set<number> | null> {
+    const { address, port } = this.server.address() as AddressInfo;
+    const names = new Set<string>();
+    if (address === '0.0.0.0' || address === '::') {
+      LOOPBACK_NAMES.forEach((n) => names.add(n));
+      for (const a of Object.values(networkInterfaces()).flat()) if (a) names.add(bracketed(a.address));
+    } else {
+      if (isLoopback(address)) LOOPBACK_NAMES.forEach((n) => names.add(n));
+      names.add(bracketed(address));
+    }
+    const hosts = new Map<string, Set<number> | null>([...names].map((n) => [hostKey(n)!.hostname, new Set([port])]));
+    for (const entry of this.opts.allowedHosts ?? []) {
+      const key = hostKey(entry)!; // checked by the constructor
+      const anyPort = !/:\d+$/.test(entry);
+      const ports = hosts.get(key.hostname);
+      if (anyPort) hosts.set(key.hostname, null);
+      else if (ports !== null) hosts.set(key.hostname, new Set([...(ports ?? []), key.port]));
+    }
+    return hosts;
+  }
+
+  /** Is `host` (a Host header) one this dashboard answers to? */
+  private answers(host: string | undefined): boolean {
+    const key = hostKey(host);
+    if (!key) return false;
+    const ports = this.ownHosts.get(key.hostname);
+    return ports === null || (ports !== undefined && ports.has(key.port));
+  }
+
+  /**
+   * A request that changes something must come from the page itself: an
+   * Origin naming this very Host (http, or https behind a TLS proxy), or,
+   * from a client that sends no Origin (curl), no Sec-Fetch-Site saying it
+   * comes from another site.
+   */
+  private sameOrigin(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) {
+      const site = req.headers['sec-fetch-site'];
+      return site === undefined || site === 'same-origin' || site === 'none';
+    }
+    let u: URL;
+    try {
+      u = new URL(origin);
+    } catch {
+      return false; // 'null' (sandboxed frames, file:) and garbage
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return false;
+    try {
+      return u.host === new URL(`http://${req.headers.host}`).host;
+    } catch {
+      return false;
+    }
   }
 
   get url(): string {
@@ -160,11 +264,18 @@ export class Dashboard {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // DNS rebinding: a page of another site whose name now points here sends its own name as Host.
+    if (!this.answers(req.headers.host)) {
+      return json(res, 403, { error: `this dashboard does not answer to Host ${JSON.stringify(req.headers.host ?? '')} (allowed hosts: --allowed-hosts)` });
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !this.sameOrigin(req)) {
+      return json(res, 403, { error: 'cross-origin request refused' });
+    }
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && STATIC[path]) {
       const { file, type } = STATIC[path];
       const body = await readFile(new URL(`./static/${file}`, import.meta.url));
-      res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+      res.writeHead(200, { 'Content-Type': type });
       return void res.end(body);
     }
     if (req.method === 'GET' && path === '/api/summary') {
@@ -201,7 +312,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
     res.end();
     return;
   }
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+  res.writeHead(status, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify(body));
 }
 

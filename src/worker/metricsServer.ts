@@ -1,7 +1,9 @@
 // The worker's HTTP endpoint (node:http): GET /metrics (Prometheus text) and
 // GET /health (JSON; 200 healthy, 503 when the database is unreachable, the
 // worker's heartbeat is stale, or the worker is stopping). It has its own
-// small pool, so a scrape never waits for a job's connection.
+// small pool, so a scrape never waits for a job's connection. No login: it
+// binds to 127.0.0.1 unless told otherwise, and what it answers names no
+// database error (those go to the worker's log).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
@@ -20,6 +22,8 @@ export interface MetricsServerOptions {
   port: number;
   /** A heartbeat older than this is unhealthy (the worker's heartbeat timeout). */
   heartbeatTimeoutSeconds: number;
+  /** The operator's log (the worker's): errors callers are not shown. Default: dropped. */
+  log?: (line: string) => void;
 }
 
 export interface HealthReport {
@@ -34,6 +38,8 @@ export interface HealthReport {
 export class MetricsServer {
   private readonly server: Server;
   private readonly pool: pg.Pool;
+  /** The database error last logged by /health, so a probe every second logs it once. */
+  private lastDbError: string | null = null;
 
   private constructor(private readonly opts: MetricsServerOptions) {
     this.pool = new pg.Pool({
@@ -46,7 +52,10 @@ export class MetricsServer {
     });
     this.pool.on('error', () => {}); // an idle connection dropped; the next request reconnects
     this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: Error) => send(res, 500, 'text/plain; charset=utf-8', `error: ${err.message}\n`));
+      this.handle(req, res).catch((err: Error) => {
+        this.log(`metrics server: ${req.method} ${req.url}: ${err.message}`);
+        send(res, 500, 'text/plain; charset=utf-8', 'internal error (see the worker log)\n');
+      });
     });
   }
 
@@ -102,14 +111,23 @@ export class MetricsServer {
     try {
       row = await workerHeartbeat(this.pool, subject.workerId);
     } catch (err) {
-      return { ...base, status: 'db_unreachable', db: false, last_heartbeat: null, error: (err as Error).message };
+      // The driver's text can name hosts, roles and databases: the log has it, the caller does not.
+      const detail = (err as Error).message;
+      if (detail !== this.lastDbError) this.log(`health: database unreachable: ${detail}`);
+      this.lastDbError = detail;
+      return { ...base, status: 'db_unreachable', db: false, last_heartbeat: null, error: 'database unreachable' };
     }
+    this.lastDbError = null;
     const last = row ? row.last_heartbeat.toISOString() : null;
     if (subject.isStopping) return { ...base, status: 'stopping', db: true, last_heartbeat: last };
     if (!row || row.age_seconds > this.opts.heartbeatTimeoutSeconds) {
       return { ...base, status: 'stale', db: true, last_heartbeat: last, error: row ? 'heartbeat older than the heartbeat timeout' : 'worker row missing' };
     }
     return { ...base, status: 'ok', db: true, last_heartbeat: last };
+  }
+
+  private log(line: string): void {
+    this.opts.log?.(line);
   }
 
   async close(): Promise<void> {
@@ -128,11 +146,12 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-/** Starts the metrics of a worker and their server on settings.metricsHost:metricsPort. */
+/** Starts the metrics of a worker and their server on settings.metricsHost:metricsPort; `log` gets what callers are not shown. */
 export async function startWorkerMetrics(
   worker: MetricsSubject & {
     settings: Pick<WorkerSettings, 'connection' | 'metricsHost' | 'metricsPort' | 'heartbeatTimeoutSeconds' | 'concurrency'>;
   },
+  log?: (line: string) => void,
 ): Promise<{ metrics: WorkerMetrics; server: MetricsServer }> {
   const s = worker.settings;
   const metrics = new WorkerMetrics(worker);
@@ -143,6 +162,7 @@ export async function startWorkerMetrics(
     host: s.metricsHost ?? (defaultOf(SETTINGS.metricsHost) as string),
     port: s.metricsPort ?? 0,
     heartbeatTimeoutSeconds: s.heartbeatTimeoutSeconds,
+    log,
   });
   return { metrics, server };
 }

@@ -147,7 +147,7 @@ export interface WorkerSettings {
   engine?: Engine;
   /** Port of the /metrics + /health server (0: any free port); undefined: no server. */
   metricsPort?: number;
-  /** Address the metrics server binds (default 0.0.0.0). */
+  /** Address the metrics server binds (default 127.0.0.1). */
   metricsHost?: string;
   /** Roles served by inference servers; a role not here runs on the local engine. */
   servers: HttpBackends;

@@ -200,7 +200,7 @@ export class Worker {
       // The metrics port first: a port in use fails the start before this
       // worker is registered anywhere.
       if (s.metricsPort !== undefined) {
-        ({ metrics: this.metrics, server: this.metricsServer } = await startWorkerMetrics(this));
+        ({ metrics: this.metrics, server: this.metricsServer } = await startWorkerMetrics(this, (line) => this.log('info', line)));
         this.log('info', `metrics on ${this.metricsServer.url}/metrics, health on ${this.metricsServer.url}/health`);
       }
       // Jobs an earlier process left under this same worker_id count as crashed.
@@ -479,8 +479,13 @@ export class Worker {
       err instanceof JobInputError ||
       (err instanceof UnstorableResult && err.permanent)
     );
-    const message =
-      err instanceof TimedOut ? err.message : err instanceof Error ? err.message || err.name : String(err);
+    const full = err instanceof TimedOut ? err.message : err instanceof Error ? err.message || err.name : String(err);
+    // The job's error is read by the tenant who asked: where the engine says
+    // what it may see (an inference server's answer without its URL), that is
+    // stored and the operator's full text goes to the log.
+    const publicMessage = (err as { publicMessage?: unknown } | null)?.publicMessage;
+    const message = typeof publicMessage === 'string' && publicMessage !== '' ? publicMessage : full;
+    if (message !== full) this.log('info', `job ${job.request_id} (${job.function_name}, attempt ${job.attempt}): ${full}`);
     const s = this.settings;
     try {
       const outcome = await withRetries(

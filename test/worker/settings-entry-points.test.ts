@@ -46,8 +46,8 @@ function documentedDifferences(x: EntryPoint, y: EntryPoint): string[] {
   return (Object.values(SETTINGS) as Setting[]).filter((s) => defaultOf(s, x) !== defaultOf(s, y)).map((s) => s.key).sort();
 }
 
-test('the table documents exactly two deliberate differences between up and worker: the metrics port and host', () => {
-  assert.deepEqual(documentedDifferences('worker', 'up'), ['metricsHost', 'metricsPort']);
+test('the table documents exactly one deliberate difference between up and worker: the metrics port', () => {
+  assert.deepEqual(documentedDifferences('worker', 'up'), ['metricsPort']);
   assert.deepEqual(documentedDifferences('programmatic', 'worker'), ['logLevel']);
 });
 
@@ -57,7 +57,7 @@ test('with nothing set, up and worker resolve the same settings except the docum
   assert.equal(up.metricsPort, 9464);
   assert.equal(up.metricsHost, '127.0.0.1');
   assert.equal(worker.metricsPort, undefined, 'the worker serves no metrics unless asked');
-  assert.equal(worker.metricsHost, '0.0.0.0');
+  assert.equal(worker.metricsHost, '127.0.0.1', 'both on loopback unless told otherwise');
   assert.equal(up.logLevel, 'info');
   assert.equal(worker.logLevel, 'info');
   assert.equal(resolveSettings({}, {}, {}, connection).logLevel, 'silent', 'programmatic: silent');

@@ -8,15 +8,16 @@ import { exitCodes, fail } from '../exit.ts';
 
 export function dashboardCommand(): Command {
   const cmd = new Command('dashboard').description('serve a web dashboard: queue depth, throughput, workers, failed jobs (with Retry)');
-  // --database-url, --port, --host and --sample-interval from the settings table (src/settings.ts).
+  // --database-url, --port, --host, --allowed-hosts and --sample-interval from the settings table (src/settings.ts).
   return addSettingOptions(cmd, 'dashboard')
     .action(async (opts: Record<string, unknown>) => {
       const inputs: SettingInputs = { flags: flagsFromOptions(opts, 'dashboard'), entry: 'dashboard' };
-      let port: number, host: string, intervalMs: number;
+      let port: number, host: string, intervalMs: number, allowedHosts: string[] | undefined;
       try {
         port = resolveOne(SETTINGS.dashboardPort, inputs).value!;
         host = resolveOne(SETTINGS.dashboardHost, inputs).value!;
         intervalMs = resolveOne(SETTINGS.sampleInterval, inputs).value!;
+        allowedHosts = resolveOne(SETTINGS.dashboardAllowedHosts, inputs).value;
       } catch (err) {
         if (err instanceof SettingsError) fail(err.message, exitCodes.usage);
         throw err;
@@ -25,7 +26,7 @@ export function dashboardCommand(): Command {
       const { startDashboard } = await import('../../dashboard/server.ts');
       let dashboard;
       try {
-        dashboard = await startDashboard({ connection: { connectionString: url }, host, port, sampleIntervalMs: intervalMs });
+        dashboard = await startDashboard({ connection: { connectionString: url }, host, port, sampleIntervalMs: intervalMs, allowedHosts });
       } catch (err) {
         fail(`could not start the dashboard: ${(err as Error).message}`, exitCodes.failure);
       }
