@@ -35,6 +35,13 @@ export class HttpBackendError extends EngineError {
 /** Answers that are known to be deterministic failures: retrying the request cannot help. */
 export type PermanentFailure = (status: number, text: string) => string | undefined;
 
+/**
+ * Answers whose status says "server error" but which refuse the request's
+ * input, every time (llama-server's 500 for an embedding input larger than
+ * its physical batch): thrown as EngineInputError, not retried.
+ */
+export type InputRefusal = (status: number, text: string) => boolean;
+
 const MAX_BACKOFF_MS = 30_000;
 const MAX_ERROR_TEXT = 500;
 
@@ -117,6 +124,7 @@ export class HttpClient {
   constructor(
     readonly options: HttpClientOptions,
     private readonly permanent: PermanentFailure = () => undefined,
+    private readonly refusesInput: InputRefusal = () => false,
   ) {
     this.slots = new Semaphore(options.maxInFlight);
   }
@@ -127,8 +135,8 @@ export class HttpClient {
 
   /**
    * One JSON request, retried per the options. Throws EngineAbortedError when
-   * `signal` aborts, EngineInputError on a 400/404/422 that retrying cannot
-   * fix, and HttpBackendError (with the server's error text) once retries run out.
+   * `signal` aborts, EngineInputError on a 400/404/413/422 (or an answer
+   * `refusesInput` names) that retrying cannot fix, and HttpBackendError (with the server's error text) once retries run out.
    */
   async json(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
     const o = this.options;
@@ -162,11 +170,12 @@ export class HttpClient {
         const message = errorText(text);
         const hint = this.permanent(res.status, message);
         if (hint) throw new HttpBackendError(`${where}: HTTP ${res.status}: ${message} (${hint})`, res.status);
+        if (this.refusesInput(res.status, message)) throw new EngineInputError(`${where}: HTTP ${res.status}: ${message}`);
         if (res.status === 429 || res.status >= 500) {
           last = `HTTP ${res.status}: ${message}`;
           lastStatus = res.status;
           if (res.status === 429) wait = retryAfterMs(res);
-        } else if (res.status === 400 || res.status === 404 || res.status === 422) {
+        } else if (res.status === 400 || res.status === 404 || res.status === 413 || res.status === 422) {
           throw new EngineInputError(`${where}: HTTP ${res.status}: ${message}`);
         } else {
           throw new HttpBackendError(`${where}: HTTP ${res.status}: ${message}`, res.status);

@@ -24,7 +24,11 @@ export interface Engine {
   generateRegex(prompt: string, pattern: string, opts: GenerateOptions): Promise<string>;
   /** Output is exactly one of `choices`. */
   generateChoice(prompt: string, choices: string[], opts: GenerateOptions): Promise<string>;
-  /** One L2-normalised vector per text, all of the same dimension. */
+  /**
+   * One L2-normalised vector per text, all of the same dimension. A text the
+   * model cannot take (longer than its context) refuses the whole call with
+   * EngineInputError; the worker then splits its batch (docs/reliability.md).
+   */
   embed(texts: string[], opts?: { signal?: AbortSignal }): Promise<number[][]>;
   /** Documents with relevance scores, best first. */
   rerank(
@@ -51,7 +55,15 @@ export class EngineError extends Error {
 /** The model file for a role is absent and could not be fetched. */
 export class ModelNotFoundError extends EngineError {}
 
-/** Bad arguments the engine cannot honour (unsupported regex, invalid schema...). */
+/**
+ * The engine refuses this input, and would refuse it again: bad arguments
+ * (unsupported regex, invalid schema, empty text), a text longer than the
+ * model's context, an inference server's 4xx or its own "input too large".
+ * The worker fails such a job at once, without a retry; a grouped call (an
+ * embed batch) refused this way is split until each job gets its own answer.
+ * Anything else an engine throws is taken for a fault of the machine (the
+ * server, memory, a timeout) and retried with backoff.
+ */
 export class EngineInputError extends EngineError {}
 
 /** The call was aborted through its signal. */
