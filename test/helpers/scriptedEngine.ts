@@ -11,6 +11,9 @@
 //                       answers once it is gone (a test fixes the cause, then retries)
 //   'wait-for-file:<path>'  waits until <path> exists (aborts early on the signal),
 //                       then answers: a gate the test opens when it has seen what it asserts
+//   'refuse:<anything>' (embed, any text of the call) refuses the whole call with
+//                       EngineInputError naming that text, as a server answers 400
+//                       to a request holding one input it cannot take
 //   anything else       answers at once
 //
 // Answers are deterministic: generate → `echo:<prompt>`, generate_json →
@@ -108,6 +111,11 @@ export function createScriptedEngine(): Engine {
     },
     async embed(texts, opts) {
       // One event for the whole call: tests count calls to see batching.
+      const refused = texts.find((t) => t.startsWith('refuse:'));
+      if (refused !== undefined) {
+        events.push({ call: 'embed', inputs: texts, at: Date.now(), outcome: 'threw' });
+        throw new EngineInputError(`the engine refuses the text ${JSON.stringify(refused)}`);
+      }
       await act(texts[0] ?? '', opts?.signal, { call: 'embed', inputs: texts });
       return texts.map(vectorFor);
     },
