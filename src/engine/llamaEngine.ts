@@ -419,6 +419,7 @@ export class GenerationModel extends RoleModel {
           break;
         }
         generated.push(token);
+        opts.onProgress?.();
         if (generated.length >= opts.maxTokens) break;
       }
     } finally {
@@ -559,7 +560,13 @@ export class RerankingModel extends RoleModel {
     return template.replace('{{query}}', layout.query(task, query)).replace('{{document}}', document);
   }
 
-  async rerank(query: string, documents: string[], task: string, signal?: AbortSignal): Promise<RankedDocument[]> {
+  async rerank(
+    query: string,
+    documents: string[],
+    task: string,
+    signal?: AbortSignal,
+    onProgress?: () => void,
+  ): Promise<RankedDocument[]> {
     if (typeof query !== 'string') throw new EngineInputError('rerank expects a query string');
     if (!Array.isArray(documents) || documents.some((d) => typeof d !== 'string')) {
       throw new EngineInputError('rerank expects documents as an array of strings');
@@ -573,6 +580,7 @@ export class RerankingModel extends RoleModel {
       for (const doc of documents) {
         throwIfAborted(signal);
         scores.push(await ctx.rank(fullQuery, doc));
+        onProgress?.();
       }
       return documents
         .map((document, index) => ({ document, score: scores[index], index }))
@@ -662,9 +670,9 @@ export class LlamaEngine implements Engine {
     query: string,
     documents: string[],
     task: string,
-    opts?: { seed?: number; signal?: AbortSignal },
+    opts?: { seed?: number; signal?: AbortSignal; onProgress?: () => void },
   ): Promise<RankedDocument[]> {
-    return this.reranking.rerank(query, documents, task, opts?.signal);
+    return this.reranking.rerank(query, documents, task, opts?.signal, opts?.onProgress);
   }
 
   async dispose(): Promise<void> {

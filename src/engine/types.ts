@@ -12,6 +12,13 @@ export interface GenerateOptions {
   seed: number;
   /** Aborts the call (job cancelled or timed out). */
   signal?: AbortSignal;
+  /**
+   * Called each time the engine produces a token of this call's output. The
+   * worker uses it to tell a job whose own output outlasts its time limit from
+   * a stalled engine (docs/reliability.md). Optional: an engine that cannot
+   * see its output grow (one answer per HTTP request) never calls it.
+   */
+  onProgress?: () => void;
 }
 
 export interface Engine {
@@ -35,7 +42,7 @@ export interface Engine {
     query: string,
     documents: string[],
     task: string,
-    opts?: { seed?: number; signal?: AbortSignal },
+    opts?: { seed?: number; signal?: AbortSignal; onProgress?: () => void },
   ): Promise<RankedDocument[]>;
   /** Frees models and contexts. */
   dispose(): Promise<void>;

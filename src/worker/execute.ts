@@ -29,11 +29,12 @@ function texts(job: Job, name: 'choices' | 'documents'): string[] {
   return v;
 }
 
-function generateOptions(job: Job, signal: AbortSignal) {
+function generateOptions(job: Job, signal: AbortSignal, onProgress?: () => void) {
   return {
     maxTokens: job.parameters.max_tokens ?? DEFAULT_MAX_TOKENS,
     seed: job.parameters.seed ?? DEFAULT_SEED,
     signal,
+    onProgress,
   };
 }
 
@@ -65,22 +66,27 @@ export function batchableEmbed(job: Job): boolean {
   }
 }
 
-/** Runs one job on the engine; the result as steadytext_queue.result stores it. */
-export async function executeJob(engine: Engine, job: Job, signal: AbortSignal): Promise<string> {
+/**
+ * Runs one job on the engine; the result as steadytext_queue.result stores it.
+ * `onProgress` is called as the engine produces the job's output (tokens,
+ * ranked documents), where the engine can tell.
+ */
+export async function executeJob(engine: Engine, job: Job, signal: AbortSignal, onProgress?: () => void): Promise<string> {
   checkCommonParameters(job);
   const p = job.parameters;
+  const o = () => generateOptions(job, signal, onProgress);
   switch (job.function_name) {
     case 'generate':
-      return engine.generate(text(job, 'prompt'), generateOptions(job, signal));
+      return engine.generate(text(job, 'prompt'), o());
     case 'generate_json': {
       if (p.schema === undefined || p.schema === null) throw new JobInputError('generate_json: parameters.schema is missing');
-      const doc = await engine.generateJson(text(job, 'prompt'), p.schema, generateOptions(job, signal));
+      const doc = await engine.generateJson(text(job, 'prompt'), p.schema, o());
       return JSON.stringify(doc);
     }
     case 'generate_regex':
-      return engine.generateRegex(text(job, 'prompt'), text(job, 'pattern'), generateOptions(job, signal));
+      return engine.generateRegex(text(job, 'prompt'), text(job, 'pattern'), o());
     case 'generate_choice':
-      return engine.generateChoice(text(job, 'prompt'), texts(job, 'choices'), generateOptions(job, signal));
+      return engine.generateChoice(text(job, 'prompt'), texts(job, 'choices'), o());
     case 'embed': {
       const [v] = await engine.embed([text(job, 'text_input')], { signal });
       return vectorText(v);
@@ -89,6 +95,7 @@ export async function executeJob(engine: Engine, job: Job, signal: AbortSignal):
       const ranked = await engine.rerank(text(job, 'query'), texts(job, 'documents'), p.task ?? DEFAULT_RERANK_TASK, {
         seed: p.seed ?? DEFAULT_SEED,
         signal,
+        onProgress,
       });
       return JSON.stringify(ranked);
     }

@@ -20,7 +20,7 @@
 import type { Engine } from '../engine/types.ts';
 import { claimOrder } from '../db/claimJobs.ts';
 import { batchableEmbed, executeEmbedBatch, executeJob } from './execute.ts';
-import { TimedOut, type HeldJob } from './heldJob.ts';
+import { outgrewItsTime, TimedOut, type HeldJob } from './heldJob.ts';
 
 const LOCKED_RETRY_MS = 200;
 
@@ -242,7 +242,10 @@ export class Executor {
     h.state = 'running';
     h.startedAt = performance.now();
     // setTimeout holds at most 2^31-1 ms (~24.8 days); longer limits are that.
-    h.timer = setTimeout(() => h.controller.abort(new TimedOut(seconds)), Math.min(seconds * 1000, 2 ** 31 - 1));
+    h.timer = setTimeout(
+      () => h.controller.abort(new TimedOut(seconds, outgrewItsTime(h, seconds))),
+      Math.min(seconds * 1000, 2 ** 31 - 1),
+    );
     this.o.log(`job ${h.job.request_id} ${h.job.function_name} started (attempt ${h.job.attempt})`);
   }
 
@@ -280,7 +283,10 @@ export class Executor {
     this.begin(h);
     let p: Promise<string>;
     try {
-      p = executeJob(this.o.engine, h.job, h.controller.signal);
+      p = executeJob(this.o.engine, h.job, h.controller.signal, () => {
+        h.lastOutputAt = performance.now();
+        h.firstOutputAt ??= h.lastOutputAt;
+      });
     } catch (err) {
       p = Promise.reject(err);
     }

@@ -477,7 +477,8 @@ export class Worker {
     const retryable = !(
       err instanceof EngineInputError ||
       err instanceof JobInputError ||
-      (err instanceof UnstorableResult && err.permanent)
+      (err instanceof UnstorableResult && err.permanent) ||
+      (err instanceof TimedOut && err.ownWork)
     );
     const message =
       err instanceof TimedOut ? err.message : err instanceof Error ? err.message || err.name : String(err);

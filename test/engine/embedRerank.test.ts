@@ -57,3 +57,12 @@ test("a text longer than the model's context is refused as the input's fault (En
     return true;
   });
 });
+
+test('generation and rerank report their output as it grows (onProgress): once per token, once per ranked document', async () => {
+  let tokens = 0;
+  await engine.generate('count me', { maxTokens: 8, seed: 1, onProgress: () => tokens++ });
+  assert.ok(tokens >= 1 && tokens <= 8, `${tokens} progress calls for at most 8 tokens`);
+  let ranked = 0;
+  await engine.rerank('cats', ['a', 'b', 'c'], '', { onProgress: () => ranked++ });
+  assert.equal(ranked, 3);
+});
