@@ -304,7 +304,7 @@ export class Executor {
       batch.map((h) => h.job),
       batch.map((h) => h.controller.signal),
       (i, outcome) => ('result' in outcome ? outcomes[i].resolve(outcome.result) : outcomes[i].reject(outcome.error)),
-      this.o.log,
+      (line) => this.o.log(line),
     );
     // Not expected to throw; should it, no job is left waiting.
     call.catch((error: unknown) => outcomes.forEach((o) => o.reject(error)));
