@@ -45,6 +45,13 @@ export class HttpBackendError extends EngineError {
 /** Answers that are known to be deterministic failures: retrying the request cannot help. */
 export type PermanentFailure = (status: number, text: string) => string | undefined;
 
+/**
+ * Answers whose status says "server error" but which refuse the request's
+ * input, every time (llama-server's 500 for an embedding input larger than
+ * its physical batch): thrown as EngineInputError, not retried.
+ */
+export type InputRefusal = (status: number, text: string) => boolean;
+
 const MAX_BACKOFF_MS = 30_000;
 const MAX_ERROR_TEXT = 500;
 const MAX_PUBLIC_TEXT = 200;
@@ -153,6 +160,7 @@ export class HttpClient {
   constructor(
     readonly options: HttpClientOptions,
     private readonly permanent: PermanentFailure = () => undefined,
+    private readonly refusesInput: InputRefusal = () => false,
   ) {
     this.slots = new Semaphore(options.maxInFlight);
   }
@@ -163,8 +171,8 @@ export class HttpClient {
 
   /**
    * One JSON request, retried per the options. Throws EngineAbortedError when
-   * `signal` aborts, EngineInputError on a 400/404/422 that retrying cannot
-   * fix, and HttpBackendError (with the server's error text) once retries run out.
+   * `signal` aborts, EngineInputError on a 400/404/413/422 (or an answer
+   * `refusesInput` names) that retrying cannot fix, and HttpBackendError (with the server's error text) once retries run out.
    */
   async json(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
     const o = this.options;
@@ -211,12 +219,15 @@ export class HttpClient {
             publicMessage: `${who}: HTTP ${res.status}: ${short} (${hint})`,
           });
         }
+        if (this.refusesInput(res.status, full)) {
+          throw new EngineInputError(`${where}: HTTP ${res.status}: ${full}`, { publicMessage: `${who}: HTTP ${res.status}: ${short}` });
+        }
         if (res.status === 429 || res.status >= 500) {
           last = `HTTP ${res.status}: ${full}`;
           lastPublic = `HTTP ${res.status}: ${short}`;
           lastStatus = res.status;
           if (res.status === 429) wait = retryAfterMs(res);
-        } else if (res.status === 400 || res.status === 404 || res.status === 422) {
+        } else if (res.status === 400 || res.status === 404 || res.status === 413 || res.status === 422) {
           throw new EngineInputError(`${where}: HTTP ${res.status}: ${full}`, { publicMessage: `${who}: HTTP ${res.status}: ${short}` });
         } else {
           throw new HttpBackendError(`${where}: HTTP ${res.status}: ${full}`, res.status, { publicMessage: `${who}: HTTP ${res.status}: ${short}` });

@@ -100,6 +100,18 @@ function permanentFailure(dialect: HttpDialect) {
   };
 }
 
+/**
+ * llama-server answers 500 to an embedding input longer than its physical
+ * batch (`-ub`; "input (N tokens) is too large to process. increase the
+ * physical batch size"): that input is refused every time, the others of the
+ * request are not at fault (also when reached with the openai dialect).
+ * Longer than its context, it answers 400, an EngineInputError anyway.
+ */
+function inputRefusal(dialect: HttpDialect) {
+  return (status: number, text: string): boolean =>
+    (dialect === 'llama-server' || dialect === 'openai') && status === 500 && /^input \(\d+ tokens\) is too large to process/.test(text);
+}
+
 /** The model names a server lists: /v1/models (llama-server, openai, ollama) or /info (tei). */
 export async function listModels(client: HttpClient, dialect: HttpDialect, signal?: AbortSignal): Promise<string[]> {
   if (dialect === 'tei') {
@@ -175,7 +187,7 @@ class RoleServer {
     readonly role: ModelRole,
     readonly backend: HttpBackend,
   ) {
-    this.client = new HttpClient({ ...backend, label: label(backend), publicLabel: publicLabel(role, backend) }, permanentFailure(backend.dialect));
+    this.client = new HttpClient({ ...backend, label: label(backend), publicLabel: publicLabel(role, backend) }, permanentFailure(backend.dialect), inputRefusal(backend.dialect));
   }
 
   /** An answer that is not what was asked for, found while running a job: the tenant's text names no address. */

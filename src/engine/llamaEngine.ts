@@ -419,6 +419,7 @@ export class GenerationModel extends RoleModel {
           break;
         }
         generated.push(token);
+        opts.onProgress?.();
         if (generated.length >= opts.maxTokens) break;
       }
     } finally {
@@ -448,13 +449,33 @@ export class GenerationModel extends RoleModel {
 
 
 export class EmbeddingModel extends RoleModel {
+  /** Tokens an embedding context holds; a text must be shorter (node-llama-cpp's rule). */
+  private contextSize = 0;
   private pool = new Pool<LlamaEmbeddingContext>(this.settings.parallel, async () => {
     const model = await this.model();
+    this.contextSize = Math.min(MAX_CONTEXT_SIZE, model.trainContextSize);
     return model.createEmbeddingContext({
-      contextSize: Math.min(MAX_CONTEXT_SIZE, model.trainContextSize),
+      contextSize: this.contextSize,
       threads: this.settings.threads,
     });
   });
+
+  /**
+   * Refuses the call (EngineInputError) when a text does not fit the model's
+   * context, before any text is embedded: a batch holding such a text costs
+   * only its tokenization, and the worker splits it (docs/reliability.md).
+   * The message names that text's own length only.
+   */
+  private checkLengths(ctx: LlamaEmbeddingContext, texts: string[]): void {
+    for (const text of texts) {
+      const n = ctx.calculateInputLength(text);
+      if (n >= this.contextSize) {
+        throw new EngineInputError(
+          `the text is too long for the embedding model: ${n} tokens, at most ${this.contextSize - 1} fit its context`,
+        );
+      }
+    }
+  }
 
   async embed(texts: string[], signal?: AbortSignal): Promise<number[][]> {
     if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) {
@@ -462,15 +483,17 @@ export class EmbeddingModel extends RoleModel {
     }
     if (texts.some((t) => t.length === 0)) throw new EngineInputError('cannot embed an empty text');
     throwIfAborted(signal);
+    if (texts.length === 0) return [];
     // Each text is evaluated alone in a single-sequence context (the addon returns
     // only sequence 0's pooled vector, so one decode cannot yield several); the
     // texts of one call run concurrently on up to `parallel` contexts. Each runner
-    // holds one context at a time, so concurrent calls cannot deadlock.
+    // holds one context at a time, so concurrent calls cannot deadlock. The first
+    // context checks every text's length before any is embedded.
     const out: number[][] = new Array(texts.length);
     let next = 0;
     let failed = false;
-    const runner = async (): Promise<void> => {
-      const ctx = await this.pool.acquire();
+    const runner = async (held?: LlamaEmbeddingContext): Promise<void> => {
+      const ctx = held ?? (await this.pool.acquire());
       try {
         while (!failed && next < texts.length) {
           throwIfAborted(signal);
@@ -484,9 +507,16 @@ export class EmbeddingModel extends RoleModel {
         this.pool.release(ctx);
       }
     };
-    const runners = Array.from({ length: Math.min(texts.length, this.settings.parallel) }, runner);
     try {
-      const results = await Promise.allSettled(runners);
+      const first = await this.pool.acquire();
+      try {
+        this.checkLengths(first, texts);
+      } catch (err) {
+        this.pool.release(first);
+        throw err;
+      }
+      const more = Array.from({ length: Math.min(texts.length, this.settings.parallel) - 1 }, () => runner());
+      const results = await Promise.allSettled([runner(first), ...more]);
       const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (rejected) throw rejected.reason;
       return out;
@@ -530,7 +560,13 @@ export class RerankingModel extends RoleModel {
     return template.replace('{{query}}', layout.query(task, query)).replace('{{document}}', document);
   }
 
-  async rerank(query: string, documents: string[], task: string, signal?: AbortSignal): Promise<RankedDocument[]> {
+  async rerank(
+    query: string,
+    documents: string[],
+    task: string,
+    signal?: AbortSignal,
+    onProgress?: () => void,
+  ): Promise<RankedDocument[]> {
     if (typeof query !== 'string') throw new EngineInputError('rerank expects a query string');
     if (!Array.isArray(documents) || documents.some((d) => typeof d !== 'string')) {
       throw new EngineInputError('rerank expects documents as an array of strings');
@@ -544,6 +580,7 @@ export class RerankingModel extends RoleModel {
       for (const doc of documents) {
         throwIfAborted(signal);
         scores.push(await ctx.rank(fullQuery, doc));
+        onProgress?.();
       }
       return documents
         .map((document, index) => ({ document, score: scores[index], index }))
@@ -551,6 +588,11 @@ export class RerankingModel extends RoleModel {
     } catch (err) {
       if (err instanceof EngineError) throw err;
       if (isAbort(err, signal)) throw new EngineAbortedError('rerank aborted', { cause: err });
+      // node-llama-cpp's words for a query and document longer than the context:
+      // the same input is refused every time.
+      if (/exceeds? the context size|too long to fit into the context/i.test((err as Error).message)) {
+        throw new EngineInputError(`rerank: a document is too long for the reranking model: ${(err as Error).message}`, { cause: err });
+      }
       throw new EngineError(`rerank failed: ${(err as Error).message}`, { cause: err });
     } finally {
       this.pool.release(ctx);
@@ -628,9 +670,9 @@ export class LlamaEngine implements Engine {
     query: string,
     documents: string[],
     task: string,
-    opts?: { seed?: number; signal?: AbortSignal },
+    opts?: { seed?: number; signal?: AbortSignal; onProgress?: () => void },
   ): Promise<RankedDocument[]> {
-    return this.reranking.rerank(query, documents, task, opts?.signal);
+    return this.reranking.rerank(query, documents, task, opts?.signal, opts?.onProgress);
   }
 
   async dispose(): Promise<void> {

@@ -12,6 +12,13 @@ export interface GenerateOptions {
   seed: number;
   /** Aborts the call (job cancelled or timed out). */
   signal?: AbortSignal;
+  /**
+   * Called each time the engine produces a token of this call's output. The
+   * worker uses it to tell a job whose own output outlasts its time limit from
+   * a stalled engine (docs/reliability.md). Optional: an engine that cannot
+   * see its output grow (one answer per HTTP request) never calls it.
+   */
+  onProgress?: () => void;
 }
 
 export interface Engine {
@@ -24,14 +31,18 @@ export interface Engine {
   generateRegex(prompt: string, pattern: string, opts: GenerateOptions): Promise<string>;
   /** Output is exactly one of `choices`. */
   generateChoice(prompt: string, choices: string[], opts: GenerateOptions): Promise<string>;
-  /** One L2-normalised vector per text, all of the same dimension. */
+  /**
+   * One L2-normalised vector per text, all of the same dimension. A text the
+   * model cannot take (longer than its context) refuses the whole call with
+   * EngineInputError; the worker then splits its batch (docs/reliability.md).
+   */
   embed(texts: string[], opts?: { signal?: AbortSignal }): Promise<number[][]>;
   /** Documents with relevance scores, best first. */
   rerank(
     query: string,
     documents: string[],
     task: string,
-    opts?: { seed?: number; signal?: AbortSignal },
+    opts?: { seed?: number; signal?: AbortSignal; onProgress?: () => void },
   ): Promise<RankedDocument[]>;
   /** Frees models and contexts. */
   dispose(): Promise<void>;
@@ -66,7 +77,15 @@ export class EngineError extends Error {
 /** The model file for a role is absent and could not be fetched. */
 export class ModelNotFoundError extends EngineError {}
 
-/** Bad arguments the engine cannot honour (unsupported regex, invalid schema...). */
+/**
+ * The engine refuses this input, and would refuse it again: bad arguments
+ * (unsupported regex, invalid schema, empty text), a text longer than the
+ * model's context, an inference server's 4xx or its own "input too large".
+ * The worker fails such a job at once, without a retry; a grouped call (an
+ * embed batch) refused this way is split until each job gets its own answer.
+ * Anything else an engine throws is taken for a fault of the machine (the
+ * server, memory, a timeout) and retried with backoff.
+ */
 export class EngineInputError extends EngineError {}
 
 /** The call was aborted through its signal. */

@@ -1,6 +1,6 @@
 // function_name → engine call → the text stored in steadytext_queue.result
 // (formats: docs/architecture.md, "Result formats").
-import type { Engine } from '../engine/types.ts';
+import { EngineInputError, type Engine } from '../engine/types.ts';
 import type { Job } from '../interfaces.ts';
 
 export const DEFAULT_MAX_TOKENS = 512;
@@ -29,11 +29,12 @@ function texts(job: Job, name: 'choices' | 'documents'): string[] {
   return v;
 }
 
-function generateOptions(job: Job, signal: AbortSignal) {
+function generateOptions(job: Job, signal: AbortSignal, onProgress?: () => void) {
   return {
     maxTokens: job.parameters.max_tokens ?? DEFAULT_MAX_TOKENS,
     seed: job.parameters.seed ?? DEFAULT_SEED,
     signal,
+    onProgress,
   };
 }
 
@@ -65,22 +66,27 @@ export function batchableEmbed(job: Job): boolean {
   }
 }
 
-/** Runs one job on the engine; the result as steadytext_queue.result stores it. */
-export async function executeJob(engine: Engine, job: Job, signal: AbortSignal): Promise<string> {
+/**
+ * Runs one job on the engine; the result as steadytext_queue.result stores it.
+ * `onProgress` is called as the engine produces the job's output (tokens,
+ * ranked documents), where the engine can tell.
+ */
+export async function executeJob(engine: Engine, job: Job, signal: AbortSignal, onProgress?: () => void): Promise<string> {
   checkCommonParameters(job);
   const p = job.parameters;
+  const o = () => generateOptions(job, signal, onProgress);
   switch (job.function_name) {
     case 'generate':
-      return engine.generate(text(job, 'prompt'), generateOptions(job, signal));
+      return engine.generate(text(job, 'prompt'), o());
     case 'generate_json': {
       if (p.schema === undefined || p.schema === null) throw new JobInputError('generate_json: parameters.schema is missing');
-      const doc = await engine.generateJson(text(job, 'prompt'), p.schema, generateOptions(job, signal));
+      const doc = await engine.generateJson(text(job, 'prompt'), p.schema, o());
       return JSON.stringify(doc);
     }
     case 'generate_regex':
-      return engine.generateRegex(text(job, 'prompt'), text(job, 'pattern'), generateOptions(job, signal));
+      return engine.generateRegex(text(job, 'prompt'), text(job, 'pattern'), o());
     case 'generate_choice':
-      return engine.generateChoice(text(job, 'prompt'), texts(job, 'choices'), generateOptions(job, signal));
+      return engine.generateChoice(text(job, 'prompt'), texts(job, 'choices'), o());
     case 'embed': {
       const [v] = await engine.embed([text(job, 'text_input')], { signal });
       return vectorText(v);
@@ -89,6 +95,7 @@ export async function executeJob(engine: Engine, job: Job, signal: AbortSignal):
       const ranked = await engine.rerank(text(job, 'query'), texts(job, 'documents'), p.task ?? DEFAULT_RERANK_TASK, {
         seed: p.seed ?? DEFAULT_SEED,
         signal,
+        onProgress,
       });
       return JSON.stringify(ranked);
     }
@@ -97,18 +104,75 @@ export async function executeJob(engine: Engine, job: Job, signal: AbortSignal):
   }
 }
 
+/** One job's outcome: its result, or why not. */
+export type JobOutcome = { result: string } | { error: unknown };
+
+/** A signal that aborts once every one of `signals` has (a call shared by several jobs). */
+function allAborted(signals: AbortSignal[]): { signal: AbortSignal; dispose(): void } {
+  const c = new AbortController();
+  const check = () => {
+    if (signals.every((s) => s.aborted)) c.abort(signals[0].reason);
+  };
+  for (const s of signals) s.addEventListener('abort', check);
+  check();
+  return { signal: c.signal, dispose: () => signals.forEach((s) => s.removeEventListener('abort', check)) };
+}
+
 /**
  * Several embed jobs in one engine.embed call (one forward pass over the
- * batch instead of one per text). Returns one result per job, in order.
- * Only jobs that pass batchableEmbed belong in a batch (one bad row would
- * otherwise fail the others).
+ * batch instead of one per text), reporting each job's outcome through
+ * `report(i, outcome)` as soon as it is known.
+ *
+ * A job's outcome depends only on its own input. When the engine refuses the
+ * call's input (EngineInputError: a text longer than the model's context, a
+ * server's 4xx), the batch is halved and each half sent again, down to single
+ * jobs: the others get their vectors, the refused text its own refusal, with
+ * no attempt lost by anyone. Any other error is a fault of the machine (the
+ * server unreachable, a 5xx, memory): every job of that call gets it and the
+ * retry rule. `signals[i]` is job i's own; the call aborts only once all of
+ * its jobs have, and a job aborted meanwhile is left out of later calls.
  */
-export async function executeEmbedBatch(engine: Engine, jobs: Job[], signal: AbortSignal): Promise<string[]> {
-  jobs.forEach(checkCommonParameters);
-  const inputs = jobs.map((j) => text(j, 'text_input'));
-  const vectors = await engine.embed(inputs, { signal });
-  if (vectors.length !== jobs.length) {
-    throw new Error(`engine.embed returned ${vectors.length} vectors for ${jobs.length} texts`);
-  }
-  return vectors.map(vectorText);
+export async function executeEmbedBatch(
+  engine: Engine,
+  jobs: Job[],
+  signals: AbortSignal[],
+  report: (i: number, outcome: JobOutcome) => void,
+  log: (line: string) => void = () => {},
+): Promise<void> {
+  const inputs: string[] = [];
+  const sound: number[] = [];
+  jobs.forEach((job, i) => {
+    try {
+      checkCommonParameters(job);
+      inputs[i] = text(job, 'text_input');
+      sound.push(i);
+    } catch (error) {
+      report(i, { error });
+    }
+  });
+  const run = async (group: number[]): Promise<void> => {
+    const live = group.filter((i) => !signals[i].aborted);
+    if (live.length === 0) return;
+    const shared = allAborted(live.map((i) => signals[i]));
+    let refused = false;
+    try {
+      const vectors = await engine.embed(live.map((i) => inputs[i]), { signal: shared.signal });
+      if (vectors.length !== live.length) {
+        throw new Error(`engine.embed returned ${vectors.length} vectors for ${live.length} texts`);
+      }
+      live.forEach((i, k) => report(i, { result: vectorText(vectors[k]) }));
+    } catch (error) {
+      if (live.length > 1 && error instanceof EngineInputError) refused = true;
+      else for (const i of live) report(i, { error });
+    } finally {
+      shared.dispose();
+    }
+    if (refused) {
+      log(`the engine refused the input of an embed call of ${live.length} texts; splitting it`);
+      const half = Math.ceil(live.length / 2);
+      await run(live.slice(0, half));
+      await run(live.slice(half));
+    }
+  };
+  await run(sound);
 }

@@ -20,7 +20,7 @@
 import type { Engine } from '../engine/types.ts';
 import { claimOrder } from '../db/claimJobs.ts';
 import { batchableEmbed, executeEmbedBatch, executeJob } from './execute.ts';
-import { TimedOut, type HeldJob } from './heldJob.ts';
+import { outgrewItsTime, TimedOut, type HeldJob } from './heldJob.ts';
 
 const LOCKED_RETRY_MS = 200;
 
@@ -242,7 +242,10 @@ export class Executor {
     h.state = 'running';
     h.startedAt = performance.now();
     // setTimeout holds at most 2^31-1 ms (~24.8 days); longer limits are that.
-    h.timer = setTimeout(() => h.controller.abort(new TimedOut(seconds)), Math.min(seconds * 1000, 2 ** 31 - 1));
+    h.timer = setTimeout(
+      () => h.controller.abort(new TimedOut(seconds, outgrewItsTime(h, seconds))),
+      Math.min(seconds * 1000, 2 ** 31 - 1),
+    );
     this.o.log(`job ${h.job.request_id} ${h.job.function_name} started (attempt ${h.job.attempt})`);
   }
 
@@ -280,7 +283,10 @@ export class Executor {
     this.begin(h);
     let p: Promise<string>;
     try {
-      p = executeJob(this.o.engine, h.job, h.controller.signal);
+      p = executeJob(this.o.engine, h.job, h.controller.signal, () => {
+        h.lastOutputAt = performance.now();
+        h.firstOutputAt ??= h.lastOutputAt;
+      });
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -290,21 +296,19 @@ export class Executor {
   private startBatch(batch: HeldJob[]): void {
     if (batch.length === 1) return this.startOne(batch[0]);
     for (const h of batch) this.begin(h);
-    // The engine call aborts only when every job in it has been aborted; each
-    // job still settles at once on its own abort (raceAbort).
-    const all = new AbortController();
-    const signals = batch.map((h) => h.controller.signal);
-    const check = () => {
-      if (signals.every((s) => s.aborted)) all.abort(signals[0].reason);
-    };
-    for (const s of signals) s.addEventListener('abort', check, { once: true });
-    const results = executeEmbedBatch(
+    // Each job settles on its own outcome (split out of a refused call, see
+    // executeEmbedBatch) or at once on its own abort (raceAbort).
+    const outcomes = batch.map(() => Promise.withResolvers<string>());
+    const call = executeEmbedBatch(
       this.o.engine,
       batch.map((h) => h.job),
-      all.signal,
+      batch.map((h) => h.controller.signal),
+      (i, outcome) => ('result' in outcome ? outcomes[i].resolve(outcome.result) : outcomes[i].reject(outcome.error)),
+      (line) => this.o.log(line),
     );
-    results.catch(() => {}); // each job handles the rejection on its own
+    // Not expected to throw; should it, no job is left waiting.
+    call.catch((error: unknown) => outcomes.forEach((o) => o.reject(error)));
     this.o.log(`embedding ${batch.length} texts in one engine call`);
-    this.occupy(Promise.allSettled(batch.map((h, i) => this.settle(h, results.then((r) => r[i])))), batch.length);
+    this.occupy(Promise.allSettled(batch.map((h, i) => this.settle(h, outcomes[i].promise))), batch.length);
   }
 }

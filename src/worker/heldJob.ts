@@ -23,6 +23,9 @@ export interface HeldJob {
   markedAt?: number;
   /** performance.now() when its engine call began. */
   startedAt?: number;
+  /** performance.now() of the engine's first and latest report of this job's output (GenerateOptions.onProgress). */
+  firstOutputAt?: number;
+  lastOutputAt?: number;
   /** Aborts the engine call: cancel, timeout, shutdown. */
   controller: AbortController;
   /** The job's time limit, armed when it starts running. */
@@ -57,10 +60,37 @@ export class Cancelled extends Error {
   }
 }
 
+/**
+ * Why a job's time limit fired. `ownWork`: the engine was producing the
+ * job's output right up to the limit (see outgrewItsTime): the job itself
+ * needs longer than its limit, a retry would time out again, so it fails at
+ * once. Otherwise the engine or the worker stalled, and the retry rule applies.
+ */
 export class TimedOut extends Error {
-  constructor(readonly seconds: number) {
-    super(`timed out after ${seconds} s`);
+  constructor(
+    readonly seconds: number,
+    readonly ownWork = false,
+  ) {
+    super(
+      ownWork
+        ? `timed out after ${seconds} s while still producing its output: the job needs more than its time limit (not retried)`
+        : `timed out after ${seconds} s`,
+    );
   }
+}
+
+/**
+ * True when a job that reaches its time limit of `seconds` was busy with its
+ * own output the whole time rather than stalled: the engine reported its
+ * first output within the first half of the limit (the job was not mostly
+ * waiting for the engine) and its latest within the last tenth (at least the
+ * last 250 ms) (still producing, not stalled). A job the engine reports no
+ * output for (embeddings; an HTTP engine) never is.
+ */
+export function outgrewItsTime(h: HeldJob, seconds: number, now = performance.now()): boolean {
+  if (h.startedAt === undefined || h.firstOutputAt === undefined || h.lastOutputAt === undefined) return false;
+  const limitMs = seconds * 1000;
+  return h.firstOutputAt - h.startedAt <= limitMs / 2 && now - h.lastOutputAt <= Math.max(limitMs / 10, 250);
 }
 
 export class Shutdown extends Error {

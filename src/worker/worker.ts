@@ -477,7 +477,8 @@ export class Worker {
     const retryable = !(
       err instanceof EngineInputError ||
       err instanceof JobInputError ||
-      (err instanceof UnstorableResult && err.permanent)
+      (err instanceof UnstorableResult && err.permanent) ||
+      (err instanceof TimedOut && err.ownWork)
     );
     const full = err instanceof TimedOut ? err.message : err instanceof Error ? err.message || err.name : String(err);
     // The job's error is read by the tenant who asked: where the engine says

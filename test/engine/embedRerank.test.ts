@@ -39,3 +39,30 @@ test('rerank is stable, sorted best first, and indexes map back to the input', a
   assert.deepEqual(await engine.rerank('cats', docs, 'Find documents about pets'), withTask);
   assert.deepEqual(await engine.rerank('cats', [], ''), []);
 });
+
+test("a text longer than the model's context is refused as the input's fault (EngineInputError), naming only its own length", async () => {
+  // The tiny models take about one token per byte; their context is 4096.
+  const long = Array.from({ length: 1500 }, (_, i) => `w${i % 50}`).join(' ');
+  for (const texts of [['short', long], [long]]) {
+    await assert.rejects(engine.embed(texts), (err: Error) => {
+      assert.ok(err instanceof EngineInputError, String(err));
+      assert.match(err.message, /^the text is too long for the embedding model: \d+ tokens, at most 4095 fit its context$/);
+      return true;
+    });
+  }
+  // A document too long for the reranker's context is the input's fault too.
+  await assert.rejects(engine.rerank('q', ['fine', long], ''), (err: Error) => {
+    assert.ok(err instanceof EngineInputError, String(err));
+    assert.match(err.message, /^rerank: a document is too long for the reranking model/);
+    return true;
+  });
+});
+
+test('generation and rerank report their output as it grows (onProgress): once per token, once per ranked document', async () => {
+  let tokens = 0;
+  await engine.generate('count me', { maxTokens: 8, seed: 1, onProgress: () => tokens++ });
+  assert.ok(tokens >= 1 && tokens <= 8, `${tokens} progress calls for at most 8 tokens`);
+  let ranked = 0;
+  await engine.rerank('cats', ['a', 'b', 'c'], '', { onProgress: () => ranked++ });
+  assert.equal(ranked, 3);
+});

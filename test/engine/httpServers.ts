@@ -122,6 +122,8 @@ export class FaultProxy {
   readonly requests: Array<{ method: string; path: string; body: string }> = [];
   /** Consumed one per request, in order; empty: forward. */
   readonly script: ProxyAction[] = [];
+  /** Consulted for every request before the script: an action for requests of a given content (undefined: the script's turn). */
+  answer?: (req: { method: string; path: string; body: string }) => ProxyAction | undefined;
   /** Requests whose client went away before they were answered. */
   aborted = 0;
   private held: Array<() => void> = [];
@@ -159,7 +161,7 @@ export class FaultProxy {
         this.aborted++;
       }
     });
-    const action = this.script.shift();
+    const action = this.answer?.({ method: req.method!, path: req.url!, body }) ?? this.script.shift();
     if (action?.kind === 'status') {
       res.writeHead(action.status, { 'content-type': 'application/json', ...action.headers });
       res.end(action.body);

@@ -11,6 +11,13 @@
 //                       answers once it is gone (a test fixes the cause, then retries)
 //   'wait-for-file:<path>'  waits until <path> exists (aborts early on the signal),
 //                       then answers: a gate the test opens when it has seen what it asserts
+//   'progress:<from>-<to>'  reports output (onProgress) every 20 ms from <from> ms
+//                       until <to> ms (no <to>: for ever), silent outside; answers
+//                       only when the signal aborts (a job whose own output outlasts
+//                       its timeout, or an engine that stalls)
+//   'refuse:<anything>' (embed, any text of the call) refuses the whole call with
+//                       EngineInputError naming that text, as a server answers 400
+//                       to a request holding one input it cannot take
 //   anything else       answers at once
 //
 // Answers are deterministic: generate → `echo:<prompt>`, generate_json →
@@ -54,13 +61,24 @@ function abortable(ms: number, signal: AbortSignal | undefined, ev: ScriptedEven
   });
 }
 
+/** Reports output every 20 ms between `from` and `to` ms after the start (no `to`: for ever) until the signal aborts. */
+async function progress(from: number, to: number | undefined, signal: AbortSignal | undefined, onProgress: (() => void) | undefined, ev: ScriptedEvent): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    await abortable(20, signal, ev);
+    const t = Date.now() - start;
+    if (t >= from && (to === undefined || t <= to)) onProgress?.();
+  }
+}
+
 /** Acts out the script in `input`; resolves when the answer may be given. */
-async function act(input: string, signal: AbortSignal | undefined, ev: ScriptedEvent): Promise<void> {
+async function act(input: string, signal: AbortSignal | undefined, ev: ScriptedEvent, onProgress?: () => void): Promise<void> {
   ev.at = Date.now();
   events.push(ev);
   try {
     let m: RegExpExecArray | null;
     if ((m = /^sleep:(\d+)/.exec(input))) await abortable(Number(m[1]), signal, ev);
+    else if ((m = /^progress:(\d+)-(\d*)/.exec(input))) await progress(Number(m[1]), m[2] ? Number(m[2]) : undefined, signal, onProgress, ev);
     else if ((m = /^deaf:(\d+)/.exec(input))) {
       signal?.addEventListener('abort', () => (ev.abortedAt = Date.now()), { once: true });
       await sleep(Number(m[1]));
@@ -91,7 +109,7 @@ export function createScriptedEngine(): Engine {
   return {
     modelId: (role: ModelRole) => `scripted-${role}`,
     async generate(prompt, opts) {
-      await act(prompt, opts.signal, { call: 'generate', inputs: [prompt] });
+      await act(prompt, opts.signal, { call: 'generate', inputs: [prompt] }, opts.onProgress);
       return `echo:${prompt}`;
     },
     async generateJson(prompt, _schema, opts) {
@@ -108,6 +126,11 @@ export function createScriptedEngine(): Engine {
     },
     async embed(texts, opts) {
       // One event for the whole call: tests count calls to see batching.
+      const refused = texts.find((t) => t.startsWith('refuse:'));
+      if (refused !== undefined) {
+        events.push({ call: 'embed', inputs: texts, at: Date.now(), outcome: 'threw' });
+        throw new EngineInputError(`the engine refuses the text ${JSON.stringify(refused)}`);
+      }
       await act(texts[0] ?? '', opts?.signal, { call: 'embed', inputs: texts });
       return texts.map(vectorFor);
     },
