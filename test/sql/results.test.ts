@@ -202,6 +202,27 @@ test('retry_failed puts a failed job back to pending (keeping retry_count and er
   assert.equal((await db.pool.query(`SELECT steadytext_retry_failed($1) AS r`, [MISSING])).rows[0].r, false);
 });
 
+test('retry_failed gives the retried job the model id and cache key of the models configured now', async () => {
+  const id = await enqueue('retry onto other models');
+  const before = (await db.pool.query(`SELECT model_id, cache_key FROM steadytext_queue WHERE request_id = $1`, [id])).rows[0];
+  await claim(db.pool, id);
+  await fail(db.pool, id, 'the old model is gone');
+  await db.pool.query(`INSERT INTO steadytext_config (key, value) VALUES ('model.generation', '"another-model"')
+                       ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+  try {
+    assert.equal((await db.pool.query(`SELECT steadytext_retry_failed($1) AS r`, [id])).rows[0].r, true);
+    const after = (await db.pool.query(
+      `SELECT model_id, cache_key, cache_key = steadytext_cache_key('generate', 'another-model', parameters) AS derived
+       FROM steadytext_queue WHERE request_id = $1`, [id])).rows[0];
+    assert.notEqual(before.model_id, 'another-model');
+    assert.equal(after.model_id, 'another-model');
+    assert.notEqual(after.cache_key, before.cache_key);
+    assert.equal(after.derived, true);
+  } finally {
+    await db.pool.query(`DELETE FROM steadytext_config WHERE key = 'model.generation'`);
+  }
+});
+
 test('steadytext_embedding parses a completed embed result into real[]', async () => {
   const id = (await db.pool.query(`SELECT steadytext_embed_async('vec') AS id`)).rows[0].id;
   await assertSqlError(db.pool, `SELECT steadytext_embedding($1)`, [id], '55000', 'pending');
