@@ -21,6 +21,8 @@ import { tinyEngine } from './tinyEngine.ts';
 const found = findLlamaServer();
 const skip = found.path ? false : `llama-server not available: ${found.reason}`;
 const opts = (maxTokens = 24, seed = 42) => ({ maxTokens, seed });
+/** The most two llama.cpp builds' embeddings of the test's texts may differ: docs/engine.md, "How close two builds must be". */
+const CROSS_BUILD_EMBED = { maxAbs: 3e-4, oneMinusCos: 4e-7 };
 
 const { regex: REGEX, choices: CHOICES, schema: SCHEMA } = CONSTRAINED;
 const PROMPTS = ['hello', 'the queue must lose nothing', 'classify: great product', 'write an id', 'json please'];
@@ -66,7 +68,7 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
     assert.equal(routed.modelId('embedding'), `llama-server:${tinyModelFileName('embedding')}`);
   });
 
-  test('embed: a whole batch in one request (split at the batch size); vectors L2-normalised and equal to the local engine within 1e-6', async () => {
+  test("embed: a whole batch in one request (split at the batch size); vectors L2-normalised and within the cross-build bound of the local engine's", async () => {
     const p = await proxy(emb);
     const texts = ['alpha', 'beta gamma', 'a longer sentence about queues', 'δέλτα', 'ε', 'zeta eta theta'];
     const e = await HttpEngine.connect({ embedding: emb.backend({ url: p.url }) });
@@ -75,15 +77,26 @@ describe('HTTP engine against llama-server on the tiny models', { skip }, () => 
     const calls = p.requests.filter((r) => r.path === '/v1/embeddings');
     assert.equal(calls.length, 1);
     assert.deepEqual(JSON.parse(calls[0].body).input, texts);
+    // Two builds (node-llama-cpp's prebuilt binary, this llama-server) run
+    // other CPU kernels: equal only within what llama.cpp's float16 attention
+    // lets two builds differ on these texts, derived in docs/engine.md ("How
+    // close two builds must be"): max-abs and cosine.
     const mine = await local.embed(texts);
     let maxDiff = 0;
+    let minCos = 1;
     vectors.forEach((v, i) => {
       assert.equal(v.length, mine[i].length);
       assert.ok(Math.abs(Math.hypot(...v) - 1) < 1e-9, 'unit length');
-      v.forEach((x, j) => (maxDiff = Math.max(maxDiff, Math.abs(x - mine[i][j]))));
+      let dot = 0;
+      v.forEach((x, j) => {
+        maxDiff = Math.max(maxDiff, Math.abs(x - mine[i][j]));
+        dot += x * mine[i][j];
+      });
+      minCos = Math.min(minCos, dot);
     });
-    console.log(`embeddings: llama-server vs local engine, largest component difference ${maxDiff.toExponential(2)}`);
-    assert.ok(maxDiff < 1e-6, `llama-server and the local engine differ by ${maxDiff}`);
+    console.log(`embeddings: llama-server vs local engine, largest component difference ${maxDiff.toExponential(2)}, 1 - cosine ${(1 - minCos).toExponential(2)} (worst text)`);
+    assert.ok(maxDiff <= CROSS_BUILD_EMBED.maxAbs, `llama-server and the local engine differ by ${maxDiff} in a component`);
+    assert.ok(1 - minCos <= CROSS_BUILD_EMBED.oneMinusCos, `llama-server and the local engine: 1 - cosine ${1 - minCos}`);
 
     // Measured, not asserted: the same server with 4 slots decodes the request's texts side by side.
     const slots4 = await LlamaServer.start(found.path!, 'embedding', ['-np', '4']);
