@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The `steadytext` command. It runs the built JavaScript in dist/ (`npm ci`
-// builds it through the `prepare` script, `npm pack` through `prepack`), so a
-// call starts without compiling any TypeScript.
+// The `steadytext` command. It runs the built JavaScript in dist/ (`npm ci` in
+// a clone builds it through the `dependencies` script, `npm pack` through
+// `prepack`), so a call starts without compiling any TypeScript.
 //
 // In a development checkout where something under src/ changed after the last
 // `npm run build`, it runs the sources through tsx (a devDependency) instead,
