@@ -279,6 +279,8 @@ export class Worker {
       version: packageVersion(),
       models: this.models as Record<string, string>,
       servedFunctions: this.served,
+      jobsCompleted: this.jobsCompleted,
+      jobsFailed: this.jobsFailed,
     };
   }
 
@@ -533,12 +535,7 @@ export class Worker {
     this.heartbeatBusy = true;
     const pool = this.pool;
     try {
-      const state = {
-        currentJobs: this.stats.running,
-        jobsCompleted: this.jobsCompleted,
-        jobsFailed: this.jobsFailed,
-        status,
-      };
+      const state = { currentJobs: this.stats.running, status };
       const found = await withRetries(() => heartbeat(pool, this.workerId, state));
       if (!found && !this.stopping) {
         this.log('info', 'worker row missing; registering again');
@@ -635,9 +632,9 @@ export class Worker {
     this.held.clear();
     for (const t of this.timers) clearInterval(t);
     if (pool) {
-      await withRetries(() =>
-        markWorkerStopped(pool, this.workerId, { jobsCompleted: this.jobsCompleted, jobsFailed: this.jobsFailed }),
-      ).catch((err) => this.log('info', `could not mark the worker stopped: ${(err as Error).message}`));
+      await withRetries(() => markWorkerStopped(pool, this.workerId)).catch((err) =>
+        this.log('info', `could not mark the worker stopped: ${(err as Error).message}`),
+      );
     }
     await this.teardown();
     this.log('info', `stopped (${this.jobsCompleted} completed, ${this.jobsFailed} failed, ${released} released)`);
