@@ -73,3 +73,9 @@ test('steadytext --help loads no command module and none of their packages; a co
   assert.deepEqual(commandModules(await modulesLoadedBy(['migrate', '--help'])), ['migrate']);
   assert.deepEqual(commandModules(await modulesLoadedBy(['help', 'status'])), ['status']);
 });
+
+test("docs/cli.md's command table has a row for every command, in --help's order", () => {
+  const doc = readFileSync(path.join(ROOT, 'docs', 'cli.md'), 'utf8');
+  const rows = [...doc.matchAll(/^\| `steadytext (\w+)[^`]*` \|/gm)].map((m) => m[1]);
+  assert.deepEqual(rows, COMMANDS.map((c) => c.name));
+});
