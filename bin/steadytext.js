@@ -1,21 +1,32 @@
 #!/usr/bin/env node
-// The `steadytext` command. It runs the built JavaScript in dist/ (`npm ci`
-// builds it through the `prepare` script, `npm pack` through `prepack`), so a
-// call starts without compiling any TypeScript.
+// The `steadytext` command. It runs the built JavaScript in dist/ (`npm ci` in
+// a clone builds it through the `dependencies` script, `npm pack` through
+// `prepack`), so a call starts without compiling any TypeScript.
 //
 // In a development checkout where something under src/ changed after the last
 // `npm run build`, it runs the sources through tsx (a devDependency) instead,
 // so an edit takes effect at once; an installed package always runs its build.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import module from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+// The oldest Node.js the package supports is package.json's engines.node
+// (">=22"); npm only warns (EBADENGINE) when it is older, and much would then
+// half-work, so the command refuses at once, in one line, before loading
+// anything else (this file itself runs on any Node.js with ES modules).
+const minimum = Number(/>=\s*(\d+)/.exec(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).engines.node)[1]);
+if (Number(process.versions.node.split('.')[0]) < minimum) {
+  process.stderr.write(`steadytext: needs Node.js ${minimum} or newer; this is ${process.version} (${process.execPath})\n`);
+  process.exit(1);
+}
 
 // Node 22+: keep the compiled code of the modules below on disk (in the OS temp
 // directory), so later calls skip most of the parsing and compiling.
 module.enableCompileCache?.();
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const built = path.join(root, 'dist', 'cli', 'main.js');
 const stamp = path.join(root, 'dist', '.built'); // written last by `npm run build`
 

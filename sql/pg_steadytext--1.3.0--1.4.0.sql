@@ -3503,6 +3503,10 @@ $$;
 -- 'pending', the age of the oldest; for 'completed', the average and 95th
 -- percentile of completed_at - started_at over jobs completed in the last
 -- hour (NULL otherwise). Raises nothing.
+-- Counts requests, not rows: the request-response hand-off answers a request
+-- through a committed copy (handoff_of = the original), which counts only
+-- while its original is not visible (the waiting transaction has not
+-- committed yet, or rolled back); once both are there, the original alone.
 CREATE OR REPLACE FUNCTION @extschema@.steadytext_queue_stats()
 RETURNS TABLE(
     function_name text,
@@ -3525,6 +3529,8 @@ AS $$
                FILTER (WHERE q.status = 'completed' AND q.completed_at > now() - interval '1 hour'
                        AND q.started_at IS NOT NULL)
     FROM @extschema@.steadytext_queue AS q
+    WHERE q.handoff_of IS NULL
+       OR NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_queue AS o WHERE o.request_id = q.handoff_of)
     GROUP BY q.function_name, q.status
     ORDER BY q.function_name, q.status
 $$;

@@ -197,6 +197,8 @@ export interface Setting<T = unknown> {
   /** Commands whose CLI takes the flag. */
   commands: readonly EntryPoint[];
   meaning: string;
+  /** What the setting means besides, for one command only (in that command's --help, and in the docs' table). */
+  commandNotes?: Partial<Record<EntryPoint, string>>;
   /** Never printed (API keys). */
   secret?: boolean;
 }
@@ -299,7 +301,8 @@ export const SETTINGS = {
     default: undefined,
     parser: text(),
     commands: ['worker', 'up', 'doctor', 'dashboard'],
-    meaning: 'PostgreSQL connection URL (`up` without one starts an embedded PostgreSQL)',
+    meaning: 'PostgreSQL connection URL',
+    commandNotes: { up: '`up` without one starts an embedded PostgreSQL' },
   }),
   dbHost: setting<string>({
     key: 'dbHost',
@@ -822,7 +825,8 @@ function attributeOf(flag: string): string {
 function helpText(s: Setting, entry: EntryPoint): string {
   const where = [s.env && `$${s.env}`, s.guc].filter(Boolean).join(', ');
   const dflt = s.flag?.startsWith('--no-') || defaultText(s, entry) === 'unset' ? undefined : defaultText(s, entry);
-  return `${s.meaning.replace(/`/g, '')}${where || dflt ? ` (${[where, dflt && `default ${dflt.replace(/`/g, '')}`].filter(Boolean).join('; ')})` : ''}`;
+  const meaning = [s.meaning, s.commandNotes?.[entry]].filter(Boolean).join('; ');
+  return `${meaning.replace(/`/g, '')}${where || dflt ? ` (${[where, dflt && `default ${dflt.replace(/`/g, '')}`].filter(Boolean).join('; ')})` : ''}`;
 }
 
 /** The settings a command takes as flags, in table order. */
@@ -871,7 +875,8 @@ export function settingsTable(): string {
     const flag = s.flag ? `\`${s.flag}\` (${s.commands.join(', ')})` : '';
     const perCommand = Object.keys(s.commandDefaults ?? {}).map((entry) => `\`${entry}\`: ${defaultText(s, entry as EntryPoint)}`);
     const defaults = [defaultText(s), ...perCommand].join('; ');
-    rows.push(`| ${cell(flag)} | ${cell(s.env && `\`${s.env}\``)} | ${cell(s.guc && `\`${s.guc}\``)} | ${cell(defaults)} | ${cell(s.meaning)} |`);
+    const meaning = [s.meaning, ...Object.values(s.commandNotes ?? {})].join('; ');
+    rows.push(`| ${cell(flag)} | ${cell(s.env && `\`${s.env}\``)} | ${cell(s.guc && `\`${s.guc}\``)} | ${cell(defaults)} | ${cell(meaning)} |`);
   }
   return rows.join('\n');
 }

@@ -1,15 +1,10 @@
 // `steadytext`: thin shell over sql/, src/worker/ and src/engine/.
-import { Command, CommanderError } from 'commander';
-import { dashboardCommand } from './commands/dashboard.ts';
-import { doctorCommand } from './commands/doctor.ts';
+// Only the command that runs is loaded (commandTable.ts): the others are
+// listed by name and description, so `steadytext --help` or `steadytext
+// status` does not import the worker, the dashboard or the models' code.
+import { Command, CommanderError, Help } from 'commander';
+import { COMMANDS } from './commandTable.ts';
 import { exitCodes } from './exit.ts';
-import { enqueueCommand } from './commands/enqueue.ts';
-import { migrateCommand } from './commands/migrate.ts';
-import { modelsCommand } from './commands/models.ts';
-import { statusCommand } from './commands/status.ts';
-import { upCommand } from './commands/up.ts';
-import { waitCommand } from './commands/wait.ts';
-import { workerCommand } from './commands/worker.ts';
 import { packageVersion } from './version.ts';
 
 const program = new Command('steadytext')
@@ -17,15 +12,19 @@ const program = new Command('steadytext')
   .version(packageVersion())
   .showHelpAfterError();
 
-program.addCommand(upCommand());
-program.addCommand(workerCommand());
-program.addCommand(migrateCommand());
-program.addCommand(modelsCommand());
-program.addCommand(dashboardCommand());
-program.addCommand(statusCommand());
-program.addCommand(enqueueCommand());
-program.addCommand(waitCommand());
-program.addCommand(doctorCommand());
+// The command named on the command line (`steadytext help <command>` too).
+// The program's own flags (--help, --version) take no value, so the first
+// word that is not a flag is the command.
+const args = process.argv.slice(2);
+const first = args.findIndex((a) => !a.startsWith('-'));
+const named = args[first] === 'help' ? args[first + 1] : args[first];
+
+const terms = new Map(COMMANDS.map((c) => [c.name, c.term]));
+const help = new Help();
+program.configureHelp({ subcommandTerm: (cmd) => terms.get(cmd.name()) ?? help.subcommandTerm(cmd) });
+for (const c of COMMANDS) {
+  program.addCommand(c.name === named ? await c.load() : new Command(c.name).description(c.description));
+}
 
 // Usage errors (unknown flag, missing argument) exit 2, as docs/cli.md says;
 // commander alone would exit 1. exitOverride is not inherited through addCommand.

@@ -39,10 +39,13 @@ export interface Stored {
  * request enqueued before a model change is answered but not cached under
  * the old model's key). Nothing in the statement depends on a row's content
  * in a way that can fail (use_cache is compared as jsonb, never cast), and
- * the completion trigger sends one steadytext_completed NOTIFY per row. A
- * result the database still refuses fails the whole statement: the worker
- * then stores each result on its own (Completer), so the refused row fails
- * alone.
+ * the completion trigger sends one steadytext_completed NOTIFY per row. The
+ * same statement adds the completions it counted to the worker's
+ * steadytext_workers.jobs_completed (one row update per group, not per job),
+ * so steadytext_worker_status() agrees with the results the moment they are
+ * visible, instead of a heartbeat later. A result the database still refuses
+ * fails the whole statement: the worker then stores each result on its own
+ * (Completer), so the refused row fails alone.
  */
 export async function completeJobs(db: Queryable, workerId: string, completions: Completion[]): Promise<Stored> {
   if (completions.length === 0) return { counted: new Set(), busy: new Set() };
@@ -73,6 +76,10 @@ export async function completeJobs(db: Queryable, workerId: string, completions:
              WHERE cache_key IS NOT NULL AND model_id = producer AND parameters->'use_cache' = 'true'::jsonb
              ORDER BY cache_key
              ON CONFLICT (cache_key) DO NOTHING
+           ), tally AS (
+             UPDATE steadytext_workers w SET jobs_completed = w.jobs_completed + n.n
+             FROM (SELECT count(*) AS n FROM done) n
+             WHERE w.worker_id = $1 AND n.n > 0
            )
            SELECT request_id FROM done`,
     values: [

@@ -26,7 +26,8 @@ export interface FailOutcome {
 /**
  * The failure: processing → pending (retry after backoff) or failed, by the
  * give-up rule (failedAttempt.ts), guarded like completeJobs (still
- * 'processing' under this worker and claim).
+ * 'processing' under this worker and claim). A job that ends failed adds one
+ * to the worker's steadytext_workers.jobs_failed in the same statement.
  */
 export async function failJob(
   db: Queryable,
@@ -37,7 +38,8 @@ export async function failJob(
 ): Promise<FailOutcome> {
   const r = await db.query<{ status: 'pending' | 'failed'; retry_count: number; run_at: Date }>({
     name: 'steadytext_fail_job',
-    text: `UPDATE steadytext_queue q SET
+    text: `WITH f AS (
+       UPDATE steadytext_queue q SET
        ${failedAttemptSet({
          defaultMaxRetries: '$5',
          retryable: '$8',
@@ -45,8 +47,13 @@ export async function failJob(
          error: '$4',
        })},
        started_at   = coalesce(q.started_at + $9::float8 * interval '1 millisecond', now())
-     WHERE q.request_id = $1 AND ${heldByClaim('$2', '$3')}
-     RETURNING q.status, q.retry_count, q.run_at`,
+       WHERE q.request_id = $1 AND ${heldByClaim('$2', '$3')}
+       RETURNING q.status, q.retry_count, q.run_at
+     ), tally AS (
+       UPDATE steadytext_workers w SET jobs_failed = w.jobs_failed + 1
+       WHERE w.worker_id = $2 AND EXISTS (SELECT 1 FROM f WHERE f.status = 'failed')
+     )
+     SELECT status, retry_count, run_at FROM f`,
     values: [
       requestId,
       workerId,

@@ -143,6 +143,12 @@ export interface WorkerSettings {
   logLevel: LogLevel;
   /** Where log lines go (default: stderr when logLevel is not silent). */
   log?: (line: string) => void;
+  /**
+   * Where the worker's start, metrics and stop lines go ('started (...)',
+   * 'metrics: ...', 'stopped (...)'), whatever the log level: `steadytext
+   * worker` prints them on stdout, once. Default: the log, at info.
+   */
+  announce?: (line: string) => void;
   /** An engine already loaded (programmatic use); the worker does not dispose it. */
   engine?: Engine;
   /** Port of the /metrics + /health server (0: any free port); undefined: no server. */

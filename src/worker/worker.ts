@@ -163,6 +163,12 @@ export class Worker {
     else process.stderr.write(text + '\n');
   }
 
+  /** A start, metrics or stop line: to settings.announce when set, else to the log. */
+  private announce(line: string): void {
+    if (this.settings.announce) this.settings.announce(line);
+    else this.log('info', line);
+  }
+
   /** Loads the engine, registers the worker, starts listening and claiming. */
   async start(): Promise<void> {
     const s = this.settings;
@@ -201,7 +207,7 @@ export class Worker {
       // worker is registered anywhere.
       if (s.metricsPort !== undefined) {
         ({ metrics: this.metrics, server: this.metricsServer } = await startWorkerMetrics(this, (line) => this.log('info', line)));
-        this.log('info', `metrics on ${this.metricsServer.url}/metrics, health on ${this.metricsServer.url}/health`);
+        this.announce(`metrics: ${this.metricsServer.url}/metrics, health: ${this.metricsServer.url}/health`);
       }
       // Jobs an earlier process left under this same worker_id count as crashed.
       await withRetries(() => reclaimStale(pool, s.maxRetries, { restartOf: this.workerId }));
@@ -263,9 +269,9 @@ export class Worker {
     const retention = startRetention(s, { pool: () => this.pool, stopping: () => this.stopping, log: (l) => this.log('info', l) });
     if (retention) this.timers.push(retention);
     this.producer.start();
-    this.log(
-      'info',
-      `started (concurrency ${s.concurrency}, prefetch ${s.prefetch ?? 'auto'}, embed batch ${s.batchEmbeddings ? s.embedBatchSize : 1}, poll ${s.pollIntervalMs / 1000} s)`,
+    const models = Object.entries(this.models).map(([role, id]) => `${role}=${id}`).join(', ') || 'none';
+    this.announce(
+      `started (concurrency ${s.concurrency}, prefetch ${s.prefetch ?? 'auto'}, embed batch ${s.batchEmbeddings ? s.embedBatchSize : 1}, poll ${s.pollIntervalMs / 1000} s; models ${models})`,
     );
   }
 
@@ -279,6 +285,8 @@ export class Worker {
       version: packageVersion(),
       models: this.models as Record<string, string>,
       servedFunctions: this.served,
+      jobsCompleted: this.jobsCompleted,
+      jobsFailed: this.jobsFailed,
     };
   }
 
@@ -539,12 +547,7 @@ export class Worker {
     this.heartbeatBusy = true;
     const pool = this.pool;
     try {
-      const state = {
-        currentJobs: this.stats.running,
-        jobsCompleted: this.jobsCompleted,
-        jobsFailed: this.jobsFailed,
-        status,
-      };
+      const state = { currentJobs: this.stats.running, status };
       const found = await withRetries(() => heartbeat(pool, this.workerId, state));
       if (!found && !this.stopping) {
         this.log('info', 'worker row missing; registering again');
@@ -641,12 +644,12 @@ export class Worker {
     this.held.clear();
     for (const t of this.timers) clearInterval(t);
     if (pool) {
-      await withRetries(() =>
-        markWorkerStopped(pool, this.workerId, { jobsCompleted: this.jobsCompleted, jobsFailed: this.jobsFailed }),
-      ).catch((err) => this.log('info', `could not mark the worker stopped: ${(err as Error).message}`));
+      await withRetries(() => markWorkerStopped(pool, this.workerId)).catch((err) =>
+        this.log('info', `could not mark the worker stopped: ${(err as Error).message}`),
+      );
     }
     await this.teardown();
-    this.log('info', `stopped (${this.jobsCompleted} completed, ${this.jobsFailed} failed, ${released} released)`);
+    this.announce(`stopped (${this.jobsCompleted} completed, ${this.jobsFailed} failed, ${released} released)`);
   }
 
   /** Resolves once no engine call is in flight and every outcome is recorded. */

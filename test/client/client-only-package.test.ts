@@ -17,12 +17,12 @@ import { ROOT, startTestWorker, waitFor } from '../worker/fixtures/queue.ts';
 const run = promisify(execFile);
 const PKG_DIR = path.join(ROOT, 'packages/client');
 const LIMIT_BYTES = 20 * 1000 * 1000;
-const npm = (args: string[], cwd: string) =>
+const npm = (args: string[], cwd: string, loglevel = 'error') =>
   run('npm', args, {
     cwd,
     timeout: 180_000,
     maxBuffer: 64 * 1024 * 1024,
-    env: { ...process.env, npm_config_loglevel: 'error', npm_config_update_notifier: 'false' },
+    env: { ...process.env, npm_config_loglevel: loglevel, npm_config_update_notifier: 'false' },
   });
 
 /** Bytes on disk (as `du` counts them) and apparent bytes under dir; links are not followed. */
@@ -68,6 +68,12 @@ test('client-only install: npm pack packages/client, npm install the tarball, at
   assert.equal(pkg.version, mainPkg.version, 'the client package is released with the main package');
   assert.equal(pkg.dependencies, undefined, 'no runtime dependency: the application brings pg');
   assert.deepEqual(Object.keys(pkg.peerDependencies).sort(), ['@types/pg', 'pg']);
+  // npm flags every install-time script of a tarball (prepare included) as
+  // unreviewed: the build runs when packing (prepack), never when installing.
+  for (const s of ['preinstall', 'install', 'postinstall', 'prepare']) {
+    assert.equal(pkg.scripts?.[s], undefined, `packages/client has no ${s} script`);
+  }
+  assert.equal(pkg.scripts.prepack, 'npm run build');
 
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'st-client-pack-'));
   const db = await createTestDatabase();
@@ -75,7 +81,7 @@ test('client-only install: npm pack packages/client, npm install the tarball, at
   db.pool.on('error', () => {});
   const worker = await startTestWorker(db.url);
   try {
-    // npm pack runs `prepare` (tsc over src/client into packages/client/dist).
+    // npm pack runs `prepack` (tsc over src/client into packages/client/dist).
     const { stdout } = await npm(['pack', '--pack-destination', tmp, '--json'], PKG_DIR);
     const [packed] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
     assert.equal(packed.filename, `pg-steadytext-client-${pkg.version}.tgz`);
@@ -90,7 +96,9 @@ test('client-only install: npm pack packages/client, npm install the tarball, at
     const app = path.join(tmp, 'app');
     await mkdir(app);
     await writeFile(path.join(app, 'package.json'), JSON.stringify({ name: 'web-app', private: true, type: 'module' }));
-    await npm(['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(tmp, packed.filename)], app);
+    // As docs/client.md says to install it, and without a single warning.
+    const install = await npm(['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(tmp, packed.filename)], app, 'warn');
+    assert.doesNotMatch(install.stderr, /\bwarn\b/i, `npm install of the tarball warned:\n${install.stderr}`);
 
     const nm = path.join(app, 'node_modules');
     const installed = (await readdir(nm)).filter((n) => !n.startsWith('.'));

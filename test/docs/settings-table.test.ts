@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultOf, resolveAll, SETTINGS, settingsTable, type Setting } from '../../src/settings.ts';
+import { defaultOf, GUC_NAMES, resolveAll, SETTINGS, settingsTable, type Setting } from '../../src/settings.ts';
 import { splitWorkerDoc } from './settingsTableBlock.ts';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -60,4 +60,12 @@ test('every STEADYTEXT_* variable the code names is a setting in the table', () 
     }
   }
   assert.deepEqual([...unknown], [], 'variables read or named in src/ that the settings table lacks');
+});
+
+test('README.md and docs/architecture.md, where they give the precedence, name every GUC the worker reads', () => {
+  assert.equal(GUC_NAMES.length, 4);
+  for (const file of ['README.md', 'docs/architecture.md']) {
+    const text = readFileSync(path.join(ROOT, file), 'utf8');
+    for (const guc of GUC_NAMES) assert.ok(text.includes(`\`${guc}\``), `${file} names ${guc}`);
+  }
 });

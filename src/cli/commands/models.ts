@@ -11,6 +11,7 @@ import type { ModelSet } from '../../engine/index.ts';
 import { MODEL_ROLES, modelSource, type EngineSettings, type ModelSource } from '../../engine/modelSources.ts';
 import type { ModelRole } from '../../engine/types.ts';
 import { addSettingOptions, SettingsError } from '../../settings.ts';
+import { tableStyle, useColor } from '../color.ts';
 import { exitCodes, fail } from '../exit.ts';
 
 interface ModelsOptions {
@@ -91,11 +92,12 @@ async function listAction(opts: ModelsOptions & { json?: boolean; hub?: boolean 
     return;
   }
   const size = (p: string) => (existsSync(p) ? formatSize(statSync(p).size) : '-');
-  const table = new Table({ head: ['role', 'present', 'size', 'model id', 'source', 'path'] });
+  const style = tableStyle(useColor());
+  const table = new Table({ head: ['role', 'present', 'size', 'model id', 'source', 'path'], style });
   for (const m of d.models) table.push([m.role, m.present ? 'yes' : 'no', size(m.localPath), m.modelId, m.source, m.localPath]);
   process.stdout.write(`model set: ${d.set}   cache dir: ${d.modelDir}   threads: ${d.threads}\n${table.toString()}\n`);
   if (opts.hub) {
-    const hubTable = new Table({ head: ['role', 'hub bytes', 'hub sha256', 'local file matches'] });
+    const hubTable = new Table({ head: ['role', 'hub bytes', 'hub sha256', 'local file matches'], style });
     for (const m of d.models) {
       const h = hub.get(m.role);
       if (!h) hubTable.push([m.role, '-', '-', 'not a hub file']);

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { queueStats, type QueueStatsRow } from '../../db/queueStats.ts';
 import { unservedPending, type UnservedPending } from '../../db/unservedPending.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
+import { tableStyle, useColor } from '../color.ts';
 import { exitCodes, fail, failWith } from '../exit.ts';
 
 interface StatusOptions {
@@ -60,7 +61,7 @@ export function statusCommand(): Command {
         } catch (err) {
           failWith(err);
         }
-        return opts.json ? JSON.stringify(snap) + '\n' : formatStatus(snap, process.stdout.isTTY === true);
+        return opts.json ? JSON.stringify(snap) + '\n' : formatStatus(snap, useColor());
       };
       if (!every) {
         process.stdout.write(await render());
@@ -108,7 +109,7 @@ function ago(iso: string | null): string {
 }
 
 export function formatStatus(snap: StatusSnapshot, color = false): string {
-  const style = color ? {} : { head: [], border: [] };
+  const style = tableStyle(color);
   const out: string[] = [];
   if (snap.queue.length === 0) {
     out.push('queue: empty');

@@ -22,7 +22,12 @@ export function workerCommand(): Command {
       if (err instanceof SettingsError) fail(err.message, exitCodes.usage);
       fail(`cannot connect to the database: ${(err as Error).message}`, exitCodes.connection);
     }
-    const worker = new Worker(settings);
+    // The worker's start, metrics and stop lines are this command's output:
+    // on stdout, once (not again in the log on stderr).
+    const worker = new Worker({
+      ...settings,
+      announce: (line) => process.stdout.write(`worker ${settings.workerId} ${line}\n`),
+    });
     try {
       await worker.start();
     } catch (err) {
@@ -33,9 +38,6 @@ export function workerCommand(): Command {
       }
       fail(`worker failed to start: ${e.message}`, exitCodes.failure);
     }
-    const models = Object.entries(worker.models).map(([role, id]) => `${role}=${id}`).join(', ') || 'none';
-    process.stdout.write(`worker ${worker.workerId} started (concurrency ${settings.concurrency}, models ${models})\n`);
-    if (worker.metricsServer) process.stdout.write(`metrics: ${worker.metricsServer.url}/metrics\n`);
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals) => {
       if (++signals > 1) {
@@ -43,10 +45,7 @@ export function workerCommand(): Command {
         process.exit(exitCodes.failure);
       }
       worker.stop().then(
-        () => {
-          process.stdout.write(`worker ${worker.workerId} stopped\n`);
-          process.exit(exitCodes.ok);
-        },
+        () => process.exit(exitCodes.ok),
         (err) => fail(`worker stop failed: ${(err as Error).message}`, exitCodes.failure),
       );
     };
