@@ -625,12 +625,14 @@ $$;
 
 -- The arguments (parameters keys) of each steadytext function, in the order
 -- the public function validates them; NULL for an unknown function_name.
+-- (The arms are written from src/jobTypes.ts by `npm run build:sql`.)
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_arguments(function_name text)
 RETURNS text[]
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE function_name
+        -- @job-types arguments
         WHEN 'generate'        THEN ARRAY['prompt', 'max_tokens', 'use_cache', 'seed']
         WHEN 'generate_json'   THEN ARRAY['prompt', 'schema', 'max_tokens', 'use_cache', 'seed']
         WHEN 'generate_regex'  THEN ARRAY['prompt', 'pattern', 'max_tokens', 'use_cache', 'seed']
@@ -641,15 +643,22 @@ AS $$
 $$;
 
 -- The model role that serves a function ('generation', 'embedding',
--- 'reranking').
+-- 'reranking'); NULL for an unknown function_name. (The arms are written
+-- from src/jobTypes.ts by `npm run build:sql`.)
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_model_role(function_name text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN function_name IN ('generate', 'generate_json', 'generate_regex', 'generate_choice') THEN 'generation'
-                WHEN function_name = 'embed' THEN 'embedding'
-                WHEN function_name = 'rerank' THEN 'reranking' END
+    SELECT CASE function_name
+        -- @job-types model-roles
+        WHEN 'generate'        THEN 'generation'
+        WHEN 'generate_json'   THEN 'generation'
+        WHEN 'generate_regex'  THEN 'generation'
+        WHEN 'generate_choice' THEN 'generation'
+        WHEN 'embed'           THEN 'embedding'
+        WHEN 'rerank'          THEN 'reranking'
+    END
 $$;
 
 -- The one validation of a request's parameters (see above). `fn` names the
@@ -1899,13 +1908,10 @@ $$;
 -- Cache keys
 -- ===========================================================================
 
--- The parameters that change the output of `function_name`, the only ones a
--- cache key covers:
---   generate: prompt, max_tokens, seed        embed: text_input
---   generate_json: + schema   generate_regex: + pattern
---   generate_choice: + choices                rerank: query, documents, task, seed
--- Returns NULL when any argument is NULL; raises 22023 for an unknown
--- function_name.
+-- The parameters that change the output of `function_name` (every argument
+-- but use_cache), the only ones a cache key covers. Returns NULL when any
+-- argument is NULL; raises 22023 for an unknown function_name. (The arms are
+-- written from src/jobTypes.ts by `npm run build:sql`.)
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_parameters(function_name text, parameters jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
@@ -1916,10 +1922,11 @@ DECLARE
     kept jsonb;
 BEGIN
     keys := CASE function_name
+        -- @job-types cache-arguments
         WHEN 'generate'        THEN ARRAY['prompt', 'max_tokens', 'seed']
-        WHEN 'generate_json'   THEN ARRAY['prompt', 'max_tokens', 'seed', 'schema']
-        WHEN 'generate_regex'  THEN ARRAY['prompt', 'max_tokens', 'seed', 'pattern']
-        WHEN 'generate_choice' THEN ARRAY['prompt', 'max_tokens', 'seed', 'choices']
+        WHEN 'generate_json'   THEN ARRAY['prompt', 'schema', 'max_tokens', 'seed']
+        WHEN 'generate_regex'  THEN ARRAY['prompt', 'pattern', 'max_tokens', 'seed']
+        WHEN 'generate_choice' THEN ARRAY['prompt', 'choices', 'max_tokens', 'seed']
         WHEN 'embed'           THEN ARRAY['text_input']
         WHEN 'rerank'          THEN ARRAY['query', 'documents', 'task', 'seed']
     END;
@@ -2097,15 +2104,17 @@ $$;
 
 -- Inserts one request per item in one INSERT ... SELECT over
 -- unnest(items) WITH ORDINALITY, sharing a batch_id, batch_index = position
--- (0-based). function_name is 'generate' (items: the prompts) or 'embed'
--- (items: the texts); each item's parameters are `base` plus {prompt|text_input:
--- item}. Validates everything itself first, in the public function's order
--- (the items, then base's arguments, then priority). Items found in
--- steadytext_cache (when use_cache) are born 'completed'. created_at is
--- spaced 1 microsecond apart in item order so that the claim order
--- (priority DESC, created_at) is the item order. Returns the request ids in
--- item order. The queue limits count every item of the batch. Rows are owned
--- by `caller`; SECURITY DEFINER as _steadytext_enqueue.
+-- (0-based). function_name is one with a batch form ('generate', items:
+-- the prompts; 'embed', items: the texts; the arms below are written from
+-- src/jobTypes.ts by `npm run build:sql`); each item's parameters are `base`
+-- plus {prompt|text_input: item}. Validates everything itself first, in the
+-- public function's order (the items, then base's arguments, then
+-- priority). Items found in steadytext_cache (when use_cache) are born
+-- 'completed'. created_at is spaced 1 microsecond apart in item order so
+-- that the claim order (priority DESC, created_at) is the item order.
+-- Returns the request ids in item order. The queue limits count every item
+-- of the batch. Rows are owned by `caller`; SECURITY DEFINER as
+-- _steadytext_enqueue.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_enqueue_batch(fn text, function_name text, base jsonb,
                                                                 items text[], priority integer,
                                                                 caller name DEFAULT current_user)
@@ -2115,7 +2124,17 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     owner constant name := @extschema@._steadytext_caller(caller);
-    item_key constant text := CASE function_name WHEN 'generate' THEN 'prompt' WHEN 'embed' THEN 'text_input' END;
+    -- the argument each item fills, and the public function's name for the items
+    item_key constant text := CASE function_name
+        -- @job-types batch-items
+        WHEN 'generate' THEN 'prompt'
+        WHEN 'embed'    THEN 'text_input'
+    END;
+    items_arg constant text := CASE function_name
+        -- @job-types batch-arguments
+        WHEN 'generate' THEN 'prompts'
+        WHEN 'embed'    THEN 'texts'
+    END;
     model text;
     batch uuid := gen_random_uuid();
     use_cache boolean;
@@ -2133,7 +2152,7 @@ BEGIN
         RAISE EXCEPTION '%: base must be a JSON object without %', fn, item_key
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM @extschema@._steadytext_check_text_array(fn, CASE item_key WHEN 'prompt' THEN 'prompts' ELSE 'texts' END,
+    PERFORM @extschema@._steadytext_check_text_array(fn, items_arg,
         items, @extschema@._steadytext_limit('max_batch_items'), 'steadytext.max_batch_items', true, false);
     PERFORM @extschema@._steadytext_validate(fn, function_name, base, ARRAY[item_key]);
     PERFORM @extschema@._steadytext_check_priority(fn, priority);

@@ -2,46 +2,22 @@
 // Names are the spec's: SteadyText's "PostgreSQL Extension - Async Functions"
 // documentation, which this project implements (docs/sql-reference.md).
 
-/** Values of steadytext_queue.function_name. */
-export type FunctionName =
-  | 'generate'
-  | 'generate_json'
-  | 'generate_regex'
-  | 'generate_choice'
-  | 'embed'
-  | 'rerank';
+// The job types (function_name, arguments, model role, result format) are
+// defined once, in src/jobTypes.ts.
+import type { FunctionName, JobParameters } from './jobTypes.ts';
 
-export const FUNCTION_NAMES: readonly FunctionName[] = [
-  'generate',
-  'generate_json',
-  'generate_regex',
-  'generate_choice',
-  'embed',
-  'rerank',
-];
+export {
+  FUNCTION_NAMES,
+  type FunctionName,
+  type JobParameters,
+  type ModelRole,
+  type RankedDocument,
+} from './jobTypes.ts';
 
 /** Values of steadytext_queue.status (a CHECK constraint enforces them). */
 export type JobStatus = 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
 
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
-
-/**
- * steadytext_queue.parameters: every SQL argument, defaults filled in, keyed by
- * the SQL argument name.
- */
-export interface JobParameters {
-  prompt?: string;
-  max_tokens?: number;
-  use_cache?: boolean;
-  seed?: number;
-  text_input?: string;
-  schema?: unknown;
-  pattern?: string;
-  choices?: string[];
-  query?: string;
-  documents?: string[];
-  task?: string;
-}
 
 /** A job as the worker claims it. */
 export interface Job {
@@ -63,14 +39,6 @@ export interface CompletionPayload {
   function: FunctionName;
   status: 'completed' | 'failed' | 'cancelled';
   batch_id?: string;
-}
-
-/** One reranked document, as the rerank job's JSON result lists them (best first). */
-export interface RankedDocument {
-  document: string;
-  score: number;
-  /** Position of the document in the `documents` argument. */
-  index: number;
 }
 
 export const CHANNEL_COMPLETED = 'steadytext_completed';

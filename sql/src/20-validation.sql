@@ -540,31 +540,28 @@ $$;
 
 -- The arguments (parameters keys) of each steadytext function, in the order
 -- the public function validates them; NULL for an unknown function_name.
+-- (The arms are written from src/jobTypes.ts by `npm run build:sql`.)
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_arguments(function_name text)
 RETURNS text[]
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE function_name
-        WHEN 'generate'        THEN ARRAY['prompt', 'max_tokens', 'use_cache', 'seed']
-        WHEN 'generate_json'   THEN ARRAY['prompt', 'schema', 'max_tokens', 'use_cache', 'seed']
-        WHEN 'generate_regex'  THEN ARRAY['prompt', 'pattern', 'max_tokens', 'use_cache', 'seed']
-        WHEN 'generate_choice' THEN ARRAY['prompt', 'choices', 'max_tokens', 'use_cache', 'seed']
-        WHEN 'embed'           THEN ARRAY['text_input', 'use_cache']
-        WHEN 'rerank'          THEN ARRAY['query', 'documents', 'task', 'use_cache', 'seed']
+        -- @job-types arguments
     END
 $$;
 
 -- The model role that serves a function ('generation', 'embedding',
--- 'reranking').
+-- 'reranking'); NULL for an unknown function_name. (The arms are written
+-- from src/jobTypes.ts by `npm run build:sql`.)
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_model_role(function_name text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN function_name IN ('generate', 'generate_json', 'generate_regex', 'generate_choice') THEN 'generation'
-                WHEN function_name = 'embed' THEN 'embedding'
-                WHEN function_name = 'rerank' THEN 'reranking' END
+    SELECT CASE function_name
+        -- @job-types model-roles
+    END
 $$;
 
 -- The one validation of a request's parameters (see above). `fn` names the

@@ -6,13 +6,10 @@
 -- Cache keys
 -- ===========================================================================
 
--- The parameters that change the output of `function_name`, the only ones a
--- cache key covers:
---   generate: prompt, max_tokens, seed        embed: text_input
---   generate_json: + schema   generate_regex: + pattern
---   generate_choice: + choices                rerank: query, documents, task, seed
--- Returns NULL when any argument is NULL; raises 22023 for an unknown
--- function_name.
+-- The parameters that change the output of `function_name` (every argument
+-- but use_cache), the only ones a cache key covers. Returns NULL when any
+-- argument is NULL; raises 22023 for an unknown function_name. (The arms are
+-- written from src/jobTypes.ts by `npm run build:sql`.)
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_parameters(function_name text, parameters jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
@@ -23,12 +20,7 @@ DECLARE
     kept jsonb;
 BEGIN
     keys := CASE function_name
-        WHEN 'generate'        THEN ARRAY['prompt', 'max_tokens', 'seed']
-        WHEN 'generate_json'   THEN ARRAY['prompt', 'max_tokens', 'seed', 'schema']
-        WHEN 'generate_regex'  THEN ARRAY['prompt', 'max_tokens', 'seed', 'pattern']
-        WHEN 'generate_choice' THEN ARRAY['prompt', 'max_tokens', 'seed', 'choices']
-        WHEN 'embed'           THEN ARRAY['text_input']
-        WHEN 'rerank'          THEN ARRAY['query', 'documents', 'task', 'seed']
+        -- @job-types cache-arguments
     END;
     IF keys IS NULL THEN
         RAISE EXCEPTION 'steadytext_cache_key: function_name % is not a steadytext function', quote_literal(function_name)

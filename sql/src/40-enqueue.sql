@@ -57,15 +57,17 @@ $$;
 
 -- Inserts one request per item in one INSERT ... SELECT over
 -- unnest(items) WITH ORDINALITY, sharing a batch_id, batch_index = position
--- (0-based). function_name is 'generate' (items: the prompts) or 'embed'
--- (items: the texts); each item's parameters are `base` plus {prompt|text_input:
--- item}. Validates everything itself first, in the public function's order
--- (the items, then base's arguments, then priority). Items found in
--- steadytext_cache (when use_cache) are born 'completed'. created_at is
--- spaced 1 microsecond apart in item order so that the claim order
--- (priority DESC, created_at) is the item order. Returns the request ids in
--- item order. The queue limits count every item of the batch. Rows are owned
--- by `caller`; SECURITY DEFINER as _steadytext_enqueue.
+-- (0-based). function_name is one with a batch form ('generate', items:
+-- the prompts; 'embed', items: the texts; the arms below are written from
+-- src/jobTypes.ts by `npm run build:sql`); each item's parameters are `base`
+-- plus {prompt|text_input: item}. Validates everything itself first, in the
+-- public function's order (the items, then base's arguments, then
+-- priority). Items found in steadytext_cache (when use_cache) are born
+-- 'completed'. created_at is spaced 1 microsecond apart in item order so
+-- that the claim order (priority DESC, created_at) is the item order.
+-- Returns the request ids in item order. The queue limits count every item
+-- of the batch. Rows are owned by `caller`; SECURITY DEFINER as
+-- _steadytext_enqueue.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_enqueue_batch(fn text, function_name text, base jsonb,
                                                                 items text[], priority integer,
                                                                 caller name DEFAULT current_user)
@@ -75,7 +77,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     owner constant name := @extschema@._steadytext_caller(caller);
-    item_key constant text := CASE function_name WHEN 'generate' THEN 'prompt' WHEN 'embed' THEN 'text_input' END;
+    -- the argument each item fills, and the public function's name for the items
+    item_key constant text := CASE function_name
+        -- @job-types batch-items
+    END;
+    items_arg constant text := CASE function_name
+        -- @job-types batch-arguments
+    END;
     model text;
     batch uuid := gen_random_uuid();
     use_cache boolean;
@@ -93,7 +101,7 @@ BEGIN
         RAISE EXCEPTION '%: base must be a JSON object without %', fn, item_key
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM @extschema@._steadytext_check_text_array(fn, CASE item_key WHEN 'prompt' THEN 'prompts' ELSE 'texts' END,
+    PERFORM @extschema@._steadytext_check_text_array(fn, items_arg,
         items, @extschema@._steadytext_limit('max_batch_items'), 'steadytext.max_batch_items', true, false);
     PERFORM @extschema@._steadytext_validate(fn, function_name, base, ARRAY[item_key]);
     PERFORM @extschema@._steadytext_check_priority(fn, priority);

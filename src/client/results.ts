@@ -1,32 +1,14 @@
 // steadytext_queue.result is text; this turns it into the value each function
-// produces (formats: docs/architecture.md, "Result formats").
-import type { FunctionName, RankedDocument } from '../interfaces.ts';
+// produces (each job type's result format: src/jobTypes.ts).
+import { isFunctionName, readResult, type JsonValue, type ResultOf } from '../jobTypes.ts';
+import type { FunctionName } from '../interfaces.ts';
 
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-
-/** The value a completed request of function F resolves to. */
-export type ResultOf<F extends FunctionName> = F extends 'embed'
-  ? number[]
-  : F extends 'rerank'
-    ? RankedDocument[]
-    : F extends 'generate_json'
-      ? JsonValue
-      : string;
+export type { JsonValue, ResultOf };
 
 /** Any function's result. */
 export type AnyResult = ResultOf<FunctionName>;
 
-export function parseResult<F extends FunctionName>(functionName: F, text: string): ResultOf<F>;
-export function parseResult(functionName: FunctionName, text: string): AnyResult {
-  switch (functionName) {
-    case 'generate_json':
-      return JSON.parse(text) as JsonValue;
-    case 'embed':
-      // pgvector's text form, which is also a JSON array: [0.1,0.2,...]
-      return JSON.parse(text) as number[];
-    case 'rerank':
-      return JSON.parse(text) as RankedDocument[];
-    default:
-      return text;
-  }
+/** The value of a completed request's result; the text as it is for a function_name this client does not know. */
+export function parseResult<F extends FunctionName>(functionName: F, text: string): ResultOf<F> {
+  return isFunctionName(functionName) ? readResult(functionName, text) : (text as ResultOf<F>);
 }

@@ -14,10 +14,14 @@
 // running them again at the end of an upgrade brings every function, trigger
 // and privilege to exactly what a fresh install has. Scripts of older
 // versions are released files and are never rebuilt.
+//
+// A source line `-- @job-types <fragment>` is followed, in the build, by what
+// the job-type catalog (src/jobTypes.ts) gives for it (src/db/jobTypesSql.ts).
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SQL_DIR, currentVersion } from './migrate.ts';
+import { expandJobTypes } from './jobTypesSql.ts';
 
 const SRC_DIR = path.join(SQL_DIR, 'src');
 const UPGRADES_DIR = path.join(SRC_DIR, 'upgrades');
@@ -30,7 +34,7 @@ function sources(): Source[] {
     .filter((f) => /^\d\d-[a-z0-9-]+\.sql$/.test(f))
     .sort()
     .map((name) => {
-      const text = readFileSync(path.join(SRC_DIR, name), 'utf8');
+      const text = expandJobTypes(readFileSync(path.join(SRC_DIR, name), 'utf8'), `sql/src/${name}`);
       return { name, text, installOnly: INSTALL_ONLY.test(text) };
     });
 }

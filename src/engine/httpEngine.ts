@@ -28,6 +28,7 @@ import {
   type ModelRole,
 } from './types.ts';
 import type { FunctionName, RankedDocument } from '../interfaces.ts';
+import { DEFAULT_RERANK_TASK, functionsOfRole } from '../jobTypes.ts';
 
 export type HttpDialect = 'llama-server' | 'openai' | 'ollama' | 'tei';
 export const HTTP_DIALECTS: readonly HttpDialect[] = ['llama-server', 'openai', 'ollama', 'tei'];
@@ -43,15 +44,6 @@ export interface HttpBackend extends Omit<HttpClientOptions, 'label'> {
 
 export type HttpBackends = Partial<Record<ModelRole, HttpBackend>>;
 
-/** Qwen3-Reranker's own instruction; SteadyText's default task (as in the local engine). */
-const DEFAULT_RERANK_TASK = 'Given a web search query, retrieve relevant passages that answer the query';
-
-const ROLE_FUNCTIONS: Record<ModelRole, readonly FunctionName[]> = {
-  generation: ['generate', 'generate_json', 'generate_regex', 'generate_choice'],
-  embedding: ['embed'],
-  reranking: ['rerank'],
-};
-
 /**
  * Why `dialect` cannot serve `fn`, or undefined when it can. The worker logs
  * these at start and does not claim jobs of such a type: they stay pending
@@ -59,7 +51,7 @@ const ROLE_FUNCTIONS: Record<ModelRole, readonly FunctionName[]> = {
  * at once (EngineInputError, not retried) with this text.
  */
 export function refusal(dialect: HttpDialect, fn: FunctionName): string | undefined {
-  if (dialect === 'tei' && ROLE_FUNCTIONS.generation.includes(fn)) {
+  if (dialect === 'tei' && functionsOfRole('generation').includes(fn)) {
     return 'text-embeddings-inference (tei) serves only embeddings and reranking';
   }
   if (dialect === 'ollama' && (fn === 'generate_regex' || fn === 'generate_choice')) {
@@ -73,7 +65,7 @@ export function refusal(dialect: HttpDialect, fn: FunctionName): string | undefi
 
 /** The job types `dialect` serves for `role`. */
 export function servedFunctions(dialect: HttpDialect, role: ModelRole): FunctionName[] {
-  return ROLE_FUNCTIONS[role].filter((fn) => refusal(dialect, fn) === undefined);
+  return functionsOfRole(role).filter((fn) => refusal(dialect, fn) === undefined);
 }
 
 /** The server as the operator's errors name it: dialect and URL. */
@@ -460,7 +452,7 @@ export class HttpEngine implements Engine {
   refusals(): Array<{ function: FunctionName; reason: string }> {
     const out: Array<{ function: FunctionName; reason: string }> = [];
     for (const s of Object.values(this.servers)) {
-      for (const fn of ROLE_FUNCTIONS[s!.role]) {
+      for (const fn of functionsOfRole(s!.role)) {
         const reason = refusal(s!.backend.dialect, fn);
         if (reason) out.push({ function: fn, reason });
       }

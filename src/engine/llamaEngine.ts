@@ -41,12 +41,10 @@ import {
   type ModelRole,
 } from './types.ts';
 import type { RankedDocument } from '../interfaces.ts';
+import { DEFAULT_RERANK_TASK } from '../jobTypes.ts';
 
 /** Largest context a generation/ranking context gets (KV memory grows with it). */
 const MAX_CONTEXT_SIZE = 4096;
-/** Qwen3-Reranker's own instruction; SteadyText's default task. */
-export const DEFAULT_RERANK_TASK = 'Given a web search query, retrieve relevant passages that answer the query';
-
 const llamaPromises = new Map<GpuMode, Promise<Llama>>();
 
 /**

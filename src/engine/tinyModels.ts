@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import path from 'node:path';
 import { writeGguf, f32, str, u32, type GgufTensor, type GgufValue } from './ggufWriter.ts';
 import type { ModelRole } from './types.ts';
+import { DEFAULT_RERANK_TASK } from '../jobTypes.ts';
 
 /** Bump when the bytes a given seed produces change. */
 export const TINY_GENERATOR_VERSION = 1;
@@ -146,14 +147,12 @@ export const QWEN_SHAPED_CHAT_TEMPLATE = [
   '{%- endif -%}',
 ].join('\n');
 
-/** The instruction Qwen3-Reranker is trained with, and SteadyText's default rerank task. */
-export const QWEN_RERANK_DEFAULT_INSTRUCTION = 'Given a web search query, retrieve relevant passages that answer the query';
-
 /**
  * Rerank template of the Qwen-shaped reranker, in the layout Qwen3-Reranker
  * documents: a system turn that asks for a yes/no judgement of the Document
  * against the Query and the Instruct, a user turn
- * `<Instruct>: ...\n<Query>: ...\n<Document>: ...`, and an assistant turn
+ * `<Instruct>: ...\n<Query>: ...\n<Document>: ...` (the instruction Qwen3-Reranker
+ * is trained with, which is SteadyText's default task), and an assistant turn
  * opened after an empty thinking block; the score is P(yes) from the yes/no
  * logits (`cls.output`, labels yes/no). `{query}` and `{document}` are
  * llama.cpp's placeholders.
@@ -161,7 +160,7 @@ export const QWEN_RERANK_DEFAULT_INSTRUCTION = 'Given a web search query, retrie
 export const QWEN_SHAPED_RERANK_TEMPLATE =
   '<|im_start|>system\nTell whether the Document satisfies what the Query and the Instruct ask for. ' +
   'Reply with one word only, "yes" or "no".<|im_end|>\n' +
-  `<|im_start|>user\n<Instruct>: ${QWEN_RERANK_DEFAULT_INSTRUCTION}\n<Query>: {query}\n<Document>: {document}<|im_end|>\n` +
+  `<|im_start|>user\n<Instruct>: ${DEFAULT_RERANK_TASK}\n<Query>: {query}\n<Document>: {document}<|im_end|>\n` +
   '<|im_start|>assistant\n<think>\n\n</think>\n\n';
 
 /**

@@ -1,9 +1,9 @@
 // The engine interface: the only thing the worker knows about inference.
 // Nothing outside src/engine/ imports node-llama-cpp; a remote inference
 // server could sit behind this same interface.
-import type { RankedDocument } from '../interfaces.ts';
+import type { ModelRole, RankedDocument } from '../interfaces.ts';
 
-export type ModelRole = 'generation' | 'embedding' | 'reranking';
+export type { ModelRole };
 
 export interface GenerateOptions {
   /** Upper bound on generated tokens (1..4096). */

@@ -1,11 +1,17 @@
 // function_name → engine call → the text stored in steadytext_queue.result
-// (formats: docs/architecture.md, "Result formats").
+// (each job type's result format: src/jobTypes.ts).
 import { EngineInputError, type Engine } from '../engine/types.ts';
-import type { Job } from '../interfaces.ts';
-
-export const DEFAULT_MAX_TOKENS = 512;
-export const DEFAULT_SEED = 42;
-export const DEFAULT_RERANK_TASK = 'Given a web search query, retrieve relevant passages that answer the query';
+import type { FunctionName, Job } from '../interfaces.ts';
+import {
+  DEFAULT_MAX_TOKENS,
+  DEFAULT_RERANK_TASK,
+  DEFAULT_SEED,
+  isFunctionName,
+  RESULT_FORMATS,
+  writeResult,
+  type JsonValue,
+  type ResultOf,
+} from '../jobTypes.ts';
 
 /** A job whose parameters cannot be run as they are; retrying will not help. */
 export class JobInputError extends Error {
@@ -39,9 +45,7 @@ function generateOptions(job: Job, signal: AbortSignal, onProgress?: () => void)
 }
 
 /** pgvector's text form, `[0.1,0.2,...]`. */
-export function vectorText(v: number[]): string {
-  return `[${v.join(',')}]`;
-}
+export const vectorText = RESULT_FORMATS.vector.write;
 
 /**
  * Parameters every function shares, checked before any engine call: a row the
@@ -66,6 +70,39 @@ export function batchableEmbed(job: Job): boolean {
   }
 }
 
+/** What runs one job of a type on the engine: the job type's value (see RUN). */
+type Run<F extends FunctionName> = (
+  engine: Engine,
+  job: Job,
+  signal: AbortSignal,
+  onProgress?: () => void,
+) => Promise<ResultOf<F>>;
+
+/** The engine call of each job type (the compiler wants one per entry of src/jobTypes.ts). */
+const RUN: { [F in FunctionName]: Run<F> } = {
+  generate: (engine, job, signal, onProgress) =>
+    engine.generate(text(job, 'prompt'), generateOptions(job, signal, onProgress)),
+  generate_json: async (engine, job, signal, onProgress) => {
+    const { schema } = job.parameters;
+    if (schema === undefined || schema === null) throw new JobInputError('generate_json: parameters.schema is missing');
+    return (await engine.generateJson(text(job, 'prompt'), schema, generateOptions(job, signal, onProgress))) as JsonValue;
+  },
+  generate_regex: (engine, job, signal, onProgress) =>
+    engine.generateRegex(text(job, 'prompt'), text(job, 'pattern'), generateOptions(job, signal, onProgress)),
+  generate_choice: (engine, job, signal, onProgress) =>
+    engine.generateChoice(text(job, 'prompt'), texts(job, 'choices'), generateOptions(job, signal, onProgress)),
+  embed: async (engine, job, signal) => {
+    const [v] = await engine.embed([text(job, 'text_input')], { signal });
+    return v;
+  },
+  rerank: (engine, job, signal, onProgress) =>
+    engine.rerank(text(job, 'query'), texts(job, 'documents'), job.parameters.task ?? DEFAULT_RERANK_TASK, {
+      seed: job.parameters.seed ?? DEFAULT_SEED,
+      signal,
+      onProgress,
+    }),
+};
+
 /**
  * Runs one job on the engine; the result as steadytext_queue.result stores it.
  * `onProgress` is called as the engine produces the job's output (tokens,
@@ -73,35 +110,9 @@ export function batchableEmbed(job: Job): boolean {
  */
 export async function executeJob(engine: Engine, job: Job, signal: AbortSignal, onProgress?: () => void): Promise<string> {
   checkCommonParameters(job);
-  const p = job.parameters;
-  const o = () => generateOptions(job, signal, onProgress);
-  switch (job.function_name) {
-    case 'generate':
-      return engine.generate(text(job, 'prompt'), o());
-    case 'generate_json': {
-      if (p.schema === undefined || p.schema === null) throw new JobInputError('generate_json: parameters.schema is missing');
-      const doc = await engine.generateJson(text(job, 'prompt'), p.schema, o());
-      return JSON.stringify(doc);
-    }
-    case 'generate_regex':
-      return engine.generateRegex(text(job, 'prompt'), text(job, 'pattern'), o());
-    case 'generate_choice':
-      return engine.generateChoice(text(job, 'prompt'), texts(job, 'choices'), o());
-    case 'embed': {
-      const [v] = await engine.embed([text(job, 'text_input')], { signal });
-      return vectorText(v);
-    }
-    case 'rerank': {
-      const ranked = await engine.rerank(text(job, 'query'), texts(job, 'documents'), p.task ?? DEFAULT_RERANK_TASK, {
-        seed: p.seed ?? DEFAULT_SEED,
-        signal,
-        onProgress,
-      });
-      return JSON.stringify(ranked);
-    }
-    default:
-      throw new JobInputError(`unknown function_name '${String(job.function_name)}'`);
-  }
+  const fn: unknown = job.function_name;
+  if (!isFunctionName(fn)) throw new JobInputError(`unknown function_name '${String(fn)}'`);
+  return writeResult(fn, await (RUN[fn] as Run<typeof fn>)(engine, job, signal, onProgress));
 }
 
 /** One job's outcome: its result, or why not. */
@@ -160,7 +171,7 @@ export async function executeEmbedBatch(
       if (vectors.length !== live.length) {
         throw new Error(`engine.embed returned ${vectors.length} vectors for ${live.length} texts`);
       }
-      live.forEach((i, k) => report(i, { result: vectorText(vectors[k]) }));
+      live.forEach((i, k) => report(i, { result: writeResult('embed', vectors[k]) }));
     } catch (error) {
       if (live.length > 1 && error instanceof EngineInputError) refused = true;
       else for (const i of live) report(i, { error });

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import client from 'prom-client';
 import type { ModelRole } from '../engine/types.ts';
 import { FUNCTION_NAMES, type FunctionName, type JobStatus } from '../interfaces.ts';
+import { modelRoleOf } from '../jobTypes.ts';
 import type { QueueCount } from '../db/queueCounts.ts';
 import { MODEL_ROLES } from './engine.ts';
 import { packageVersion } from './version.ts';
@@ -14,16 +15,6 @@ import { packageVersion } from './version.ts';
 export type JobOutcome = 'completed' | 'failed' | 'retried' | 'discarded';
 const OUTCOMES: readonly JobOutcome[] = ['completed', 'failed', 'retried', 'discarded'];
 const QUEUE_STATUSES: readonly JobStatus[] = ['pending', 'processing', 'completed', 'failed', 'cancelled'];
-
-/** The model role that answers each function. */
-export const ROLE_OF: Record<FunctionName, ModelRole> = {
-  generate: 'generation',
-  generate_json: 'generation',
-  generate_regex: 'generation',
-  generate_choice: 'generation',
-  embed: 'embedding',
-  rerank: 'reranking',
-};
 
 /** Seconds; from a cached answer (ms) to a long generation (minutes). */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -132,7 +123,7 @@ export class WorkerMetrics {
   jobSettled(functionName: FunctionName, outcome: JobOutcome, ms: number): void {
     this.jobs.inc({ function_name: functionName, status: outcome });
     if (outcome !== 'discarded') this.duration.observe({ function_name: functionName, status: outcome }, ms / 1000);
-    if (outcome === 'completed') this.rolesUsed.add(ROLE_OF[functionName]);
+    if (outcome === 'completed') this.rolesUsed.add(modelRoleOf(functionName));
   }
 
   /** Sets the queue gauges from a grouped count; null: the database was unreachable. */

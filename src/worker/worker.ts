@@ -21,6 +21,7 @@ import { hostname } from 'node:os';
 import pg from 'pg';
 import { EngineInputError, type Engine, type ModelRole } from '../engine/types.ts';
 import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, FUNCTION_NAMES, type FunctionName } from '../interfaces.ts';
+import { modelRoleOf } from '../jobTypes.ts';
 import { cancelledJobs } from '../db/cancelledJobs.ts';
 import { claimJobs, type ClaimedJob } from '../db/claimJobs.ts';
 import { evictCache } from '../db/evictCache.ts';
@@ -60,16 +61,6 @@ import { AUTO_PREFETCH_MAX, AUTO_PREFETCH_MS, type WorkerSettings } from './sett
 import { packageVersion } from './version.ts';
 
 export { unstorableText } from './heldJob.ts';
-
-/** The model role that answers each function (for the cache's model check). */
-const ROLE_OF: Record<FunctionName, ModelRole> = {
-  generate: 'generation',
-  generate_json: 'generation',
-  generate_regex: 'generation',
-  generate_choice: 'generation',
-  embed: 'embedding',
-  rerank: 'reranking',
-};
 
 export interface WorkerStats {
   workerId: string;
@@ -445,7 +436,7 @@ export class Worker {
       requestId: job.request_id,
       attempt: job.attempt,
       result,
-      modelId: this.models[ROLE_OF[job.function_name]] ?? null,
+      modelId: this.models[modelRoleOf(job.function_name)] ?? null,
       waitedMs: waitedMs(h),
     });
     if (counted instanceof Error) {

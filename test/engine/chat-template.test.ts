@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { renderChatPrompt, rerankLayout, splitThinking } from '../../src/engine/chatTemplate.ts';
 import { EngineError, LlamaEngine, loadEngine } from '../../src/engine/index.ts';
-import { DEFAULT_RERANK_TASK } from '../../src/engine/llamaEngine.ts';
+import { DEFAULT_RERANK_TASK } from '../../src/jobTypes.ts';
 import { buildTinyModel, QWEN_SHAPED_CHAT_TEMPLATE, QWEN_SHAPED_RERANK_TEMPLATE } from '../../src/engine/tinyModels.ts';
 import { qwenShapedModelDir } from './qwenShaped.ts';
 
