@@ -171,6 +171,11 @@ ${pins.join('\n')}
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  if (process.argv.includes('--release')) release();
-  else build();
+  try {
+    if (process.argv.includes('--release')) release();
+    else build();
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exitCode = 1;
+  }
 }
