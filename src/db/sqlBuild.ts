@@ -2,9 +2,9 @@
 //
 //   sql/src/NN-topic.sql              authored: the schema by topic, in file-name order
 //   sql/src/upgrades/A--B.sql         authored: the hand-written part of the upgrade A -> B
-//   sql/released/pg_steadytext--*.sql the scripts of released versions, copied from
-//                                     the build when each was released (`npm run
-//                                     release:sql`), pinned by sha256 in
+//   sql/released/pg_steadytext--*.sql the scripts of released versions as built at
+//                                     their release (`npm run release:sql` copies
+//                                     them here), pinned by sha256 in
 //                                     test/sql/build.test.ts; never rebuilt
 //
 // The current version (default_version in sql/pg_steadytext.control) is not
