@@ -27,7 +27,7 @@ END;
 $$;
 
 -- The regex dialect a grammar expresses exactly; the engine's parser
--- (src/engine/regexGrammar.ts) is the same, and test/structured/corpus.test.ts
+-- (src/engine/regexGrammar.ts) is the same, and test/structured/regexCorpus.test.ts
 -- proves both give the same verdict, SQLSTATE and character position:
 --   literals; \d \w \s \D \W \S \n \t \r \f \v \uHHHH; any escaped
 --   non-alphanumeric character; [...] classes with ranges and negation (a ']'

@@ -1,26 +1,18 @@
-// `steadytext migrate`: applies the extension's own versioned scripts from sql/
-// to any database, for servers where extension files cannot be copied.
-// The same files serve `CREATE EXTENSION pg_steadytext`.
-import { readFileSync, readdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+// `steadytext migrate`: applies the extension's own versioned scripts to any
+// database, for servers where extension files cannot be copied. The scripts
+// are the ones `CREATE EXTENSION pg_steadytext` runs: the released ones from
+// sql/released/ and the current version's, built in memory from sql/src/
+// (src/db/sqlBuild.ts), so a checkout never runs a stale build.
 import type pg from 'pg';
+import { currentVersion, extensionScript, extensionScriptNames } from './sqlBuild.ts';
 
-export const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
-
-/** default_version from pg_steadytext.control. */
-export function currentVersion(): string {
-  const control = readFileSync(path.join(SQL_DIR, 'pg_steadytext.control'), 'utf8');
-  const m = /^default_version\s*=\s*'([^']+)'/m.exec(control);
-  if (!m) throw new Error('pg_steadytext.control has no default_version');
-  return m[1];
-}
+export { currentVersion, SQL_DIR } from './sqlBuild.ts';
 
 interface Step { from: string | null; to: string; file: string }
 
 /** Script files: pg_steadytext--X.sql (full) and pg_steadytext--X--Y.sql (upgrade). */
 function scripts(): Step[] {
-  return readdirSync(SQL_DIR)
+  return extensionScriptNames()
     .map((f) => /^pg_steadytext--([\d.]+)(?:--([\d.]+))?\.sql$/.exec(f))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => (m[2] ? { from: m[1], to: m[2], file: m[0] } : { from: null, to: m[1], file: m[0] }));
@@ -48,8 +40,7 @@ export function plan(installed: string | null, target = currentVersion()): Step[
 
 /** A script's text as `migrate` runs it: the extension-only guard dropped, @extschema@ bound. */
 export function scriptText(file: string, schema: string): string {
-  const raw = readFileSync(path.join(SQL_DIR, file), 'utf8');
-  return raw
+  return extensionScript(file)
     .split('\n')
     .filter((line) => !line.startsWith('\\echo') && !line.startsWith('\\quit'))
     .join('\n')

@@ -7,7 +7,7 @@
 //   start, $ only at the very end.
 // sql/src/25-structured-validation.sql implements the same parser: both give
 // the same verdict, SQLSTATE and character position on every pattern
-// (test/structured/corpus.test.ts runs the shared corpus through both).
+// (test/structured/regexCorpus.test.ts runs the shared corpus through both).
 //   0A000 a construct a grammar cannot express (backreferences, lookaround,
 //         \b, lazy or possessive quantifiers, \p, \x, POSIX [:classes:], ...)
 //   22023 a malformed pattern (unclosed group or class, nothing to repeat, ...)

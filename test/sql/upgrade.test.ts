@@ -5,11 +5,10 @@
 // install, every row kept, and a current worker running its pending jobs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, readdirSync, renameSync } from 'node:fs';
-import path from 'node:path';
 import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { currentVersion, migrate, SQL_DIR } from '../../src/db/migrate.ts';
+import { currentVersion, migrate } from '../../src/db/migrate.ts';
+import { installExtensionFiles } from './helpers.ts';
 import { schemaDump, schemaFingerprint } from './schemaFingerprint.ts';
 import { startTestWorker, waitFor } from '../worker/fixtures/queue.ts';
 
@@ -111,16 +110,6 @@ async function pendingJobsRun(db: TestDatabase): Promise<void> {
     await waitFor('a new job to complete', async () => (await db.pool.query(`SELECT status FROM steadytext_queue WHERE request_id = $1`, [id])).rows[0].status === 'completed', 30_000);
   } finally {
     await w.stop();
-  }
-}
-
-/** Copies the control file and scripts into the server's SHAREDIR/extension, as `make -C sql install` does. */
-function installExtensionFiles(sharedir: string): void {
-  const dir = path.join(sharedir, 'extension');
-  for (const f of readdirSync(SQL_DIR).filter((x) => x === 'pg_steadytext.control' || /^pg_steadytext--.*\.sql$/.test(x))) {
-    const tmp = path.join(dir, `.${f}.${process.pid}.tmp`);
-    copyFileSync(path.join(SQL_DIR, f), tmp);
-    renameSync(tmp, path.join(dir, f));
   }
 }
 
