@@ -75,7 +75,7 @@ test('npm pack ships bin/, src/, dist/ (the built client), sql/ (control, source
   for (const s of ['preinstall', 'install', 'postinstall', 'prepare']) {
     assert.equal(pkg.scripts[s], undefined, `no ${s} script`);
   }
-  assert.equal(pkg.scripts.prepack, 'npm run build', 'npm pack builds dist/');
+  assert.equal(pkg.scripts.prepack, 'npm run build && npm run build:sql', 'npm pack builds dist/ and the current version\'s SQL scripts');
   assert.equal(pkg.scripts.dependencies, 'npm run build', 'npm ci in a clone builds dist/');
   const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
   const cliDoc = await readFile(path.join(ROOT, 'docs', 'cli.md'), 'utf8');
