@@ -194,16 +194,17 @@ export function resolveServers(flags: WorkerFlags = {}, env: NodeJS.ProcessEnv =
       }
       if (!apiKey) throw new SettingsError(`${keyFile.source}: the API key file is empty`);
     }
+    const shared = resolveFields(SERVER_SETTING_KEYS, inputs).values;
     servers[role] = {
       url,
-      dialect: dialect.value!,
+      dialect: dialect.value,
       model: resolveOne(SETTINGS[`${role}ServerModel`], inputs).value,
       apiKey,
-      timeoutMs: resolveOne(SETTINGS.serverTimeout, inputs).value!,
-      maxInFlight: resolveOne(SETTINGS.serverMaxInFlight, inputs).value!,
-      retries: resolveOne(SETTINGS.serverRetries, inputs).value!,
-      retryBackoffMs: resolveOne(SETTINGS.serverRetryBackoff, inputs).value!,
-      embedBatchSize: resolveOne(SETTINGS.serverEmbedBatchSize, inputs).value!,
+      timeoutMs: shared.serverTimeoutMs,
+      maxInFlight: shared.serverMaxInFlight,
+      retries: shared.serverRetries,
+      retryBackoffMs: shared.serverRetryBackoffMs,
+      embedBatchSize: shared.serverEmbedBatchSize,
     };
     if (role === 'generation' && dialect.value === 'tei') {
       throw new SettingsError(`${dialect.source}: tei (text-embeddings-inference) cannot serve generation`);
