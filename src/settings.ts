@@ -7,7 +7,10 @@
 // and serves /metrics on port 9464), the difference is a per-command
 // default in this table, not a second code path. docs/worker.md ("Settings")
 // holds this table as Markdown; test/docs/settings-table.test.ts keeps the two
-// equal (`npx tsx test/docs/writeSettingsTable.ts` rewrites it).
+// equal (`npx tsx test/docs/writeSettingsTable.ts` rewrites it). The types
+// of flag objects (WorkerFlags), resolved settings (WorkerSettings) and GUC
+// values are derived from the rows: each parser says what it returns and in
+// which unit, and the unit ends the resolved field's name.
 //
 // No runtime imports from src/worker/ or src/engine/: both import this module.
 import os from 'node:os';
@@ -33,6 +36,15 @@ interface Parser<T> {
   parse(raw: Raw, name: string): T;
   /** The value as docs/worker.md writes it. */
   format(value: T): string;
+  /** The unit of the number it returns; it ends the field's name in resolved settings (pollInterval → pollIntervalMs). */
+  unit?: Unit;
+}
+
+/** Units a parser's numbers come in. */
+type Unit = 'ms' | 'seconds';
+
+interface UnitParser<T, U extends Unit> extends Parser<T> {
+  unit: U;
 }
 
 const UNIT_MS: Record<string, number> = {
@@ -103,11 +115,25 @@ const port = (min = 0): Parser<number> => ({
   format: String,
 });
 
-/** Milliseconds; bare numbers are seconds. */
-const duration = (): Parser<number> => ({ parse: (raw, name) => parseDuration(String(raw), name), format: formatMs });
+/** A duration in milliseconds; bare numbers are seconds. */
+const duration = (): UnitParser<number, 'ms'> => ({ unit: 'ms', parse: (raw, name) => parseDuration(String(raw), name), format: formatMs });
 
-/** A duration, or 'off' / '0' for none. */
-const durationOrOff = (): Parser<number | undefined> => ({
+/** A duration in seconds (fractional; bare numbers are seconds), where the value goes to a `*_seconds` column. */
+const seconds = (): UnitParser<number, 'seconds'> => ({
+  unit: 'seconds',
+  parse: (raw, name) => parseDuration(String(raw), name) / 1000,
+  format: (v) => formatMs(v * 1000),
+});
+
+/** A duration in whole seconds, rounded up. */
+const wholeSeconds = (): UnitParser<number, 'seconds'> => ({
+  ...seconds(),
+  parse: (raw, name) => Math.ceil(parseDuration(String(raw), name) / 1000),
+});
+
+/** A duration in milliseconds, or 'off' / '0' for none. */
+const durationOrOff = (): UnitParser<number | undefined, 'ms'> => ({
+  unit: 'ms',
   parse: (raw, name) => (['off', '0'].includes(String(raw).trim().toLowerCase()) ? undefined : parseDuration(String(raw), name)),
   format: (v) => (v === undefined ? 'off' : formatMs(v)),
 });
@@ -181,7 +207,11 @@ const countOrAuto = (): Parser<number | null> => ({
 // The table.
 
 export interface Setting<T = unknown> {
-  /** Property name in WorkerFlags / option objects (and the commander attribute, unless `flag` says otherwise). */
+  /**
+   * Property name in WorkerFlags / option objects (and the commander attribute,
+   * unless `flag` says otherwise). In resolved settings (WorkerSettings) the
+   * parser's unit follows it: pollInterval → pollIntervalMs (fieldName).
+   */
   key: string;
   /** The CLI flag with its placeholder ('--concurrency <n>'), for the commands in `commands`. */
   flag?: string;
@@ -203,10 +233,18 @@ export interface Setting<T = unknown> {
   secret?: boolean;
 }
 
-const ALL_WORKERS: readonly EntryPoint[] = ['worker', 'up'];
-const SERVER_COMMANDS: readonly EntryPoint[] = ['worker', 'up', 'doctor'];
+const ALL_WORKERS = ['worker', 'up'] as const satisfies readonly EntryPoint[];
+const SERVER_COMMANDS = ['worker', 'up', 'doctor'] as const satisfies readonly EntryPoint[];
 
-function setting<T>(s: Setting<T>): Setting<T> {
+/** What a parser returns. */
+type Parsed<P> = P extends Parser<infer T> ? T : never;
+
+/**
+ * One row, its literal type kept (its key, commands, GUC and parser), so the
+ * types of resolved settings and of flag objects are derived from the table;
+ * the default must be what the parser returns.
+ */
+function setting<const S extends Setting<any>>(s: S & Setting<Parsed<S['parser']>>): S {
   return s;
 }
 
@@ -223,26 +261,23 @@ export const DEFAULT_MODELS: Record<Role, string> = {
   reranking: 'hf:ggml-org/Qwen3-Reranker-0.6B-Q8_0-GGUF/qwen3-reranker-0.6b-q8_0.gguf',
 };
 
-/** Per role: STEADYTEXT_<ROLE>_MODEL, a local GGUF path or hf:owner/repo/file.gguf. */
-const modelSettings = Object.fromEntries(
-  MODEL_ROLES.map((role) => [
-    role,
-    setting<string>({
-      key: `${role}Model`,
-      env: `STEADYTEXT_${role.toUpperCase()}_MODEL`,
-      default: DEFAULT_MODELS[role],
-      parser: text(),
-      commands: [],
-      meaning: `the ${role} model of the \`default\` set: a local GGUF path or \`hf:owner/repo/file.gguf\``,
-    }),
-  ]),
-) as Record<Role, Setting<string>>;
+/** STEADYTEXT_<ROLE>_MODEL: a role's model of the default set, a local GGUF path or hf:owner/repo/file.gguf. */
+function modelSetting<R extends Role>(role: R) {
+  return setting({
+    key: `${role}Model`,
+    env: `STEADYTEXT_${role.toUpperCase()}_MODEL`,
+    default: DEFAULT_MODELS[role],
+    parser: text(),
+    commands: [],
+    meaning: `the ${role} model of the \`default\` set: a local GGUF path or \`hf:owner/repo/file.gguf\``,
+  });
+}
 
 /** Per role: the inference server (URL, dialect, model, API key). */
-function serverSettings(role: Role) {
+function serverSettings<R extends Role>(role: R) {
   const ENV = `STEADYTEXT_${role.toUpperCase()}_SERVER`;
-  return {
-    url: setting<string>({
+  const rows = {
+    Server: setting({
       key: `${role}Server`,
       flag: `--${role}-server <url>`,
       env: ENV,
@@ -252,7 +287,7 @@ function serverSettings(role: Role) {
       commands: SERVER_COMMANDS,
       meaning: `serve ${role} from this inference server`,
     }),
-    dialect: setting<(typeof HTTP_DIALECTS)[number]>({
+    ServerDialect: setting({
       key: `${role}ServerDialect`,
       flag: `--${role}-server-dialect <dialect>`,
       env: `${ENV}_DIALECT`,
@@ -261,7 +296,7 @@ function serverSettings(role: Role) {
       commands: SERVER_COMMANDS,
       meaning: 'what that server speaks: `llama-server`, `openai` (vLLM, SGLang), `ollama` or `tei`',
     }),
-    model: setting<string>({
+    ServerModel: setting({
       key: `${role}ServerModel`,
       flag: `--${role}-server-model <name>`,
       env: `${ENV}_MODEL`,
@@ -271,7 +306,7 @@ function serverSettings(role: Role) {
       commands: SERVER_COMMANDS,
       meaning: 'model name on that server',
     }),
-    apiKeyFile: setting<string>({
+    ServerApiKeyFile: setting({
       key: `${role}ServerApiKeyFile`,
       flag: `--${role}-server-api-key-file <file>`,
       env: `${ENV}_API_KEY_FILE`,
@@ -280,7 +315,7 @@ function serverSettings(role: Role) {
       commands: SERVER_COMMANDS,
       meaning: `file holding its API key (wins over \`${ENV}_API_KEY\`)`,
     }),
-    apiKey: setting<string>({
+    ServerApiKey: setting({
       key: `${role}ServerApiKey`,
       env: `${ENV}_API_KEY`,
       default: undefined,
@@ -290,11 +325,15 @@ function serverSettings(role: Role) {
       secret: true,
     }),
   };
+  // Keyed as in the table: generationServer, generationServerDialect, ...
+  return Object.fromEntries(Object.entries(rows).map(([suffix, row]) => [`${role}${suffix}`, row])) as {
+    [K in keyof typeof rows as `${R}${K}`]: (typeof rows)[K];
+  };
 }
 
 export const SETTINGS = {
   // Connection. --database-url and --db-* exclude each other (resolveConnection).
-  databaseUrl: setting<string>({
+  databaseUrl: setting({
     key: 'databaseUrl',
     flag: '--database-url <url>',
     env: 'DATABASE_URL',
@@ -304,7 +343,7 @@ export const SETTINGS = {
     meaning: 'PostgreSQL connection URL',
     commandNotes: { up: '`up` without one starts an embedded PostgreSQL' },
   }),
-  dbHost: setting<string>({
+  dbHost: setting({
     key: 'dbHost',
     flag: '--db-host <host>',
     env: 'PGHOST',
@@ -313,7 +352,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'database host, instead of a URL (the spec\'s worker flags); the PG* variables count only with a --db-* flag or when nothing else is given',
   }),
-  dbPort: setting<number>({
+  dbPort: setting({
     key: 'dbPort',
     flag: '--db-port <port>',
     env: 'PGPORT',
@@ -322,9 +361,9 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'database port',
   }),
-  dbName: setting<string>({ key: 'dbName', flag: '--db-name <name>', env: 'PGDATABASE', default: undefined, parser: text(), commands: ['worker'], meaning: 'database name' }),
-  dbUser: setting<string>({ key: 'dbUser', flag: '--db-user <user>', env: 'PGUSER', default: undefined, parser: text(), commands: ['worker'], meaning: 'database user' }),
-  dbPassword: setting<string>({
+  dbName: setting({ key: 'dbName', flag: '--db-name <name>', env: 'PGDATABASE', default: undefined, parser: text(), commands: ['worker'], meaning: 'database name' }),
+  dbUser: setting({ key: 'dbUser', flag: '--db-user <user>', env: 'PGUSER', default: undefined, parser: text(), commands: ['worker'], meaning: 'database user' }),
+  dbPassword: setting({
     key: 'dbPassword',
     flag: '--db-password <password>',
     env: 'PGPASSWORD',
@@ -336,7 +375,7 @@ export const SETTINGS = {
   }),
 
   // The worker.
-  concurrency: setting<number>({
+  concurrency: setting({
     key: 'concurrency',
     flag: '--concurrency <n>',
     env: 'STEADYTEXT_WORKER_CONCURRENCY',
@@ -346,7 +385,7 @@ export const SETTINGS = {
     commands: ALL_WORKERS,
     meaning: 'jobs run at once',
   }),
-  pollInterval: setting<number>({
+  pollInterval: setting({
     key: 'pollInterval',
     flag: '--poll-interval <seconds>',
     env: 'STEADYTEXT_WORKER_POLL_INTERVAL',
@@ -356,7 +395,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'fallback poll when no NOTIFY arrives',
   }),
-  maxRetries: setting<number>({
+  maxRetries: setting({
     key: 'maxRetries',
     flag: '--max-retries <n>',
     env: 'STEADYTEXT_WORKER_MAX_RETRIES',
@@ -366,17 +405,17 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'retries of a failing job when the request sets none',
   }),
-  timeout: setting<number>({
+  timeout: setting({
     key: 'timeout',
     flag: '--timeout <seconds>',
     env: 'STEADYTEXT_WORKER_TIMEOUT',
     guc: 'steadytext.worker_timeout',
-    default: 300_000,
-    parser: duration(),
+    default: 300,
+    parser: seconds(),
     commands: ['worker'],
     meaning: 'per-job time limit when the request sets none',
   }),
-  heartbeatInterval: setting<number>({
+  heartbeatInterval: setting({
     key: 'heartbeatInterval',
     flag: '--heartbeat-interval <seconds>',
     env: 'STEADYTEXT_WORKER_HEARTBEAT_INTERVAL',
@@ -385,16 +424,16 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'heartbeat period (also how often stale workers are reclaimed)',
   }),
-  heartbeatTimeout: setting<number>({
+  heartbeatTimeout: setting({
     key: 'heartbeatTimeout',
     flag: '--heartbeat-timeout <seconds>',
     env: 'STEADYTEXT_WORKER_HEARTBEAT_TIMEOUT',
-    default: 10_000,
-    parser: duration(),
+    default: 10,
+    parser: wholeSeconds(),
     commands: ['worker'],
     meaning: "silence after which other workers reclaim this one's jobs (whole seconds, above the interval)",
   }),
-  retryBackoff: setting<number>({
+  retryBackoff: setting({
     key: 'retryBackoff',
     flag: '--retry-backoff <seconds>',
     env: 'STEADYTEXT_WORKER_RETRY_BACKOFF',
@@ -403,7 +442,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'delay before the first retry, doubled for each further one',
   }),
-  retryBackoffMax: setting<number>({
+  retryBackoffMax: setting({
     key: 'retryBackoffMax',
     flag: '--retry-backoff-max <seconds>',
     env: 'STEADYTEXT_WORKER_RETRY_BACKOFF_MAX',
@@ -412,7 +451,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'longest retry delay',
   }),
-  shutdownGrace: setting<number>({
+  shutdownGrace: setting({
     key: 'shutdownGrace',
     flag: '--shutdown-grace <seconds>',
     env: 'STEADYTEXT_WORKER_SHUTDOWN_GRACE',
@@ -421,7 +460,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'on SIGTERM, how long running jobs may finish before they are released',
   }),
-  cacheEvictInterval: setting<number>({
+  cacheEvictInterval: setting({
     key: 'cacheEvictInterval',
     flag: '--cache-evict-interval <seconds>',
     env: 'STEADYTEXT_WORKER_CACHE_EVICT_INTERVAL',
@@ -430,7 +469,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'how often `steadytext_cache_evict()` runs',
   }),
-  resultRetention: setting<number | undefined>({
+  resultRetention: setting({
     key: 'resultRetention',
     flag: '--result-retention <age>',
     env: 'STEADYTEXT_WORKER_RESULT_RETENTION',
@@ -440,7 +479,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: "delete completed, failed and cancelled requests older than this (e.g. `7d`, `12h`; `off`)",
   }),
-  resultCleanupInterval: setting<number>({
+  resultCleanupInterval: setting({
     key: 'resultCleanupInterval',
     env: 'STEADYTEXT_WORKER_RESULT_CLEANUP_INTERVAL',
     default: 300_000,
@@ -448,7 +487,7 @@ export const SETTINGS = {
     commands: [],
     meaning: 'how often the result retention runs, when on',
   }),
-  resultCleanupBatchSize: setting<number>({
+  resultCleanupBatchSize: setting({
     key: 'resultCleanupBatchSize',
     env: 'STEADYTEXT_WORKER_RESULT_CLEANUP_BATCH_SIZE',
     default: 10_000,
@@ -456,7 +495,7 @@ export const SETTINGS = {
     commands: [],
     meaning: 'rows the retention deletes per statement (at most 100000)',
   }),
-  batchEmbeddings: setting<boolean>({
+  batchEmbeddings: setting({
     key: 'batchEmbeddings',
     flag: '--no-batch-embeddings',
     env: 'STEADYTEXT_WORKER_BATCH_EMBEDDINGS',
@@ -465,7 +504,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'claimed embed jobs share one engine call (the flag turns it off)',
   }),
-  embedBatchSize: setting<number>({
+  embedBatchSize: setting({
     key: 'embedBatchSize',
     flag: '--embed-batch-size <n>',
     env: 'STEADYTEXT_WORKER_EMBED_BATCH_SIZE',
@@ -474,7 +513,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'most embed jobs in one engine call, gathered across claims',
   }),
-  prefetch: setting<number | null>({
+  prefetch: setting({
     key: 'prefetch',
     flag: '--prefetch <n|auto>',
     env: 'STEADYTEXT_WORKER_PREFETCH',
@@ -483,7 +522,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'jobs claimed ahead beyond those running; `auto`: about 50 ms of work, at least the concurrency, at most 256',
   }),
-  workerId: setting<string>({
+  workerId: setting({
     key: 'workerId',
     flag: '--worker-id <id>',
     env: 'STEADYTEXT_WORKER_ID',
@@ -493,7 +532,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: '`steadytext_workers.worker_id`',
   }),
-  logLevel: setting<(typeof LOG_LEVELS)[number]>({
+  logLevel: setting({
     key: 'logLevel',
     flag: '--log-level <level>',
     env: 'STEADYTEXT_WORKER_LOG_LEVEL',
@@ -503,18 +542,18 @@ export const SETTINGS = {
     commands: ALL_WORKERS,
     meaning: 'worker log lines on stderr: `silent`, `info`, or `debug` (one line per job)',
   }),
-  metricsPort: setting<number | undefined>({
+  metricsPort: setting({
     key: 'metricsPort',
     flag: '--metrics-port <port>',
     env: 'STEADYTEXT_WORKER_METRICS_PORT',
     default: undefined,
     commandDefaults: { up: 9464 },
     defaultText: 'off',
-    parser: port(0) as Parser<number | undefined>,
+    parser: port(0),
     commands: ALL_WORKERS,
     meaning: 'serve Prometheus `/metrics` and `/health` on this port, `0` for any free one (`up`: a free one when the default is taken)',
   }),
-  metricsHost: setting<string>({
+  metricsHost: setting({
     key: 'metricsHost',
     flag: '--metrics-host <address>',
     env: 'STEADYTEXT_WORKER_METRICS_HOST',
@@ -525,7 +564,7 @@ export const SETTINGS = {
   }),
 
   // The engine (local models).
-  models: setting<'default' | 'tiny'>({
+  models: setting({
     key: 'models',
     flag: '--models <set>',
     env: 'STEADYTEXT_MODELS',
@@ -534,7 +573,7 @@ export const SETTINGS = {
     commands: ['worker', 'up', 'doctor', 'models'],
     meaning: 'model set: `default` (real GGUFs) or `tiny` (self-written test models)',
   }),
-  engineModule: setting<string>({
+  engineModule: setting({
     key: 'engineModule',
     flag: '--engine-module <path>',
     env: 'STEADYTEXT_ENGINE_MODULE',
@@ -544,7 +583,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'a module whose default export is an EngineFactory (tests, benchmarks)',
   }),
-  threads: setting<number>({
+  threads: setting({
     key: 'threads',
     flag: '--threads <n>',
     env: 'STEADYTEXT_THREADS',
@@ -553,7 +592,7 @@ export const SETTINGS = {
     commands: ['worker'],
     meaning: 'CPU threads per model context (1 is fastest for small models on small boxes, docs/engine.md)',
   }),
-  gpu: setting<(typeof GPU_MODES)[number]>({
+  gpu: setting({
     key: 'gpu',
     flag: '--gpu <mode>',
     env: 'STEADYTEXT_GPU',
@@ -562,7 +601,7 @@ export const SETTINGS = {
     commands: ALL_WORKERS,
     meaning: 'local engine device: `off` (CPU), `auto` (a GPU when node-llama-cpp can load one), `cuda`, `vulkan`; the device is appended to the model id (`...@cuda`)',
   }),
-  parallel: setting<number>({
+  parallel: setting({
     key: 'parallel',
     env: 'STEADYTEXT_ENGINE_PARALLEL',
     default: 2,
@@ -570,7 +609,7 @@ export const SETTINGS = {
     commands: [],
     meaning: 'jobs of one role the local engine runs at once (generation: sequences; embedding/reranking: contexts)',
   }),
-  contexts: setting<number>({
+  contexts: setting({
     key: 'contexts',
     env: 'STEADYTEXT_ENGINE_CONTEXTS',
     default: undefined,
@@ -579,7 +618,7 @@ export const SETTINGS = {
     commands: [],
     meaning: 'generation contexts the parallel sequences are spread over (at most the parallel; fewer batch several jobs per decode step)',
   }),
-  modelDir: setting<string>({
+  modelDir: setting({
     key: 'modelDir',
     flag: '--model-dir <dir>',
     env: 'STEADYTEXT_MODEL_DIR',
@@ -589,7 +628,7 @@ export const SETTINGS = {
     commands: ['models'],
     meaning: 'model cache dir (hf files land here under their file name; tiny models too)',
   }),
-  allowDownload: setting<boolean>({
+  allowDownload: setting({
     key: 'allowDownload',
     env: 'STEADYTEXT_ALLOW_DOWNLOAD',
     default: false,
@@ -597,10 +636,10 @@ export const SETTINGS = {
     commands: [],
     meaning: 'let the engine download a missing hf model on first use (else it fails naming `steadytext models pull`)',
   }),
-  generationModel: modelSettings.generation,
-  embeddingModel: modelSettings.embedding,
-  rerankingModel: modelSettings.reranking,
-  hubEndpoint: setting<string>({
+  generationModel: modelSetting('generation'),
+  embeddingModel: modelSetting('embedding'),
+  rerankingModel: modelSetting('reranking'),
+  hubEndpoint: setting({
     key: 'hubEndpoint',
     env: 'HF_ENDPOINT',
     default: 'https://huggingface.co',
@@ -608,7 +647,7 @@ export const SETTINGS = {
     commands: [],
     meaning: 'the hub models are downloaded from: a mirror, or a local server with the hub\'s URL layout',
   }),
-  hubToken: setting<string>({
+  hubToken: setting({
     key: 'hubToken',
     env: 'HF_TOKEN',
     default: undefined,
@@ -619,20 +658,10 @@ export const SETTINGS = {
   }),
 
   // Inference servers (docs/engine.md, "Inference servers").
-  ...Object.fromEntries(
-    MODEL_ROLES.flatMap((role) => {
-      const s = serverSettings(role);
-      return [
-        [`${role}Server`, s.url],
-        [`${role}ServerDialect`, s.dialect],
-        [`${role}ServerModel`, s.model],
-        [`${role}ServerApiKeyFile`, s.apiKeyFile],
-        [`${role}ServerApiKey`, s.apiKey],
-      ];
-    }),
-  ) as Record<`${Role}${'Server' | 'ServerModel' | 'ServerApiKeyFile' | 'ServerApiKey'}`, Setting<string>> &
-    Record<`${Role}ServerDialect`, Setting<(typeof HTTP_DIALECTS)[number]>>,
-  serverTimeout: setting<number>({
+  ...serverSettings('generation'),
+  ...serverSettings('embedding'),
+  ...serverSettings('reranking'),
+  serverTimeout: setting({
     key: 'serverTimeout',
     flag: '--server-timeout <seconds>',
     env: 'STEADYTEXT_SERVER_TIMEOUT',
@@ -641,7 +670,7 @@ export const SETTINGS = {
     commands: SERVER_COMMANDS,
     meaning: 'one request to an inference server',
   }),
-  serverMaxInFlight: setting<number>({
+  serverMaxInFlight: setting({
     key: 'serverMaxInFlight',
     flag: '--server-max-in-flight <n>',
     env: 'STEADYTEXT_SERVER_MAX_IN_FLIGHT',
@@ -650,7 +679,7 @@ export const SETTINGS = {
     commands: SERVER_COMMANDS,
     meaning: 'requests to each server at once',
   }),
-  serverRetries: setting<number>({
+  serverRetries: setting({
     key: 'serverRetries',
     flag: '--server-retries <n>',
     env: 'STEADYTEXT_SERVER_RETRIES',
@@ -659,7 +688,7 @@ export const SETTINGS = {
     commands: SERVER_COMMANDS,
     meaning: 'retries on 429, 5xx, timeouts and connection errors',
   }),
-  serverRetryBackoff: setting<number>({
+  serverRetryBackoff: setting({
     key: 'serverRetryBackoff',
     flag: '--server-retry-backoff <seconds>',
     env: 'STEADYTEXT_SERVER_RETRY_BACKOFF',
@@ -668,7 +697,7 @@ export const SETTINGS = {
     commands: SERVER_COMMANDS,
     meaning: 'first retry delay, doubled each time',
   }),
-  serverEmbedBatchSize: setting<number>({
+  serverEmbedBatchSize: setting({
     key: 'serverEmbedBatchSize',
     flag: '--server-embed-batch-size <n>',
     env: 'STEADYTEXT_SERVER_EMBED_BATCH_SIZE',
@@ -679,7 +708,7 @@ export const SETTINGS = {
   }),
 
   // `steadytext up`'s embedded PostgreSQL.
-  pgPort: setting<number>({
+  pgPort: setting({
     key: 'pgPort',
     flag: '--port <port>',
     env: 'STEADYTEXT_PG_PORT',
@@ -688,7 +717,7 @@ export const SETTINGS = {
     commands: ['up'],
     meaning: 'embedded PostgreSQL port (`up` without a database URL)',
   }),
-  dataDir: setting<string>({
+  dataDir: setting({
     key: 'dataDir',
     flag: '--data-dir <dir>',
     env: 'STEADYTEXT_DATA_DIR',
@@ -698,7 +727,7 @@ export const SETTINGS = {
     commands: ['up'],
     meaning: 'embedded PostgreSQL data directory',
   }),
-  startWorker: setting<boolean>({
+  startWorker: setting({
     key: 'startWorker',
     flag: '--no-worker',
     default: true,
@@ -708,7 +737,7 @@ export const SETTINGS = {
   }),
 
   // `steadytext dashboard`.
-  dashboardPort: setting<number>({
+  dashboardPort: setting({
     key: 'dashboardPort',
     flag: '--port <port>',
     env: 'STEADYTEXT_DASHBOARD_PORT',
@@ -717,7 +746,7 @@ export const SETTINGS = {
     commands: ['dashboard'],
     meaning: 'dashboard HTTP port, `0` for any free one',
   }),
-  dashboardHost: setting<string>({
+  dashboardHost: setting({
     key: 'dashboardHost',
     flag: '--host <address>',
     default: '127.0.0.1',
@@ -725,7 +754,7 @@ export const SETTINGS = {
     commands: ['dashboard'],
     meaning: 'address the dashboard binds; it can retry jobs, so keep it local unless behind auth',
   }),
-  dashboardAllowedHosts: setting<string[]>({
+  dashboardAllowedHosts: setting({
     key: 'dashboardAllowedHosts',
     flag: '--allowed-hosts <names>',
     env: 'STEADYTEXT_DASHBOARD_ALLOWED_HOSTS',
@@ -735,7 +764,7 @@ export const SETTINGS = {
     commands: ['dashboard'],
     meaning: 'more names the dashboard answers to in `Host`, comma-separated (`name` any port, `name:port`): the name a reverse proxy forwards. Any other Host gets 403 (DNS rebinding)',
   }),
-  sampleInterval: setting<number>({
+  sampleInterval: setting({
     key: 'sampleInterval',
     flag: '--sample-interval <seconds>',
     default: 2000,
@@ -746,7 +775,10 @@ export const SETTINGS = {
 };
 
 export type SettingKey = keyof typeof SETTINGS;
-type ValueOf<S> = S extends Setting<infer T> ? T : never;
+type Row<K extends SettingKey> = (typeof SETTINGS)[K];
+
+/** What a setting resolves to: its parser's output, or undefined where it has no default. */
+export type SettingValue<S> = S extends Setting<any> ? Parsed<S['parser']> | (undefined extends S['default'] ? undefined : never) : never;
 
 /** The names a value may come from: flag, environment variable, GUC. */
 export interface SettingInputs {
@@ -773,13 +805,13 @@ export function flagName(s: Setting): string | undefined {
 }
 
 /** The default of a setting for an entry point. */
-export function defaultOf<T>(s: Setting<T>, entry: EntryPoint = 'programmatic'): T | undefined {
+export function defaultOf<S extends Setting<any>>(s: S, entry: EntryPoint = 'programmatic'): SettingValue<S> {
   if (s.commandDefaults && entry in s.commandDefaults) return s.commandDefaults[entry];
-  return typeof s.default === 'function' ? (s.default as () => T)() : s.default;
+  return typeof s.default === 'function' ? s.default() : s.default;
 }
 
 /** One setting: flag > environment > GUC > (per-command) default, parsed. */
-export function resolveOne<T>(s: Setting<T>, inputs: SettingInputs = {}): Resolved<T | undefined> {
+export function resolveOne<S extends Setting<any>>(s: S, inputs: SettingInputs = {}): Resolved<SettingValue<S>> {
   const flagValue = (inputs.flags as Record<string, unknown> | undefined)?.[s.key];
   if (isSet(flagValue)) {
     const name = flagName(s) ?? s.key;
@@ -794,7 +826,7 @@ export function resolveOne<T>(s: Setting<T>, inputs: SettingInputs = {}): Resolv
 
 /** Every setting at once, for one entry point: values and where each came from. */
 export function resolveAll(inputs: SettingInputs = {}): {
-  values: { [K in SettingKey]: ValueOf<(typeof SETTINGS)[K]> | undefined };
+  values: { [K in SettingKey]: SettingValue<Row<K>> };
   sources: Partial<Record<SettingKey, string>>;
 } {
   const values = {} as Record<string, unknown>;
@@ -807,10 +839,63 @@ export function resolveAll(inputs: SettingInputs = {}): {
   return { values: values as never, sources };
 }
 
+// ---------------------------------------------------------------------------
+// Resolved settings and flag objects, typed from the table.
+
+/**
+ * A setting's field in resolved settings (WorkerSettings): its key, then its
+ * parser's unit: pollInterval → pollIntervalMs, timeout → timeoutSeconds.
+ */
+export type FieldName<K extends SettingKey> = `${K}${Row<K>['parser'] extends { unit: infer U extends string } ? Capitalize<U> : ''}`;
+
+export function fieldName<K extends SettingKey>(key: K): FieldName<K> {
+  const unit = (SETTINGS[key] as Setting).parser.unit;
+  return (unit ? `${key}${unit[0].toUpperCase()}${unit.slice(1)}` : key) as FieldName<K>;
+}
+
+/** Fields that may be undefined are optional. */
+type OptionalWhereUndefined<T> = { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & {
+  [K in keyof T as undefined extends T[K] ? K : never]?: T[K];
+};
+
+/** Some settings, resolved, each under its field name. */
+export type SettingValues<K extends SettingKey> = OptionalWhereUndefined<{ [P in K as FieldName<P>]: SettingValue<Row<P>> }>;
+
+/** Resolves some settings: each value under its field name, and where each came from (keyed by Setting.key). */
+export function resolveFields<K extends SettingKey>(
+  keys: readonly K[],
+  inputs: SettingInputs = {},
+): { values: SettingValues<K>; sources: Partial<Record<K, string>> } {
+  const values = {} as Record<string, unknown>;
+  const sources: Partial<Record<K, string>> = {};
+  for (const key of keys) {
+    const r = resolveOne(SETTINGS[key] as Setting, inputs);
+    values[fieldName(key)] = r.value;
+    if (r.source) sources[key] = r.source;
+  }
+  return { values: values as SettingValues<K>, sources };
+}
+
+/** The programmatic defaults of some settings, each under its field name. */
+export function fieldDefaults<K extends SettingKey>(keys: readonly K[]): SettingValues<K> {
+  return Object.fromEntries(keys.map((key) => [fieldName(key), defaultOf(SETTINGS[key] as Setting)])) as SettingValues<K>;
+}
+
+/** What a program may pass where a flag goes: text, or the number or boolean it stands for. */
+type FlagInput<V> = [NonNullable<V>] extends [boolean] ? boolean : [NonNullable<V>] extends [string | string[]] ? string : string | number;
+
+/** The flags of a command, keyed by Setting.key, every one optional: what a program may pass instead. */
+export type FlagsOf<E extends EntryPoint> = {
+  [K in SettingKey as E extends Row<K>['commands'][number] ? K : never]?: FlagInput<SettingValue<Row<K>>>;
+};
+
+/** The GUCs the table names (steadytext.worker_*). */
+export type GucName = { [K in SettingKey]: Row<K> extends { guc: infer G extends string } ? G : never }[SettingKey];
+
 /** The GUCs the worker reads at start. */
 export const GUC_NAMES = Object.values(SETTINGS as Record<string, Setting>)
   .map((s) => s.guc)
-  .filter((g): g is string => g !== undefined);
+  .filter((g): g is string => g !== undefined) as GucName[];
 
 // ---------------------------------------------------------------------------
 // The CLI: the flags of each command and their help text come from the table.
@@ -914,7 +999,7 @@ export interface EngineOptions {
 
 export function resolveEngineSettings(opts: EngineOptions = {}, env: NodeJS.ProcessEnv = process.env): EngineSettingValues {
   const inputs: SettingInputs = { flags: opts, env };
-  const get = <K extends SettingKey>(key: K) => resolveOne(SETTINGS[key] as Setting, inputs).value as ValueOf<(typeof SETTINGS)[K]>;
+  const get = <K extends SettingKey>(key: K) => resolveOne(SETTINGS[key], inputs).value;
   const parallel = get('parallel');
   const contexts = get('contexts') ?? parallel;
   const hubToken = get('hubToken');

@@ -8,26 +8,15 @@
 -- Internal helpers start with an underscore; they are not part of the spec's
 -- surface and may change between versions.
 
--- Every size and count limit, in one place: name, built-in default, meaning.
+-- Every size and count limit: name, built-in default, meaning. The rows are
+-- written from src/limits.ts by the build (at its @limits line).
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_limit_defaults()
 RETURNS TABLE(ord integer, name text, value bigint, description text)
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT * FROM (VALUES
-        (1,  'max_tokens',           4096::bigint, 'largest max_tokens a generate* function accepts (smallest is 1)'),
-        (2,  'max_prompt_bytes',     262144,       'largest prompt, text_input, query, task and each rerank document / batch item, in bytes'),
-        (3,  'max_rerank_documents', 1000,         'most documents one steadytext_rerank_async call accepts'),
-        (4,  'max_batch_items',      10000,        'most items one steadytext_*_batch_async call accepts'),
-        (5,  'max_choices',          256,          'most choices steadytext_generate_choice_async accepts (at least 2)'),
-        (6,  'max_pattern_bytes',    4096,         'largest regex pattern, in bytes'),
-        (7,  'max_schema_bytes',     65536,        'largest JSON schema (its jsonb text), in bytes'),
-        (8,  'max_schema_depth',     64,           'deepest nesting of objects/arrays in a JSON schema'),
-        (9,  'max_queue_size',       0,            'most pending + processing requests before enqueue raises 54000; 0 = unlimited'),
-        (10, 'cache_max_entries',    10000,        'steadytext_cache rows kept by steadytext_cache_evict()'),
-        (11, 'sync_timeout_seconds', 30,           'seconds steadytext_generate/_embed/_rerank/... wait for the worker before raising STX03'),
-        (12, 'max_queue_per_role',   0,            'most pending + processing requests of one owner role before enqueue raises 54000; 0 = unlimited'),
-        (13, 'max_priority',         2147483647,   'highest priority an enqueue accepts (22023 above it)')
+        -- @limits defaults
     ) AS t(ord, name, value, description)
 $$;
 

@@ -22,12 +22,15 @@
 // and privilege to exactly what a fresh install has.
 //
 // A source line `-- @job-types <fragment>` is followed, in the build, by what
-// the job-type catalog (src/jobTypes.ts) gives for it (src/db/jobTypesSql.ts).
+// the job-type catalog (src/jobTypes.ts) gives for it (src/db/jobTypesSql.ts);
+// a line `-- @limits <fragment>` by what the limits table (src/limits.ts)
+// gives (src/db/limitsSql.ts).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expandJobTypes } from './jobTypesSql.ts';
+import { expandLimits } from './limitsSql.ts';
 
 export const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
 export const RELEASED_DIR = path.join(SQL_DIR, 'released');
@@ -52,7 +55,8 @@ function sources(): Source[] {
     .filter((f) => /^\d\d-[a-z0-9-]+\.sql$/.test(f))
     .sort()
     .map((name) => {
-      const text = expandJobTypes(readFileSync(path.join(SRC_DIR, name), 'utf8'), `sql/src/${name}`);
+      const file = `sql/src/${name}`;
+      const text = expandLimits(expandJobTypes(readFileSync(path.join(SRC_DIR, name), 'utf8'), file), file);
       return { name, text, installOnly: INSTALL_ONLY.test(text) };
     });
 }

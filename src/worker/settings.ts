@@ -10,137 +10,86 @@ import { readFileSync } from 'node:fs';
 import type { Engine } from '../engine/types.ts';
 import type { HttpBackends } from '../engine/httpEngine.ts';
 import {
-  defaultOf,
-  GUC_NAMES as TABLE_GUCS,
+  fieldDefaults,
+  GUC_NAMES,
   MODEL_ROLES,
   parseDuration,
   resolveEngineSettings,
+  resolveFields,
   resolveOne,
   SETTINGS,
   SettingsError,
   type EntryPoint,
+  type FlagsOf,
+  type GucName,
+  type LOG_LEVELS,
   type SettingInputs,
   type SettingKey,
+  type SettingValues,
 } from '../settings.ts';
 
-export { parseDuration, SettingsError, type EntryPoint };
+export { GUC_NAMES, parseDuration, SettingsError, type EntryPoint };
 
-export type LogLevel = 'silent' | 'info' | 'debug';
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** What the CLI flags (or a programmatic caller) may set; every field optional. */
-export interface WorkerFlags {
-  databaseUrl?: string;
-  dbHost?: string;
-  dbPort?: string | number;
-  dbName?: string;
-  dbUser?: string;
-  dbPassword?: string;
-  workerId?: string;
-  concurrency?: string | number;
-  /** Seconds (may be fractional) or an interval such as '500ms', '1s'. */
-  pollInterval?: string | number;
-  maxRetries?: string | number;
-  /** Seconds. */
-  timeout?: string | number;
-  heartbeatInterval?: string | number;
-  heartbeatTimeout?: string | number;
-  retryBackoff?: string | number;
-  retryBackoffMax?: string | number;
-  shutdownGrace?: string | number;
-  cacheEvictInterval?: string | number;
-  /** Delete finished requests older than this ('7d', '12h'; 'off'); unset: off. */
-  resultRetention?: string | number;
-  models?: string;
-  engineModule?: string;
-  threads?: string | number;
-  batchEmbeddings?: boolean;
-  /** Most embed jobs in one engine.embed call. */
-  embedBatchSize?: string | number;
-  /** Jobs claimed ahead into the local buffer, beyond those running. */
-  prefetch?: string | number;
-  logLevel?: string;
-  /** Serve /metrics and /health on this port (0: any free port); unset: off. */
-  metricsPort?: string | number;
-  metricsHost?: string;
-  /** Local inference device: off (CPU), auto, cuda, vulkan. */
-  gpu?: string;
-  /** Inference servers (flags --<role>-server*, --server-*); see resolveServers. */
-  generationServer?: string;
-  generationServerDialect?: string;
-  generationServerModel?: string;
-  generationServerApiKeyFile?: string;
-  embeddingServer?: string;
-  embeddingServerDialect?: string;
-  embeddingServerModel?: string;
-  embeddingServerApiKeyFile?: string;
-  rerankingServer?: string;
-  rerankingServerDialect?: string;
-  rerankingServerModel?: string;
-  rerankingServerApiKeyFile?: string;
-  serverTimeout?: string | number;
-  serverMaxInFlight?: string | number;
-  serverRetries?: string | number;
-  serverRetryBackoff?: string | number;
-  serverEmbedBatchSize?: string | number;
+/**
+ * What the CLI flags (or a programmatic caller) may set, every field optional:
+ * the settings `steadytext worker` takes as flags, keyed as in the table
+ * (src/settings.ts), each as text or the number/boolean it stands for.
+ */
+export type WorkerFlags = FlagsOf<'worker'> & {
   /**
    * Whose per-command defaults apply (docs/worker.md, "Settings"): 'worker'
    * and 'up' log at info, 'up' serves metrics on 127.0.0.1:9464. Unset:
    * 'programmatic' (silent, no metrics server).
    */
   entryPoint?: EntryPoint;
-}
+};
 
 /** GUC values as current_setting(name, true) returns them (null when unset). */
-export interface WorkerGucs {
-  'steadytext.worker_concurrency'?: string | null;
-  'steadytext.worker_poll_interval'?: string | null;
-  'steadytext.worker_max_retries'?: string | null;
-  'steadytext.worker_timeout'?: string | null;
-}
+export type WorkerGucs = { [G in GucName]?: string | null };
 
-export const GUC_NAMES = TABLE_GUCS as readonly (keyof WorkerGucs)[];
+/**
+ * The table's settings a worker holds, each under its field name: the key,
+ * then the parser's unit (pollInterval → pollIntervalMs, timeout →
+ * timeoutSeconds, heartbeatTimeout → heartbeatTimeoutSeconds in whole
+ * seconds). What each means: src/settings.ts, or docs/worker.md ("Settings").
+ */
+const WORKER_SETTING_KEYS = [
+  'workerId',
+  'concurrency',
+  'pollInterval',
+  'maxRetries',
+  'timeout',
+  'heartbeatInterval',
+  'heartbeatTimeout',
+  'retryBackoff',
+  'retryBackoffMax',
+  'shutdownGrace',
+  'cacheEvictInterval',
+  'resultRetention',
+  'resultCleanupInterval',
+  'resultCleanupBatchSize',
+  'models',
+  'engineModule',
+  'threads',
+  'batchEmbeddings',
+  'embedBatchSize',
+  'prefetch',
+  'logLevel',
+  'metricsPort',
+  'metricsHost',
+  'gpu',
+] as const satisfies readonly SettingKey[];
 
-export interface WorkerSettings {
+/** The settings every inference server shares (resolveServers). */
+const SERVER_SETTING_KEYS = ['serverTimeout', 'serverMaxInFlight', 'serverRetries', 'serverRetryBackoff', 'serverEmbedBatchSize'] as const satisfies readonly SettingKey[];
+
+export type WorkerSettings = Omit<SettingValues<(typeof WORKER_SETTING_KEYS)[number]>, 'workerId'> & {
   /** Passed to pg.Pool / pg.Client. */
   connection: pg.ClientConfig;
+  /** `steadytext_workers.worker_id`; unset in the table: host-pid-random. */
   workerId: string;
-  /** Jobs run at once. */
-  concurrency: number;
-  /** Fallback poll when no NOTIFY arrives. */
-  pollIntervalMs: number;
-  /** Retries after the first attempt when the row's max_retries is NULL. */
-  maxRetries: number;
-  /** Per-job limit when the row's timeout_seconds is NULL. */
-  timeoutSeconds: number;
-  heartbeatIntervalMs: number;
-  /** Written to steadytext_workers.heartbeat_timeout_seconds (whole seconds). */
-  heartbeatTimeoutSeconds: number;
-  /** Backoff before retry n (0-based): min(base * 2^n, max). */
-  retryBackoffBaseMs: number;
-  retryBackoffMaxMs: number;
-  /** On stop: how long running jobs may finish before they are released. */
-  shutdownGraceMs: number;
-  cacheEvictIntervalMs: number;
-  /** Result retention (retention.ts): finished requests older than this are deleted; undefined: off (default). */
-  resultRetentionMs?: number;
-  /** How often the retention runs when on. */
-  resultCleanupIntervalMs: number;
-  /** Rows deleted per statement by the retention. */
-  resultCleanupBatchSize: number;
-  models: 'default' | 'tiny';
-  engineModule?: string;
-  threads?: number;
-  /** Claimed embed jobs share one engine.embed call. */
-  batchEmbeddings: boolean;
-  /** Most embed jobs in one engine.embed call (batches form across claims, whatever the concurrency). */
-  embedBatchSize: number;
-  /**
-   * Jobs claimed ahead into the worker's local buffer, beyond those running.
-   * null (the default, 'auto'): about AUTO_PREFETCH_MS of work at the
-   * measured job time, at least the concurrency, at most AUTO_PREFETCH_MAX.
-   */
-  prefetch: number | null;
-  logLevel: LogLevel;
   /** Where log lines go (default: stderr when logLevel is not silent). */
   log?: (line: string) => void;
   /**
@@ -151,48 +100,14 @@ export interface WorkerSettings {
   announce?: (line: string) => void;
   /** An engine already loaded (programmatic use); the worker does not dispose it. */
   engine?: Engine;
-  /** Port of the /metrics + /health server (0: any free port); undefined: no server. */
-  metricsPort?: number;
-  /** Address the metrics server binds (default 127.0.0.1). */
-  metricsHost?: string;
   /** Roles served by inference servers; a role not here runs on the local engine. */
   servers: HttpBackends;
-  /** The local engine's device: 'off' (CPU), 'auto', 'cuda', 'vulkan'. */
-  gpu: 'off' | 'auto' | 'cuda' | 'vulkan';
   /** Where each value came from (a flag, variable or GUC name); a setting not here has its default. */
   sources?: Partial<Record<SettingKey, string>>;
-}
-
-const dflt = <K extends SettingKey>(key: K) => defaultOf(SETTINGS[key] as never) as never;
-
-/** The programmatic defaults, from the settings table (src/settings.ts). */
-export const DEFAULTS = {
-  concurrency: dflt('concurrency') as number,
-  pollIntervalMs: dflt('pollInterval') as number,
-  maxRetries: dflt('maxRetries') as number,
-  timeoutSeconds: (dflt('timeout') as number) / 1000,
-  heartbeatIntervalMs: dflt('heartbeatInterval') as number,
-  heartbeatTimeoutSeconds: (dflt('heartbeatTimeout') as number) / 1000,
-  retryBackoffBaseMs: dflt('retryBackoff') as number,
-  retryBackoffMaxMs: dflt('retryBackoffMax') as number,
-  shutdownGraceMs: dflt('shutdownGrace') as number,
-  cacheEvictIntervalMs: dflt('cacheEvictInterval') as number,
-  /** Result retention is off unless set. */
-  resultRetentionMs: dflt('resultRetention') as number | undefined,
-  resultCleanupIntervalMs: dflt('resultCleanupInterval') as number,
-  resultCleanupBatchSize: dflt('resultCleanupBatchSize') as number,
-  models: dflt('models') as 'default',
-  batchEmbeddings: dflt('batchEmbeddings') as boolean,
-  embedBatchSize: dflt('embedBatchSize') as number,
-  logLevel: dflt('logLevel') as 'silent',
-  gpu: dflt('gpu') as 'off',
-  serverDialect: dflt('generationServerDialect') as 'llama-server',
-  serverTimeoutMs: dflt('serverTimeout') as number,
-  serverMaxInFlight: dflt('serverMaxInFlight') as number,
-  serverRetries: dflt('serverRetries') as number,
-  serverRetryBackoffMs: dflt('serverRetryBackoff') as number,
-  serverEmbedBatchSize: dflt('serverEmbedBatchSize') as number,
 };
+
+/** The programmatic defaults (the table's), under WorkerSettings' field names. */
+export const DEFAULTS = fieldDefaults([...WORKER_SETTING_KEYS, ...SERVER_SETTING_KEYS]);
 
 /** prefetch 'auto': claim ahead about this much work (ms at the measured job time)... */
 export const AUTO_PREFETCH_MS = 50;
@@ -237,18 +152,10 @@ export function resolveSettings(
   connection?: pg.ClientConfig,
 ): WorkerSettings {
   const inputs: SettingInputs = { flags, env, gucs, entry: flags.entryPoint ?? 'programmatic' };
-  const sources: Partial<Record<SettingKey, string>> = {};
-  const get = <K extends SettingKey>(key: K) => {
-    const r = resolveOne(SETTINGS[key] as never, inputs) as { value: unknown; source?: string };
-    if (r.source) sources[key] = r.source;
-    return r.value as never;
-  };
-
-  const heartbeatIntervalMs: number = get('heartbeatInterval');
-  const heartbeatTimeoutSeconds = Math.ceil((get('heartbeatTimeout') as number) / 1000);
-  if (heartbeatTimeoutSeconds * 1000 <= heartbeatIntervalMs) {
+  const { values, sources } = resolveFields(WORKER_SETTING_KEYS, inputs);
+  if (values.heartbeatTimeoutSeconds * 1000 <= values.heartbeatIntervalMs) {
     throw new SettingsError(
-      `STEADYTEXT_WORKER_HEARTBEAT_TIMEOUT (${heartbeatTimeoutSeconds} s) must exceed STEADYTEXT_WORKER_HEARTBEAT_INTERVAL (${heartbeatIntervalMs / 1000} s)`,
+      `STEADYTEXT_WORKER_HEARTBEAT_TIMEOUT (${values.heartbeatTimeoutSeconds} s) must exceed STEADYTEXT_WORKER_HEARTBEAT_INTERVAL (${values.heartbeatIntervalMs / 1000} s)`,
     );
   }
   // The engine's own settings (STEADYTEXT_ENGINE_PARALLEL...): a bad value stops the worker here, before it connects.
@@ -256,31 +163,9 @@ export function resolveSettings(
 
   return {
     connection: connection ?? resolveConnection(flags, env),
-    workerId: get('workerId') ?? defaultWorkerId(),
-    concurrency: get('concurrency'),
-    pollIntervalMs: get('pollInterval'),
-    maxRetries: get('maxRetries'),
-    timeoutSeconds: (get('timeout') as number) / 1000,
-    heartbeatIntervalMs,
-    heartbeatTimeoutSeconds,
-    retryBackoffBaseMs: get('retryBackoff'),
-    retryBackoffMaxMs: get('retryBackoffMax'),
-    shutdownGraceMs: get('shutdownGrace'),
-    cacheEvictIntervalMs: get('cacheEvictInterval'),
-    resultRetentionMs: get('resultRetention'),
-    resultCleanupIntervalMs: get('resultCleanupInterval'),
-    resultCleanupBatchSize: get('resultCleanupBatchSize'),
-    models: get('models'),
-    engineModule: get('engineModule'),
-    threads: get('threads'),
-    batchEmbeddings: get('batchEmbeddings'),
-    embedBatchSize: get('embedBatchSize'),
-    prefetch: get('prefetch'),
-    logLevel: get('logLevel'),
-    metricsPort: get('metricsPort'),
-    metricsHost: get('metricsHost'),
+    ...values,
+    workerId: values.workerId ?? defaultWorkerId(),
     servers: resolveServers(flags, env),
-    gpu: get('gpu'),
     sources,
   };
 }
@@ -309,16 +194,17 @@ export function resolveServers(flags: WorkerFlags = {}, env: NodeJS.ProcessEnv =
       }
       if (!apiKey) throw new SettingsError(`${keyFile.source}: the API key file is empty`);
     }
+    const shared = resolveFields(SERVER_SETTING_KEYS, inputs).values;
     servers[role] = {
       url,
-      dialect: dialect.value!,
+      dialect: dialect.value,
       model: resolveOne(SETTINGS[`${role}ServerModel`], inputs).value,
       apiKey,
-      timeoutMs: resolveOne(SETTINGS.serverTimeout, inputs).value!,
-      maxInFlight: resolveOne(SETTINGS.serverMaxInFlight, inputs).value!,
-      retries: resolveOne(SETTINGS.serverRetries, inputs).value!,
-      retryBackoffMs: resolveOne(SETTINGS.serverRetryBackoff, inputs).value!,
-      embedBatchSize: resolveOne(SETTINGS.serverEmbedBatchSize, inputs).value!,
+      timeoutMs: shared.serverTimeoutMs,
+      maxInFlight: shared.serverMaxInFlight,
+      retries: shared.serverRetries,
+      retryBackoffMs: shared.serverRetryBackoffMs,
+      embedBatchSize: shared.serverEmbedBatchSize,
     };
     if (role === 'generation' && dialect.value === 'tei') {
       throw new SettingsError(`${dialect.source}: tei (text-embeddings-inference) cannot serve generation`);

@@ -493,7 +493,7 @@ export class Worker {
           failJob(this.pool!, job.request_id, this.workerId, job.attempt, {
             error: message,
             defaultMaxRetries: s.maxRetries,
-            backoffBaseMs: s.retryBackoffBaseMs,
+            backoffBaseMs: s.retryBackoffMs,
             backoffMaxMs: s.retryBackoffMaxMs,
             retryable,
             waitedMs: waitedMs(h),
