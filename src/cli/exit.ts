@@ -1,4 +1,6 @@
 // Exit codes scripts can rely on (documented in docs/cli.md).
+import { printable } from './printable.ts';
+
 export const exitCodes = {
   ok: 0,
   /** Something failed (a job, a migration, a check, an SQL error such as a rejected argument). */
@@ -11,8 +13,9 @@ export const exitCodes = {
   timeout: 4,
 } as const;
 
+/** Prints `steadytext: <message>` on stderr (control characters escaped, src/cli/printable.ts) and exits. */
 export function fail(message: string, code: number): never {
-  process.stderr.write(`steadytext: ${message}\n`);
+  process.stderr.write(`steadytext: ${printable(message, { lines: true })}\n`);
   process.exit(code);
 }
 

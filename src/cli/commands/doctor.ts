@@ -6,6 +6,7 @@ import { currentVersion, quoteIdent } from '../../db/migrate.ts';
 import { compareVersions, installedSchema, upgradeAdvice } from '../../db/schemaVersion.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
+import { printable, printableJson } from '../printable.ts';
 import { redact } from './migrate.ts';
 import { serverChecks } from './doctorServers.ts';
 import type { WorkerFlags } from '../../worker/settings.ts';
@@ -46,7 +47,7 @@ export function doctorCommand(): Command {
       const checks = await runChecks(databaseUrlFrom(flags.databaseUrl), flags);
       const ok = !checks.some((c) => c.status === 'fail');
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ ok, checks }) + '\n');
+        process.stdout.write(printableJson({ ok, checks }) + '\n');
       } else {
         process.stdout.write(formatChecks(checks));
         const warns = checks.filter((c) => c.status === 'warn').length;
@@ -64,7 +65,7 @@ export function formatChecks(checks: Check[]): string {
   const label = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
   const width = Math.max(...checks.map((c) => c.name.length));
   return checks
-    .map((c) => `[${label[c.status]}] ${c.name.padEnd(width)}  ${c.message}${c.fix ? `\n       ${' '.repeat(width)}  -> ${c.fix}` : ''}`)
+    .map((c) => `[${label[c.status]}] ${c.name.padEnd(width)}  ${printable(c.message)}${c.fix ? `\n       ${' '.repeat(width)}  -> ${printable(c.fix)}` : ''}`)
     .join('\n') + '\n';
 }
 

@@ -7,6 +7,7 @@ import { queueStats, type QueueStatsRow } from '../../db/queueStats.ts';
 import { unservedPending, type UnservedPending } from '../../db/unservedPending.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail, failWith } from '../exit.ts';
+import { printable, printableJson } from '../printable.ts';
 
 interface StatusOptions {
   databaseUrl?: string;
@@ -60,7 +61,7 @@ export function statusCommand(): Command {
         } catch (err) {
           failWith(err);
         }
-        return opts.json ? JSON.stringify(snap) + '\n' : formatStatus(snap, process.stdout.isTTY === true);
+        return opts.json ? printableJson(snap) + '\n' : formatStatus(snap, process.stdout.isTTY === true);
       };
       if (!every) {
         process.stdout.write(await render());
@@ -134,7 +135,8 @@ export function formatStatus(snap: StatusSnapshot, color = false): string {
       style,
     });
     for (const w of snap.workers) {
-      t.push([w.worker_id, w.host ?? '', w.pid === null ? '' : String(w.pid), w.status, String(w.current_jobs), String(w.jobs_completed), String(w.jobs_failed), ago(w.last_heartbeat)]);
+      // worker_id and host are whatever a worker registered: printed escaped.
+      t.push([printable(w.worker_id), printable(w.host ?? ''), w.pid === null ? '' : String(w.pid), w.status, String(w.current_jobs), String(w.jobs_completed), String(w.jobs_failed), ago(w.last_heartbeat)]);
     }
     const live = snap.workers.filter((w) => w.status === 'running').length;
     out.push(`workers: ${live} running of ${snap.workers.length} seen in the last hour`, t.toString());
