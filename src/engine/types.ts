@@ -51,6 +51,21 @@ export class EngineError extends Error {
 /** The model file for a role is absent and could not be fetched. */
 export class ModelNotFoundError extends EngineError {}
 
+/**
+ * The model hub (HF_ENDPOINT, default huggingface.co) cannot be reached: the
+ * machine is offline, or the host does not answer. Trying the next file would
+ * say the same again.
+ */
+export class HubUnreachableError extends EngineError {
+  constructor(
+    readonly host: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
 /** Bad arguments the engine cannot honour (unsupported regex, invalid schema...). */
 export class EngineInputError extends EngineError {}
 
