@@ -23,9 +23,11 @@ import {
   EngineAbortedError,
   EngineError,
   EngineInputError,
+  ROLE_FUNCTIONS,
   type Engine,
   type GenerateOptions,
   type ModelRole,
+  type Refusal,
 } from './types.ts';
 import type { FunctionName, RankedDocument } from '../interfaces.ts';
 
@@ -45,12 +47,6 @@ export type HttpBackends = Partial<Record<ModelRole, HttpBackend>>;
 
 /** Qwen3-Reranker's own instruction; SteadyText's default task (as in the local engine). */
 const DEFAULT_RERANK_TASK = 'Given a web search query, retrieve relevant passages that answer the query';
-
-const ROLE_FUNCTIONS: Record<ModelRole, readonly FunctionName[]> = {
-  generation: ['generate', 'generate_json', 'generate_regex', 'generate_choice'],
-  embedding: ['embed'],
-  reranking: ['rerank'],
-};
 
 /**
  * Why `dialect` cannot serve `fn`, or undefined when it can. The worker logs
@@ -552,8 +548,12 @@ export class RoutedEngine implements Engine {
     return this.for(role).modelId(role);
   }
 
-  refusals(): Array<{ function: FunctionName; reason: string }> {
-    return this.remote.refusals();
+  /** The servers' refusals, and the local engine's for the roles it serves (a model missing here). */
+  refusals(): Refusal[] {
+    const local = (this.local as { refusals?: () => Refusal[] }).refusals?.() ?? [];
+    const localRoles = (Object.keys(ROLE_FUNCTIONS) as ModelRole[]).filter((role) => !this.remote.serves(role));
+    const servedLocally = new Set(localRoles.flatMap((role) => ROLE_FUNCTIONS[role]));
+    return [...this.remote.refusals(), ...local.filter((r) => servedLocally.has(r.function))];
   }
 
   isLoaded(role: ModelRole): boolean | undefined {

@@ -1,9 +1,22 @@
 // The engine interface: the only thing the worker knows about inference.
 // Nothing outside src/engine/ imports node-llama-cpp; a remote inference
 // server could sit behind this same interface.
-import type { RankedDocument } from '../interfaces.ts';
+import type { FunctionName, RankedDocument } from '../interfaces.ts';
 
 export type ModelRole = 'generation' | 'embedding' | 'reranking';
+
+/** The job types each role's model answers. */
+export const ROLE_FUNCTIONS: Record<ModelRole, readonly FunctionName[]> = {
+  generation: ['generate', 'generate_json', 'generate_regex', 'generate_choice'],
+  embedding: ['embed'],
+  reranking: ['rerank'],
+};
+
+/** A job type an engine will not serve, and why (the worker leaves such jobs pending for one that does). */
+export interface Refusal {
+  function: FunctionName;
+  reason: string;
+}
 
 export interface GenerateOptions {
   /** Upper bound on generated tokens (1..4096). */

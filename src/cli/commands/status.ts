@@ -144,7 +144,7 @@ export function formatStatus(snap: StatusSnapshot, color = false): string {
   for (const u of snap.unserved) {
     out.push(
       `not taken: ${u.pending} pending ${u.function_name} request${u.pending === 1 ? '' : 's'}: no running worker takes ${u.function_name} ` +
-        `(their engines refuse it; start a worker whose engine serves it, e.g. the local engine)`,
+        `(each refuses it: its model is missing there, or its inference server cannot serve it; a worker's start log says which)`,
     );
   }
   return out.join('\n') + '\n';
