@@ -37,13 +37,15 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   const flags = upWorkerFlags(opts);
   const inputs: SettingInputs = { flags: workerFlagsFrom(opts, 'up'), entry: 'up' };
   let planned: WorkerSettings;
-  let server: { dataDir: string; port: number; startWorker: boolean };
+  let server: { dataDir: string; port: number; portSource?: string; startWorker: boolean };
   try {
     // Every value checked before anything starts; the GUCs are read once the database is up.
     planned = resolveSettings(flags, process.env, {}, {});
+    const port = resolveOne(SETTINGS.pgPort, inputs);
     server = {
       dataDir: resolveOne(SETTINGS.dataDir, inputs).value!,
-      port: resolveOne(SETTINGS.pgPort, inputs).value!,
+      port: port.value!,
+      portSource: port.source,
       startWorker: resolveOne(SETTINGS.startWorker, inputs).value!,
     };
   } catch (err) {
@@ -60,11 +62,15 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   if (!url) {
     say('starting embedded PostgreSQL...');
     try {
-      const pgServer = await startLocalServer({ dataDir: server.dataDir, port: server.port });
+      const pgServer = await startLocalServer({ dataDir: server.dataDir, port: server.port, portSource: server.portSource });
       url = pgServer.url;
       stopServer = () => pgServer.stop();
+      if (pgServer.portNote) say(`note: ${pgServer.portNote}`);
       say(`PostgreSQL data: ${pgServer.dataDir}${pgServer.relocated ? ` (${pgServer.relocated})` : ''}`);
     } catch (err) {
+      // A known cause (LocalServerError: a busy port, `up` already running
+      // here) is one line that says what to change; PostgreSQL's own log is
+      // for the failures nobody foresaw.
       fail(`could not start embedded PostgreSQL: ${(err as Error).message}`, exitCodes.failure);
     }
   }
