@@ -19,6 +19,13 @@ export function fail(message: string, code: number): never {
   process.exit(code);
 }
 
+/** What the database was, when the user did not name it; failWith adds it to "cannot connect". */
+let connectionOrigin: string | undefined;
+
+export function explainConnectionFailures(origin: string): void {
+  connectionOrigin = origin;
+}
+
 interface PgErrorLike {
   code?: string;
   message: string;
@@ -55,7 +62,9 @@ export function isNotInstalledError(err: unknown): boolean {
 export function failWith(err: unknown, context?: string): never {
   const e = err as PgErrorLike;
   const prefix = context ? `${context}: ` : '';
-  if (isConnectionError(err)) fail(`${prefix}cannot connect to the database: ${e.message}`, exitCodes.connection);
+  if (isConnectionError(err)) {
+    fail(`${prefix}cannot connect to the database${connectionOrigin ? ` (${connectionOrigin})` : ''}: ${e.message}`, exitCodes.connection);
+  }
   if (isNotInstalledError(err)) {
     fail(
       `${prefix}pg_steadytext is not installed in this database (${e.message}): run \`steadytext migrate\` or CREATE EXTENSION pg_steadytext`,

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import pg from 'pg';
 import { currentVersion, quoteIdent } from '../../db/migrate.ts';
 import { compareVersions, installedSchema, upgradeAdvice } from '../../db/schemaVersion.ts';
-import { databaseUrlFrom } from '../databaseUrl.ts';
+import { databaseFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
 import { printable, printableJson } from '../printable.ts';
 import { redact } from './migrate.ts';
@@ -44,7 +44,8 @@ export function doctorCommand(): Command {
         if (err instanceof SettingsError) fail(err.message, exitCodes.usage);
         throw err;
       }
-      const checks = await runChecks(databaseUrlFrom(flags.databaseUrl), flags);
+      const database = databaseFrom(flags.databaseUrl);
+      const checks = await runChecks(database.url, flags, database.origin);
       const ok = !checks.some((c) => c.status === 'fail');
       if (opts.json) {
         process.stdout.write(printableJson({ ok, checks }) + '\n');
@@ -69,18 +70,22 @@ export function formatChecks(checks: Check[]): string {
     .join('\n') + '\n';
 }
 
-export async function runChecks(url: string, opts: { models?: string } & WorkerFlags = {}): Promise<Check[]> {
+/** `origin`: where the URL came from when the user did not give one (`steadytext up`'s server here). */
+export async function runChecks(url: string, opts: { models?: string } & WorkerFlags = {}, origin?: string): Promise<Check[]> {
   const checks: Check[] = [];
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  const from = origin ? ` (${origin})` : '';
   try {
     await client.connect();
-    checks.push({ name: 'connection', status: 'ok', message: `connected to ${redact(url)}` });
+    checks.push({ name: 'connection', status: 'ok', message: `connected to ${redact(url)}${from}` });
   } catch (err) {
     checks.push({
       name: 'connection',
       status: 'fail',
-      message: `cannot connect to ${redact(url)}: ${(err as Error).message}`,
-      fix: 'check --database-url / DATABASE_URL, that the server is running, and pg_hba.conf (or run `steadytext up`)',
+      message: `cannot connect to ${redact(url)}${from}: ${(err as Error).message}`,
+      fix: origin
+        ? 'start it: `steadytext up` (or name another database with --database-url / DATABASE_URL)'
+        : 'check --database-url / DATABASE_URL, that the server is running, and pg_hba.conf (or run `steadytext up`)',
     });
     checks.push(await modelsCheck(opts.models));
     checks.push(...(await serverChecks(opts)));

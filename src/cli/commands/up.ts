@@ -125,6 +125,9 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   }
 
   if (worker?.metricsServer) say(`metrics: ${worker.metricsServer.url}/metrics`);
+  // For psql and other programs in another terminal; the steadytext commands
+  // run in this directory find this server without it.
+  if (stopServer) say(`export DATABASE_URL='${url}'`);
   say(`ready: ${url}`);
 
   let stopping = false;
