@@ -4,6 +4,7 @@
 // worker and prints one `ready: postgres://...` line; Ctrl-C stops both cleanly.
 import { Command } from 'commander';
 import pg from 'pg';
+import { installDblink } from '../../db/installDblink.ts';
 import { migrate } from '../../db/migrate.ts';
 import { setupHandoff } from '../../db/setupHandoff.ts';
 import { addSettingOptions, resolveOne, SETTINGS, SettingsError, type SettingInputs } from '../../settings.ts';
@@ -78,9 +79,8 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   try {
     await client.connect();
-    await client.query('CREATE EXTENSION IF NOT EXISTS dblink').catch((err: Error) => {
-      say(`note: dblink is unavailable (${err.message}); the in-transaction request-response pattern needs it`);
-    });
+    const dblink = await installDblink(client);
+    if (dblink.note) say(`note: ${dblink.note}`);
     const result = await migrate(client);
     say(
       result.applied.length > 0
