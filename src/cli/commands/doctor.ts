@@ -116,7 +116,9 @@ export async function runChecks(url: string, opts: { models?: string } & WorkerF
       install: 'CREATE EXTENSION vector;',
       package: 'install pgvector, then CREATE EXTENSION vector;',
     }));
-    checks.push((schema.installed && (await servedModelsCheck(client, schema.schema!))) || (await modelsCheck(opts.models)));
+    // An older schema (before served_functions) cannot say what workers serve: this host's set then.
+    const served = schema.installed ? await servedModelsCheck(client, schema.schema!).catch(() => undefined) : undefined;
+    checks.push(served ?? (await modelsCheck(opts.models)));
     checks.push(...(await serverChecks(opts)));
     checks.push(schema.installed ? await workersCheck(client, schema.schema!) : {
       name: 'workers',
