@@ -1,7 +1,7 @@
 // Fetching the model files a worker on this host needs, for `steadytext models
 // pull` and for `steadytext up` before it starts its worker: one file at a
-// time, a progress bar on a terminal, resumed where an interrupted download
-// stopped and verified against the hub (src/engine/download.ts). A hub that
+// time, a progress bar on a terminal, picked up again after an interruption
+// and verified against the hub (src/engine/download.ts). A hub that
 // cannot be reached is asked once and said once, with what to do instead.
 import cliProgress from 'cli-progress';
 import { existsSync } from 'node:fs';
@@ -18,6 +18,8 @@ export interface PullOptions {
   warn: (line: string) => void;
   /** Draw a progress bar per file (on stderr: a terminal). */
   progressBars: boolean;
+  /** The command that picks up an interrupted pull, for the message (`steadytext up`). */
+  again: string;
 }
 
 export interface PullResult {
@@ -27,6 +29,8 @@ export interface PullResult {
   unreachable?: HubUnreachableError;
   /** Hub files still missing because the hub could not be reached. */
   notFetched: ModelSource[];
+  /** Set when Ctrl-C (SIGINT) or SIGTERM stopped the downloads: the signal's name. */
+  interrupted?: NodeJS.Signals;
 }
 
 export function formatSize(bytes: number): string {
@@ -37,7 +41,7 @@ export function formatSize(bytes: number): string {
 
 /** Puts each role's model file in place (downloading the missing hub files); says what it did per role. */
 export async function pullModels(settings: EngineSettings, roles: readonly ModelRole[], opts: PullOptions): Promise<PullResult> {
-  const { checkHubReachable, downloadModel, hubEndpoint } = await import('../engine/download.ts');
+  const { checkHubReachable } = await import('../engine/download.ts');
   const result: PullResult = { failed: [], notFetched: [] };
   const toFetch: ModelSource[] = [];
   for (const role of roles) {
@@ -59,6 +63,34 @@ export async function pullModels(settings: EngineSettings, roles: readonly Model
     if (!(err instanceof HubUnreachableError)) throw err;
     return { ...result, unreachable: err, notFetched: toFetch };
   }
+  // Ctrl-C stops the download (what arrived stays in .partial/ for the next
+  // pull) and the caller says so. Without this, the first SIGINT would only
+  // reach node-llama-cpp's own listener, which does not exit.
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    result.interrupted = signal;
+    controller.abort();
+    // The downloader may wait on a stalled connection before it unwinds: the user asked to stop now.
+    setTimeout(() => exitInterrupted(signal, opts.again), 2000).unref();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await fetchAll(toFetch, settings, opts, result, controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function fetchAll(
+  toFetch: ModelSource[],
+  settings: EngineSettings,
+  opts: PullOptions,
+  result: PullResult,
+  signal: AbortSignal,
+): Promise<PullResult> {
+  const { downloadModel, hubEndpoint } = await import('../engine/download.ts');
   // One at a time: the files are large and one bar at a time stays readable.
   for (const [i, source] of toFetch.entries()) {
     const { role } = source;
@@ -72,6 +104,7 @@ export async function pullModels(settings: EngineSettings, roles: readonly Model
     try {
       await downloadModel(source, settings, {
         timeoutMs: opts.timeoutMs,
+        signal,
         onWait: (holder) => opts.say(`${role}: waiting for ${holder}, which is downloading ${file}`),
         onProgress: ({ totalSize, downloadedSize }) => {
           if (!opts.progressBars) return;
@@ -86,6 +119,7 @@ export async function pullModels(settings: EngineSettings, roles: readonly Model
       opts.say(`${role}: saved ${source.localPath}`);
     } catch (err) {
       if (started) bar.stop();
+      if (result.interrupted) return { ...result, notFetched: toFetch.slice(i) };
       if (err instanceof HubUnreachableError) {
         // The next file would meet the same wall: stop here and say it once.
         return { ...result, unreachable: err, notFetched: toFetch.slice(i) };
@@ -95,6 +129,12 @@ export async function pullModels(settings: EngineSettings, roles: readonly Model
     }
   }
   return result;
+}
+
+/** Ends the process after a pull stopped by a signal, with the signal's exit status (130 for SIGINT, 143 for SIGTERM). */
+export function exitInterrupted(signal: NodeJS.Signals, again: string): never {
+  process.stderr.write(`steadytext: ${signal}: download stopped; \`${again}\` picks it up again\n`);
+  process.exit(signal === 'SIGTERM' ? 143 : 130);
 }
 
 /**

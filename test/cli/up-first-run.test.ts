@@ -4,7 +4,7 @@
 // serves jobs; offline, it stops before `ready:` and says what to do.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -90,6 +90,44 @@ test('connected, the first steadytext up downloads the default models, then serv
     assert.equal(await up.stop(), 0, up.output());
   } finally {
     await up.stop();
+    await hub.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C during the first up\'s download stops it at once (exit 130, no half file); the next up picks it up and serves', { timeout: 600_000 }, async () => {
+  const dir = scratch();
+  const gen = FILES.find((f) => f.role === 'generation')!;
+  const hub = await startLocalHub(
+    FILES.map((f) => {
+      const { owner, repo, file } = parseHfReference(f.reference);
+      return { owner, repo, file, bytes: f.bytes };
+    }),
+  );
+  const half = Math.floor(gen.bytes.length / 2);
+  const held = hub.holdNext(gen.fileName, half);
+  const args = ['--port', String(await freePort()), '--data-dir', path.join(dir, 'data'), '--metrics-port', '0'];
+  const first = startUp(args, env(dir, hub.url));
+  let second: ReturnType<typeof startUp> | undefined;
+  try {
+    await held.sent;
+    const interruptedAt = Date.now();
+    const code = await first.stop(); // Ctrl-C halfway through the generation model
+    assert.equal(code, 130, first.output());
+    assert.ok(Date.now() - interruptedAt < 60_000, 'stopped on Ctrl-C, not on the fixture\'s SIGKILL');
+    assert.match(first.output(), /SIGINT: download stopped; `steadytext up` picks it up again/);
+    assert.doesNotMatch(first.output(), /ready:/);
+    assert.ok(!existsSync(path.join(dir, 'models', gen.fileName)), 'no half file under the model name');
+    held.release();
+    second = startUp(args, env(dir, hub.url));
+    assert.ok(await second.ready, second.output());
+    assert.match(second.output(), /^generation: saved /m);
+    assert.equal(readFileSync(path.join(dir, 'models', gen.fileName)).equals(gen.bytes), true, 'the whole file, verified');
+    assert.equal(await second.stop(), 0, second.output());
+  } finally {
+    held.release();
+    await first.stop();
+    await second?.stop();
     await hub.close();
     rmSync(dir, { recursive: true, force: true });
   }

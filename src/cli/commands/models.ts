@@ -12,7 +12,7 @@ import type { ModelRole } from '../../engine/types.ts';
 import { addSettingOptions, SettingsError } from '../../settings.ts';
 import { exitCodes, fail } from '../exit.ts';
 import { printable } from '../printable.ts';
-import { formatSize, pullModels, unreachableAdvice } from '../pullModels.ts';
+import { exitInterrupted, formatSize, pullModels, unreachableAdvice } from '../pullModels.ts';
 
 interface ModelsOptions {
   models?: ModelSet;
@@ -118,7 +118,9 @@ async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: 
     say: (line) => process.stdout.write(printable(line) + '\n'),
     warn: (line) => process.stderr.write(printable(line) + '\n'),
     progressBars: process.stderr.isTTY === true,
+    again: 'steadytext models pull',
   });
+  if (result.interrupted) exitInterrupted(result.interrupted, 'steadytext models pull');
   if (result.unreachable) fail(unreachableAdvice(settings, result.notFetched, result.unreachable), exitCodes.failure);
   if (result.failed.length > 0) fail(`${result.failed.length} model(s) could not be downloaded`, exitCodes.failure);
 }

