@@ -1,4 +1,6 @@
 // Exit codes scripts can rely on (documented in docs/cli.md).
+import { printable } from './printable.ts';
+
 export const exitCodes = {
   ok: 0,
   /** Something failed (a job, a migration, a check, an SQL error such as a rejected argument). */
@@ -11,9 +13,17 @@ export const exitCodes = {
   timeout: 4,
 } as const;
 
+/** Prints `steadytext: <message>` on stderr (control characters escaped, src/cli/printable.ts) and exits. */
 export function fail(message: string, code: number): never {
-  process.stderr.write(`steadytext: ${message}\n`);
+  process.stderr.write(`steadytext: ${printable(message, { lines: true })}\n`);
   process.exit(code);
+}
+
+/** What the database was, when the user did not name it; failWith adds it to "cannot connect". */
+let connectionOrigin: string | undefined;
+
+export function explainConnectionFailures(origin: string): void {
+  connectionOrigin = origin;
 }
 
 interface PgErrorLike {
@@ -52,7 +62,9 @@ export function isNotInstalledError(err: unknown): boolean {
 export function failWith(err: unknown, context?: string): never {
   const e = err as PgErrorLike;
   const prefix = context ? `${context}: ` : '';
-  if (isConnectionError(err)) fail(`${prefix}cannot connect to the database: ${e.message}`, exitCodes.connection);
+  if (isConnectionError(err)) {
+    fail(`${prefix}cannot connect to the database${connectionOrigin ? ` (${connectionOrigin})` : ''}: ${e.message}`, exitCodes.connection);
+  }
   if (isNotInstalledError(err)) {
     fail(
       `${prefix}pg_steadytext is not installed in this database (${e.message}): run \`steadytext migrate\` or CREATE EXTENSION pg_steadytext`,

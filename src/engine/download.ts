@@ -19,7 +19,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createModelDownloader } from 'node-llama-cpp';
 import { parseHfReference, type EngineSettings, type ModelSource } from './modelSources.ts';
-import { EngineAbortedError, EngineError } from './types.ts';
+import { EngineAbortedError, EngineError, HubUnreachableError } from './types.ts';
 
 export interface DownloadProgress {
   totalSize: number;
@@ -106,7 +106,8 @@ export async function hubFileInfo(url: string, settings: EngineSettings, timeout
     try {
       res = await fetch(current, { method: 'HEAD', redirect: 'manual', headers: authHeaders(settings), signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
-      throw new EngineError(`cannot reach ${new URL(current).host} for ${reference}: ${(err as Error).message}`, { cause: err });
+      const host = new URL(current).host;
+      throw new HubUnreachableError(host, `cannot reach ${host} for ${reference}: ${reasonOf(err)}`, { cause: err });
     }
     const linkedSize = res.headers.get('x-linked-size');
     const linkedEtag = res.headers.get('x-linked-etag') ?? undefined;
@@ -310,6 +311,28 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Why a fetch failed: undici hides the cause (ECONNREFUSED, ENOTFOUND) behind 'fetch failed'. */
+function reasonOf(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  return e.cause?.code ? `${e.message}: ${e.cause.code}` : e.message;
+}
+
+/**
+ * Throws HubUnreachableError unless the hub answers at all: its host resolves
+ * and a HEAD of its root gets any HTTP answer (10 s at most). Callers with
+ * several files to fetch ask once, up front.
+ */
+export async function checkHubReachable(settings: EngineSettings): Promise<void> {
+  const endpoint = hubEndpoint(settings);
+  await assertReachable(endpoint);
+  try {
+    await fetch(endpoint, { method: 'HEAD', redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    const host = new URL(endpoint).host;
+    throw new HubUnreachableError(host, `cannot reach ${host}: ${reasonOf(err)}`, { cause: err });
+  }
+}
+
 /**
  * Offline detection: the downloader retries a failed connection for a long
  * time, so check first that the host resolves (5 s at most).
@@ -325,7 +348,11 @@ async function assertReachable(endpoint: string): Promise<void> {
       }),
     ]);
   } catch (err) {
-    throw new EngineError(`cannot reach ${host} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): this machine looks offline`);
+    throw new HubUnreachableError(
+      host,
+      `cannot reach ${host} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): this machine looks offline`,
+      { cause: err },
+    );
   } finally {
     clearTimeout(timer);
   }

@@ -23,9 +23,11 @@ import {
   EngineAbortedError,
   EngineError,
   EngineInputError,
+  ROLE_FUNCTIONS,
   type Engine,
   type GenerateOptions,
   type ModelRole,
+  type Refusal,
 } from './types.ts';
 import type { FunctionName, RankedDocument } from '../interfaces.ts';
 import { DEFAULT_RERANK_TASK, functionsOfRole } from '../jobTypes.ts';
@@ -567,8 +569,12 @@ export class RoutedEngine implements Engine {
     return this.for(role).modelId(role);
   }
 
-  refusals(): Array<{ function: FunctionName; reason: string }> {
-    return this.remote.refusals();
+  /** The servers' refusals, and the local engine's for the roles it serves (a model missing here). */
+  refusals(): Refusal[] {
+    const local = (this.local as { refusals?: () => Refusal[] }).refusals?.() ?? [];
+    const localRoles = (Object.keys(ROLE_FUNCTIONS) as ModelRole[]).filter((role) => !this.remote.serves(role));
+    const servedLocally = new Set(localRoles.flatMap((role) => ROLE_FUNCTIONS[role]));
+    return [...this.remote.refusals(), ...local.filter((r) => servedLocally.has(r.function))];
   }
 
   isLoaded(role: ModelRole): boolean | undefined {

@@ -14,6 +14,7 @@ import {
 import { EngineError, type Engine, type EngineFactory } from './types.ts';
 import { HttpEngine, RoutedEngine, type HttpBackends } from './httpEngine.ts';
 import { resolveOne, SETTINGS } from '../settings.ts';
+import { TINY_OUTPUT_LABEL } from './tinyModels.ts';
 
 export * from './types.ts';
 export {
@@ -118,6 +119,7 @@ export function describeModels(opts: Omit<LoadEngineOptions, 'modulePath'> = {})
 /** describeModels() as lines of text, for logs. */
 export function formatModelsDescription(d: ModelsDescription): string {
   const lines = [`models: ${d.set} set in ${d.modelDir} (threads ${d.threads})`];
+  if (d.set === 'tiny') lines.push(`  ${TINY_OUTPUT_LABEL}`);
   for (const m of d.models) {
     lines.push(`  ${m.role.padEnd(10)} ${m.present ? 'present' : 'MISSING'}  ${m.source}  [${m.modelId}]`);
     if (m.fix) lines.push(`             -> ${m.fix}`);

@@ -7,6 +7,7 @@
 // its texts over the free contexts, each text evaluated alone. Measured: a
 // job's output is byte-identical alone or beside others (docs/engine.md, Batching).
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import {
   getLlama,
   LlamaGrammarEvaluationState,
@@ -27,7 +28,7 @@ import {
 } from 'node-llama-cpp';
 import { renderChatPrompt, rerankLayout, templateThinks, type RerankLayout } from './chatTemplate.ts';
 import { compileJsonSchema } from './jsonSchemaGrammar.ts';
-import { fixFor, modelIdFor, modelSource, type EngineSettings, type GpuMode, type ModelSource } from './modelSources.ts';
+import { fixFor, MODEL_ROLES, modelIdFor, modelSource, type EngineSettings, type GpuMode, type ModelSource } from './modelSources.ts';
 import { choiceGbnf, compileRegex } from './regexGrammar.ts';
 import { answerWithoutThinking, checkChoiceOutput, checkJsonOutput, checkRegexOutput, l2Normalise, schemaValidator, validateGenerateOptions } from './outputChecks.ts';
 import { ensureTinyModel } from './tinyModels.ts';
@@ -36,9 +37,11 @@ import {
   EngineError,
   EngineInputError,
   ModelNotFoundError,
+  ROLE_FUNCTIONS,
   type Engine,
   type GenerateOptions,
   type ModelRole,
+  type Refusal,
 } from './types.ts';
 import type { RankedDocument } from '../interfaces.ts';
 import { DEFAULT_RERANK_TASK } from '../jobTypes.ts';
@@ -153,6 +156,18 @@ abstract class RoleModel {
     const path = await this.resolvePath();
     const llama = await getEngineLlama(this.settings.gpu);
     return llama.loadModel({ modelPath: path, gpuLayers: this.settings.gpu === 'off' ? 0 : 'auto' });
+  }
+
+  /**
+   * Why this role cannot run here, or undefined when it can: its file is not
+   * in the model dir and will not be downloaded (STEADYTEXT_ALLOW_DOWNLOAD is
+   * off, or it is a local path).
+   */
+  unavailable(): string | undefined {
+    const s = this.source;
+    if (s.kind === 'tiny' || existsSync(s.localPath) || (s.kind === 'hf' && this.settings.allowDownload)) return undefined;
+    if (s.kind === 'path') return `the ${this.role} model file ${s.localPath} does not exist (${fixFor(s, this.settings)}), then restart the worker`;
+    return `the ${this.role} model ${basename(s.localPath)} is not in ${this.settings.modelDir} (run \`steadytext models pull\`, then restart the worker)`;
   }
 
   private async resolvePath(): Promise<string> {
@@ -616,6 +631,18 @@ export class LlamaEngine implements Engine {
     this.generation = new GenerationModel('generation', settings);
     this.embedding = new EmbeddingModel('embedding', settings);
     this.reranking = new RerankingModel('reranking', settings);
+  }
+
+  /**
+   * The job types of roles whose model is missing here (RoleModel.unavailable):
+   * a worker leaves them pending, for a worker that has the model, instead of
+   * failing every one of them (src/worker/engine.ts engineRefusals).
+   */
+  refusals(): Refusal[] {
+    return MODEL_ROLES.flatMap((role) => {
+      const reason = this[role].unavailable();
+      return reason ? ROLE_FUNCTIONS[role].map((fn) => ({ function: fn, reason })) : [];
+    });
   }
 
   /** Number of CPU threads each context uses (STEADYTEXT_THREADS). */

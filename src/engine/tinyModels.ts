@@ -43,6 +43,15 @@ export function tinyModelId(role: ModelRole): string {
   return `tiny-${role}-v${TINY_GENERATOR_VERSION}-seed${s.seed}`;
 }
 
+/** True for a tiny model's id (steadytext_queue.model_id, steadytext_workers.models), on any device. */
+export function isTinyModelId(id: string | null | undefined): boolean {
+  return id !== null && id !== undefined && /^tiny-(generation|embedding|reranking)-v\d+-seed\d+(@|$)/.test(id);
+}
+
+/** How the tiny set's output is labelled wherever people see it (`steadytext up`, `steadytext wait`). */
+export const TINY_OUTPUT_LABEL =
+  'TEST MODELS: their output is deterministic noise for trying the pipeline, not real text (the default set is the real one)';
+
 // mulberry32: small, fast, and the same everywhere.
 function prng(seed: number): () => number {
   let a = seed >>> 0;

@@ -1,9 +1,23 @@
 // The engine interface: the only thing the worker knows about inference.
 // Nothing outside src/engine/ imports node-llama-cpp; a remote inference
 // server could sit behind this same interface.
-import type { ModelRole, RankedDocument } from '../interfaces.ts';
+import type { FunctionName, ModelRole, RankedDocument } from '../interfaces.ts';
+import { functionsOfRole } from '../jobTypes.ts';
 
 export type { ModelRole };
+
+/** The job types each role's model answers. */
+export const ROLE_FUNCTIONS: Record<ModelRole, readonly FunctionName[]> = {
+  generation: functionsOfRole('generation'),
+  embedding: functionsOfRole('embedding'),
+  reranking: functionsOfRole('reranking'),
+};
+
+/** A job type an engine will not serve, and why (the worker leaves such jobs pending for one that does). */
+export interface Refusal {
+  function: FunctionName;
+  reason: string;
+}
 
 export interface GenerateOptions {
   /** Upper bound on generated tokens (1..4096). */
@@ -76,6 +90,21 @@ export class EngineError extends Error {
 
 /** The model file for a role is absent and could not be fetched. */
 export class ModelNotFoundError extends EngineError {}
+
+/**
+ * The model hub (HF_ENDPOINT, default huggingface.co) cannot be reached: the
+ * machine is offline, or the host does not answer. Trying the next file would
+ * say the same again.
+ */
+export class HubUnreachableError extends EngineError {
+  constructor(
+    readonly host: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
 
 /**
  * The engine refuses this input, and would refuse it again: bad arguments

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Engine, EngineFactory, ModelRole } from '../engine/types.ts';
+import type { Engine, EngineFactory, ModelRole, Refusal } from '../engine/types.ts';
 import type { HttpBackends } from '../engine/httpEngine.ts';
 import type { WorkerSettings } from './settings.ts';
 import { FUNCTION_NAMES, type FunctionName } from '../interfaces.ts';
@@ -56,15 +56,14 @@ export function engineModelIds(engine: Engine): Partial<Record<ModelRole, string
   return ids;
 }
 
-/** A job type the engine cannot serve, and why (an inference server that cannot constrain it). */
-export interface Refusal {
-  function: FunctionName;
-  reason: string;
-}
+/** A job type the engine cannot serve, and why (an inference server that cannot constrain it, a model missing here). */
+export type { Refusal };
 
 /**
- * The job types the engine refuses, from its optional refusals() (the HTTP
- * engine's: a dialect that cannot constrain a type); none for other engines.
+ * The job types the engine refuses, from its optional refusals(): the HTTP
+ * engine's (a dialect that cannot constrain a type), the local engine's (a
+ * role whose model file is not here and will not be downloaded); none for
+ * engines without one.
  * The worker does not claim these (claimJobs' `served`): they stay pending
  * for a worker whose engine serves them.
  */

@@ -19,7 +19,7 @@
 // of cancel).
 import { hostname } from 'node:os';
 import pg from 'pg';
-import { EngineInputError, type Engine, type ModelRole } from '../engine/types.ts';
+import { EngineInputError, ModelNotFoundError, type Engine, type ModelRole } from '../engine/types.ts';
 import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, FUNCTION_NAMES, type FunctionName } from '../interfaces.ts';
 import { modelRoleOf } from '../jobTypes.ts';
 import { cancelledJobs } from '../db/cancelledJobs.ts';
@@ -173,8 +173,10 @@ export class Worker {
       const refusals = engineRefusals(this.engine);
       const refused = new Set(refusals.map((r) => r.function));
       this.served = refused.size > 0 ? FUNCTION_NAMES.filter((fn) => !refused.has(fn)) : null;
-      for (const r of refusals) {
-        this.log('info', `will not take ${r.function} jobs (they stay pending for a worker that serves them): ${r.reason}`);
+      const byReason = new Map<string, FunctionName[]>();
+      for (const r of refusals) byReason.set(r.reason, [...(byReason.get(r.reason) ?? []), r.function]);
+      for (const [reason, fns] of byReason) {
+        this.log('info', `will not take ${fns.join(', ')} jobs (they stay pending for a worker that serves them): ${reason}`);
       }
       // A schema older or newer than this code: say what to run (SchemaVersionError), touch nothing.
       const installed = await withRetries(async () => {
@@ -473,8 +475,10 @@ export class Worker {
       this.discarded(h); // the row is 'cancelled' (checked before the abort)
       return;
     }
+    // A missing model is not transient: a retry would fail the same way.
     const retryable = !(
       err instanceof EngineInputError ||
+      err instanceof ModelNotFoundError ||
       err instanceof JobInputError ||
       (err instanceof UnstorableResult && err.permanent) ||
       (err instanceof TimedOut && err.ownWork)
@@ -509,9 +513,11 @@ export class Worker {
         this.resultsDiscarded++;
       } else if (outcome.status === 'failed') {
         this.jobsFailed++;
-        this.log('debug', `job ${job.request_id} failed: ${message}`);
+        // At the default level: a job that failed for good is news to whoever runs the worker.
+        this.log('info', `job ${job.request_id} (${job.function_name}) failed: ${message}`);
       } else {
-        this.log('debug', `job ${job.request_id} will retry (retry ${outcome.retryCount}): ${message}`);
+        const inSeconds = Math.max(0, (outcome.runAt!.getTime() - Date.now()) / 1000).toFixed(1);
+        this.log('info', `job ${job.request_id} (${job.function_name}) failed, retry ${outcome.retryCount} in ${inSeconds} s: ${message}`);
         this.wakeAt(outcome.runAt!);
       }
     } catch (e) {

@@ -4,8 +4,9 @@ import { Command } from 'commander';
 import pg from 'pg';
 import { currentVersion, quoteIdent } from '../../db/migrate.ts';
 import { compareVersions, installedSchema, upgradeAdvice } from '../../db/schemaVersion.ts';
-import { databaseUrlFrom } from '../databaseUrl.ts';
+import { databaseFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
+import { printable, printableJson } from '../printable.ts';
 import { redact } from './migrate.ts';
 import { serverChecks } from './doctorServers.ts';
 import type { WorkerFlags } from '../../worker/settings.ts';
@@ -43,10 +44,11 @@ export function doctorCommand(): Command {
         if (err instanceof SettingsError) fail(err.message, exitCodes.usage);
         throw err;
       }
-      const checks = await runChecks(databaseUrlFrom(flags.databaseUrl), flags);
+      const database = databaseFrom(flags.databaseUrl);
+      const checks = await runChecks(database.url, flags, database.origin);
       const ok = !checks.some((c) => c.status === 'fail');
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ ok, checks }) + '\n');
+        process.stdout.write(printableJson({ ok, checks }) + '\n');
       } else {
         process.stdout.write(formatChecks(checks));
         const warns = checks.filter((c) => c.status === 'warn').length;
@@ -64,22 +66,26 @@ export function formatChecks(checks: Check[]): string {
   const label = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
   const width = Math.max(...checks.map((c) => c.name.length));
   return checks
-    .map((c) => `[${label[c.status]}] ${c.name.padEnd(width)}  ${c.message}${c.fix ? `\n       ${' '.repeat(width)}  -> ${c.fix}` : ''}`)
+    .map((c) => `[${label[c.status]}] ${c.name.padEnd(width)}  ${printable(c.message)}${c.fix ? `\n       ${' '.repeat(width)}  -> ${printable(c.fix)}` : ''}`)
     .join('\n') + '\n';
 }
 
-export async function runChecks(url: string, opts: { models?: string } & WorkerFlags = {}): Promise<Check[]> {
+/** `origin`: where the URL came from when the user did not give one (`steadytext up`'s server here). */
+export async function runChecks(url: string, opts: { models?: string } & WorkerFlags = {}, origin?: string): Promise<Check[]> {
   const checks: Check[] = [];
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  const from = origin ? ` (${origin})` : '';
   try {
     await client.connect();
-    checks.push({ name: 'connection', status: 'ok', message: `connected to ${redact(url)}` });
+    checks.push({ name: 'connection', status: 'ok', message: `connected to ${redact(url)}${from}` });
   } catch (err) {
     checks.push({
       name: 'connection',
       status: 'fail',
-      message: `cannot connect to ${redact(url)}: ${(err as Error).message}`,
-      fix: 'check --database-url / DATABASE_URL, that the server is running, and pg_hba.conf (or run `steadytext up`)',
+      message: `cannot connect to ${redact(url)}${from}: ${(err as Error).message}`,
+      fix: origin
+        ? 'start it: `steadytext up` (or name another database with --database-url / DATABASE_URL)'
+        : 'check --database-url / DATABASE_URL, that the server is running, and pg_hba.conf (or run `steadytext up`)',
     });
     checks.push(await modelsCheck(opts.models));
     checks.push(...(await serverChecks(opts)));
@@ -89,12 +95,20 @@ export async function runChecks(url: string, opts: { models?: string } & WorkerF
     checks.push(await postgresCheck(client));
     const schema = await schemaCheck(client);
     checks.push(schema.check);
-    checks.push(await extensionCheck(client, 'dblink', {
-      why: 'needed only to enqueue and wait for a request in one transaction (steadytext_get_async_result on your own uncommitted request)',
+    const dblink = await extensionCheck(client, 'dblink', {
+      why: 'the synchronous functions (steadytext_generate, ...) and waiting on a request in the transaction that enqueued it need it',
       missingStatus: 'warn',
-      install: 'CREATE EXTENSION dblink;',
-      package: 'install your distribution\'s postgresql-contrib package, then CREATE EXTENSION dblink;',
-    }));
+      install: 'CREATE EXTENSION dblink; then SELECT steadytext_setup_handoff(); (`steadytext migrate` does both)',
+      package: 'install your distribution\'s postgresql-contrib package, then CREATE EXTENSION dblink; and SELECT steadytext_setup_handoff();',
+    });
+    checks.push(dblink);
+    if (schema.installed) {
+      checks.push(
+        await handoffCheck(client, schema.schema!, dblink.status === 'ok').catch(
+          (err: Error): Check => ({ name: 'hand-off', status: 'warn', message: `cannot check: ${err.message}` }),
+        ),
+      );
+    }
     checks.push(await extensionCheck(client, 'vector', {
       label: 'pgvector',
       why: 'optional: lets you store embeddings as vector (steadytext_embedding(id)::vector)',
@@ -102,7 +116,9 @@ export async function runChecks(url: string, opts: { models?: string } & WorkerF
       install: 'CREATE EXTENSION vector;',
       package: 'install pgvector, then CREATE EXTENSION vector;',
     }));
-    checks.push(await modelsCheck(opts.models));
+    // An older schema (before served_functions) cannot say what workers serve: this host's set then.
+    const served = schema.installed ? await servedModelsCheck(client, schema.schema!).catch(() => undefined) : undefined;
+    checks.push(served ?? (await modelsCheck(opts.models)));
     checks.push(...(await serverChecks(opts)));
     checks.push(schema.installed ? await workersCheck(client, schema.schema!) : {
       name: 'workers',
@@ -181,6 +197,71 @@ async function extensionCheck(
   return o.missingStatus === 'ok' ? { name, status: 'ok', message: `${message}; to add it: ${fix}` } : { name, status: o.missingStatus, message, fix };
 }
 
+/**
+ * The request-response hand-off (docs/security.md): its login exists and is a
+ * member of steadytext_handoff. Read from steadytext_config where this role
+ * may (admins), else from the login's default name (steadytext_handoff_<database oid>).
+ */
+async function handoffCheck(client: pg.Client, schema: string, dblinkInstalled: boolean): Promise<Check> {
+  const name = 'hand-off';
+  const setup = `SELECT ${quoteIdent(schema)}.steadytext_setup_handoff();`;
+  if (!dblinkInstalled) {
+    return { name, status: 'warn', message: 'not set up: it needs dblink (above)', fix: `CREATE EXTENSION dblink; then ${setup}` };
+  }
+  const config = `${quoteIdent(schema)}.steadytext_config`;
+  // Two statements: a table this role may not read must not appear in the one that runs.
+  const readable = await client.query<{ ok: boolean }>(`SELECT has_table_privilege($1, 'SELECT') AS ok`, [config]);
+  const wanted = readable.rows[0].ok
+    ? `(SELECT c.value #>> '{}' FROM ${config} AS c WHERE c.key = 'handoff_user')`
+    : `'steadytext_handoff_' || (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database())`;
+  const r = await client.query<{ login: string; connlimit: number }>(
+    `SELECT r.rolname AS login, r.rolconnlimit AS connlimit FROM pg_roles AS r
+     WHERE r.rolname = ${wanted} AND r.rolcanlogin AND pg_has_role(r.oid, 'steadytext_handoff', 'MEMBER')`,
+  );
+  const login = r.rows[0];
+  if (login) {
+    return { name, status: 'ok', message: `dblink logs in as ${login.login} (connection limit ${login.connlimit === -1 ? 'none' : login.connlimit})` };
+  }
+  return {
+    name,
+    status: 'warn',
+    message:
+      'not set up: the synchronous functions (steadytext_generate, ...) and waiting on a request in the transaction that enqueued it fail until it is',
+    fix: `${setup} (as a role that may create roles; \`steadytext migrate\` does it)`,
+  };
+}
+
+/**
+ * Which models the running workers serve (steadytext_workers: models and
+ * served_functions), when any worker is live: that, not this host's files,
+ * says whether requests will run. Undefined when no worker is live (then
+ * this host's model set is checked, for a worker started here).
+ */
+async function servedModelsCheck(client: pg.Client, schema: string): Promise<Check | undefined> {
+  const s = quoteIdent(schema);
+  const r = await client.query<{ worker_id: string; models: Record<string, string> | null; served_functions: string[] | null }>(
+    `SELECT w.worker_id, w.models, w.served_functions
+     FROM ${s}.steadytext_worker_status() AS st JOIN ${s}.steadytext_workers AS w ON w.worker_id = st.worker_id
+     WHERE st.status = 'running' ORDER BY w.worker_id`,
+  );
+  if (r.rows.length === 0) return undefined;
+  const { FUNCTION_NAMES } = await import('../../interfaces.ts');
+  const { isTinyModelId } = await import('../../engine/tinyModels.ts');
+  const served = new Set<string>(r.rows.flatMap((w): readonly string[] => w.served_functions ?? FUNCTION_NAMES));
+  const ids = [...new Set(r.rows.flatMap((w) => Object.entries(w.models ?? {}).map(([role, id]) => `${role} ${id}`)))].sort();
+  const tiny = r.rows.some((w) => Object.values(w.models ?? {}).some(isTinyModelId)) ? '; the tiny test models: their output is test noise' : '';
+  const workers = `${r.rows.length} live worker${r.rows.length > 1 ? 's' : ''}`;
+  const missing = FUNCTION_NAMES.filter((fn) => !served.has(fn));
+  if (missing.length === 0) return { name: 'models', status: 'ok', message: `served by ${workers}: ${ids.join(', ')}${tiny}` };
+  return {
+    name: 'models',
+    status: 'warn',
+    message: `${workers} serve ${ids.join(', ')}, but none takes ${missing.join(', ')} jobs (a model missing where the workers run, or an inference server that cannot serve them)${tiny}`,
+    fix: 'the start log of each worker says why; for a missing model: `steadytext models pull` where it runs, then restart it',
+  };
+}
+
+/** This host's model set (`--models`, else $STEADYTEXT_MODELS): what a worker started here would serve. */
 async function modelsCheck(set: string | undefined): Promise<Check> {
   const name = 'models';
   const engineModule = resolveOne(SETTINGS.engineModule, { entry: 'doctor' }).value;

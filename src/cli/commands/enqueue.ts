@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import pg from 'pg';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { failWith } from '../exit.ts';
+import { printable, printableJson } from '../printable.ts';
 
 interface CommonOptions {
   databaseUrl?: string;
@@ -140,8 +141,8 @@ async function run(o: CommonOptions, fn: string, args: SqlArg[]): Promise<void> 
     await client.end().catch(() => {});
   }
   if (Array.isArray(value)) {
-    process.stdout.write(o.json ? JSON.stringify({ request_ids: value }) + '\n' : value.map((id) => id + '\n').join(''));
+    process.stdout.write(o.json ? printableJson({ request_ids: value }) + '\n' : value.map((id) => printable(id) + '\n').join(''));
   } else {
-    process.stdout.write(o.json ? JSON.stringify({ request_id: value }) + '\n' : value + '\n');
+    process.stdout.write(o.json ? printableJson({ request_id: value }) + '\n' : printable(value) + '\n');
   }
 }

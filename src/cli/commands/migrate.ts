@@ -1,11 +1,14 @@
 // `steadytext migrate`: installs or upgrades the schema from sql/ on any
-// database (managed servers where extension files cannot be copied).
+// database (managed servers where extension files cannot be copied), with
+// dblink and the request-response hand-off as `steadytext up` sets them up.
 import { Command } from 'commander';
 import pg from 'pg';
 import { currentVersion, migrate } from '../../db/migrate.ts';
+import { installDblink } from '../../db/installDblink.ts';
 import { setupHandoff } from '../../db/setupHandoff.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
+import { printable, printableJson } from '../printable.ts';
 
 export function migrateCommand(): Command {
   return new Command('migrate')
@@ -28,12 +31,17 @@ export function migrateCommand(): Command {
           dryRun: opts.dryRun,
           log: opts.dryRun && !opts.json ? (sql) => process.stdout.write(sql + '\n') : undefined,
         });
-        // The request-response hand-off's own login (least privilege, a
-        // connection limit), where this role may create it.
+        // What `up` sets up too: dblink (where the server has it and this role
+        // may), then the request-response hand-off's own login (least
+        // privilege, a connection limit), where this role may create it.
+        const dblink = opts.dryRun ? undefined : await installDblink(client);
+        if (dblink?.note && !opts.json) process.stderr.write(`note: ${printable(dblink.note)}\n`);
         const handoff = opts.dryRun ? undefined : await setupHandoff(client, opts.schema);
-        if (handoff?.note && !opts.json) process.stderr.write(`note: ${handoff.note}\n`);
+        if (handoff?.note && !opts.json) process.stderr.write(`note: ${printable(handoff.note)}\n`);
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ ...result, dryRun: Boolean(opts.dryRun), handoffLogin: handoff?.login ?? null }) + '\n');
+          process.stdout.write(
+            printableJson({ ...result, dryRun: Boolean(opts.dryRun), dblink: dblink?.version ?? null, handoffLogin: handoff?.login ?? null }) + '\n',
+          );
         } else if (result.applied.length === 0) {
           process.stdout.write(`pg_steadytext ${currentVersion()} is already installed in schema ${opts.schema}; nothing to do\n`);
         } else if (!opts.dryRun) {

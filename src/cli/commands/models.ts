@@ -1,11 +1,10 @@
 // `steadytext models list`: each role's model, its source, whether it is in the
 // cache dir. `steadytext models pull`: downloads what is missing (progress
-// bars), or writes the tiny test set with --models tiny.
+// bars; src/cli/pullModels.ts, shared with `up`), or writes the tiny test set
+// with --models tiny.
 import { Command, Option } from 'commander';
-import cliProgress from 'cli-progress';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import path from 'node:path';
 import Table from 'cli-table3';
 import type { ModelSet } from '../../engine/index.ts';
 import { MODEL_ROLES, modelSource, type EngineSettings, type ModelSource } from '../../engine/modelSources.ts';
@@ -13,6 +12,8 @@ import type { ModelRole } from '../../engine/types.ts';
 import { addSettingOptions, SettingsError } from '../../settings.ts';
 import { tableStyle, useColor } from '../color.ts';
 import { exitCodes, fail } from '../exit.ts';
+import { printable } from '../printable.ts';
+import { exitInterrupted, formatSize, pullModels, unreachableAdvice } from '../pullModels.ts';
 
 interface ModelsOptions {
   models?: ModelSet;
@@ -31,12 +32,6 @@ async function engineSettings(opts: ModelsOptions): Promise<EngineSettings> {
     if (err instanceof SettingsError) fail(err.message, exitCodes.usage);
     throw err;
   }
-}
-
-function formatSize(bytes: number): string {
-  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
-  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(bytes / 1024).toFixed(0)} KiB`;
 }
 
 /** What the hub (HF_ENDPOINT) says about a file, and whether the local copy matches it. */
@@ -111,7 +106,6 @@ async function listAction(opts: ModelsOptions & { json?: boolean; hub?: boolean 
 }
 
 async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: string }): Promise<void> {
-  const { downloadModel, hubEndpoint } = await import('../../engine/download.ts');
   const { ensureTinyModel } = await import('../../engine/tinyModels.ts');
   const settings = await engineSettings(opts);
   const roles = opts.role && opts.role.length > 0 ? opts.role : [...MODEL_ROLES];
@@ -121,48 +115,16 @@ async function pullAction(opts: ModelsOptions & { role?: ModelRole[]; timeout?: 
   }
   const timeoutMs = Number(opts.timeout ?? 60) * 1000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) fail('--timeout must be a positive number of seconds', exitCodes.usage);
-  const tty = process.stderr.isTTY === true;
-  let failed = 0;
-  // One at a time: the files are large and one bar at a time stays readable.
-  for (const role of roles) {
-    const source = modelSource(role, settings);
-    const file = path.basename(source.localPath);
-    if (source.kind === 'path') {
-      process.stdout.write(`${role}: local file ${source.localPath} (nothing to download)\n`);
-      continue;
-    }
-    if (existsSync(source.localPath)) {
-      process.stdout.write(`${role}: present ${source.localPath}\n`);
-      continue;
-    }
-    process.stdout.write(`${role}: downloading ${source.reference} from ${hubEndpoint(settings)}\n`);
-    const bar = new cliProgress.SingleBar(
-      { format: `${role.padEnd(10)} |{bar}| {percentage}% {done}/{size} ${file}`, hideCursor: true, noTTYOutput: false },
-      cliProgress.Presets.shades_classic,
-    );
-    let started = false;
-    try {
-      await downloadModel(source, settings, {
-        timeoutMs,
-        onWait: (holder) => process.stdout.write(`${role}: waiting for ${holder}, which is downloading ${file}\n`),
-        onProgress: ({ totalSize, downloadedSize }) => {
-          if (!tty) return;
-          const payload = { done: formatSize(downloadedSize), size: formatSize(totalSize) };
-          if (!started) {
-            bar.start(Math.max(totalSize, 1), downloadedSize, payload);
-            started = true;
-          } else bar.update(downloadedSize, payload);
-        },
-      });
-      if (started) bar.stop();
-      process.stdout.write(`${role}: saved ${source.localPath}\n`);
-    } catch (err) {
-      if (started) bar.stop();
-      failed++;
-      process.stderr.write(`${role}: ${(err as Error).message}\n`);
-    }
-  }
-  if (failed > 0) fail(`${failed} model(s) could not be downloaded`, exitCodes.failure);
+  const result = await pullModels(settings, roles, {
+    timeoutMs,
+    say: (line) => process.stdout.write(printable(line) + '\n'),
+    warn: (line) => process.stderr.write(printable(line) + '\n'),
+    progressBars: process.stderr.isTTY === true,
+    again: 'steadytext models pull',
+  });
+  if (result.interrupted) exitInterrupted(result.interrupted, 'steadytext models pull');
+  if (result.unreachable) fail(unreachableAdvice(settings, result.notFetched, result.unreachable), exitCodes.failure);
+  if (result.failed.length > 0) fail(`${result.failed.length} model(s) could not be downloaded`, exitCodes.failure);
 }
 
 export function modelsCommand(): Command {

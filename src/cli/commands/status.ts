@@ -8,6 +8,7 @@ import { unservedPending, type UnservedPending } from '../../db/unservedPending.
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { tableStyle, useColor } from '../color.ts';
 import { exitCodes, fail, failWith } from '../exit.ts';
+import { printable, printableJson } from '../printable.ts';
 
 interface StatusOptions {
   databaseUrl?: string;
@@ -61,7 +62,7 @@ export function statusCommand(): Command {
         } catch (err) {
           failWith(err);
         }
-        return opts.json ? JSON.stringify(snap) + '\n' : formatStatus(snap, useColor());
+        return opts.json ? printableJson(snap) + '\n' : formatStatus(snap, useColor());
       };
       if (!every) {
         process.stdout.write(await render());
@@ -135,7 +136,8 @@ export function formatStatus(snap: StatusSnapshot, color = false): string {
       style,
     });
     for (const w of snap.workers) {
-      t.push([w.worker_id, w.host ?? '', w.pid === null ? '' : String(w.pid), w.status, String(w.current_jobs), String(w.jobs_completed), String(w.jobs_failed), ago(w.last_heartbeat)]);
+      // worker_id and host are whatever a worker registered: printed escaped.
+      t.push([printable(w.worker_id), printable(w.host ?? ''), w.pid === null ? '' : String(w.pid), w.status, String(w.current_jobs), String(w.jobs_completed), String(w.jobs_failed), ago(w.last_heartbeat)]);
     }
     const live = snap.workers.filter((w) => w.status === 'running').length;
     out.push(`workers: ${live} running of ${snap.workers.length} seen in the last hour`, t.toString());
@@ -143,7 +145,7 @@ export function formatStatus(snap: StatusSnapshot, color = false): string {
   for (const u of snap.unserved) {
     out.push(
       `not taken: ${u.pending} pending ${u.function_name} request${u.pending === 1 ? '' : 's'}: no running worker takes ${u.function_name} ` +
-        `(their engines refuse it; start a worker whose engine serves it, e.g. the local engine)`,
+        `(each refuses it: its model is missing there, or its inference server cannot serve it; a worker's start log says which)`,
     );
   }
   return out.join('\n') + '\n';

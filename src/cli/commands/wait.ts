@@ -7,7 +7,9 @@ import cliProgress from 'cli-progress';
 import pg from 'pg';
 import { SteadyText, TimeoutError, type JobState } from '../../client/index.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
+import { isTinyModelId, TINY_OUTPUT_LABEL } from '../../engine/tinyModels.ts';
 import { exitCodes, fail, failWith } from '../exit.ts';
+import { printable, printableJson } from '../printable.ts';
 
 interface WaitOptions {
   databaseUrl?: string;
@@ -54,11 +56,25 @@ async function waitFor(url: string, ids: string[], timeout: number, opts: WaitOp
   const print = (line: string) => (bar ? bar.log(line + '\n') : process.stdout.write(line + '\n'));
   let notCompleted = 0;
   let code: number = exitCodes.ok;
+  let labelled = false;
+  let models = new Map<string, string | null>();
+  const output = (state: JobState, extra: object = {}) => {
+    const modelId = models.get(state.requestId) ?? null;
+    const tiny = state.status === 'completed' && isTinyModelId(modelId);
+    print(opts.json ? printableJson({ ...jsonLine(state), ...extra }) : textLine(state));
+    // Said once, on stderr (above the progress bar, when there is one): stdout stays one line per id for scripts.
+    if (tiny && !labelled) {
+      labelled = true;
+      const note = `steadytext: note: results of ${modelId} (the tiny test set): ${TINY_OUTPUT_LABEL}\n`;
+      if (bar) bar.log(note);
+      else process.stderr.write(note);
+    }
+  };
   try {
-    await pool.query('SELECT 1');
+    models = await modelIds(pool, ids);
     for await (const state of st.settled(ids, { timeout })) {
       if (state.status !== 'completed') notCompleted++;
-      print(opts.json ? JSON.stringify(jsonLine(state)) : textLine(state));
+      output(state);
       progress?.increment(1, { failed: notCompleted });
     }
     code = notCompleted > 0 ? exitCodes.failure : exitCodes.ok;
@@ -68,7 +84,8 @@ async function waitFor(url: string, ids: string[], timeout: number, opts: WaitOp
       failWith(err);
     }
     for (const state of await st.checkMany(err.requestIds).catch(() => [])) {
-      print(opts.json ? JSON.stringify({ ...jsonLine(state), timed_out: true }) : `${textLine(state)}\ttimed out after ${timeout} s`);
+      if (opts.json) output(state, { timed_out: true });
+      else print(`${textLine(state)}\ttimed out after ${timeout} s`);
     }
     bar?.stop();
     process.stderr.write(`steadytext: ${err.requestIds.length} of ${ids.length} requests still unfinished after ${timeout} s\n`);
@@ -81,10 +98,23 @@ async function waitFor(url: string, ids: string[], timeout: number, opts: WaitOp
   return code;
 }
 
-/** `<id>\t<status>\t<result | error>`, the result on one line (newlines as \n). */
+/** `<id>\t<status>\t<result | error>`, the result on one line, control characters escaped (newlines as \n). */
 function textLine(s: JobState): string {
   const detail = s.status === 'completed' ? s.rawResult : s.status === 'failed' ? s.error : '';
-  return `${s.requestId}\t${s.status}\t${(detail ?? '').replaceAll('\n', '\\n').replaceAll('\t', '\\t')}`;
+  return `${s.requestId}\t${s.status}\t${printable(detail ?? '')}`;
+}
+
+/**
+ * The model each request was enqueued for (steadytext_queue.model_id), to
+ * label the tiny test models' output. Also the first query: a database that
+ * cannot be reached fails here. Empty where the queue is not readable.
+ */
+async function modelIds(pool: pg.Pool, ids: string[]): Promise<Map<string, string | null>> {
+  await pool.query('SELECT 1');
+  const r = await pool
+    .query<{ id: string; model_id: string | null }>(`SELECT request_id::text AS id, model_id FROM steadytext_queue WHERE request_id = ANY ($1::uuid[])`, [ids])
+    .catch(() => ({ rows: [] }));
+  return new Map(r.rows.map((row) => [row.id, row.model_id]));
 }
 
 function jsonLine(s: JobState) {
