@@ -23,7 +23,7 @@
 //   oneOf with branches of disjoint types; allOf whose parts merge;
 //   annotations. Anything else is refused (0A000, naming the keyword).
 import { EngineError } from './types.ts';
-import { compileRegex, parseRegex, StructuredInputError, type StructuredSqlState } from './regexGrammar.ts';
+import { compileRegex, MAX_GBNF_COUNT, parseRegex, StructuredInputError, type StructuredSqlState } from './regexGrammar.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -369,12 +369,36 @@ class Compiler {
   /** Longest byte-bounded string tail the grammar uses (rules str0..strN). */
   maxTail = -1;
   private extra: string[] = [];
+  /** Regexes compiled so far: each names its rules rx<k>-<n>. */
+  private regexes = 0;
 
   named(expr: string): string {
     const name = `item${this.extra.length}`;
     this.extra.push(`${name} ::= ${expr}`);
     return name;
   }
+
+  /**
+   * `x` (a rule name or one terminal) repeated min..max times, as llama.cpp
+   * reads it (see MAX_GBNF_COUNT). The body is never a parenthesised group:
+   * a group counts the rules first named inside it, so (char){0,1000} was 2 x
+   * 1000 and failed with "Failed to parse grammar". A min above
+   * MAX_GBNF_COUNT is written in blocks of 1000 (minLength 2500 failed too);
+   * at most MAX_GBNF_COUNT optional copies follow the minimum: fewer items or
+   * characters than the schema allows, never more.
+   */
+  repeat(x: string, min: number, max: number): string {
+    if (max <= 0) return '""';
+    if (max <= MAX_GBNF_COUNT) return min === max ? `${x}{${min}}` : `${x}{${min},${max}}`;
+    const parts: string[] = [];
+    if (min > MAX_GBNF_COUNT) parts.push(`${this.named(`${x}{1000}`)}{${Math.floor(min / 1000)}}`);
+    const rest = min > MAX_GBNF_COUNT ? min % 1000 : min;
+    if (rest > 0) parts.push(`${x}{${rest}}`);
+    const more = Math.min(max - min, MAX_GBNF_COUNT);
+    if (more > 0) parts.push(`${x}{0,${more}}`);
+    return `(${parts.join(' ')})`;
+  }
+
 
   private types(s: Obj): JsonType[] {
     const t = typeList(s);
@@ -476,15 +500,19 @@ class Compiler {
     switch (t) {
       case 'string': {
         const source = typeof s.pattern === 'string' ? s.pattern : typeof s.format === 'string' ? FORMATS[s.format] : null;
-        if (source !== null) return `"\\"" ${compileRegex(source, budget - 2, 'json').expr} "\\""`;
+        if (source !== null) {
+          const rx = compileRegex(source, budget - 2, 'json', `rx${this.regexes++}-`);
+          if (rx.rules) this.extra.push(rx.rules.trimEnd());
+          return `"\\"" ${rx.expr} "\\""`;
+        }
         const min = num(s.minLength, 0);
         const max = num(s.maxLength, Infinity);
         const room = budget - 2;
-        if (max * 4 <= room) return `"\\"" ${repeat('char', min, max)} "\\""`;
+        if (max * 4 <= room) return `"\\"" ${this.repeat('char', min, max)} "\\""`;
         // min ASCII characters, then a tail bounded in bytes (so in characters too).
         const tail = Math.min(room - min, max - min);
         this.maxTail = Math.max(this.maxTail, tail);
-        return `"\\"" ${repeat('ascii', min, min)} str${tail} "\\""`;
+        return `"\\"" ${this.repeat('ascii', min, min)} str${tail} "\\""`;
       }
       case 'boolean':
         return '("true" | "false")';
@@ -504,11 +532,11 @@ class Compiler {
         let fraction = '';
         if (t === 'number' && room >= 3) {
           const f = Math.min(MAX_FRACTION_DIGITS, Math.floor((room - 1) / 2));
-          fraction = ` ("." ${repeat('[0-9]', 1, f)})?`;
+          fraction = ` ("." ${this.repeat('[0-9]', 1, f)})?`;
           room -= 1 + f;
         }
         const n = Math.min(MAX_INT_DIGITS, room);
-        const int = n <= 1 ? '[0-9]' : `("0" | [1-9] ${repeat('[0-9]', 0, n - 1)})`;
+        const int = n <= 1 ? '[0-9]' : `("0" | [1-9] ${this.repeat('[0-9]', 0, n - 1)})`;
         return `(${sign ? '"-"? ' : ''}${int}${fraction})`;
       }
       case 'object': {
@@ -534,7 +562,7 @@ class Compiler {
         const per = Math.floor((budget - 2 - (maxItems - 1)) / maxItems);
         // A named rule: llama.cpp limits how many rules a repetition may copy.
         const one = this.named(this.expr(item, per));
-        const rest = repeat(`"," ${one}`, Math.max(0, minItems - 1), maxItems - 1);
+        const rest = maxItems > 1 ? this.repeat(this.named(`"," ${one}`), Math.max(0, minItems - 1), maxItems - 1) : '""';
         const body = `${one} ${rest}`;
         return minItems > 0 ? `("[" ${body} "]")` : `("[" (${body})? "]")`;
       }
@@ -568,11 +596,6 @@ function num(v: unknown, fallback: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
 }
 
-function repeat(x: string, min: number, max: number): string {
-  if (max <= 0) return '""';
-  if (min === max) return `(${x}){${min}}`;
-  return `(${x}){${min},${max}}`;
-}
 
 /** Bytes of the smallest document the grammar writes for a checked schema (the enqueue computes the same). */
 export function schemaMinBytes(schema: unknown): number {

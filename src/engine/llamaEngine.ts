@@ -608,8 +608,8 @@ export class LlamaEngine implements Engine {
   async generateRegex(prompt: string, pattern: string, opts: GenerateOptions): Promise<string> {
     if (typeof pattern !== 'string') throw new EngineInputError('pattern must be a string');
     validateGenerateOptions(opts);
-    const { expr, matcher } = compileRegex(pattern, opts.maxTokens);
-    const { text, stopReason } = await this.generation.complete(prompt, opts, `root ::= ${expr}\n`);
+    const { gbnf, matcher } = compileRegex(pattern, opts.maxTokens);
+    const { text, stopReason } = await this.generation.complete(prompt, opts, gbnf);
     return checkRegexOutput(text, matcher, stopReason === 'maxTokens', opts.maxTokens);
   }
 

@@ -531,7 +531,20 @@ function maxBytes(n: GenNode): number {
   }
 }
 
-/** A sub-language of `n` whose strings are at most `budget` bytes (budget >= minBytes(n)). */
+/**
+ * llama.cpp's GBNF parser refuses a repetition whose count, times the rules
+ * its body creates, reaches 2000 (its MAX_REPETITION_THRESHOLD: (ab){1000}
+ * written as (("a" "b")){1000} is 2 x 1000, and failed with "Failed to parse
+ * grammar"), and reads an upper count above 2000 as unbounded, which would let
+ * output outgrow the byte budget. toGbnf() writes every repeated body as one
+ * rule or terminal (1 x count), and bound() keeps every count at most this.
+ */
+export const MAX_GBNF_COUNT = 1999;
+
+/**
+ * A sub-language of `n` whose strings are at most `budget` bytes (budget >=
+ * minBytes(n)); an unbounded repeat gets at most MAX_GBNF_COUNT repetitions.
+ */
 function bound(n: GenNode, budget: number): GenNode {
   if (maxBytes(n) <= budget) return n;
   switch (n.t) {
@@ -572,7 +585,7 @@ function bound(n: GenNode, budget: number): GenNode {
       const m = minBytes(n.node);
       const per = Math.min(maxBytes(n.node), Math.max(m, Math.floor(budget / Math.max(n.min, 1))));
       if (per === 0) return { t: 'seq', items: [] };
-      const max = Math.min(n.max ?? Infinity, Math.floor(budget / per));
+      const max = Math.min(n.max ?? Infinity, Math.floor(budget / per), MAX_GBNF_COUNT);
       return { t: 'repeat', node: bound(n.node, per), min: n.min, max };
     }
   }
@@ -593,7 +606,8 @@ export function gbnfLiteral(s: string): string {
   return `${out}"`;
 }
 
-function toGbnf(n: GenNode): string {
+/** Writes GBNF for `n`; repeated bodies that are not one terminal become rules `${names}N` in `rules`. */
+function toGbnf(n: GenNode, rules: string[], names: string): string {
   switch (n.t) {
     case 'lit':
       return gbnfLiteral(n.text);
@@ -603,14 +617,19 @@ function toGbnf(n: GenNode): string {
       return parts.length === 1 ? parts[0] : `(${parts.join(' | ')})`;
     }
     case 'seq':
-      return n.items.length === 0 ? '""' : `(${n.items.map(toGbnf).join(' ')})`;
+      return n.items.length === 0 ? '""' : `(${n.items.map((x) => toGbnf(x, rules, names)).join(' ')})`;
     case 'alt':
-      return `(${n.options.map(toGbnf).join(' | ')})`;
+      return `(${n.options.map((x) => toGbnf(x, rules, names)).join(' | ')})`;
     case 'repeat': {
       const { min, max } = n;
       // An unbounded repeat survives bound() only when its body is empty.
       if (max === 0 || maxBytes(n.node) === 0) return '""';
-      const inner = `(${toGbnf(n.node)})`;
+      const body = toGbnf(n.node, rules, names);
+      let inner = body;
+      if (!(n.node.t === 'lit' || (n.node.t === 'class' && n.node.extras.length === 0))) {
+        inner = `${names}${rules.length}`;
+        rules.push(`${inner} ::= ${body}`);
+      }
       if (max === null) return min === 0 ? `${inner}*` : `${inner}{${min},}`;
       if (min === max) return `${inner}{${min}}`;
       return `${inner}{${min},${max}}`;
@@ -619,8 +638,12 @@ function toGbnf(n: GenNode): string {
 }
 
 export interface CompiledRegex {
-  /** GBNF expression (no rule name) for the strings the grammar may write. */
+  /** A whole grammar (root rule first) for the strings it may write. */
+  gbnf: string;
+  /** GBNF expression (no rule name) for the same strings, to embed in another grammar with `rules`. */
   expr: string;
+  /** The rules `expr` refers to (one per line, each ending in a newline). */
+  rules: string;
   /** Shortest and longest output in bytes (longest <= the budget). */
   minBytes: number;
   maxBytes: number;
@@ -634,7 +657,7 @@ export interface CompiledRegex {
  * the dialect refuses, and a plain EngineInputError when even the shortest
  * match is longer than the budget.
  */
-export function compileRegex(pattern: string, budget: number, mode: GenMode = 'text'): CompiledRegex {
+export function compileRegex(pattern: string, budget: number, mode: GenMode = 'text', names = 'rx'): CompiledRegex {
   const parsed = parseRegex(pattern);
   const gen = prepare(parsed.node, mode);
   const min = minBytes(gen);
@@ -644,7 +667,10 @@ export function compileRegex(pattern: string, budget: number, mode: GenMode = 't
     );
   }
   const bounded = bound(gen, budget);
-  return { expr: toGbnf(bounded), minBytes: min, maxBytes: maxBytes(bounded), matcher: new RegexMatcher(parsed) };
+  const lines: string[] = [];
+  const expr = toGbnf(bounded, lines, names);
+  const rules = lines.map((l) => `${l}\n`).join('');
+  return { gbnf: `root ::= ${expr}\n${rules}`, expr, rules, minBytes: min, maxBytes: maxBytes(bounded), matcher: new RegexMatcher(parsed) };
 }
 
 /** Grammar whose root is exactly one of `choices` (at least two distinct non-empty strings). */
