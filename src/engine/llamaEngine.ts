@@ -402,6 +402,7 @@ export class GenerationModel extends RoleModel {
     const grammarEvaluationState = grammar ? new LlamaGrammarEvaluationState({ model, grammar }) : undefined;
     const nl = model.tokens.nl;
     const generated: Token[] = [];
+    samplerTestSignals.start?.();
     const iterator = sequence.evaluate(input, {
       temperature: 0,
       seed: opts.seed,
@@ -413,6 +414,7 @@ export class GenerationModel extends RoleModel {
     let stopReason: 'eogToken' | 'maxTokens' = 'maxTokens';
     try {
       for await (const token of iterator) {
+        samplerTestSignals.token?.();
         throwIfAborted(opts.signal);
         if (model.isEogToken(token)) {
           stopReason = 'eogToken';
@@ -446,6 +448,14 @@ export class GenerationModel extends RoleModel {
   }
 }
 
+
+/**
+ * Test signals (as River's services expose them): `start` is called when
+ * sampling starts (the grammar compiled and set up), `token` as each token is
+ * sampled, end of generation included, so a test can time the sampler token
+ * by token (test/structured/sampler-work.test.ts).
+ */
+export const samplerTestSignals: { start?: () => void; token?: () => void } = {};
 
 export class EmbeddingModel extends RoleModel {
   private pool = new Pool<LlamaEmbeddingContext>(this.settings.parallel, async () => {
