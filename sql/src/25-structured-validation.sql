@@ -38,12 +38,24 @@ $$;
 -- JSON string (quotes, backslashes and control characters escaped). Returns a NULL sqlstate for a
 -- pattern in the dialect, else (sqlstate, pos, what):
 --   0A000 a construct a grammar cannot express; 22023 a malformed pattern;
---   54000 a count above 1000, or more than 10000 character positions once
---   counted repeats are multiplied out. One pass, no recursion, no regex
---   matching on the pattern as a whole: linear in its length.
-CREATE OR REPLACE FUNCTION _steadytext_structured_regex_error(
+--   54000 a count above 1000, more than 10000 character positions once
+--   counted repeats are multiplied out (X{0} counts X once), or a grammar
+--   whose sampler work per character is above 10000.
+-- work: that measure (the engine's grammarWork, src/engine/regexGrammar.ts,
+-- which explains and calibrates it): over the positions of the expansion,
+-- each with the character offsets lo..hi at which it can match and what can
+-- follow it (the next part one step, however many branches it has, and each
+-- position reached only by skipping an optional part one more), the most any
+-- one offset holds of sum (4 + follow)^2. llama.cpp's sampler keeps a
+-- parse stack per position that can match and walks each past what it can
+-- skip, so nested optional repeats such as ([ab]?[ab]?){200} held a worker
+-- for minutes. NULL when the pattern is refused before it is measured.
+-- One pass, no recursion, no regex matching on the pattern as a whole: the
+-- positions (at most 10000) are listed as the pass goes, each shifted once
+-- per group it sits in.
+CREATE OR REPLACE FUNCTION _steadytext_structured_regex(
     pattern text, json_string boolean DEFAULT false,
-    OUT sqlstate text, OUT pos integer, OUT what text, OUT min_bytes integer)
+    OUT sqlstate text, OUT pos integer, OUT what text, OUT min_bytes integer, OUT work bigint)
 RETURNS record
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -51,6 +63,7 @@ AS $$
 DECLARE
     max_repeat constant integer := 1000;
     max_weight constant numeric := 10000;
+    max_work constant bigint := 10000;
     all_chars constant int4multirange := int4multirange(int4range(1, 55296), int4range(57344, 1114112));
     digit constant int4multirange := int4multirange(int4range(48, 58));
     word constant int4multirange := int4multirange(int4range(48, 58), int4range(65, 91), int4range(95, 96), int4range(97, 123));
@@ -96,6 +109,79 @@ DECLARE
     esc_set int4multirange;
     dash integer;
     depth integer;
+    -- The expansion's positions: the offsets lo..hi (hi NULL: unbounded) at
+    -- which each can match, and its follow count (as defined above).
+    plo integer[] := '{}';
+    phi integer[] := '{}';
+    pfol integer[] := '{}';
+    np integer := 0;
+    p_over boolean := false;  -- more than max_weight positions: the weight check refuses the pattern
+    -- Open positions (in the Last set of what is being built: they gain what
+    -- comes next), one stack segment per open group. A position is "fresh"
+    -- until something with positions follows it: that is one step (plus what
+    -- it reaches inside by skipping); once it has skipped an optional part
+    -- with positions, every position it can reach counts ("skipped"). The
+    -- current sequence's entries: skipped ones so_start+1..so_fresh, each
+    -- gaining s_facc - so_base (the first positions of what was committed
+    -- since), fresh ones so_fresh+1..so_lstart, the last item's
+    -- so_lstart+1..n_so (so_sk: skipped inside it). Finished alternatives'
+    -- entries: ao_idx, ao_sk.
+    so_idx integer[] := '{}';
+    so_base integer[] := '{}';
+    so_sk boolean[] := '{}';
+    n_so integer := 0;
+    ao_idx integer[] := '{}';
+    ao_sk boolean[] := '{}';
+    n_ao integer := 0;
+    -- The current group: its positions follow f_start; its segments start
+    -- after so_start and ao_start.
+    f_start integer := 0;
+    so_start integer := 0;
+    so_fresh integer := 0;
+    so_lstart integer := 0;
+    ao_start integer := 0;
+    -- The current sequence (committed items): length in characters (max NULL:
+    -- unbounded), whether it can be empty, whether it has positions, its first
+    -- positions reached directly and only by skipping, the running sum of
+    -- its items' first positions.
+    s_min integer := 0;
+    s_max integer := 0;
+    s_nul boolean := true;
+    s_haspos boolean := false;
+    s_direct integer := 0;
+    s_skip integer := 0;
+    s_facc integer := 0;
+    -- The finished alternatives of the current group.
+    a_has boolean := false;
+    a_min integer;
+    a_max integer;
+    a_nul boolean := false;
+    a_direct integer := 0;
+    a_skip integer := 0;
+    -- The last item (what a quantifier applies to), positions l_start..np.
+    l_start integer;
+    l_min integer;
+    l_max integer;
+    l_nul boolean;
+    l_direct integer;
+    l_skip integer;
+    frames integer[] := '{}';  -- saved group state, 17 entries per open group (overwritten, never sliced)
+    fb integer;
+    copies integer;
+    sz integer;
+    stp integer;
+    allx integer;
+    later integer;
+    r_fresh integer;
+    r_skipped integer;
+    r_skips boolean;
+    opn boolean;
+    looping boolean;
+    dst integer;
+    isopen boolean[];
+    issk boolean[];
+    tmp_idx integer[];
+    tmp_sk boolean[];
 BEGIN
     c := string_to_array(pattern, NULL);
     n := coalesce(cardinality(c), 0);
@@ -150,15 +236,132 @@ BEGIN
             quantified := true;
             seq_min := seq_min - last_min + last_min * qmin;
             last_min := last_min * qmin;
-            w := last_w * coalesce(qmax, qmin + 1);
+            w := last_w * greatest(coalesce(qmax, qmin + 1), 1);
             seq_sum := seq_sum - last_w + w;
             last_w := w;
+            -- positions: qmin copies, then qmax - qmin nested optional ones or
+            -- one looping copy (X{n,}), as llama.cpp expands them. Inside the
+            -- repeat copy k is followed by copy k+1 (itself when looping), the
+            -- copies after that only by skipping; leaving early (an optional
+            -- copy's end, the loop's exit) skips the rest.
+            IF NOT p_over THEN
+                copies := coalesce(qmax, qmin + 1);
+                sz := np - l_start + 1;
+                IF copies = 0 OR sz = 0 THEN
+                    np := l_start - 1; n_so := so_lstart;
+                    l_min := 0; l_max := 0; l_nul := true; l_direct := 0; l_skip := 0;
+                ELSIF np + (copies - 1) * sz > max_weight THEN
+                    p_over := true;
+                ELSE
+                    allx := l_direct + l_skip;
+                    stp := CASE WHEN l_direct > 0 THEN 1 ELSE 0 END + l_skip;
+                    isopen := array_fill(false, ARRAY[sz]);
+                    issk := array_fill(false, ARRAY[sz]);
+                    FOR e IN so_lstart + 1..n_so LOOP
+                        isopen[so_idx[e] - l_start + 1] := true;
+                        issk[so_idx[e] - l_start + 1] := so_sk[e];
+                    END LOOP;
+                    n_so := so_lstart;
+                    -- copy 0 last: it overwrites the item in place
+                    FOR k IN REVERSE copies - 1..0 LOOP
+                        looping := qmax IS NULL AND k = qmin;
+                        later := CASE WHEN looping THEN 0 ELSE copies - 1 - k END;
+                        IF later = 0 AND NOT looping THEN
+                            r_fresh := 0; r_skipped := 0; r_skips := false;
+                        ELSE
+                            r_fresh := stp + CASE WHEN l_nul AND NOT looping THEN (later - 1) * allx ELSE 0 END;
+                            r_skipped := allx * CASE WHEN l_nul AND NOT looping THEN later ELSE 1 END;
+                            r_skips := true;
+                        END IF;
+                        opn := l_nul OR k >= qmin - 1;
+                        FOR q IN 1..sz LOOP
+                            dst := CASE WHEN k = 0 THEN l_start - 1 ELSE np + (k - 1) * sz END + q;
+                            plo[dst] := plo[l_start + q - 1] + k * l_min;
+                            phi[dst] := CASE WHEN looping THEN NULL WHEN k = 0 THEN phi[l_start + q - 1]
+                                             ELSE phi[l_start + q - 1] + k * l_max END;
+                            pfol[dst] := pfol[l_start + q - 1]
+                                         + CASE WHEN NOT isopen[q] THEN 0 WHEN issk[q] THEN r_skipped ELSE r_fresh END;
+                            IF isopen[q] AND opn THEN
+                                n_so := n_so + 1; so_idx[n_so] := dst; so_sk[n_so] := issk[q] OR r_skips;
+                            END IF;
+                        END LOOP;
+                    END LOOP;
+                    np := np + (copies - 1) * sz;
+                    l_max := CASE WHEN qmax IS NOT NULL THEN qmax * l_max END;
+                    l_skip := l_skip + CASE WHEN l_nul THEN (copies - 1) * allx ELSE 0 END;
+                    l_min := qmin * l_min;
+                    l_nul := qmin = 0 OR l_nul;
+                END IF;
+            END IF;
             IF i <= last AND c[i] = '?' THEN
                 sqlstate := '0A000'; pos := i; what := 'a lazy quantifier'; RETURN;
             ELSIF i <= last AND c[i] = '+' THEN
                 sqlstate := '0A000'; pos := i; what := 'a possessive quantifier'; RETURN;
             END IF;
             CONTINUE;
+        END IF;
+
+        -- Anything but a quantifier ends the last item: commit it to the
+        -- sequence, shifted after what precedes it. The sequence's fresh
+        -- positions step into it; its skipped ones gain its first positions;
+        -- both stay open only if it can be empty (then the fresh ones have
+        -- skipped it).
+        IF last_w IS NOT NULL AND NOT p_over THEN
+            s_min := s_min + l_min;
+            IF np >= l_start THEN
+                FOR q IN l_start..np LOOP
+                    plo[q] := plo[q] + s_min - l_min;
+                    phi[q] := phi[q] + s_max;
+                END LOOP;
+                stp := CASE WHEN l_direct > 0 THEN 1 ELSE 0 END + l_skip;
+                s_facc := s_facc + l_direct + l_skip;
+                FOR e IN so_fresh + 1..so_lstart LOOP
+                    pfol[so_idx[e]] := pfol[so_idx[e]] + stp; so_base[e] := s_facc;
+                END LOOP;
+                IF l_nul THEN
+                    so_fresh := so_lstart;
+                ELSE
+                    FOR e IN so_start + 1..so_fresh LOOP
+                        pfol[so_idx[e]] := pfol[so_idx[e]] + s_facc - so_base[e];
+                    END LOOP;
+                    so_fresh := so_start;
+                END IF;
+                tmp_idx := so_idx[so_lstart + 1:n_so];
+                tmp_sk := so_sk[so_lstart + 1:n_so];
+                n_so := so_fresh;
+                FOR e IN 1..coalesce(cardinality(tmp_idx), 0) LOOP
+                    IF tmp_sk[e] THEN n_so := n_so + 1; so_idx[n_so] := tmp_idx[e]; so_base[n_so] := s_facc; END IF;
+                END LOOP;
+                so_fresh := n_so;
+                FOR e IN 1..coalesce(cardinality(tmp_idx), 0) LOOP
+                    IF NOT tmp_sk[e] THEN n_so := n_so + 1; so_idx[n_so] := tmp_idx[e]; END IF;
+                END LOOP;
+                so_lstart := n_so;
+                IF NOT s_haspos THEN
+                    s_direct := l_direct; s_skip := l_skip;
+                ELSIF s_nul THEN
+                    s_skip := s_skip + l_direct + l_skip;
+                END IF;
+                s_haspos := true;
+                s_nul := s_nul AND l_nul;
+            END IF;
+            s_max := s_max + l_max;
+        END IF;
+        -- '|' and ')' end the sequence: its open positions are final, and it
+        -- joins the group's alternatives.
+        IF ch IN ('|', ')') AND NOT p_over THEN
+            FOR e IN so_start + 1..so_fresh LOOP
+                pfol[so_idx[e]] := pfol[so_idx[e]] + s_facc - so_base[e];
+                n_ao := n_ao + 1; ao_idx[n_ao] := so_idx[e]; ao_sk[n_ao] := true;
+            END LOOP;
+            FOR e IN so_fresh + 1..n_so LOOP
+                n_ao := n_ao + 1; ao_idx[n_ao] := so_idx[e]; ao_sk[n_ao] := false;
+            END LOOP;
+            n_so := so_start; so_fresh := so_start; so_lstart := so_start;
+            a_min := CASE WHEN a_has THEN least(a_min, s_min) ELSE s_min END;
+            a_max := CASE WHEN NOT a_has THEN s_max WHEN a_max IS NULL OR s_max IS NULL THEN NULL ELSE greatest(a_max, s_max) END;
+            a_nul := a_nul OR s_nul; a_direct := a_direct + s_direct; a_skip := a_skip + s_skip; a_has := true;
+            s_min := 0; s_max := 0; s_nul := true; s_haspos := false; s_direct := 0; s_skip := 0; s_facc := 0;
         END IF;
 
         IF ch = '|' THEN
@@ -184,6 +387,16 @@ BEGIN
             saved_seq_min := saved_seq_min || seq_min;
             alt_sum := 0; seq_sum := 0; last_w := NULL; quantified := false;
             alt_min := NULL; seq_min := 0;
+            fb := 17 * (cardinality(open_pos) - 1);
+            frames[fb + 1] := f_start; frames[fb + 2] := so_start; frames[fb + 3] := so_fresh;
+            frames[fb + 4] := ao_start; frames[fb + 5] := s_min; frames[fb + 6] := s_max;
+            frames[fb + 7] := s_nul::integer; frames[fb + 8] := s_haspos::integer; frames[fb + 9] := s_direct;
+            frames[fb + 10] := s_skip; frames[fb + 11] := s_facc; frames[fb + 12] := a_has::integer;
+            frames[fb + 13] := a_min; frames[fb + 14] := a_max; frames[fb + 15] := a_nul::integer;
+            frames[fb + 16] := a_direct; frames[fb + 17] := a_skip;
+            f_start := np; so_start := n_so; so_fresh := n_so; so_lstart := n_so; ao_start := n_ao;
+            s_min := 0; s_max := 0; s_nul := true; s_haspos := false; s_direct := 0; s_skip := 0; s_facc := 0;
+            a_has := false; a_min := NULL; a_max := NULL; a_nul := false; a_direct := 0; a_skip := 0;
             i := j;
             CONTINUE;
         ELSIF ch = ')' THEN
@@ -203,6 +416,22 @@ BEGIN
             saved_alt_min := saved_alt_min[1:depth - 1];
             saved_seq_min := saved_seq_min[1:depth - 1];
             last_w := w; quantified := false;
+            -- the group becomes the enclosing sequence's last item
+            l_start := f_start + 1; l_min := a_min; l_max := a_max; l_nul := a_nul;
+            l_direct := a_direct; l_skip := a_skip;
+            IF NOT p_over THEN
+                FOR e IN ao_start + 1..n_ao LOOP
+                    n_so := n_so + 1; so_idx[n_so] := ao_idx[e]; so_sk[n_so] := ao_sk[e];
+                END LOOP;
+            END IF;
+            n_ao := ao_start; so_lstart := so_start;
+            fb := 17 * (depth - 1);
+            f_start := frames[fb + 1]; so_start := frames[fb + 2]; so_fresh := frames[fb + 3];
+            ao_start := frames[fb + 4]; s_min := frames[fb + 5]; s_max := frames[fb + 6];
+            s_nul := frames[fb + 7]::boolean; s_haspos := frames[fb + 8]::boolean; s_direct := frames[fb + 9];
+            s_skip := frames[fb + 10]; s_facc := frames[fb + 11]; a_has := frames[fb + 12]::boolean;
+            a_min := frames[fb + 13]; a_max := frames[fb + 14]; a_nul := frames[fb + 15]::boolean;
+            a_direct := frames[fb + 16]; a_skip := frames[fb + 17];
             i := i + 1;
             CONTINUE;
         ELSIF ch IN ('*', '+', '?', '{') THEN
@@ -346,9 +575,14 @@ BEGIN
             atom_min := CASE WHEN ch = '.' THEN 1 ELSE @extschema@._steadytext_structured_char_bytes(ascii(ch), json_string) END;
             i := i + 1;  -- a literal: ., ], } and every other character
         END IF;
-        -- an atom of weight 1 ended
+        -- an atom of weight 1 ended: one position, open
         last_w := 1; seq_sum := seq_sum + 1; quantified := false;
         last_min := atom_min; seq_min := seq_min + atom_min;
+        IF NOT p_over THEN
+            np := np + 1; plo[np] := 0; phi[np] := 0; pfol[np] := 0;
+            n_so := n_so + 1; so_idx[n_so] := np; so_sk[n_so] := false;
+        END IF;
+        l_start := np; l_min := 1; l_max := 1; l_nul := false; l_direct := 1; l_skip := 0;
     END LOOP;
 
     depth := cardinality(open_pos);
@@ -361,8 +595,82 @@ BEGIN
         sqlstate := '54000';
         what := format('an expansion to %s character positions (counted repeats multiplied out), over the limit of %s',
                        w, max_weight);
+        RETURN;
+    END IF;
+    -- The end commits the last item and closes the sequence as ')' does (the
+    -- statements above, once more): open positions are followed by nothing more.
+    IF last_w IS NOT NULL AND NOT p_over THEN
+        s_min := s_min + l_min;
+        IF np >= l_start THEN
+            FOR q IN l_start..np LOOP
+                plo[q] := plo[q] + s_min - l_min;
+                phi[q] := phi[q] + s_max;
+            END LOOP;
+            stp := CASE WHEN l_direct > 0 THEN 1 ELSE 0 END + l_skip;
+            s_facc := s_facc + l_direct + l_skip;
+            FOR e IN so_fresh + 1..so_lstart LOOP
+                pfol[so_idx[e]] := pfol[so_idx[e]] + stp; so_base[e] := s_facc;
+            END LOOP;
+            IF l_nul THEN
+                so_fresh := so_lstart;
+            ELSE
+                FOR e IN so_start + 1..so_fresh LOOP
+                    pfol[so_idx[e]] := pfol[so_idx[e]] + s_facc - so_base[e];
+                END LOOP;
+                so_fresh := so_start;
+            END IF;
+            tmp_idx := so_idx[so_lstart + 1:n_so];
+            tmp_sk := so_sk[so_lstart + 1:n_so];
+            n_so := so_fresh;
+            FOR e IN 1..coalesce(cardinality(tmp_idx), 0) LOOP
+                IF tmp_sk[e] THEN n_so := n_so + 1; so_idx[n_so] := tmp_idx[e]; so_base[n_so] := s_facc; END IF;
+            END LOOP;
+            so_fresh := n_so;
+            FOR e IN 1..coalesce(cardinality(tmp_idx), 0) LOOP
+                IF NOT tmp_sk[e] THEN n_so := n_so + 1; so_idx[n_so] := tmp_idx[e]; END IF;
+            END LOOP;
+            so_lstart := n_so;
+            IF NOT s_haspos THEN
+                s_direct := l_direct; s_skip := l_skip;
+            ELSIF s_nul THEN
+                s_skip := s_skip + l_direct + l_skip;
+            END IF;
+            s_haspos := true;
+            s_nul := s_nul AND l_nul;
+        END IF;
+        s_max := s_max + l_max;
+    END IF;
+    FOR e IN so_start + 1..so_fresh LOOP
+        pfol[so_idx[e]] := pfol[so_idx[e]] + s_facc - so_base[e];
+    END LOOP;
+    -- The most any offset holds of sum (4 + follow)^2: ends before starts at
+    -- the same offset ([lo, hi] is inclusive), peers summed together.
+    SELECT coalesce(max(run), 0) INTO work
+      FROM (SELECT sum(d) OVER (ORDER BY k, d) AS run
+              FROM (SELECT plo[q] AS k, (4 + pfol[q])::bigint * (4 + pfol[q]) AS d FROM generate_series(1, np) AS q
+                    UNION ALL
+                    SELECT phi[q] + 1, -(4 + pfol[q])::bigint * (4 + pfol[q]) FROM generate_series(1, np) AS q
+                     WHERE phi[q] IS NOT NULL) AS ev) AS r;
+    IF work > max_work THEN
+        sqlstate := '54000';
+        what := format('a grammar whose sampler work per character is %s, over the limit of %s (optional or '
+                       'variable-length parts repeated one after another, like (a?){100} or (a|ab){1000}, let too '
+                       'many grammar positions match the same character: write them unambiguously, like a{0,100})',
+                       work, max_work);
     END IF;
 END;
+$$;
+
+-- The verdict and shortest output of _steadytext_structured_regex, for the
+-- callers that need no more.
+CREATE OR REPLACE FUNCTION _steadytext_structured_regex_error(
+    pattern text, json_string boolean DEFAULT false,
+    OUT sqlstate text, OUT pos integer, OUT what text, OUT min_bytes integer)
+RETURNS record
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.sqlstate, r.pos, r.what, r.min_bytes FROM @extschema@._steadytext_structured_regex(pattern, json_string) AS r
 $$;
 
 -- pattern: a regex in the dialect above. NULL -> 22004; empty -> 22023;
@@ -444,6 +752,8 @@ $$;
 --         ($ref, not, multipleOf, patternProperties, if/then/else, ...)
 --   22023 a malformed or unsatisfiable keyword value
 --   (a bad `pattern` gives the regex dialect's own SQLSTATE)
+--   54000 (keyword '', path 'schema') a schema whose grammar's sampler work per
+--         character is above 10000 (_steadytext_structured_schema_work)
 CREATE OR REPLACE FUNCTION _steadytext_structured_schema_error(
     schema jsonb, OUT sqlstate text, OUT keyword text, OUT path text, OUT what text)
 RETURNS record
@@ -484,6 +794,7 @@ DECLARE
     n_required integer;
     extra_name text;
     req jsonb;
+    work bigint;
 BEGIN
     IF schema = 'true'::jsonb THEN RETURN; END IF;
     IF jsonb_typeof(schema) <> 'object' THEN
@@ -751,6 +1062,14 @@ BEGIN
         END LOOP;
     END LOOP;
     path := NULL;
+    -- The schema is in the contract; its grammar must also be cheap to sample.
+    work := @extschema@._steadytext_structured_schema_work(schema);
+    IF work > 10000 THEN  -- the engine's MAX_GRAMMAR_WORK, as in _steadytext_structured_regex
+        sqlstate := '54000'; keyword := ''; path := 'schema';
+        what := format('makes a grammar whose sampler work per character is %s, over the limit of 10000 (alternatives '
+                       'that can match the same characters, anyOf branches, type lists and enum values, add up, and '
+                       'multiply when nested: make branches start differently, or nest fewer of them)', work);
+    END IF;
 END;
 $$;
 
@@ -850,6 +1169,9 @@ BEGIN
         END IF;
         RAISE EXCEPTION '%: schema: %.% %', fn, err.path, err.keyword, err.what USING ERRCODE = 'invalid_parameter_value';
     ELSIF err.sqlstate = '54000' THEN
+        IF err.keyword = '' THEN
+            RAISE EXCEPTION '%: schema: % %', fn, err.path, err.what USING ERRCODE = 'program_limit_exceeded';
+        END IF;
         RAISE EXCEPTION '%: schema: %.% %', fn, err.path, err.keyword, err.what USING ERRCODE = 'program_limit_exceeded';
     END IF;
 END;
@@ -1032,6 +1354,78 @@ BEGIN
         best := least(best, len);
     END LOOP;
     RETURN best;
+END;
+$$;
+
+-- The sampler work per character of a schema that passed
+-- _steadytext_structured_schema_error's walk: the engine's schemaWork
+-- (src/engine/jsonSchemaGrammar.ts explains the bound and its constants):
+-- alternatives add up, members of an object or array take the most
+-- expensive one, leaves are a string (5 * 6^2 + 7^2), a number (3 * 9^2), n
+-- literals (25n + 7^2) or a pattern's work. Recursion is bounded by
+-- max_schema_depth.
+CREATE OR REPLACE FUNCTION _steadytext_structured_schema_work(s0 jsonb)
+RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    string_work constant bigint := 5 * 6 * 6 + 7 * 7;
+    number_work constant bigint := 3 * 9 * 9;
+    s jsonb;
+    types text[];
+    t text;
+    part bigint;
+    total bigint := 0;
+BEGIN
+    IF s0 = 'true'::jsonb THEN RETURN @extschema@._steadytext_structured_schema_work('{}'); END IF;
+    s := @extschema@._steadytext_structured_merge(s0);
+    IF s ? 'const' THEN RETURN 25 + 7 * 7; END IF;
+    IF jsonb_typeof(s -> 'enum') = 'array' THEN RETURN 25 * jsonb_array_length(s -> 'enum') + 7 * 7; END IF;
+    IF s ? 'anyOf' OR s ? 'oneOf' THEN
+        RETURN (SELECT coalesce(sum(@extschema@._steadytext_structured_schema_work(e)), 0)
+                FROM jsonb_array_elements(coalesce(s -> 'anyOf', s -> 'oneOf')) AS e);
+    END IF;
+    IF s ? 'type' THEN
+        types := @extschema@._steadytext_structured_types(s);
+    ELSIF s ? 'properties' OR s ? 'required' OR s ? 'minProperties' THEN
+        types := ARRAY['object'];
+    ELSIF (s ? 'items' AND s -> 'items' <> 'false'::jsonb) OR s ? 'prefixItems' THEN
+        types := ARRAY['array'];
+    ELSE
+        types := ARRAY['string', 'number', 'boolean', 'null'];
+    END IF;
+    FOREACH t IN ARRAY types LOOP
+        IF t = 'string' THEN
+            part := CASE WHEN s ? 'pattern' THEN (@extschema@._steadytext_structured_regex(s ->> 'pattern')).work
+                         WHEN s ? 'format' THEN (@extschema@._steadytext_structured_regex(
+                                                     @extschema@._steadytext_structured_format_regex(s ->> 'format'))).work
+                         ELSE string_work END;
+        ELSIF t IN ('number', 'integer') THEN
+            part := number_work;
+        ELSIF t = 'boolean' THEN
+            part := 25 * 2 + 7 * 7;
+        ELSIF t = 'null' THEN
+            part := 25 + 7 * 7;
+        ELSIF t = 'object' THEN
+            SELECT greatest(25 + 7 * 7, max(@extschema@._steadytext_structured_schema_work(p.value))) INTO part
+              FROM jsonb_each(CASE WHEN jsonb_typeof(s -> 'properties') = 'object' THEN s -> 'properties' ELSE '{}' END) AS p;
+            IF jsonb_typeof(s -> 'required') = 'array' AND EXISTS (
+                    SELECT 1 FROM jsonb_array_elements_text(s -> 'required') AS r
+                     WHERE NOT coalesce((s -> 'properties') ? r, false)) THEN
+                part := greatest(part, @extschema@._steadytext_structured_schema_work('true'));
+            END IF;
+        ELSIF jsonb_typeof(s -> 'prefixItems') = 'array' THEN
+            SELECT greatest(25 + 7 * 7, max(@extschema@._steadytext_structured_schema_work(e))) INTO part
+              FROM jsonb_array_elements(s -> 'prefixItems') AS e;
+        ELSIF s -> 'items' = 'false'::jsonb THEN
+            part := 25 + 7 * 7;
+        ELSE
+            part := greatest(25 + 7 * 7, @extschema@._steadytext_structured_schema_work(coalesce(s -> 'items', 'true')));
+        END IF;
+        total := total + part;
+    END LOOP;
+    RETURN total;
 END;
 $$;
 

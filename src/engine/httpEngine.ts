@@ -501,8 +501,7 @@ export class HttpEngine implements Engine {
     s.refuseUnless('generate_regex');
     if (typeof pattern !== 'string') throw new EngineInputError('pattern must be a string');
     validateGenerateOptions(opts);
-    const { expr, matcher } = compileRegex(pattern, opts.maxTokens);
-    const gbnf = `root ::= ${expr}\n`;
+    const { gbnf, matcher } = compileRegex(pattern, opts.maxTokens);
     const { text, truncated } = await this.run('generation', opts.signal, () =>
       s.complete(prompt, opts, { kind: 'regex', pattern, gbnf }),
     );

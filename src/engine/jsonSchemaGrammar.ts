@@ -23,7 +23,16 @@
 //   oneOf with branches of disjoint types; allOf whose parts merge;
 //   annotations. Anything else is refused (0A000, naming the keyword).
 import { EngineError } from './types.ts';
-import { compileRegex, parseRegex, StructuredInputError, type StructuredSqlState } from './regexGrammar.ts';
+import {
+  compileRegex,
+  MAX_GBNF_COUNT,
+  MAX_GRAMMAR_WORK,
+  parseRegex,
+  regexWork,
+  StructuredInputError,
+  workExcess,
+  type StructuredSqlState,
+} from './regexGrammar.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -156,6 +165,87 @@ export function checkSchema(schema: unknown): void {
       if (k === 'properties') for (const p of jsonbKeys(v as Obj)) queue.push([(v as Obj)[p], `${path}.properties.${p}`]);
       else if ((k === 'additionalProperties' || k === 'items') && isObj(v)) queue.push([v, `${path}.${k}`]);
       else if (['prefixItems', 'anyOf', 'oneOf', 'allOf'].includes(k)) (v as unknown[]).forEach((x, i) => queue.push([x, `${path}.${k}[${i}]`]));
+    }
+  }
+  const work = schemaWork(schema);
+  if (work > MAX_GRAMMAR_WORK) throw new StructuredInputError('54000', `JSON schema: schema ${workExcess(work)}`, undefined, '');
+}
+
+// ---- sampler work per character ------------------------------------------------
+//
+// The regex rule's measure (grammarWork in regexGrammar.ts: per character, the
+// sum over the grammar positions that can match it of (4 + follow)^2, follow
+// counting the parts that can come next, an alternation as one),
+// bounded per schema without listing the document grammar's positions, which
+// depend on max_tokens. Everything this compiler writes is deterministic but
+// alternatives: anyOf/oneOf branches, type lists (integer and number both
+// start with digits), enum values and booleans. Parses of alternatives that
+// share a prefix run side by side, so the work of alternatives adds up and,
+// nested (anyOf of arrays of anyOf ...), multiplies: an anyOf of 3 arrays
+// nested 5 deep took 42 ms a character on the tiny model, 12x a plain one.
+// Properties and items are written one after another: an object or array
+// costs what its most expensive member costs. Leaves, from the grammar above
+// (what follows a value is at most 3 parts: a comma, a closing bracket, the end):
+//   string   5 kinds of character (ascii, escape, 2-, 3-, 4-byte) can match,
+//            each followed by 2 parts (the next character, the closing
+//            quote), and the closing quote, followed by at most 3: 5 * 6^2 + 7^2
+//   number   at most 3 digit-length alternatives side by side (intRange), each
+//            digit followed by at most 5 parts (a digit, the fraction, 3
+//            after the value): 3 * 9^2
+//   n literals (enum, const, true/false, null): all can match the first
+//            character, each followed by 1 part; distinct values end at
+//            different characters, one at most followed by 3: 25n + 7^2
+//   pattern, format: grammarWork of the regex.
+// sql/src/25-structured-validation.sql (_steadytext_structured_schema_work)
+// computes the same; test/structured/schemaCorpus.test.ts compares them.
+const STRING_WORK = 5 * 6 ** 2 + 7 ** 2;
+const NUMBER_WORK = 3 * 9 ** 2;
+const literalWork = (n: number) => 25 * n + 7 ** 2;
+
+function schemaTypes(s: Obj): JsonType[] {
+  const t = typeList(s);
+  if (t) return t;
+  if (s.properties || s.required || s.minProperties !== undefined) return ['object'];
+  if (s.items || s.prefixItems) return ['array'];
+  return ['string', 'number', 'boolean', 'null'];
+}
+
+/** The sampler work per character of a checked schema's grammar (an upper bound, see above). */
+export function schemaWork(s0: unknown): number {
+  if (s0 === true) return schemaWork({});
+  const s = mergeAllOf(s0 as Obj);
+  if ('const' in s) return literalWork(1);
+  if (Array.isArray(s.enum)) return literalWork(s.enum.length);
+  const branches = (s.anyOf ?? s.oneOf) as unknown[] | undefined;
+  if (branches) return branches.reduce((a: number, b) => a + schemaWork(b), 0);
+  return schemaTypes(s).reduce((a, t) => a + typeWork(s, t), 0);
+}
+
+function typeWork(s: Obj, t: JsonType): number {
+  switch (t) {
+    case 'string':
+      // Checked patterns: within the weight limit, so measured.
+      if (typeof s.pattern === 'string') return regexWork(s.pattern)!;
+      if (typeof s.format === 'string') return regexWork(FORMATS[s.format])!;
+      return STRING_WORK;
+    case 'number':
+    case 'integer':
+      return NUMBER_WORK;
+    case 'boolean':
+      return literalWork(2);
+    case 'null':
+      return literalWork(1);
+    case 'object': {
+      const properties = isObj(s.properties) ? s.properties : {};
+      const parts = Object.values(properties).map(schemaWork);
+      const required = Array.isArray(s.required) ? (s.required as string[]) : [];
+      if (required.some((r) => !Object.hasOwn(properties, r))) parts.push(schemaWork(true));
+      return Math.max(literalWork(1), ...parts);
+    }
+    case 'array': {
+      if (Array.isArray(s.prefixItems)) return Math.max(literalWork(1), ...s.prefixItems.map(schemaWork));
+      if (s.items === false) return literalWork(1);
+      return Math.max(literalWork(1), schemaWork(s.items ?? true));
     }
   }
 }
@@ -369,11 +459,34 @@ class Compiler {
   /** Longest byte-bounded string tail the grammar uses (rules str0..strN). */
   maxTail = -1;
   private extra: string[] = [];
+  /** Regexes compiled so far: each names its rules rx<k>-<n>. */
+  private regexes = 0;
 
   named(expr: string): string {
     const name = `item${this.extra.length}`;
     this.extra.push(`${name} ::= ${expr}`);
     return name;
+  }
+
+  /**
+   * `x` (a rule name or one terminal) repeated min..max times, as llama.cpp
+   * reads it (see MAX_GBNF_COUNT). The body is never a parenthesised group:
+   * a group counts the rules first named inside it, so (char){0,1000} was 2 x
+   * 1000 and failed with "Failed to parse grammar". A min above
+   * MAX_GBNF_COUNT is written in blocks of 1000 (minLength 2500 failed too);
+   * at most MAX_GBNF_COUNT optional copies follow the minimum: fewer items or
+   * characters than the schema allows, never more.
+   */
+  repeat(x: string, min: number, max: number): string {
+    if (max <= 0) return '""';
+    if (max <= MAX_GBNF_COUNT) return min === max ? `${x}{${min}}` : `${x}{${min},${max}}`;
+    const parts: string[] = [];
+    if (min > MAX_GBNF_COUNT) parts.push(`${this.named(`${x}{1000}`)}{${Math.floor(min / 1000)}}`);
+    const rest = min > MAX_GBNF_COUNT ? min % 1000 : min;
+    if (rest > 0) parts.push(`${x}{${rest}}`);
+    const more = Math.min(max - min, MAX_GBNF_COUNT);
+    if (more > 0) parts.push(`${x}{0,${more}}`);
+    return `(${parts.join(' ')})`;
   }
 
   private types(s: Obj): JsonType[] {
@@ -476,15 +589,19 @@ class Compiler {
     switch (t) {
       case 'string': {
         const source = typeof s.pattern === 'string' ? s.pattern : typeof s.format === 'string' ? FORMATS[s.format] : null;
-        if (source !== null) return `"\\"" ${compileRegex(source, budget - 2, 'json').expr} "\\""`;
+        if (source !== null) {
+          const rx = compileRegex(source, budget - 2, 'json', `rx${this.regexes++}-`);
+          if (rx.rules) this.extra.push(rx.rules.trimEnd());
+          return `"\\"" ${rx.expr} "\\""`;
+        }
         const min = num(s.minLength, 0);
         const max = num(s.maxLength, Infinity);
         const room = budget - 2;
-        if (max * 4 <= room) return `"\\"" ${repeat('char', min, max)} "\\""`;
+        if (max * 4 <= room) return `"\\"" ${this.repeat('char', min, max)} "\\""`;
         // min ASCII characters, then a tail bounded in bytes (so in characters too).
         const tail = Math.min(room - min, max - min);
         this.maxTail = Math.max(this.maxTail, tail);
-        return `"\\"" ${repeat('ascii', min, min)} str${tail} "\\""`;
+        return `"\\"" ${this.repeat('ascii', min, min)} str${tail} "\\""`;
       }
       case 'boolean':
         return '("true" | "false")';
@@ -504,11 +621,11 @@ class Compiler {
         let fraction = '';
         if (t === 'number' && room >= 3) {
           const f = Math.min(MAX_FRACTION_DIGITS, Math.floor((room - 1) / 2));
-          fraction = ` ("." ${repeat('[0-9]', 1, f)})?`;
+          fraction = ` ("." ${this.repeat('[0-9]', 1, f)})?`;
           room -= 1 + f;
         }
         const n = Math.min(MAX_INT_DIGITS, room);
-        const int = n <= 1 ? '[0-9]' : `("0" | [1-9] ${repeat('[0-9]', 0, n - 1)})`;
+        const int = n <= 1 ? '[0-9]' : `("0" | [1-9] ${this.repeat('[0-9]', 0, n - 1)})`;
         return `(${sign ? '"-"? ' : ''}${int}${fraction})`;
       }
       case 'object': {
@@ -534,7 +651,7 @@ class Compiler {
         const per = Math.floor((budget - 2 - (maxItems - 1)) / maxItems);
         // A named rule: llama.cpp limits how many rules a repetition may copy.
         const one = this.named(this.expr(item, per));
-        const rest = repeat(`"," ${one}`, Math.max(0, minItems - 1), maxItems - 1);
+        const rest = maxItems > 1 ? this.repeat(this.named(`"," ${one}`), Math.max(0, minItems - 1), maxItems - 1) : '""';
         const body = `${one} ${rest}`;
         return minItems > 0 ? `("[" ${body} "]")` : `("[" (${body})? "]")`;
       }
@@ -568,11 +685,7 @@ function num(v: unknown, fallback: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
 }
 
-function repeat(x: string, min: number, max: number): string {
-  if (max <= 0) return '""';
-  if (min === max) return `(${x}){${min}}`;
-  return `(${x}){${min},${max}}`;
-}
+
 
 /** Bytes of the smallest document the grammar writes for a checked schema (the enqueue computes the same). */
 export function schemaMinBytes(schema: unknown): number {

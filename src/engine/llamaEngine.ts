@@ -415,6 +415,7 @@ export class GenerationModel extends RoleModel {
     const grammarEvaluationState = grammar ? new LlamaGrammarEvaluationState({ model, grammar }) : undefined;
     const nl = model.tokens.nl;
     const generated: Token[] = [];
+    samplerTestSignals.start?.();
     const iterator = sequence.evaluate(input, {
       temperature: 0,
       seed: opts.seed,
@@ -426,6 +427,7 @@ export class GenerationModel extends RoleModel {
     let stopReason: 'eogToken' | 'maxTokens' = 'maxTokens';
     try {
       for await (const token of iterator) {
+        samplerTestSignals.token?.();
         throwIfAborted(opts.signal);
         if (model.isEogToken(token)) {
           stopReason = 'eogToken';
@@ -460,6 +462,14 @@ export class GenerationModel extends RoleModel {
   }
 }
 
+
+/**
+ * Test signals (as River's services expose them): `start` is called when
+ * sampling starts (the grammar compiled and set up), `token` as each token is
+ * sampled, end of generation included, so a test can time the sampler token
+ * by token (test/structured/sampler-work.test.ts).
+ */
+export const samplerTestSignals: { start?: () => void; token?: () => void } = {};
 
 export class EmbeddingModel extends RoleModel {
   /** Tokens an embedding context holds; a text must be shorter (node-llama-cpp's rule). */
@@ -675,8 +685,8 @@ export class LlamaEngine implements Engine {
   async generateRegex(prompt: string, pattern: string, opts: GenerateOptions): Promise<string> {
     if (typeof pattern !== 'string') throw new EngineInputError('pattern must be a string');
     validateGenerateOptions(opts);
-    const { expr, matcher } = compileRegex(pattern, opts.maxTokens);
-    const { text, stopReason } = await this.generation.complete(prompt, opts, `root ::= ${expr}\n`);
+    const { gbnf, matcher } = compileRegex(pattern, opts.maxTokens);
+    const { text, stopReason } = await this.generation.complete(prompt, opts, gbnf);
     return checkRegexOutput(text, matcher, stopReason === 'maxTokens', opts.maxTokens);
   }
 

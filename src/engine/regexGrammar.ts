@@ -11,9 +11,11 @@
 //   0A000 a construct a grammar cannot express (backreferences, lookaround,
 //         \b, lazy or possessive quantifiers, \p, \x, POSIX [:classes:], ...)
 //   22023 a malformed pattern (unclosed group or class, nothing to repeat, ...)
-//   54000 a repetition count above 1000, or a pattern whose expansion has more
-//         than 10000 character positions
-// Every check is linear in the pattern or the output: nothing backtracks.
+//   54000 a repetition count above 1000, a pattern whose expansion has more
+//         than 10000 character positions, or one whose grammar makes the
+//         sampler do more than 10000 units of work per character (grammarWork)
+// Every check is linear in the pattern (the work measure in its expansion) or
+// the output: nothing backtracks.
 import { EngineInputError } from './types.ts';
 
 /** Inclusive code point ranges, sorted and merged. */
@@ -52,6 +54,11 @@ export class StructuredInputError extends EngineInputError {
 export const MAX_REPEAT = 1000;
 /** Character positions after expanding counted repeats (the NFA's size). */
 export const MAX_REGEX_WEIGHT = 10000;
+/**
+ * Most grammarWork() a pattern (or JSON schema) may have: about 1 ms more per
+ * token on the tiny model, 4x a plain pattern's token (docs/engine.md).
+ */
+export const MAX_GRAMMAR_WORK = 10000;
 const MAX_CP = 0x10ffff;
 
 function normalise(set: CharSet): CharSet {
@@ -114,6 +121,32 @@ function fail(state: StructuredSqlState, pattern: string, pos: number, what: str
 
 /** Parses `pattern` (code points, positions 1-based in errors); throws StructuredInputError. */
 export function parseRegex(pattern: string): ParsedRegex {
+  const parsed = parseSyntax(pattern);
+  const w = weight(parsed.node);
+  if (w > MAX_REGEX_WEIGHT) {
+    throw new StructuredInputError(
+      '54000',
+      `regex ${JSON.stringify(pattern)} expands to ${w} character positions (counted repeats multiplied out), over the limit of ${MAX_REGEX_WEIGHT}`,
+    );
+  }
+  const work = grammarWork(parsed.node);
+  if (work > MAX_GRAMMAR_WORK) {
+    throw new StructuredInputError('54000', `regex ${JSON.stringify(pattern)} ${workExcess(work)}`);
+  }
+  return parsed;
+}
+
+/**
+ * grammarWork() of a pattern in the dialect, whether or not it is within
+ * MAX_GRAMMAR_WORK; undefined when it expands past MAX_REGEX_WEIGHT (not
+ * measured, as the enqueue's work is NULL then). Throws for a pattern outside the dialect.
+ */
+export function regexWork(pattern: string): number | undefined {
+  const { node } = parseSyntax(pattern);
+  return weight(node) > MAX_REGEX_WEIGHT ? undefined : grammarWork(node);
+}
+
+function parseSyntax(pattern: string): ParsedRegex {
   const chars = Array.from(pattern);
   if (chars.length === 0) throw new StructuredInputError('22023', 'regex must not be empty');
   let i = 0;
@@ -287,13 +320,6 @@ export function parseRegex(pattern: string): ParsedRegex {
 
   const node = parseAlt();
   if (i < end) fail('22023', pattern, i, "an unmatched ')'");
-  const w = weight(node);
-  if (w > MAX_REGEX_WEIGHT) {
-    throw new StructuredInputError(
-      '54000',
-      `regex ${JSON.stringify(pattern)} expands to ${w} character positions (counted repeats multiplied out), over the limit of ${MAX_REGEX_WEIGHT}`,
-    );
-  }
   return { node, anchoredStart, anchoredEnd };
 }
 
@@ -303,7 +329,11 @@ function isEscaped(chars: string[], pos: number): boolean {
   return n % 2 === 1;
 }
 
-/** Character positions of the expanded pattern: X{n,m} counts X m times, X{n,} n+1 times. */
+/**
+ * Character positions of the expanded pattern: X{n,m} counts X m times, X{n,}
+ * n+1 times, X{0} once (so no part of a pattern, even one repeated zero times,
+ * expands to more than the limit: the enqueue's one-pass check relies on it).
+ */
 export function weight(node: RegexNode): number {
   switch (node.t) {
     case 'char':
@@ -314,8 +344,213 @@ export function weight(node: RegexNode): number {
     case 'alt':
       return node.options.reduce((a, x) => a + weight(x), 0);
     case 'repeat':
-      return weight(node.node) * (node.max ?? node.min + 1);
+      return weight(node.node) * Math.max(node.max ?? node.min + 1, 1);
   }
+}
+
+// ---- Sampler work per character -----------------------------------------------
+//
+// llama.cpp's grammar sampler keeps one parse stack per grammar position that
+// can match the next character. For every token it tests each stack against
+// the vocabulary, then advances each stack that matched into every position
+// that may follow it, walking the grammar's rules to get there: one step per
+// optional part it skips. Ambiguity multiplies that work: in
+// ([ab]?[ab]?){200} any of 400 optional positions can take the next
+// character and each walks past all the later ones, so one token took
+// seconds and a job minutes.
+//
+// grammarWork() bounds it without running the sampler, over the expansion's
+// positions (counted repeats multiplied out as llama.cpp expands them: X{n,m}
+// = n copies, then m-n nested optional ones; X{n,} = n copies and one looping
+// copy), each with
+//   lo..hi   the character offsets at which it can match (hi may be infinite),
+//   follow   what can match right after it: the next part is one step,
+//            however many branches it has (llama.cpp opens them together),
+//            and every position reached only by skipping an optional part
+//            that has positions counts (llama.cpp walks to each of those),
+// work = max over offsets k of the sum, over the positions with lo <= k <= hi,
+// of (4 + follow)^2. The 4 stands for testing a stack against the vocabulary,
+// the square for walking past what it skips. Measured on the tiny model (2
+// shared cores), a token took about 0.1 us more per unit whatever the shape
+// (docs/engine.md, "Sampler work"): the limit, MAX_GRAMMAR_WORK, is about 1 ms
+// a token. It ignores which characters a position matches, so it is an upper
+// bound; plain patterns stay small (\d{3}-\d{4}: 25, the email format: 6320),
+// nested optional repeats do not ((a?){27}: 9441, (a?){28}: 10402).
+// sql/src/25-structured-validation.sql computes the same numbers in one pass
+// (test/structured/regexCorpus.test.ts compares them on every pattern).
+
+/** The shapes grammarWork() reads: RegexNode and the generator's GenNode alike. */
+type WorkNode =
+  | { t: 'seq'; items: WorkNode[] }
+  | { t: 'alt'; options: WorkNode[] }
+  | { t: 'repeat'; node: WorkNode; min: number; max: number | null }
+  | { t: 'char' | 'set' | 'lit' | 'class' };
+
+/** Positions of a fragment (offsets relative to its start) and what composing it needs. */
+interface Positions {
+  lo: number[];
+  hi: number[];
+  follow: number[];
+  /** In the fragment's Last set: its follow grows with whatever comes next. */
+  open: boolean[];
+  /** Open, and reaches the fragment's end by skipping an optional part that has positions. */
+  skipped: boolean[];
+  minLen: number;
+  maxLen: number;
+  /** First positions reached directly (without skipping a part that has positions). */
+  direct: number;
+  /** First positions reached only by skipping such a part. */
+  skip: number;
+  nullable: boolean;
+}
+
+/**
+ * What a position gains from the parts after it: `fresh` if it has not
+ * skipped anything yet (the next part with positions is one step, plus what
+ * that part reaches by skipping inside; every later one is skipped into),
+ * `skipped` once it has (every position it can reach counts).
+ */
+interface Rest {
+  fresh: number;
+  skipped: number;
+  nullable: boolean;
+  /** A fresh position reaching the end of the rest has skipped a part with positions. */
+  skips: boolean;
+}
+
+const shift = (j: number, len: number) => (j === 0 ? 0 : j * len); // 0 * Infinity is 0 here
+const step = (p: Positions) => (p.direct > 0 ? 1 : 0) + p.skip;
+const allFirst = (p: Positions) => p.direct + p.skip;
+const NOTHING: Rest = { fresh: 0, skipped: 0, nullable: true, skips: false };
+
+/** Rest after `p` followed by `after`. */
+function restBefore(p: Positions, after: Rest): Rest {
+  if (p.lo.length === 0) return after; // nothing to step to or past
+  return {
+    fresh: step(p) + (p.nullable ? after.skipped : 0),
+    skipped: allFirst(p) + (p.nullable ? after.skipped : 0),
+    nullable: p.nullable && after.nullable,
+    skips: p.nullable && after.nullable,
+  };
+}
+
+/** Appends `x`'s positions shifted by (dlo, dhi), each open one followed by `rest`, open after it if `stayOpen`. */
+function append(out: Positions, x: Positions, dlo: number, dhi: number, rest: Rest, stayOpen: boolean, hiOverride?: number) {
+  for (let q = 0; q < x.lo.length; q++) {
+    out.lo.push(x.lo[q] + dlo);
+    out.hi.push(hiOverride ?? x.hi[q] + dhi);
+    out.follow.push(x.follow[q] + (x.open[q] ? (x.skipped[q] ? rest.skipped : rest.fresh) : 0));
+    out.open.push(x.open[q] && rest.nullable && stayOpen);
+    out.skipped.push(x.skipped[q] || rest.skips);
+  }
+}
+
+function positions(n: WorkNode): Positions {
+  const empty = (): Positions => ({ lo: [], hi: [], follow: [], open: [], skipped: [], minLen: 0, maxLen: 0, direct: 0, skip: 0, nullable: true });
+  switch (n.t) {
+    case 'seq': {
+      const parts = n.items.map(positions);
+      const rests: Rest[] = [];
+      let rest = NOTHING;
+      for (let k = parts.length - 1; k >= 0; k--) {
+        rests[k] = rest;
+        rest = restBefore(parts[k], rest);
+      }
+      const out = empty();
+      let reached = false; // a part with positions came before
+      parts.forEach((p, k) => {
+        append(out, p, out.minLen, out.maxLen, rests[k], true);
+        out.minLen += p.minLen;
+        out.maxLen += p.maxLen;
+        if (p.lo.length === 0) return;
+        if (!reached) {
+          out.direct += p.direct;
+          out.skip += p.skip;
+        } else if (out.nullable) {
+          out.skip += allFirst(p);
+        }
+        reached = true;
+        out.nullable = out.nullable && p.nullable;
+      });
+      return out;
+    }
+    case 'alt': {
+      const parts = n.options.map(positions);
+      const out = empty();
+      for (const p of parts) append(out, p, 0, 0, NOTHING, true);
+      out.minLen = Math.min(...parts.map((p) => p.minLen));
+      out.maxLen = Math.max(...parts.map((p) => p.maxLen));
+      out.direct = parts.reduce((a, p) => a + p.direct, 0);
+      out.skip = parts.reduce((a, p) => a + p.skip, 0);
+      out.nullable = parts.some((p) => p.nullable);
+      return out;
+    }
+    case 'repeat': {
+      const { min, max } = n;
+      const out = empty();
+      if (max === 0) return out;
+      const x = positions(n.node);
+      if (x.lo.length === 0) return out;
+      // Copies 0..min-1, then max-min nested optional copies, or one looping copy (X{n,}).
+      const copies = max ?? min + 1;
+      for (let j = 0; j < copies; j++) {
+        const looping = max === null && j === min;
+        // Inside the repeat, copy j is followed by copy j+1 (itself when looping), and
+        // the copies after that only by skipping; leaving it early (an optional copy's
+        // end, the loop's exit) skips the rest of the repeat.
+        const later = looping ? 0 : copies - 1 - j;
+        const rest: Rest = later === 0 && !looping
+          ? NOTHING
+          : {
+              fresh: step(x) + (x.nullable && !looping ? (later - 1) * allFirst(x) : 0),
+              skipped: allFirst(x) * (x.nullable && !looping ? later : 1),
+              nullable: true,
+              skips: true,
+            };
+        append(out, x, shift(j, x.minLen), shift(j, x.maxLen), rest, x.nullable || j >= min - 1, looping ? Infinity : undefined);
+      }
+      out.minLen = min * x.minLen;
+      out.maxLen = max === null ? Infinity : shift(max, x.maxLen);
+      out.direct = x.direct;
+      out.skip = x.skip + (x.nullable ? (copies - 1) * allFirst(x) : 0);
+      out.nullable = min === 0 || x.nullable;
+      return out;
+    }
+    default:
+      return { lo: [0], hi: [0], follow: [0], open: [true], skipped: [false], minLen: 1, maxLen: 1, direct: 1, skip: 0, nullable: false };
+  }
+}
+
+/**
+ * The sampler's work per character for a pattern's grammar (see above). Call
+ * it on patterns within MAX_REGEX_WEIGHT: it lists every position.
+ */
+export function grammarWork(node: WorkNode): number {
+  const p = positions(node);
+  const events: Array<[number, number]> = [];
+  for (let q = 0; q < p.lo.length; q++) {
+    const w = (4 + p.follow[q]) ** 2;
+    events.push([p.lo[q], w]);
+    if (p.hi[q] !== Infinity) events.push([p.hi[q] + 1, -w]);
+  }
+  // Ends before starts at the same offset: [lo, hi] is inclusive.
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let sum = 0;
+  let most = 0;
+  for (const [, w] of events) {
+    sum += w;
+    most = Math.max(most, sum);
+  }
+  return most;
+}
+
+/** The refusal's wording, shared by patterns and JSON schemas. */
+export function workExcess(work: number): string {
+  return (
+    `makes a grammar whose sampler work per character is ${work}, over the limit of ${MAX_GRAMMAR_WORK} ` +
+    '(optional or variable-length parts repeated one after another, like (a?){100} or (a|ab){1000}, let too many ' +
+    'grammar positions match the same character: write them unambiguously, like a{0,100})'
+  );
 }
 
 // ---- Linear-time matching (Thompson NFA) -----------------------------------
@@ -531,8 +766,24 @@ function maxBytes(n: GenNode): number {
   }
 }
 
-/** A sub-language of `n` whose strings are at most `budget` bytes (budget >= minBytes(n)). */
-function bound(n: GenNode, budget: number): GenNode {
+/**
+ * llama.cpp's GBNF parser refuses a repetition whose count, times the rules
+ * its body creates, reaches 2000 (its MAX_REPETITION_THRESHOLD: (ab){1000}
+ * written as (("a" "b")){1000} is 2 x 1000, and failed with "Failed to parse
+ * grammar"), and reads an upper count above 2000 as unbounded, which would let
+ * output outgrow the byte budget. toGbnf() writes every repeated body as one
+ * rule or terminal (1 x count), and bound() keeps every count at most this.
+ */
+export const MAX_GBNF_COUNT = 1999;
+/** Positions the generation grammar may expand to (llama.cpp holds one rule per optional copy). */
+export const MAX_GRAMMAR_POSITIONS = 65536;
+
+/**
+ * A sub-language of `n` whose strings are at most `budget` bytes (budget >=
+ * minBytes(n)). An unbounded repeat X{n,} becomes X{n,m}: m as the budget
+ * allows, at most n + `extra` and MAX_GBNF_COUNT.
+ */
+function bound(n: GenNode, budget: number, extra = Infinity): GenNode {
   if (maxBytes(n) <= budget) return n;
   switch (n.t) {
     case 'lit':
@@ -544,7 +795,7 @@ function bound(n: GenNode, budget: number): GenNode {
       return { t: 'class', set, extras: n.extras.filter((e) => utf8(e) <= budget) };
     }
     case 'alt':
-      return { t: 'alt', options: n.options.filter((o) => minBytes(o) <= budget).map((o) => bound(o, budget)) };
+      return { t: 'alt', options: n.options.filter((o) => minBytes(o) <= budget).map((o) => bound(o, budget, extra)) };
     case 'seq': {
       // Items that fit in an equal share of the slack keep their full length;
       // the rest share what is left.
@@ -566,14 +817,14 @@ function bound(n: GenNode, budget: number): GenNode {
         }
         open = open.filter((j) => !fits.includes(j));
       }
-      return { t: 'seq', items: n.items.map((x, j) => bound(x, give[j])) };
+      return { t: 'seq', items: n.items.map((x, j) => bound(x, give[j], extra)) };
     }
     case 'repeat': {
       const m = minBytes(n.node);
       const per = Math.min(maxBytes(n.node), Math.max(m, Math.floor(budget / Math.max(n.min, 1))));
       if (per === 0) return { t: 'seq', items: [] };
-      const max = Math.min(n.max ?? Infinity, Math.floor(budget / per));
-      return { t: 'repeat', node: bound(n.node, per), min: n.min, max };
+      const max = Math.min(n.max ?? n.min + extra, Math.floor(budget / per), MAX_GBNF_COUNT);
+      return { t: 'repeat', node: bound(n.node, per, extra), min: n.min, max };
     }
   }
 }
@@ -593,7 +844,8 @@ export function gbnfLiteral(s: string): string {
   return `${out}"`;
 }
 
-function toGbnf(n: GenNode): string {
+/** Writes GBNF for `n`; repeated bodies that are not one terminal become rules `${names}N` in `rules`. */
+function toGbnf(n: GenNode, rules: string[], names: string): string {
   switch (n.t) {
     case 'lit':
       return gbnfLiteral(n.text);
@@ -603,14 +855,19 @@ function toGbnf(n: GenNode): string {
       return parts.length === 1 ? parts[0] : `(${parts.join(' | ')})`;
     }
     case 'seq':
-      return n.items.length === 0 ? '""' : `(${n.items.map(toGbnf).join(' ')})`;
+      return n.items.length === 0 ? '""' : `(${n.items.map((x) => toGbnf(x, rules, names)).join(' ')})`;
     case 'alt':
-      return `(${n.options.map(toGbnf).join(' | ')})`;
+      return `(${n.options.map((x) => toGbnf(x, rules, names)).join(' | ')})`;
     case 'repeat': {
       const { min, max } = n;
       // An unbounded repeat survives bound() only when its body is empty.
       if (max === 0 || maxBytes(n.node) === 0) return '""';
-      const inner = `(${toGbnf(n.node)})`;
+      const body = toGbnf(n.node, rules, names);
+      let inner = body;
+      if (!(n.node.t === 'lit' || (n.node.t === 'class' && n.node.extras.length === 0))) {
+        inner = `${names}${rules.length}`;
+        rules.push(`${inner} ::= ${body}`);
+      }
       if (max === null) return min === 0 ? `${inner}*` : `${inner}{${min},}`;
       if (min === max) return `${inner}{${min}}`;
       return `${inner}{${min},${max}}`;
@@ -618,9 +875,53 @@ function toGbnf(n: GenNode): string {
   }
 }
 
+/** Positions of a generated node's expansion (weight() for GenNode, bounded repeats only). */
+function genWeight(n: GenNode): number {
+  switch (n.t) {
+    case 'lit':
+    case 'class':
+      return 1;
+    case 'seq':
+      return n.items.reduce((a, x) => a + genWeight(x), 0);
+    case 'alt':
+      return n.options.reduce((a, x) => a + genWeight(x), 0);
+    case 'repeat':
+      return genWeight(n.node) * Math.max(n.max ?? n.min + 1, 1);
+  }
+}
+
+/**
+ * bound(), giving unbounded repeats as many copies as keep the grammar within
+ * MAX_GRAMMAR_POSITIONS and MAX_GRAMMAR_WORK. Copies are what makes
+ * (a|ab)*c expensive once bounded (after k characters any of k/2..k copies
+ * can be current), so a variable-length body may get fewer repetitions than
+ * the budget allows; outputs still match, they are only shorter. With no
+ * extra copies the grammar is a part of the pattern's expansion, whose
+ * positions and work parseRegex() has checked: that always fits.
+ */
+function boundWithinLimits(gen: GenNode, budget: number): GenNode {
+  // Within the budget as it is: the pattern's own expansion, already measured.
+  if (maxBytes(gen) <= budget) return gen;
+  const fits = (b: GenNode) => genWeight(b) <= MAX_GRAMMAR_POSITIONS && grammarWork(b) <= MAX_GRAMMAR_WORK;
+  const full = bound(gen, budget);
+  if (fits(full)) return full;
+  let lo = 0;
+  let hi = MAX_GBNF_COUNT;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(bound(gen, budget, mid))) lo = mid;
+    else hi = mid - 1;
+  }
+  return bound(gen, budget, lo);
+}
+
 export interface CompiledRegex {
-  /** GBNF expression (no rule name) for the strings the grammar may write. */
+  /** A whole grammar (root rule first) for the strings it may write. */
+  gbnf: string;
+  /** GBNF expression (no rule name) for the same strings, to embed in another grammar with `rules`. */
   expr: string;
+  /** The rules `expr` refers to (one per line, each ending in a newline). */
+  rules: string;
   /** Shortest and longest output in bytes (longest <= the budget). */
   minBytes: number;
   maxBytes: number;
@@ -634,7 +935,7 @@ export interface CompiledRegex {
  * the dialect refuses, and a plain EngineInputError when even the shortest
  * match is longer than the budget.
  */
-export function compileRegex(pattern: string, budget: number, mode: GenMode = 'text'): CompiledRegex {
+export function compileRegex(pattern: string, budget: number, mode: GenMode = 'text', names = 'rx'): CompiledRegex {
   const parsed = parseRegex(pattern);
   const gen = prepare(parsed.node, mode);
   const min = minBytes(gen);
@@ -643,8 +944,11 @@ export function compileRegex(pattern: string, budget: number, mode: GenMode = 't
       `max_tokens (${budget}) is too small for regex ${JSON.stringify(pattern)}: its shortest match is ${min} bytes, and output is bounded to max_tokens bytes`,
     );
   }
-  const bounded = bound(gen, budget);
-  return { expr: toGbnf(bounded), minBytes: min, maxBytes: maxBytes(bounded), matcher: new RegexMatcher(parsed) };
+  const bounded = boundWithinLimits(gen, budget);
+  const lines: string[] = [];
+  const expr = toGbnf(bounded, lines, names);
+  const rules = lines.map((l) => `${l}\n`).join('');
+  return { gbnf: `root ::= ${expr}\n${rules}`, expr, rules, minBytes: min, maxBytes: maxBytes(bounded), matcher: new RegexMatcher(parsed) };
 }
 
 /** Grammar whose root is exactly one of `choices` (at least two distinct non-empty strings). */

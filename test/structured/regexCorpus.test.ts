@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Engine } from '../../src/engine/index.ts';
-import { compileRegex, parseRegex, StructuredInputError } from '../../src/engine/regexGrammar.ts';
-import { tinyEngine } from '../engine/tinyEngine.ts';
+import { compileRegex, MAX_GRAMMAR_WORK, parseRegex, regexWork, StructuredInputError } from '../../src/engine/regexGrammar.ts';
+import { rng, tinyEngine } from '../engine/tinyEngine.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { REGEX_CORPUS, type RegexVerdict } from './regexCorpus.ts';
 
@@ -32,17 +32,29 @@ function engineVerdict(pattern: string): RegexVerdict {
   }
 }
 
-async function sqlVerdict(pattern: string): Promise<{ verdict: RegexVerdict; code?: string; message?: string; minBytes?: number }> {
-  const r = await db.pool.query(`SELECT sqlstate, pos, min_bytes FROM _steadytext_structured_regex_error($1)`, [pattern]);
-  const { sqlstate, pos, min_bytes: minBytes } = r.rows[0];
+async function sqlVerdict(
+  pattern: string,
+): Promise<{ verdict: RegexVerdict; code?: string; message?: string; minBytes?: number; work: number | null }> {
+  const r = await db.pool.query(`SELECT sqlstate, pos, min_bytes, work::float8 AS work FROM _steadytext_structured_regex($1)`, [pattern]);
+  const { sqlstate, pos, min_bytes: minBytes, work } = r.rows[0];
   const verdict: RegexVerdict = sqlstate === null ? 'ok' : pos === null ? [sqlstate] : [sqlstate, pos];
   // The public function raises the same SQLSTATE and names the position.
   try {
     await db.pool.query(`SELECT steadytext_generate_regex_async('corpus', $1, max_tokens := 4096)`, [pattern]);
-    return { verdict, minBytes };
+    return { verdict, minBytes, work };
   } catch (err) {
     const e = err as Error & { code?: string };
-    return { verdict, code: e.code, message: e.message, minBytes };
+    return { verdict, code: e.code, message: e.message, minBytes, work };
+  }
+}
+
+/** The engine's grammarWork, or null where the enqueue has none (refused before it measures). */
+function engineWork(pattern: string, verdict: RegexVerdict): number | null {
+  if (verdict !== 'ok' && verdict[0] !== '54000') return null;
+  try {
+    return regexWork(pattern) ?? null;
+  } catch {
+    return null; // a count above 1000 is refused by the parser
   }
 }
 
@@ -53,6 +65,8 @@ test(`regex corpus (${REGEX_CORPUS.length} patterns): the enqueue and the engine
     const sql = await sqlVerdict(pattern);
     assert.deepEqual(eng, verdict, `engine verdict on ${JSON.stringify(pattern)}`);
     assert.deepEqual(sql.verdict, verdict, `SQL verdict on ${JSON.stringify(pattern)}`);
+    // The same sampler work (the rule), measured alike, refused or not.
+    assert.equal(sql.work, engineWork(pattern, verdict), `grammar work of ${JSON.stringify(pattern)}`);
     if (verdict === 'ok') {
       assert.equal(sql.code, undefined, `${pattern} is enqueued: ${sql.message}`);
       // Both count the same shortest output, which max_tokens must cover.
@@ -78,6 +92,34 @@ test('max_tokens below the shortest match is refused at the call (22023), not fa
     await db.pool.query(`SELECT steadytext_generate_regex_async('p', $1, max_tokens := $2)`, [pattern, need]);
     assert.equal(compileRegex(pattern, Infinity).minBytes, need);
   }
+});
+
+/** A random pattern of nested groups, alternations and every kind of quantifier, {0} included. */
+function randomPattern(r: ReturnType<typeof rng>, depth = 0): string {
+  const k = r.int(0, depth > 3 ? 2 : 6);
+  let s: string;
+  if (k <= 2) s = r.pick(['a', 'b', '[ab]', '.', '\\d', 'x', '()']);
+  else if (k <= 4) s = Array.from({ length: r.int(1, 3) }, () => randomPattern(r, depth + 1)).join('');
+  else s = `(${Array.from({ length: r.int(1, 3) }, () => randomPattern(r, depth + 1)).join('|')})`;
+  if (r.int(0, 9) < 4) return s;
+  const atom = /^(\(.*\)|\[ab\]|\\d|.)$/.test(s) ? s : `(${s})`;
+  const n = r.int(0, 4);
+  return atom + r.pick(['?', '*', '+', `{${n}}`, `{${n},}`, `{${n},${n + r.int(0, 4)}}`, '{0}']);
+}
+
+test('500 random patterns: the enqueue and the engine measure the same sampler work', async () => {
+  const r = rng(20);
+  const seen = { measured: 0, over: 0 };
+  for (let k = 0; k < 500; k++) {
+    const pattern = randomPattern(r);
+    const engine = regexWork(pattern) ?? null;
+    const sql = await db.pool.query(`SELECT work::float8 AS work FROM _steadytext_structured_regex($1)`, [pattern]);
+    assert.equal(sql.rows[0].work, engine, `grammar work of ${JSON.stringify(pattern)}`);
+    if (engine !== null) seen.measured++;
+    if (engine !== null && engine > MAX_GRAMMAR_WORK) seen.over++;
+  }
+  // The generator reaches both sides of the limit.
+  assert.ok(seen.measured > 400 && seen.over > 5, JSON.stringify(seen));
 });
 
 /** The pattern as PostgreSQL reads it, anchored to the whole string. */

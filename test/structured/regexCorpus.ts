@@ -207,6 +207,8 @@ export const REGEX_CORPUS: RegexEntry[] = [
   e('quantifier', '(a{100}){200}', ['54000']),
   e('quantifier', '((a{10}){10}){101}', ['54000']),
   e('quantifier', '(\\d{10}){100}', 'ok'),
+  // X{0} still counts X once: nothing in a pattern expands past the limit
+  e('quantifier', '((a{1000}){20}){0}b', ['54000']),
   // anchors
   e('anchor', '^abc', 'ok'),
   e('anchor', 'abc$', 'ok'),
@@ -234,6 +236,26 @@ export const REGEX_CORPUS: RegexEntry[] = [
   e('backtracking', '^(([a-z])+.)+[A-Z]([a-z])+$', 'ok'),
   e('backtracking', '(.*a){12}', 'ok'),
   e('backtracking', '(a|b|ab)*c', 'ok'),
+  // shapes built to make the grammar sampler's work per character explode
+  // (grammarWork): nested optional or variable-length repeats, and what
+  // llama.cpp's grammar parser refused ("Failed to parse grammar")
+  e('ambiguity', '(a?){27}', 'ok', 'a{0,27}'),
+  e('ambiguity', '(a?){28}', ['54000']),
+  e('ambiguity', 'a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?', 'ok'),
+  e('ambiguity', 'a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?a?', ['54000']),
+  e('ambiguity', '([ab]?[ab]?){13}', 'ok', '[ab]{0,26}'),
+  e('ambiguity', '([ab]?[ab]?){200}', ['54000']),
+  e('ambiguity', '(a?){1000}', ['54000']),
+  e('ambiguity', '((a|b)?){14}', 'ok', '(a|b){0,14}'),
+  e('ambiguity', '((a|b)?){15}', ['54000']),
+  e('ambiguity', '(a|b|ab){200}', 'ok'),
+  e('ambiguity', '(a|b|ab){350}', ['54000']),
+  e('ambiguity', '((a|b)?)*c', 'ok'),
+  e('ambiguity', '(x?y?z?){5,}', 'ok'),
+  e('ambiguity', '(ab){1000}', 'ok', '(ab){250}(ab){250}(ab){250}(ab){250}'),
+  e('ambiguity', '(a|b){1000}', 'ok', '[ab]{250}[ab]{250}[ab]{250}[ab]{250}'),
+  e('ambiguity', '((ab?){10}){20}', 'ok'),
+  e('ambiguity', '(\\w+\\s?){1,100}', ['54000']),
   // real-world
   e('real-world', '\\d{4}-\\d{2}-\\d{2}', 'ok'),
   e('real-world', '^(19|20)\\d{2}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])$', 'ok'),

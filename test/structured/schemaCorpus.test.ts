@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { EngineError, type Engine } from '../../src/engine/index.ts';
-import { checkSchema, schemaMinBytes } from '../../src/engine/jsonSchemaGrammar.ts';
+import { checkSchema, schemaMinBytes, schemaWork } from '../../src/engine/jsonSchemaGrammar.ts';
 import { StructuredInputError } from '../../src/engine/regexGrammar.ts';
 import { tinyEngine } from '../engine/tinyEngine.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -43,6 +43,11 @@ test(`schema corpus (${SCHEMA_CORPUS.length} schemas): the enqueue and the engin
     const r = await db.pool.query(`SELECT sqlstate, keyword FROM _steadytext_structured_schema_error($1::jsonb)`, [json]);
     const sql: SchemaVerdict = r.rows[0].sqlstate === null ? 'ok' : [r.rows[0].sqlstate, r.rows[0].keyword];
     assert.deepEqual(sql, verdict, `SQL verdict on ${json}`);
+    // The schema's sampler work (the rule), measured alike by both, on every schema the walk lets through.
+    if (verdict === 'ok' || (verdict[0] === '54000' && verdict[1] === '')) {
+      const w = await db.pool.query(`SELECT _steadytext_structured_schema_work($1::jsonb)::float8 AS w`, [json]);
+      assert.equal(w.rows[0].w, schemaWork(schema), `grammar work of ${json}`);
+    }
     let err: (Error & { code?: string }) | undefined;
     await db.pool.query(`SELECT steadytext_generate_json_async('corpus', $1::jsonb)`, [json]).catch((e) => {
       err = e;

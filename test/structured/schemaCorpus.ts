@@ -13,6 +13,9 @@ export interface SchemaEntry {
 
 const e = (construct: string, schema: unknown, verdict: SchemaVerdict = 'ok'): SchemaEntry => ({ construct, schema, verdict });
 const obj = (properties: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ type: 'object', properties, ...extra });
+/** Three array branches that all start with '[', each holding the same anyOf, `depth` deep: 3^depth parses side by side. */
+const nestedAnyOf = (depth: number): unknown =>
+  depth === 0 ? { type: 'integer' } : { anyOf: [1, 2, 3].map(() => ({ type: 'array', minItems: 1, maxItems: 2, items: nestedAnyOf(depth - 1) })) };
 
 export const SCHEMA_CORPUS: SchemaEntry[] = [
   // type
@@ -211,6 +214,18 @@ export const SCHEMA_CORPUS: SchemaEntry[] = [
   e('unsupported', obj({ a: { $ref: '#' } }), ['0A000', '$ref']),
   e('unsupported', { if: { type: 'string' }, then: { minLength: 1 } }, ['0A000', 'if']),
   e('unsupported', { type: 'object', dependentSchemas: { a: {} } }, ['0A000', 'dependentSchemas']),
+  // shapes built to make the grammar sampler's work explode (schemaWork):
+  // alternatives that start alike add up, and multiply when nested
+  e('ambiguity', nestedAnyOf(3)),
+  e('ambiguity', nestedAnyOf(4), ['54000', '']),
+  e('ambiguity', { enum: Array.from({ length: 398 }, (_, i) => `v${i}`) }),
+  e('ambiguity', { enum: Array.from({ length: 399 }, (_, i) => `v${i}`) }, ['54000', '']),
+  e('ambiguity', { anyOf: Array.from({ length: 43 }, (_, i) => ({ type: 'string', maxLength: 20 + i })) }),
+  e('ambiguity', { anyOf: Array.from({ length: 44 }, (_, i) => ({ type: 'string', maxLength: 20 + i })) }, ['54000', '']),
+  e('ambiguity', { type: ['integer', 'number'] }),
+  e('ambiguity', obj({ a: { type: 'string', pattern: '^(a?){27}$' } })),
+  e('ambiguity', obj({ a: { type: 'string', pattern: '^(a?){28}$' } }), ['54000', 'pattern']),
+  e('ambiguity', obj({ a: { type: 'string', pattern: '^(ab){50}$' } })),
   // real-world
   e('real-world', obj({
     name: { type: 'string', maxLength: 40 }, email: { type: 'string', format: 'email' }, phone: { type: 'string', pattern: '^\\+?\\d{2,3} \\d{3} \\d{4,7}$' },
