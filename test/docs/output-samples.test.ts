@@ -20,13 +20,13 @@ const VERSION: string = JSON.parse(readFileSync(path.join(ROOT, 'package.json'),
 const DOCS = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => path.join('docs', f))];
 
 /** A live worker row as the docs' samples show it (host `vm`), without a worker process. */
-async function liveWorkerRow(db: TestDatabase, o: { id: string; pid: number; running?: number; completed?: number; served?: string[] }) {
+async function liveWorkerRow(db: TestDatabase, o: { id: string; pid: number; running?: number; completed?: number; served?: string[]; models?: Record<string, string> }) {
   await db.pool.query(
     `INSERT INTO steadytext_workers
        (worker_id, host, pid, started_at, last_heartbeat, status, heartbeat_timeout_seconds,
-        jobs_completed, jobs_failed, current_jobs, served_functions)
-     VALUES ($1, 'vm', $2, now(), now(), 'running', 3600, $3, 0, $4, $5)`,
-    [o.id, o.pid, o.completed ?? 0, o.running ?? 0, o.served ?? null],
+        jobs_completed, jobs_failed, current_jobs, served_functions, models)
+     VALUES ($1, 'vm', $2, now(), now(), 'running', 3600, $3, 0, $4, $5, $6)`,
+    [o.id, o.pid, o.completed ?? 0, o.running ?? 0, o.served ?? null, o.models ? JSON.stringify(o.models) : null],
   );
 }
 
@@ -90,7 +90,11 @@ const SCENARIOS: Record<string, () => Promise<string>> = {
     const models = mkdtempSync(path.join(tmpdir(), 'st-doc-models-'));
     try {
       for (const role of MODEL_ROLES) ensureTinyModel(role, models);
-      await liveWorkerRow(db, { id: 'vm-21908-da4984', pid: 21908 });
+      // a worker on the tiny set records its model ids, as a real one does at start
+      await liveWorkerRow(db, {
+        id: 'vm-21908-da4984', pid: 21908,
+        models: { generation: 'tiny-generation-v1-seed1', embedding: 'tiny-embedding-v1-seed2', reranking: 'tiny-reranking-v1-seed3' },
+      });
       return await output(['doctor', '--models', 'tiny'], { DATABASE_URL: db.url, STEADYTEXT_MODEL_DIR: models });
     } finally {
       rmSync(models, { recursive: true, force: true });
