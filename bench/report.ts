@@ -246,6 +246,9 @@ export function buildReport(input: Input) {
           `${fmt(t.callsInFlight.median, 1)} (${fmt(t.textsInFlight.median, 0)}); ${fmt(t.perCall.median, 1)}`,
           `${fmt(c.engine.median, 0)} / ${fmt(c.js.median, 0)} / ${fmt(c.postgres.median, 0)} = ${fmt(c.total.median, 0)}`,
           path === 'queue' ? med(p.trace!.cpuRatio, times) : '',
+          t.statementsPer1k
+            ? (['claim', 'mark', 'complete'] as const).map((k) => `${k} ${fmt(t.statementsPer1k![k].calls)} (${fmt(t.statementsPer1k![k].ms)} ms)`).join(', ')
+            : '',
         ]);
       }
     }
@@ -308,6 +311,7 @@ export function buildReport(input: Input) {
     'calls (texts) in flight; texts per call',
     'CPU ms per 1,000 items: engine / JS / PostgreSQL = total',
     'CPU queue / direct',
+    'statements per 1,000 jobs (server ms)',
   ];
   const tt = new Table({ head: traceHead });
   for (const row of traceRows) tt.push(row);

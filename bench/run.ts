@@ -110,7 +110,7 @@ function versionOf(pkg: string): string {
 }
 const versions = { graphileWorker: versionOf('graphile-worker'), pgBoss: versionOf('pg-boss') };
 
-const server = await startBenchServer();
+const server = await startBenchServer({ statStatements: process.env.BENCH_ENGINE_TRACE === '1' });
 say(`PostgreSQL ${server.version} (embedded), fsync=${server.settings.fsync}, synchronous_commit=${server.settings.synchronous_commit}; ${quick ? 'quick' : 'full'} run: ${picked.join(', ')}`);
 
 const results: BenchResults & { server?: ServerRun[] } = { enqueue: [], burndown: [], latency: [] };

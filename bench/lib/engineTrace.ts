@@ -12,10 +12,14 @@
 //   JavaScript thread apart from the rest: llama.cpp, libuv and V8 helpers),
 //   the bench's PostgreSQL (postmaster and its backends), and the whole
 //   machine (its busy and idle time: on a shared machine others run too).
+// - the queue's statements during a queue run (pg_stat_statements, loaded
+//   only in a traced run): calls, rows and server time of the enqueue, the
+//   claims, the start marks and the completions.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
 import type { Engine } from '../../src/engine/types.ts';
 import { now, round } from './stats.ts';
 
@@ -239,4 +243,44 @@ export function cpuUsed(a: CpuSnapshot, b: CpuSnapshot): CpuUsed {
     worker: diff(a.worker, b.worker),
     postgresS: round((b.postgres - a.postgres) / TICK, 2),
   };
+}
+
+// ---------------------------------------------------------------- statements
+
+export type StatementKind = 'enqueue' | 'claim' | 'mark' | 'complete' | 'other';
+export type Statements = Record<StatementKind, { calls: number; rows: number; ms: number }>;
+
+/**
+ * Which of the worker's statements (src/db/) a pg_stat_statements entry is,
+ * by text that survives its normalisation (constants become $n).
+ */
+function statementKind(query: string): StatementKind {
+  if (/_batch_async\(/.test(query)) return 'enqueue';
+  if (/attempt = q\.attempt \+ /.test(query)) return 'claim';
+  if (/SET started_at = now\(\)/.test(query)) return 'mark';
+  if (/completed_at = now\(\)/.test(query)) return 'complete';
+  return 'other';
+}
+
+export async function statementsReset(db: pg.Client): Promise<void> {
+  await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  await db.query('SELECT pg_stat_statements_reset()');
+}
+
+/** This database's statements since the last reset, by kind (the bench's own reads and resets under 'other'). */
+export async function statements(db: pg.Client): Promise<Statements> {
+  const out = Object.fromEntries(
+    (['enqueue', 'claim', 'mark', 'complete', 'other'] as const).map((k) => [k, { calls: 0, rows: 0, ms: 0 }]),
+  ) as Statements;
+  const r = await db.query<{ query: string; calls: string; rows: string; ms: number }>(
+    `SELECT query, calls, rows, total_exec_time AS ms FROM pg_stat_statements
+     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+  );
+  for (const row of r.rows) {
+    const o = out[statementKind(row.query)];
+    o.calls += Number(row.calls);
+    o.rows += Number(row.rows);
+    o.ms = round(o.ms + row.ms, 1);
+  }
+  return out;
 }

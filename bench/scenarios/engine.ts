@@ -12,7 +12,7 @@ import { loadEngine, resolveSettings, type Engine } from '../../src/engine/index
 import { getCpuLlama } from '../../src/engine/llamaEngine.ts';
 import { ensureTinyModel } from '../../src/engine/tinyModels.ts';
 import { engineLoop, texts } from '../lib/engineLoop.ts';
-import { cpuSnapshot, cpuUsed, setPostmaster, traceEngine, traceSummary, TRACED_ENGINE, type CpuUsed, type EngineCall, type TraceSummary } from '../lib/engineTrace.ts';
+import { cpuSnapshot, cpuUsed, setPostmaster, statements, statementsReset, traceEngine, type Statements, type StatementKind, traceSummary, TRACED_ENGINE, type CpuUsed, type EngineCall, type TraceSummary } from '../lib/engineTrace.ts';
 import { interleave, sizeFor, spread, type Spread } from '../lib/pairs.ts';
 import type { Proc } from '../lib/proc.ts';
 import { round, now } from '../lib/stats.ts';
@@ -35,8 +35,8 @@ export interface EngineRun {
   perSecond: number;
   /** Queue runs: seconds the enqueue statement took (inside `seconds`). */
   enqueueSeconds?: number;
-  /** With BENCH_ENGINE_TRACE=1: where the time went (bench/lib/engineTrace.ts). */
-  trace?: TraceSummary & { cpu: CpuUsed };
+  /** With BENCH_ENGINE_TRACE=1: where the time went (bench/lib/engineTrace.ts); the queue's statements on queue runs. */
+  trace?: TraceSummary & { cpu: CpuUsed; statements?: Statements };
   /** Run again with more items (a run of its pair was shorter than minSeconds): not counted. */
   redone?: true;
 }
@@ -84,6 +84,8 @@ export interface SideTrace {
    * the queue side: the NOTIFY listener); postgres; total.
    */
   cpuMsPer1k: { engine: Spread; js: Spread; postgres: Spread; total: Spread };
+  /** Queue side: statements per 1,000 jobs (calls) and their server time (ms per 1,000 jobs), medians over the pairs. */
+  statementsPer1k?: Record<Exclude<StatementKind, 'other'>, { calls: number; ms: number }>;
 }
 
 export interface EngineResult {
@@ -147,6 +149,7 @@ class QueueSide {
   /** Enqueues `inputs` as one batch and waits for every completion NOTIFY. */
   async run(inputs: string[], count: (t: string) => number, label?: string, progress?: Progress) {
     await this.db.query('TRUNCATE steadytext_queue');
+    if (TRACE) await statementsReset(this.db);
     this.done.clear();
     const t0 = now();
     const r =
@@ -182,6 +185,7 @@ class QueueSide {
       }
     }
     const seconds = (now() - t0) / 1000;
+    const stmts = TRACE ? await statements(this.db) : undefined;
     const failed = await this.db.query(
       "SELECT count(*)::int AS n, min(error) AS e FROM steadytext_queue WHERE request_id = ANY($1::uuid[]) AND status <> 'completed'",
       [ids],
@@ -192,7 +196,7 @@ class QueueSide {
       const res = await this.db.query<{ result: string }>('SELECT result FROM steadytext_queue WHERE request_id = ANY($1::uuid[])', [ids]);
       for (const row of res.rows) tokens += count(row.result);
     }
-    return { seconds, tokens, enqueueSeconds: (enqueued - t0) / 1000, t0 };
+    return { seconds, tokens, enqueueSeconds: (enqueued - t0) / 1000, t0, statements: stmts };
   }
 
   /** The worker's engine calls since the last ask (traced runs only). */
@@ -246,6 +250,17 @@ function sideTraces(sides: Record<Path, EngineRun[]>): EnginePairs['trace'] {
       textsInFlight: spread(t.map((x) => x.textsInFlight), 1),
       perCall: spread(t.map((x) => x.perCall.mean), 1),
       cpuMsPer1k: { engine: per1k((c) => c.engine), js: per1k((c) => c.js), postgres: per1k((c) => c.postgres), total: per1k((c) => c.total) },
+      ...(t[0].statements
+        ? {
+            statementsPer1k: Object.fromEntries(
+              (['enqueue', 'claim', 'mark', 'complete'] as const).map((k) => {
+                const m = (f: (x: { calls: number; ms: number }) => number) =>
+                  spread(runs.map((r) => (f(r.trace!.statements![k]) * 1000) / r.items), 1).median;
+                return [k, { calls: m((x) => x.calls), ms: m((x) => x.ms) }];
+              }),
+            ) as SideTrace['statementsPer1k'],
+          }
+        : {}),
     };
   };
   const q = sides.queue.map((r) => cpuSplit(r).total);
@@ -289,14 +304,14 @@ export async function engineScenario(sys: QueueSystem, opts: EngineOptions, prog
             }
             // a margin over the estimate: the machine may be faster in a later pair
             const items = sizeFor(itemsPerSecond, opts.minSeconds * 1.25, width);
-            // the queue's own warm-up at the run's size: its claim-ahead and job-time estimates settle
-            await queue.run(texts(items, `warm queue ${kind}`), count);
+            // the queue's own warm-up, about 1 s of work: its claim-ahead and job-time estimates settle
+            await queue.run(texts(sizeFor(itemsPerSecond, 1, width), `warm queue ${kind}`), count);
             say(`${label}: direct ~${round(estimate, 0)} ${kind === 'embed' ? 'embeddings' : 'tokens'}/s; ${opts.pairs} pairs of ${items} ${kind === 'embed' ? 'texts' : 'prompts'} (≥ ${opts.minSeconds} s each)`);
             const paired = await interleave(opts.pairs, ['direct', 'queue'] as const, items, opts.minSeconds, async (path, pair, items) => {
               progress(`${label} pair ${pair + 1}/${opts.pairs} ${path}`, pair, opts.pairs);
               const inputs = texts(items, `${kind} ${pair}`);
               const before = TRACE ? cpuSnapshot(queue.proc.child.pid!) : undefined;
-              let r: { seconds: number; tokens: number; enqueueSeconds?: number; t0?: number };
+              let r: { seconds: number; tokens: number; enqueueSeconds?: number; t0?: number; statements?: Statements };
               let calls: EngineCall[] = [];
               if (path === 'direct') {
                 traced?.take();
@@ -319,7 +334,10 @@ export async function engineScenario(sys: QueueSystem, opts: EngineOptions, prog
                 perSecond: round(rate(kind, items, r), 1),
                 ...(r.enqueueSeconds !== undefined ? { enqueueSeconds: round(r.enqueueSeconds) } : {}),
               };
-              if (before) run.trace = { ...traceSummary(calls, r.t0!, r.t0! + r.seconds * 1000), cpu: cpuUsed(before, cpuSnapshot(queue.proc.child.pid!)) };
+              if (before) {
+                const cpu = cpuUsed(before, cpuSnapshot(queue.proc.child.pid!));
+                run.trace = { ...traceSummary(calls, r.t0!, r.t0! + r.seconds * 1000), cpu, ...(r.statements ? { statements: r.statements } : {}) };
+              }
               runs.push(run);
               return run;
             }, (n, factor) => sizeFor(n * factor, 1, width));
