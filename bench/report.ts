@@ -58,7 +58,7 @@ const ratio = (a: number | undefined, b: number | undefined) => (a && b ? round(
 const mark = (met: boolean | null) => (met === null ? '' : met ? ' ✓' : ' ✗');
 const VERDICT_MARK: Record<Verdict, string> = { met: ' ✓', missed: ' ✗', 'within noise': ' ~ within noise' };
 /** A paired figure: median (min–max over the pairs). */
-const med = (s: Spread, f: (x: number) => string) => `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+const med = (s: Spread, f: (x: number) => string) => `${f(s.median)} (${f(s.min)}${s.min < 0 ? ' to ' : '–'}${f(s.max)})`;
 const pct = (x: number) => `${fmt(x * 100, 1)}%`;
 const times = (x: number) => `${fmt(x, 2)}x`;
 
