@@ -3,7 +3,8 @@
 import Table from 'cli-table3';
 import type { BurnDownResult, EnqueueResult, LatencyResult } from './scenarios/queue.ts';
 import type { DepthResult } from './scenarios/depth.ts';
-import type { EngineRun } from './scenarios/engine.ts';
+import type { EnginePairs, EngineResult } from './scenarios/engine.ts';
+import { verdict, type Spread, type Verdict } from './lib/pairs.ts';
 import type { CacheHitResult } from './scenarios/cache.ts';
 import { CLI_STARTUP_TARGET_MS, type CliStartupResult } from './scenarios/cli.ts';
 import { round } from './lib/stats.ts';
@@ -30,8 +31,8 @@ export interface BenchResults {
   enqueue: EnqueueResult[];
   burndown: BurnDownResult[];
   latency: LatencyResult[];
-  depth: DepthResult[];
-  engine: EngineRun[];
+  depth?: DepthResult;
+  engine?: EngineResult;
   cache?: CacheHitResult;
   cli?: CliStartupResult;
 }
@@ -39,8 +40,13 @@ export interface BenchResults {
 export interface Target {
   name: string;
   goal: string;
+  /** One run's figure, or the median of the per-pair figures (see `spread`). */
   value: number | null;
+  /** true / false; null: not measured, or within noise (some pairs meet it, some do not). */
   met: boolean | null;
+  /** Paired figures: the spread of the per-pair values (bench/lib/pairs.ts). */
+  spread?: Omit<Spread, 'values' | 'median'>;
+  verdict?: Verdict;
 }
 
 type Row = [string, string, string, string, string, string];
@@ -50,6 +56,11 @@ const fmt = (x: number | undefined | null, digits = 0) =>
 const ms = (x: number | undefined) => (x === undefined ? '–' : `${fmt(x, x < 10 ? 2 : 1)} ms`);
 const ratio = (a: number | undefined, b: number | undefined) => (a && b ? round(a / b, 2) : null);
 const mark = (met: boolean | null) => (met === null ? '' : met ? ' ✓' : ' ✗');
+const VERDICT_MARK: Record<Verdict, string> = { met: ' ✓', missed: ' ✗', 'within noise': ' ~ within noise' };
+/** A paired figure: median (min–max over the pairs). */
+const med = (s: Spread, f: (x: number) => string) => `${f(s.median)} (${f(s.min)}${s.min < 0 ? ' to ' : '–'}${f(s.max)})`;
+const pct = (x: number) => `${fmt(x * 100, 1)}%`;
+const times = (x: number) => `${fmt(x, 2)}x`;
 
 export function buildReport(input: Input) {
   const { results: r } = input;
@@ -64,6 +75,21 @@ export function buildReport(input: Input) {
     targets.push(t);
     return t;
   };
+  /** A target judged on every pair (bench/lib/pairs.ts): met, missed, or within noise. */
+  const pairedTarget = (name: string, goal: string, s: Spread, ok: (v: number) => boolean): Target => {
+    const v = verdict(s, ok);
+    const t: Target = {
+      name,
+      goal,
+      value: s.median,
+      met: v === 'within noise' ? null : v === 'met',
+      spread: { n: s.n, min: s.min, max: s.max, q1: s.q1, q3: s.q3 },
+      verdict: v,
+    };
+    targets.push(t);
+    return t;
+  };
+  const pmark = (t: Target) => VERDICT_MARK[t.verdict!];
   const ratios: Record<string, number | null> = {};
 
   // 1. enqueue (target, batch functions: ≥ 1.2x graphile-worker add_jobs and pg-boss insert)
@@ -151,59 +177,87 @@ export function buildReport(input: Input) {
     }
   }
 
-  // 4. depth
-  if (r.depth.length >= 2) {
-    const [small, big] = [...r.depth].sort((a, b) => a.rows - b.rows);
-    const k = ratio(big.claim.p50, small.claim.p50);
-    ratios.claim_p50_deep_vs_shallow = k;
-    const t = target(`claim p50 at ${fmt(big.rows)} rows within 2x of ${fmt(small.rows)}`, '≤ 2.0x', k, (v) => v <= 2);
+  // 4. depth (paired: deep and shallow blocks of claims in turns)
+  if (r.depth) {
+    const d = r.depth;
+    ratios.claim_p50_deep_vs_shallow = d.ratio.median;
+    const t = pairedTarget(`claim p50 at ${fmt(d.big)} rows within 2x of ${fmt(d.small)}`, '≤ 2.0x', d.ratio, (v) => v <= 2);
     rows.push([
-      `claim p50 / p99 at ${fmt(small.rows)} vs ${fmt(big.rows)} rows (mostly completed)`,
-      `${ms(small.claim.p50)} / ${ms(small.claim.p99)} vs ${ms(big.claim.p50)} / ${ms(big.claim.p99)}`,
+      `claim p50 at ${fmt(d.small)} vs ${fmt(d.big)} rows (mostly completed); median (min–max) of ${d.pairs} pairs of blocks of ${fmt(d.claims)} claims, ` +
+        `each ≥ ${d.minSeconds} s (shortest ${fmt(Math.min(...d.blocks.filter((b) => !b.redone).map((b) => b.seconds)), 2)} s)`,
+      `${med(d.smallP50, ms)} vs ${med(d.bigP50, ms)}`,
       '⁴',
       '⁴',
-      `${fmt(k, 2)}x${mark(t.met)}`,
+      `${med(d.ratio, times)}${pmark(t)}`,
       '≤ 2x',
     ]);
   }
 
-  // 5. engine
-  const eng = (kind: string, path: string, width: number) => r.engine.find((e) => e.kind === kind && e.path === path && e.width === width);
-  const engineRows: string[][] = [];
+  // 5. engine (paired: queue and direct runs in turns, each ≥ minSeconds).
   // Targets (issue 13): overhead at width 1 ≤ 15% (embed), ≤ 10% (generate); ≤ 5% at width 16.
+  const engineRows: string[][] = [];
+  const traceRows: string[][] = [];
   const W1_GOAL = { embed: 0.15, generate: 0.1 } as const;
+  const eng = (kind: string, width: number): EnginePairs | undefined => r.engine?.byWidth.find((e) => e.kind === kind && e.width === width);
   for (const kind of ['embed', 'generate'] as const) {
-    const q1 = eng(kind, 'queue', 1);
-    const d1 = eng(kind, 'direct', 1);
-    if (!q1 || !d1) continue;
-    const overhead = round(d1.perSecond / q1.perSecond - 1, 3);
-    ratios[`queue_overhead_${kind}`] = overhead;
-    const t = target(`queue overhead, ${kind}, width 1 (tiny model)`, `≤ ${W1_GOAL[kind] * 100}%`, overhead, (v) => v <= W1_GOAL[kind]);
-    const q16 = eng(kind, 'queue', 16);
-    const d16 = eng(kind, 'direct', 16);
-    const overhead16 = q16 && d16 ? round(d16.perSecond / q16.perSecond - 1, 3) : null;
-    ratios[`queue_overhead_${kind}_w16`] = overhead16;
-    const t16 = target(`queue overhead, ${kind}, width 16 (tiny model)`, '≤ 5%', overhead16, (v) => v <= 0.05);
+    const p1 = eng(kind, 1);
+    const p16 = eng(kind, 16);
+    if (!r.engine?.byWidth.some((e) => e.kind === kind)) continue;
     const unit = kind === 'embed' ? 'embeddings/s' : 'tokens/s';
-    rows.push([
-      `tiny model ${kind}, ${unit}: queue (1 worker, c=1) vs direct loop`,
-      `${fmt(q1.perSecond)} vs ${fmt(d1.perSecond)}`,
+    const cells: string[] = [];
+    if (p1) {
+      ratios[`queue_overhead_${kind}`] = p1.overhead.median;
+      const t = pairedTarget(`queue overhead, ${kind}, width 1 (tiny model)`, `≤ ${W1_GOAL[kind] * 100}%`, p1.overhead, (v) => v <= W1_GOAL[kind]);
+      cells.push(`w1: ${med(p1.overhead, pct)}${pmark(t)}`);
+    }
+    if (p16) {
+      ratios[`queue_overhead_${kind}_w16`] = p16.overhead.median;
+      const t = pairedTarget(`queue overhead, ${kind}, width 16 (tiny model)`, '≤ 5%', p16.overhead, (v) => v <= 0.05);
+      cells.push(`w16: ${med(p16.overhead, pct)}${pmark(t)}`);
+    }
+    const rate = (p?: EnginePairs) => (p ? `${fmt(p.queue.median)} vs ${fmt(p.direct.median)}` : '–');
+    if (p1 || p16) rows.push([
+      `tiny model ${kind}, ${unit}: queue (1 worker) vs direct loop, medians of ${r.engine!.pairs} pairs; overhead = direct / queue − 1 per pair, median (min–max)`,
+      `w1: ${rate(p1)}; w16: ${rate(p16)}`,
       '',
       '',
-      `overhead ${fmt(overhead * 100, 1)}%${mark(t.met)}; width 16: ${overhead16 === null ? '–' : `${fmt(overhead16 * 100, 1)}%`}${mark(t16.met)}`,
+      `overhead ${cells.join('; ')}`,
       `≤ ${W1_GOAL[kind] * 100}% (w1), ≤ 5% (w16)`,
     ]);
     for (const path of ['direct', 'queue'] as const) {
-      const base = eng(kind, path, 1)!;
-      const cells = [`${kind} ${unit}, ${path}`];
+      const base = eng(kind, 1)?.[path].median;
+      const row = [`${kind} ${unit}, ${path}`];
       for (const w of [1, 4, 16]) {
-        const e = eng(kind, path, w);
-        const sp = e ? round(e.perSecond / base.perSecond, 2) : null;
+        const e = eng(kind, w);
+        const sp = e && base ? round(e[path].median / base, 2) : null;
         ratios[`${kind}_${path}_speedup_w${w}`] = sp;
-        cells.push(e ? `${fmt(e.perSecond)} (${fmt(sp, 2)}x)` : '–');
+        row.push(e ? `${med(e[path], (x) => fmt(x))} [${fmt(sp, 2)}x]` : '–');
       }
-      engineRows.push(cells);
+      engineRows.push(row);
     }
+    for (const p of r.engine?.byWidth.filter((e) => e.kind === kind && e.trace) ?? []) {
+      for (const path of ['direct', 'queue'] as const) {
+        const t = p.trace![path];
+        const c = t.cpuMsPer1k;
+        traceRows.push([
+          `${kind} w${p.width} ${path}`,
+          med(t.busy, (x) => `${fmt(x * 100, 1)}%`),
+          `${med(t.headMs, (x) => fmt(x, 0))} / ${med(t.tailMs, (x) => fmt(x, 0))}`,
+          `${fmt(t.callsInFlight.median, 1)} (${fmt(t.textsInFlight.median, 0)}); ${fmt(t.perCall.median, 1)}`,
+          `${fmt(c.engine.median, 0)} / ${fmt(c.js.median, 0)} / ${fmt(c.postgres.median, 0)} = ${fmt(c.total.median, 0)}`,
+          path === 'queue' ? med(p.trace!.cpuRatio, times) : '',
+          t.statementsPer1k
+            ? (['claim', 'mark', 'complete'] as const).map((k) => `${k} ${fmt(t.statementsPer1k![k].calls)} (${fmt(t.statementsPer1k![k].ms)} ms)`).join(', ')
+            : '',
+        ]);
+      }
+    }
+    const row = [`${kind}: queue / direct, per pair`];
+    for (const w of [1, 4, 16]) {
+      const e = eng(kind, w);
+      row.push(e ? med(e.ratio, times) : '–');
+    }
+    engineRows.push(row);
   }
 
   // cache
@@ -239,6 +293,7 @@ export function buildReport(input: Input) {
     '² time-capped (30 s full, 15-20 s quick): rate = jobs enqueued or finished / elapsed, over the jobs done by then.',
     '³ pg-boss: LISTEN/NOTIFY wake-up on (useListenNotify, queue notify: true), polling every 0.5 s as its fallback; fewer serial samples.',
     '⁴ not measured: graphile-worker deletes completed jobs (its table never holds them); pg-boss moves them to an archive.',
+    'Paired figures (engine, depth): median (min–max) of per-pair values, the two sides run in turns, each run at least a few seconds; ✓ every pair meets the target, ✗ none does, "~ within noise" the pairs fall on both sides of it. The other rows are one run each.',
     'graphile-worker: default = its defaults (one get_job and one complete_job per job); batched = localQueue size 500 with completeJobBatchDelay and failJobBatchDelay 0.',
     'pg-boss: equivalent concurrency = localConcurrency N of batchSize 1 per process; "batch 100" = its own batched fetch/complete (burstWhenBatchFull).',
   ];
@@ -246,9 +301,21 @@ export function buildReport(input: Input) {
 
   const t = new Table({ head, wordWrap: true, colWidths: [34, 24, 16, 22, 28, 14] });
   for (const row of rows) t.push(row);
-  const te = new Table({ head: ['engine (tiny model)', 'width 1', 'width 4', 'width 16'] });
+  const engineHead = ['engine (tiny model), median (min–max) [speedup over width 1]', 'width 1', 'width 4', 'width 16'];
+  const te = new Table({ head: engineHead });
   for (const row of engineRows) te.push(row);
-  const table = [header, t.toString(), engineRows.length ? te.toString() : '', ...notes].filter(Boolean).join('\n');
+  const traceHead = [
+    'engine trace (BENCH_ENGINE_TRACE=1)',
+    'engine call in flight, share of wall',
+    'ms before first / after last call',
+    'calls (texts) in flight; texts per call',
+    'CPU ms per 1,000 items: engine / JS / PostgreSQL = total',
+    'CPU queue / direct',
+    'statements per 1,000 jobs (server ms)',
+  ];
+  const tt = new Table({ head: traceHead });
+  for (const row of traceRows) tt.push(row);
+  const table = [header, t.toString(), engineRows.length ? te.toString() : '', traceRows.length ? tt.toString() : '', ...notes].filter(Boolean).join('\n');
 
   const md = (h: string[], rs: string[][]) =>
     [`| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`, ...rs.map((x) => `| ${x.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`)].join('\n');
@@ -258,10 +325,17 @@ export function buildReport(input: Input) {
     md(head, rows),
     '',
     engineRows.length
-      ? 'Engine throughput by width (direct: texts per `engine.embed` call / generate calls in flight; queue: worker `--concurrency`); speedup over width 1 in brackets:\n\n' +
-        md(['engine (tiny model)', 'width 1', 'width 4', 'width 16'], engineRows)
+      ? `Engine throughput by width (direct: texts per \`engine.embed\` call / generate calls in flight; queue: worker \`--concurrency\`), ` +
+        `${r.engine!.pairs} pairs of runs of at least ${r.engine!.minSeconds} s (shortest: ${fmt(Math.min(...r.engine!.byWidth.map((e) => e.shortestSeconds)), 2)} s; ` +
+        `${r.engine!.byWidth.reduce((a, e) => a + e.redone, 0)} pairs run again, larger, because a run was shorter), queue and direct in turns: median (min–max) over the pairs, speedup of the medians over width 1 in brackets:\n\n` +
+        md(engineHead, engineRows)
       : '',
     '',
+    traceRows.length
+      ? 'Where the time went (median (min–max) over the pairs; JS = the engine process\'s JavaScript threads, plus the bench\'s NOTIFY listener on the queue side):\n\n' +
+        md(traceHead, traceRows) +
+        '\n'
+      : '',
     ...notes.map((n) => `${n}  `),
   ].join('\n');
   return { table, markdown, ratios, targets };

@@ -4,6 +4,11 @@
 //   --quick                 small sizes for iteration (10k jobs, 100k depth rows)
 //   --scenarios a,b         or BENCH_SCENARIOS: enqueue, burndown, latency, depth, engine, cache, server, cli
 //   --out <file>            results JSON (default bench/results/<date>.json)
+// Paired scenarios (engine, depth; bench/lib/pairs.ts): BENCH_PAIRS (pairs per
+// ratio, at least 5) and BENCH_MIN_SECONDS (each timed run at least this long)
+// override the sizes below, BENCH_WIDTHS=1,16 limits the engine widths;
+// BENCH_ENGINE_TRACE=1 records where the engine
+// scenario's time goes (bench/lib/engineTrace.ts).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem, platform, release } from 'node:os';
@@ -13,7 +18,7 @@ import cliProgress from 'cli-progress';
 import { startBenchServer } from './lib/server.ts';
 import { graphileWorker, pgBoss, steadytext, type QueueSystem } from './lib/systems.ts';
 import { burnDown, enqueueRate, latency } from './scenarios/queue.ts';
-import { claimAtDepth } from './scenarios/depth.ts';
+import { depthScenario } from './scenarios/depth.ts';
 import { cacheHit } from './scenarios/cache.ts';
 import { engineScenario } from './scenarios/engine.ts';
 import { serverScenario, type ServerRun } from './scenarios/server.ts';
@@ -47,9 +52,24 @@ for (const s of picked) {
 }
 const run = (s: Scenario) => picked.includes(s);
 
+const envNumber = (name: string, least: number) => {
+  const v = process.env[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < least) {
+    console.error(`${name}=${v}: a number, at least ${least}`);
+    process.exit(2);
+  }
+  return n;
+};
+const pairs = envNumber('BENCH_PAIRS', 5) ?? (quick ? 5 : 7);
+const minSeconds = envNumber('BENCH_MIN_SECONDS', 0.1) ?? (quick ? 2 : 5);
+// BENCH_WIDTHS=16: the engine scenario at some widths only (for iteration)
+const widths = process.env.BENCH_WIDTHS?.split(',').map(Number) ?? [1, 4, 16];
+
 export const SIZES = quick
-  ? { enqueueJobs: 10_000, enqueueCapSeconds: 15, burnJobs: 10_000, burnCapSeconds: 20, concurrency: 4, latencySamples: 200, bossLatencySamples: 20, depthRows: 100_000, depthSmall: 1_000, depthPending: 1_000, depthClaims: 300, embedTexts: 200, prompts: 32, maxTokens: 32, widths: [1, 4, 16], cacheRequests: 2_000 }
-  : { enqueueJobs: 100_000, enqueueCapSeconds: 30, burnJobs: 100_000, burnCapSeconds: 30, concurrency: 4, latencySamples: 1_000, bossLatencySamples: 100, depthRows: 1_000_000, depthSmall: 1_000, depthPending: 1_000, depthClaims: 500, embedTexts: 1_000, prompts: 128, maxTokens: 32, widths: [1, 4, 16], cacheRequests: 10_000 };
+  ? { enqueueJobs: 10_000, enqueueCapSeconds: 15, burnJobs: 10_000, burnCapSeconds: 20, concurrency: 4, latencySamples: 200, bossLatencySamples: 20, depthRows: 100_000, depthSmall: 1_000, depthPending: 1_000, embedTexts: 200, prompts: 32, maxTokens: 32, widths, cacheRequests: 2_000, pairs, minSeconds }
+  : { enqueueJobs: 100_000, enqueueCapSeconds: 30, burnJobs: 100_000, burnCapSeconds: 30, concurrency: 4, latencySamples: 1_000, bossLatencySamples: 100, depthRows: 1_000_000, depthSmall: 1_000, depthPending: 1_000, embedTexts: 1_000, prompts: 128, maxTokens: 32, widths, cacheRequests: 10_000, pairs, minSeconds };
 
 const bars = new cliProgress.SingleBar(
   { format: '{bar} {percentage}% | {label} {value}/{total} | {elapsed}s total', hideCursor: true, clearOnComplete: false },
@@ -90,10 +110,10 @@ function versionOf(pkg: string): string {
 }
 const versions = { graphileWorker: versionOf('graphile-worker'), pgBoss: versionOf('pg-boss') };
 
-const server = await startBenchServer();
+const server = await startBenchServer({ statStatements: process.env.BENCH_ENGINE_TRACE === '1' });
 say(`PostgreSQL ${server.version} (embedded), fsync=${server.settings.fsync}, synchronous_commit=${server.settings.synchronous_commit}; ${quick ? 'quick' : 'full'} run: ${picked.join(', ')}`);
 
-const results: BenchResults & { server?: ServerRun[] } = { enqueue: [], burndown: [], latency: [], depth: [], engine: [] };
+const results: BenchResults & { server?: ServerRun[] } = { enqueue: [], burndown: [], latency: [] };
 
 let systems: QueueSystem[] = [];
 const errors: Record<string, string> = {};
@@ -145,19 +165,23 @@ try {
     }
   });
   if (run('depth')) await guard('depth', async () => {
-    for (const rows of [SIZES.depthSmall, SIZES.depthRows]) {
-      const r = await claimAtDepth(st.url, rows, SIZES.depthPending, SIZES.depthClaims, progress);
-      results.depth.push(r);
-      say(`depth ${rows} rows: claim p50 ${r.claim.p50} ms p99 ${r.claim.p99} ms (fill ${r.fillSeconds} s)`);
-    }
+    const urls = { small: await server.createDatabase('bench_depth_small'), big: await server.createDatabase('bench_depth_big') };
+    for (const url of Object.values(urls)) await steadytext(url).setup();
+    const r = await depthScenario(
+      urls,
+      { small: SIZES.depthSmall, big: SIZES.depthRows, pending: SIZES.depthPending, pairs: SIZES.pairs, minSeconds: SIZES.minSeconds },
+      progress,
+    );
+    results.depth = r;
+    say(`depth: claim p50 ${r.bigP50.median} ms at ${r.big} rows vs ${r.smallP50.median} ms at ${r.small}; per pair ${r.ratio.median}x (${r.ratio.min}–${r.ratio.max}), ${r.pairs} pairs of ${r.claims} claims (fill ${r.fillSeconds} s)`);
   });
   if (run('engine')) await guard('engine', async () => {
     results.engine = await engineScenario(
       st,
-      { embedTexts: SIZES.embedTexts, prompts: SIZES.prompts, maxTokens: SIZES.maxTokens, widths: SIZES.widths },
+      { widths: SIZES.widths, maxTokens: SIZES.maxTokens, minSeconds: SIZES.minSeconds, pairs: SIZES.pairs },
       progress,
+      say,
     );
-    say('engine: ' + results.engine.map((r) => `${r.kind}/${r.path}/w${r.width} ${r.perSecond}`).join(', '));
   });
   if (run('server')) await guard('server', async () => {
     results.server = await serverScenario(

@@ -16,14 +16,15 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-/** Server defaults (fsync on, synchronous_commit on): durable, as a user runs it. */
-export async function startBenchServer(): Promise<BenchServer> {
+/** Server defaults (fsync on, synchronous_commit on): durable, as a user runs it; statStatements: pg_stat_statements loaded. */
+export async function startBenchServer(opts: { statStatements?: boolean } = {}): Promise<BenchServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'pg-steadytext-bench-'));
   chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user when we are root
   const server = await startEmbeddedPostgres({
     dataDir: path.join(dir, 'data'),
     port: await freePort(),
-    postgresFlags: ['-c', 'max_connections=200'],
+    // pg_stat_statements only for the engine trace (BENCH_ENGINE_TRACE=1): it costs every statement a little
+    postgresFlags: ['-c', 'max_connections=200', ...(opts.statStatements ? ['-c', 'shared_preload_libraries=pg_stat_statements'] : [])],
   });
   const url = (db: string) => {
     const u = new URL(server.url);
