@@ -8,15 +8,21 @@
 //   that buffer; embed jobs go in micro-batches of up to embedBatchSize.
 // - Completer (completer.ts): group-commits results while the next jobs run.
 //
+// Its periodic duties are services of their own (services/, the way River
+// gives each maintenance duty a service on one start/stop base): the
+// heartbeat, the reclaim of lost workers' jobs, the cache eviction and the
+// result retention. Each run of one is a signal on Worker.events.
+//
 // This file holds what joins them: the jobs held (claimed, not yet recorded),
 // the LISTEN connection (steadytext_new_job wakes the producer;
 // steadytext_cancelled makes the worker check the row and abort a cancelled
-// job), each job's outcome (complete, fail/retry, discard), the heartbeat,
-// reclaim and cache-eviction timers, and the graceful stop. Each state
+// job), each job's outcome (complete, fail/retry, discard), and the start and
+// the graceful stop. Each state
 // transition has one home in src/db/: claimJobs, completeJobs, failJob (and
 // the give-up rule it shares with reclaimStale, failedAttempt.ts),
 // releaseJobs/releaseOrphans, reclaimStale, cancelledJobs (the worker's half
 // of cancel).
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { EngineInputError, type Engine, type ModelRole } from '../engine/types.ts';
@@ -24,12 +30,11 @@ import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, FUNCTION_NAMES, type FunctionName }
 import { modelRoleOf } from '../jobTypes.ts';
 import { cancelledJobs } from '../db/cancelledJobs.ts';
 import { claimJobs, type ClaimedJob } from '../db/claimJobs.ts';
-import { evictCache } from '../db/evictCache.ts';
 import { failJob } from '../db/failJob.ts';
-import { heartbeat } from '../db/heartbeat.ts';
 import { markStarted } from '../db/markStarted.ts';
 import { markWorkerStopped } from '../db/markWorkerStopped.ts';
-import { reclaimStale } from '../db/reclaimStale.ts';
+import { reclaimStale, type ReclaimedJob } from '../db/reclaimStale.ts';
+import type { CleanupResult } from '../db/cleanupResults.ts';
 import { assertSchemaVersion } from '../db/schemaVersion.ts';
 import { withPinnedSearchPath } from '../db/pinSearchPath.ts';
 import { registerWorker } from '../db/registerWorker.ts';
@@ -53,7 +58,10 @@ import {
   type HeldJob,
 } from './heldJob.ts';
 import { Listener } from './listener.ts';
-import { startRetention } from './retention.ts';
+import { CacheEvictionService } from './services/cacheEviction.ts';
+import { HeartbeatService, type HeartbeatResult } from './services/heartbeat.ts';
+import { ReclaimService } from './services/reclaim.ts';
+import { RetentionService } from './services/retention.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { startWorkerMetrics, type MetricsServer } from './metricsServer.ts';
 import { Producer, type Want } from './producer.ts';
@@ -74,6 +82,32 @@ export interface WorkerStats {
   resultsDiscarded: number;
 }
 
+/**
+ * What the worker signals on Worker.events: one event per completed run of
+ * each periodic service (a run that failed or had nothing to do sends none).
+ * Tests wait on them (`once(worker.events, 'reclaimed')`) rather than on
+ * the clock or the worker's private fields.
+ */
+export interface WorkerEvents {
+  /** A heartbeat was sent. */
+  heartbeat: [HeartbeatResult];
+  /** A reclaim pass ran: the jobs it took back from lost workers (often none). */
+  reclaimed: [ReclaimedJob[]];
+  /** steadytext_cache_evict() ran: the entries it evicted. */
+  evicted: [number];
+  /** The result retention ran (only with --result-retention). */
+  cleanedUp: [CleanupResult];
+}
+
+/** The worker's periodic duties, one service each (services/). */
+export interface WorkerServices {
+  heartbeat: HeartbeatService;
+  reclaim: ReclaimService;
+  cacheEviction: CacheEvictionService;
+  /** Only when --result-retention is set. */
+  retention?: RetentionService;
+}
+
 export class Worker {
   readonly settings: WorkerSettings;
   private pool?: pg.Pool;
@@ -87,16 +121,12 @@ export class Worker {
   private readonly held = new Map<string, HeldJob>();
   /** Outcomes being recorded (complete or fail), for the graceful stop. */
   private readonly recording = new Set<Promise<void>>();
-  private readonly timers: NodeJS.Timeout[] = [];
   private readonly wakeTimers = new Set<NodeJS.Timeout>();
   private stopping = false;
   private stopPromise?: Promise<void>;
   private jobsCompleted = 0;
   private jobsFailed = 0;
   private resultsDiscarded = 0;
-  private heartbeatBusy = false;
-  private reclaimBusy = false;
-  private evictUnavailable = false;
   /** Jobs named by a steadytext_cancelled NOTIFY, to be checked against their rows. */
   private readonly cancelChecks = new Set<string>();
   private cancelCheckBusy = false;
@@ -104,8 +134,57 @@ export class Worker {
   metrics?: WorkerMetrics;
   metricsServer?: MetricsServer;
 
+  /** Signals of the periodic services' runs (WorkerEvents). */
+  readonly events = new EventEmitter<WorkerEvents>();
+  /** The periodic duties; started by start(), stopped by stop(). */
+  readonly services: Readonly<WorkerServices>;
+
   constructor(settings: WorkerSettings) {
     this.settings = settings;
+    const s = settings;
+    const pool = () => this.pool;
+    const log = (line: string) => this.log('info', line);
+    this.services = {
+      heartbeat: new HeartbeatService({
+        intervalMs: s.heartbeatIntervalMs,
+        pool,
+        workerId: this.workerId,
+        currentJobs: () => this.stats.running,
+        stopping: () => this.stopping,
+        register: (db) => registerWorker(db, this.registration()),
+        log,
+        onRun: (r) => this.events.emit('heartbeat', r),
+      }),
+      reclaim: new ReclaimService({
+        intervalMs: s.heartbeatIntervalMs,
+        pool,
+        workerId: this.workerId,
+        maxRetries: s.maxRetries,
+        log,
+        onRun: (jobs) => {
+          if (jobs.length > 0) this.producer?.wake();
+          this.events.emit('reclaimed', jobs);
+        },
+      }),
+      cacheEviction: new CacheEvictionService({
+        intervalMs: s.cacheEvictIntervalMs,
+        pool,
+        log,
+        debug: (line) => this.log('debug', line),
+        onRun: (n) => this.events.emit('evicted', n),
+      }),
+      retention:
+        s.resultRetentionMs === undefined
+          ? undefined
+          : new RetentionService({
+              intervalMs: s.resultCleanupIntervalMs,
+              pool,
+              olderThanMs: s.resultRetentionMs,
+              batchSize: s.resultCleanupBatchSize,
+              log,
+              onRun: (r) => this.events.emit('cleanedUp', r),
+            }),
+    };
   }
 
   get workerId(): string {
@@ -252,18 +331,16 @@ export class Worker {
       pollIntervalMs: s.pollIntervalMs,
       log: (line) => this.log('info', line),
     });
-    this.timers.push(
-      setInterval(() => void this.beat(), s.heartbeatIntervalMs),
-      setInterval(() => void this.reclaim(), s.heartbeatIntervalMs),
-      setInterval(() => void this.evict(), s.cacheEvictIntervalMs),
-    );
-    const retention = startRetention(s, { pool: () => this.pool, stopping: () => this.stopping, log: (l) => this.log('info', l) });
-    if (retention) this.timers.push(retention);
+    for (const service of this.periodic()) service.start();
     this.producer.start();
     const models = Object.entries(this.models).map(([role, id]) => `${role}=${id}`).join(', ') || 'none';
     this.announce(
       `started (concurrency ${s.concurrency}, prefetch ${s.prefetch ?? 'auto'}, embed batch ${s.batchEmbeddings ? s.embedBatchSize : 1}, poll ${s.pollIntervalMs / 1000} s; models ${models})`,
     );
+  }
+
+  private periodic() {
+    return Object.values(this.services).filter((service) => service !== undefined);
   }
 
   private registration() {
@@ -531,63 +608,6 @@ export class Worker {
     this.wakeTimers.add(t);
   }
 
-  // ------------------------------------------------------------ timers
-
-  private async beat(status?: 'stopping'): Promise<void> {
-    if (this.heartbeatBusy || !this.pool) return;
-    this.heartbeatBusy = true;
-    const pool = this.pool;
-    try {
-      const state = { currentJobs: this.stats.running, status };
-      const found = await withRetries(() => heartbeat(pool, this.workerId, state));
-      if (!found && !this.stopping) {
-        this.log('info', 'worker row missing; registering again');
-        await registerWorker(pool, this.registration());
-      }
-    } catch (err) {
-      this.log('info', `heartbeat failed: ${(err as Error).message}`);
-    } finally {
-      this.heartbeatBusy = false;
-    }
-  }
-
-  private async reclaim(): Promise<void> {
-    if (this.reclaimBusy || this.stopping || !this.pool) return;
-    this.reclaimBusy = true;
-    const pool = this.pool;
-    try {
-      const jobs = await withRetries(() => reclaimStale(pool, this.settings.maxRetries, { self: this.workerId }));
-      if (jobs.length > 0) {
-        const lost = [...new Set(jobs.map((j) => j.lost_worker))].join(', ');
-        const ran = jobs.filter((j) => j.started).length;
-        this.log(
-          'info',
-          `reclaimed ${jobs.length} job(s) from lost worker(s) ${lost}: ${ran} were running (a failed attempt each), ${jobs.length - ran} only claimed ahead (no retry counted)`,
-        );
-        this.producer?.wake();
-      }
-    } catch (err) {
-      this.log('info', `reclaim failed: ${(err as Error).message}`);
-    } finally {
-      this.reclaimBusy = false;
-    }
-  }
-
-  private async evict(): Promise<void> {
-    if (this.evictUnavailable || this.stopping || !this.pool) return;
-    try {
-      const n = await evictCache(this.pool);
-      if (n > 0) this.log('debug', `evicted ${n} cache entries`);
-    } catch (err) {
-      if ((err as { code?: string }).code === '42883') {
-        this.evictUnavailable = true; // steadytext_cache_evict() not installed
-        this.log('info', 'steadytext_cache_evict() is not installed; cache eviction off');
-      } else {
-        this.log('info', `cache eviction failed: ${(err as Error).message}`);
-      }
-    }
-  }
-
   // ------------------------------------------------------------ stop
 
   /**
@@ -604,6 +624,10 @@ export class Worker {
 
   private async doStop(): Promise<void> {
     this.stopping = true;
+    // No more reclaim, eviction or retention runs; the heartbeat goes on
+    // through the grace (the jobs still running stay this worker's).
+    const { heartbeat, ...others } = this.services;
+    const othersStopped = Promise.all(Object.values(others).map((service) => service?.stop()));
     await this.producer?.stop();
     const pool = this.pool;
     let released = 0;
@@ -618,7 +642,7 @@ export class Worker {
     const buffered = this.executor?.drain() ?? [];
     for (const h of buffered) this.forget(h);
     await release(buffered.map((h) => h.job.request_id));
-    if (pool) await this.beat('stopping');
+    if (pool) await heartbeat.runNow();
     if (this.held.size > 0) {
       this.log('info', `stopping: waiting up to ${this.settings.shutdownGraceMs / 1000} s for ${this.held.size} job(s)`);
       let graceTimer: NodeJS.Timeout | undefined;
@@ -633,7 +657,7 @@ export class Worker {
     await this.settled();
     await release([...this.held.keys()]);
     this.held.clear();
-    for (const t of this.timers) clearInterval(t);
+    await Promise.all([heartbeat.stop(), othersStopped]);
     if (pool) {
       await withRetries(() => markWorkerStopped(pool, this.workerId)).catch((err) =>
         this.log('info', `could not mark the worker stopped: ${(err as Error).message}`),
@@ -653,7 +677,7 @@ export class Worker {
   }
 
   private async teardown(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
+    await Promise.all(this.periodic().map((service) => service.stop()));
     for (const t of this.wakeTimers) clearTimeout(t);
     this.wakeTimers.clear();
     await this.listener?.close();
