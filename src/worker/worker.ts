@@ -25,12 +25,11 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import pg from 'pg';
-import { EngineInputError, type Engine, type ModelRole } from '../engine/types.ts';
+import type { Engine, ModelRole } from '../engine/types.ts';
 import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, FUNCTION_NAMES, type FunctionName } from '../interfaces.ts';
 import { modelRoleOf } from '../jobTypes.ts';
 import { cancelledJobs } from '../db/cancelledJobs.ts';
 import { claimJobs, type ClaimedJob } from '../db/claimJobs.ts';
-import { failJob } from '../db/failJob.ts';
 import { markStarted } from '../db/markStarted.ts';
 import { markWorkerStopped } from '../db/markWorkerStopped.ts';
 import { reclaimStale, type ReclaimedJob } from '../db/reclaimStale.ts';
@@ -38,26 +37,14 @@ import type { CleanupResult } from '../db/cleanupResults.ts';
 import { assertSchemaVersion } from '../db/schemaVersion.ts';
 import { withPinnedSearchPath } from '../db/pinSearchPath.ts';
 import { registerWorker } from '../db/registerWorker.ts';
-import { releaseJobs } from '../db/releaseJobs.ts';
 import { releaseOrphans } from '../db/releaseOrphans.ts';
 import { withRetries } from '../db/withRetries.ts';
 import { writeModelIds } from '../db/writeModelIds.ts';
-import { Completer } from './completer.ts';
 import { engineModelIds, engineRefusals, loadWorkerEngine } from './engine.ts';
-import { JobInputError } from './execute.ts';
 import { Executor } from './executor.ts';
-import {
-  Cancelled,
-  holdJob,
-  runMs,
-  Shutdown,
-  TimedOut,
-  UnstorableResult,
-  unstorableText,
-  waitedMs,
-  type HeldJob,
-} from './heldJob.ts';
+import { Cancelled, holdJob, Shutdown, type HeldJob } from './heldJob.ts';
 import { Listener } from './listener.ts';
+import { Outcomes } from './outcomes.ts';
 import { CacheEvictionService } from './services/cacheEviction.ts';
 import { HeartbeatService, type HeartbeatResult } from './services/heartbeat.ts';
 import { ReclaimService } from './services/reclaim.ts';
@@ -116,17 +103,10 @@ export class Worker {
   private listener?: Listener;
   private producer?: Producer;
   private executor?: Executor;
-  private completer?: Completer;
   /** Every job this worker holds, from its claim until its outcome is recorded. */
   private readonly held = new Map<string, HeldJob>();
-  /** Outcomes being recorded (complete or fail), for the graceful stop. */
-  private readonly recording = new Set<Promise<void>>();
-  private readonly wakeTimers = new Set<NodeJS.Timeout>();
   private stopping = false;
   private stopPromise?: Promise<void>;
-  private jobsCompleted = 0;
-  private jobsFailed = 0;
-  private resultsDiscarded = 0;
   /** Jobs named by a steadytext_cancelled NOTIFY, to be checked against their rows. */
   private readonly cancelChecks = new Set<string>();
   private cancelCheckBusy = false;
@@ -138,12 +118,26 @@ export class Worker {
   readonly events = new EventEmitter<WorkerEvents>();
   /** The periodic duties; started by start(), stopped by stop(). */
   readonly services: Readonly<WorkerServices>;
+  /** Each held job's outcome, and the counts. */
+  private readonly outcomes: Outcomes;
 
   constructor(settings: WorkerSettings) {
     this.settings = settings;
     const s = settings;
     const pool = () => this.pool;
     const log = (line: string) => this.log('info', line);
+    this.outcomes = new Outcomes({
+      pool,
+      workerId: this.workerId,
+      maxRetries: s.maxRetries,
+      retryBackoffBaseMs: s.retryBackoffBaseMs,
+      retryBackoffMaxMs: s.retryBackoffMaxMs,
+      modelId: (fn) => this.models[modelRoleOf(fn)] ?? null,
+      metrics: () => this.metrics,
+      forget: (h) => this.forget(h),
+      wake: () => this.producer?.wake(),
+      log: (level, line) => this.log(level, line),
+    });
     this.services = {
       heartbeat: new HeartbeatService({
         intervalMs: s.heartbeatIntervalMs,
@@ -202,9 +196,9 @@ export class Worker {
       workerId: this.workerId,
       running,
       buffered,
-      jobsCompleted: this.jobsCompleted,
-      jobsFailed: this.jobsFailed,
-      resultsDiscarded: this.resultsDiscarded,
+      jobsCompleted: this.outcomes.jobsCompleted,
+      jobsFailed: this.outcomes.jobsFailed,
+      resultsDiscarded: this.outcomes.resultsDiscarded,
     };
   }
 
@@ -295,14 +289,13 @@ export class Worker {
       await this.teardown();
       throw err;
     }
-    this.completer = new Completer(() => this.pool, this.workerId);
     this.executor = new Executor({
       engine: this.engine,
       concurrency: s.concurrency,
       batchEmbeddings: s.batchEmbeddings,
       embedBatchSize: s.embedBatchSize,
       timeoutSeconds: s.timeoutSeconds,
-      onOutcome: (h, outcome) => this.record(h, outcome),
+      onOutcome: (h, outcome) => this.outcomes.record(h, outcome),
       onTake: () => this.producer?.wake(),
       markStarted: (jobs) => {
         const pool = this.pool;
@@ -317,7 +310,7 @@ export class Worker {
       },
       onLost: (h) => {
         this.forget(h);
-        this.discarded(h);
+        this.outcomes.discarded(h);
         this.log('debug', `job ${h.job.request_id} dropped before it started: no longer this worker's claim`);
       },
       log: (line) => this.log('debug', line),
@@ -353,8 +346,8 @@ export class Worker {
       version: packageVersion(),
       models: this.models as Record<string, string>,
       servedFunctions: this.served,
-      jobsCompleted: this.jobsCompleted,
-      jobsFailed: this.jobsFailed,
+      jobsCompleted: this.outcomes.jobsCompleted,
+      jobsFailed: this.outcomes.jobsFailed,
     };
   }
 
@@ -411,7 +404,7 @@ export class Worker {
       // claim replaces it. A buffered old copy is dropped; a running one
       // runs on, its result refused by the attempt guard.
       const old = this.held.get(job.request_id);
-      if (old && old.state === 'buffered' && this.executor!.remove(job.request_id) === old) this.discarded(old);
+      if (old && old.state === 'buffered' && this.executor!.remove(job.request_id) === old) this.outcomes.discarded(old);
       const h = holdJob(job);
       this.held.set(job.request_id, h);
       return h;
@@ -486,126 +479,10 @@ export class Worker {
     this.log('debug', `job ${id} cancelled`);
     if (h.state === 'buffered' && this.executor!.remove(id)) {
       this.forget(h);
-      this.discarded(h);
+      this.outcomes.discarded(h);
     } else if (h.state === 'running') {
       h.controller.abort(new Cancelled());
     }
-  }
-
-  // ------------------------------------------------------------ outcomes
-
-  /** A job's engine call ended: record its outcome (the slot already runs the next job). */
-  private record(h: HeldJob, outcome: { result: string } | { error: unknown }): void {
-    const p = ('result' in outcome ? this.succeed(h, outcome.result) : this.fail(h, outcome.error)).catch((err) =>
-      this.log('info', `job ${h.job.request_id}: ${(err as Error).message}`),
-    );
-    this.recording.add(p);
-    void p.finally(() => this.recording.delete(p));
-  }
-
-  private async succeed(h: HeldJob, result: string): Promise<void> {
-    const { job } = h;
-    // A result PostgreSQL cannot store would fail the grouped statement: fail
-    // this job on its own, before it gets there.
-    const unstorable = unstorableText(result);
-    if (unstorable) return this.fail(h, new UnstorableResult(unstorable, true));
-    const counted = await this.completer!.store({
-      requestId: job.request_id,
-      attempt: job.attempt,
-      result,
-      modelId: this.models[modelRoleOf(job.function_name)] ?? null,
-      waitedMs: waitedMs(h),
-    });
-    if (counted instanceof Error) {
-      if (counted instanceof Shutdown) return; // never sent: stays held, stop() releases it to pending
-      this.log('info', `job ${job.request_id}: could not store the result: ${counted.message}`);
-      // Not left 'processing' forever: a result the database refuses fails
-      // the job at once; a lost connection goes through the retry logic.
-      return this.fail(
-        h,
-        counted instanceof UnstorableResult ? counted : new Error(`could not store the result: ${counted.message}`),
-      );
-    }
-    this.forget(h);
-    if (counted) {
-      this.jobsCompleted++;
-      this.metrics?.jobSettled(job.function_name, 'completed', runMs(h));
-      this.log('debug', `job ${job.request_id} completed in ${Math.round(runMs(h))} ms`);
-    } else {
-      this.discarded(h);
-      this.log('debug', `job ${job.request_id} result discarded (no longer ours: cancelled or reclaimed)`);
-    }
-  }
-
-  private discarded(h: HeldJob): void {
-    this.resultsDiscarded++;
-    this.metrics?.jobSettled(h.job.function_name, 'discarded', runMs(h));
-  }
-
-  private async fail(h: HeldJob, err: unknown): Promise<void> {
-    const { job } = h;
-    if (err instanceof Shutdown) return; // stays held: stop() releases it to pending
-    if (err instanceof Cancelled) {
-      this.forget(h);
-      this.discarded(h); // the row is 'cancelled' (checked before the abort)
-      return;
-    }
-    const retryable = !(
-      err instanceof EngineInputError ||
-      err instanceof JobInputError ||
-      (err instanceof UnstorableResult && err.permanent) ||
-      (err instanceof TimedOut && err.ownWork)
-    );
-    const full = err instanceof TimedOut ? err.message : err instanceof Error ? err.message || err.name : String(err);
-    // The job's error is read by the tenant who asked: where the engine says
-    // what it may see (an inference server's answer without its URL), that is
-    // stored and the operator's full text goes to the log.
-    const publicMessage = (err as { publicMessage?: unknown } | null)?.publicMessage;
-    const message = typeof publicMessage === 'string' && publicMessage !== '' ? publicMessage : full;
-    if (message !== full) this.log('info', `job ${job.request_id} (${job.function_name}, attempt ${job.attempt}): ${full}`);
-    const s = this.settings;
-    try {
-      const outcome = await withRetries(
-        () =>
-          failJob(this.pool!, job.request_id, this.workerId, job.attempt, {
-            error: message,
-            defaultMaxRetries: s.maxRetries,
-            backoffBaseMs: s.retryBackoffBaseMs,
-            backoffMaxMs: s.retryBackoffMaxMs,
-            retryable,
-            waitedMs: waitedMs(h),
-          }),
-        { attempts: 10 },
-      );
-      this.metrics?.jobSettled(
-        job.function_name,
-        !outcome.counted ? 'discarded' : outcome.status === 'failed' ? 'failed' : 'retried',
-        runMs(h),
-      );
-      if (!outcome.counted) {
-        this.resultsDiscarded++;
-      } else if (outcome.status === 'failed') {
-        this.jobsFailed++;
-        this.log('debug', `job ${job.request_id} failed: ${message}`);
-      } else {
-        this.log('debug', `job ${job.request_id} will retry (retry ${outcome.retryCount}): ${message}`);
-        this.wakeAt(outcome.runAt!);
-      }
-    } catch (e) {
-      // Left 'processing': the orphan check releases it once it is no longer held.
-      this.log('info', `job ${job.request_id}: could not record the failure: ${(e as Error).message}`);
-    } finally {
-      this.forget(h);
-    }
-  }
-
-  /** Claims again when a retry's backoff ends, rather than at the next poll. */
-  private wakeAt(at: Date): void {
-    const t = setTimeout(() => {
-      this.wakeTimers.delete(t);
-      this.producer?.wake();
-    }, Math.max(0, at.getTime() - Date.now()) + 5);
-    this.wakeTimers.add(t);
   }
 
   // ------------------------------------------------------------ stop
@@ -630,18 +507,9 @@ export class Worker {
     const othersStopped = Promise.all(Object.values(others).map((service) => service?.stop()));
     await this.producer?.stop();
     const pool = this.pool;
-    let released = 0;
-    const release = async (ids: string[]) => {
-      if (ids.length === 0 || !pool) return;
-      try {
-        released += await withRetries(() => releaseJobs(pool, this.workerId, ids));
-      } catch (err) {
-        this.log('info', `could not release ${ids.length} job(s): ${(err as Error).message} (they will be reclaimed)`);
-      }
-    };
     const buffered = this.executor?.drain() ?? [];
     for (const h of buffered) this.forget(h);
-    await release(buffered.map((h) => h.job.request_id));
+    await this.outcomes.release(buffered.map((h) => h.job.request_id));
     if (pool) await heartbeat.runNow();
     if (this.held.size > 0) {
       this.log('info', `stopping: waiting up to ${this.settings.shutdownGraceMs / 1000} s for ${this.held.size} job(s)`);
@@ -653,9 +521,9 @@ export class Worker {
       clearTimeout(graceTimer);
     }
     for (const h of this.held.values()) if (h.state === 'running') h.controller.abort(new Shutdown());
-    this.completer?.abandon(new Shutdown());
+    this.outcomes.abandon();
     await this.settled();
-    await release([...this.held.keys()]);
+    await this.outcomes.release([...this.held.keys()]);
     this.held.clear();
     await Promise.all([heartbeat.stop(), othersStopped]);
     if (pool) {
@@ -664,22 +532,22 @@ export class Worker {
       );
     }
     await this.teardown();
-    this.announce(`stopped (${this.jobsCompleted} completed, ${this.jobsFailed} failed, ${released} released)`);
+    const { jobsCompleted, jobsFailed, released } = this.outcomes;
+    this.announce(`stopped (${jobsCompleted} completed, ${jobsFailed} failed, ${released} released)`);
   }
 
   /** Resolves once no engine call is in flight and every outcome is recorded. */
   private async settled(): Promise<void> {
     for (;;) {
       await this.executor?.idle();
-      if (this.recording.size === 0) return;
-      await Promise.allSettled([...this.recording]);
+      if (!this.outcomes.busy) return;
+      await this.outcomes.recorded();
     }
   }
 
   private async teardown(): Promise<void> {
     await Promise.all(this.periodic().map((service) => service.stop()));
-    for (const t of this.wakeTimers) clearTimeout(t);
-    this.wakeTimers.clear();
+    this.outcomes.close();
     await this.listener?.close();
     await this.metricsServer?.close();
     await this.pool?.end().catch(() => {});
