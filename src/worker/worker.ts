@@ -43,6 +43,7 @@ import { writeModelIds } from '../db/writeModelIds.ts';
 import { engineModelIds, engineRefusals, loadWorkerEngine } from './engine.ts';
 import { Executor } from './executor.ts';
 import { Cancelled, holdJob, Shutdown, type HeldJob } from './heldJob.ts';
+import { ClaimPolicy } from './claimPolicy.ts';
 import { Listener } from './listener.ts';
 import { Outcomes } from './outcomes.ts';
 import { CacheEvictionService } from './services/cacheEviction.ts';
@@ -51,8 +52,8 @@ import { ReclaimService } from './services/reclaim.ts';
 import { RetentionService } from './services/retention.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { startWorkerMetrics, type MetricsServer } from './metricsServer.ts';
-import { Producer, type Want } from './producer.ts';
-import { AUTO_PREFETCH_MAX, AUTO_PREFETCH_MS, type WorkerSettings } from './settings.ts';
+import { Producer } from './producer.ts';
+import type { WorkerSettings } from './settings.ts';
 import { packageVersion } from './version.ts';
 
 export { unstorableText } from './heldJob.ts';
@@ -289,12 +290,20 @@ export class Worker {
       await this.teardown();
       throw err;
     }
+    // One policy sizes the claims: the producer asks it, the executor informs it.
+    const policy = new ClaimPolicy({
+      concurrency: s.concurrency,
+      prefetch: s.prefetch,
+      batchEmbeddings: s.batchEmbeddings,
+      embedBatchSize: s.embedBatchSize,
+    });
     this.executor = new Executor({
       engine: this.engine,
       concurrency: s.concurrency,
       batchEmbeddings: s.batchEmbeddings,
       embedBatchSize: s.embedBatchSize,
       timeoutSeconds: s.timeoutSeconds,
+      policy,
       onOutcome: (h, outcome) => this.outcomes.record(h, outcome),
       onTake: () => this.producer?.wake(),
       markStarted: (jobs) => {
@@ -317,7 +326,8 @@ export class Worker {
     });
     this.producer = new Producer({
       claim: (limit, only, startNow) => claimJobs(this.pool!, this.workerId, limit, s.maxRetries, only, this.served, startNow),
-      want: () => this.want(),
+      policy,
+      buffer: () => this.executor!,
       accept: (jobs) => this.accept(jobs),
       releaseOrphans: () => this.releaseOrphans(),
       orphanCheckEveryMs: s.heartbeatTimeoutSeconds * 1000,
@@ -352,49 +362,6 @@ export class Worker {
   }
 
   // ------------------------------------------------------------ claiming
-
-  /**
-   * How many jobs the producer should claim now. The buffer is refilled when
-   * it is down to half of what it holds ahead (ahead()): up to the free slots
-   * plus that.
-   * When embed jobs are about, the next embed batch is topped up to
-   * embedBatchSize by an embed-only claim while the current one runs.
-   */
-  private want(): Want {
-    const s = this.settings;
-    const ex = this.executor!;
-    const ahead = this.ahead();
-    const buffered = ex.buffered;
-    const any = buffered <= Math.floor(ahead / 2) ? Math.max(0, ex.freeSlots + ahead - buffered) : 0;
-    let embed = 0;
-    if (s.batchEmbeddings && s.embedBatchSize > 1) {
-      const bufferedEmbeds = ex.bufferedEmbeds;
-      if (bufferedEmbeds <= Math.floor(s.embedBatchSize / 2)) embed = s.embedBatchSize - bufferedEmbeds;
-    }
-    // Jobs that go straight to a free slot: the claim stamps their started_at
-    // (see claimJobs). Free slots with jobs in the buffer do not occur: the
-    // executor fills a slot from the buffer the moment it frees. Jobs too
-    // short to wait for a mark of their own are all stamped at the claim
-    // (Executor.stampAhead).
-    const startNow = ex.stampAhead ? Math.max(any, embed) : ex.buffered === 0 ? ex.freeSlots : 0;
-    return { any, embed, startNow };
-  }
-
-  /**
-   * Jobs to hold claimed ahead: --prefetch when set; 'auto': about
-   * AUTO_PREFETCH_MS of work at the measured job time, at least the
-   * concurrency (the next job is ready the moment a slot frees), at most
-   * AUTO_PREFETCH_MAX. Fast jobs are claimed in large groups (one commit for
-   * many), slow ones are not hoarded away from other workers.
-   */
-  private ahead(): number {
-    const s = this.settings;
-    if (s.prefetch !== null) return s.prefetch;
-    const ms = this.executor!.jobMs;
-    if (ms === undefined) return s.concurrency;
-    const want = Math.round((s.concurrency * AUTO_PREFETCH_MS) / Math.max(ms, 0.01));
-    return Math.min(AUTO_PREFETCH_MAX, Math.max(s.concurrency, want));
-  }
 
   private accept(jobs: ClaimedJob[]): void {
     if (jobs.length === 0) return;
