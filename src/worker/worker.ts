@@ -28,7 +28,6 @@ import pg from 'pg';
 import type { Engine, ModelRole } from '../engine/types.ts';
 import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, FUNCTION_NAMES, type FunctionName } from '../interfaces.ts';
 import { modelRoleOf } from '../jobTypes.ts';
-import { cancelledJobs } from '../db/cancelledJobs.ts';
 import { claimJobs, type ClaimedJob } from '../db/claimJobs.ts';
 import { markStarted } from '../db/markStarted.ts';
 import { markWorkerStopped } from '../db/markWorkerStopped.ts';
@@ -43,6 +42,7 @@ import { writeModelIds } from '../db/writeModelIds.ts';
 import { engineModelIds, engineRefusals, loadWorkerEngine } from './engine.ts';
 import { Executor } from './executor.ts';
 import { Cancelled, holdJob, Shutdown, type HeldJob } from './heldJob.ts';
+import { CancelChecks } from './cancelChecks.ts';
 import { ClaimPolicy } from './claimPolicy.ts';
 import { Listener } from './listener.ts';
 import { Outcomes } from './outcomes.ts';
@@ -108,9 +108,8 @@ export class Worker {
   private readonly held = new Map<string, HeldJob>();
   private stopping = false;
   private stopPromise?: Promise<void>;
-  /** Jobs named by a steadytext_cancelled NOTIFY, to be checked against their rows. */
-  private readonly cancelChecks = new Set<string>();
-  private cancelCheckBusy = false;
+  /** Jobs named by a steadytext_cancelled NOTIFY, checked against their rows. */
+  private readonly cancelChecks: CancelChecks;
   /** Set when settings.metricsPort is: /metrics and /health (metricsServer.ts). */
   metrics?: WorkerMetrics;
   metricsServer?: MetricsServer;
@@ -138,6 +137,13 @@ export class Worker {
       forget: (h) => this.forget(h),
       wake: () => this.producer?.wake(),
       log: (level, line) => this.log(level, line),
+    });
+    this.cancelChecks = new CancelChecks({
+      pool,
+      workerId: this.workerId,
+      held: (id) => this.held.get(id),
+      cancel: (id) => this.cancelHeld(id),
+      log,
     });
     this.services = {
       heartbeat: new HeartbeatService({
@@ -404,42 +410,11 @@ export class Worker {
     if (channel === CHANNEL_NEW_JOB) {
       this.producer?.wake();
     } else if (channel === CHANNEL_CANCELLED) {
-      const id = payload.trim();
-      if (this.held.has(id)) {
-        this.cancelChecks.add(id);
-        void this.checkCancels();
-      }
+      this.cancelChecks.check(payload.trim());
     }
   }
 
-  /**
-   * A steadytext_cancelled NOTIFY names a job; anyone can send one, so the
-   * job is aborted (or dropped from the buffer) only when its row says it is
-   * cancelled under this worker's claim (cancelledJobs). Checks that arrive
-   * while one is in flight go out together in the next.
-   */
-  private async checkCancels(): Promise<void> {
-    if (this.cancelCheckBusy) return;
-    this.cancelCheckBusy = true;
-    try {
-      while (this.cancelChecks.size > 0) {
-        const claims = [...this.cancelChecks]
-          .map((id) => this.held.get(id))
-          .filter((h): h is HeldJob => h !== undefined && h.state !== 'storing' && !h.controller.signal.aborted)
-          .map((h) => ({ requestId: h.job.request_id, attempt: h.job.attempt }));
-        this.cancelChecks.clear();
-        const pool = this.pool;
-        if (!pool || claims.length === 0) continue;
-        const cancelled = await withRetries(() => cancelledJobs(pool, this.workerId, claims));
-        for (const id of cancelled) this.cancelHeld(id);
-      }
-    } catch (err) {
-      this.log('info', `cancel check failed: ${(err as Error).message}`);
-    } finally {
-      this.cancelCheckBusy = false;
-    }
-  }
-
+  /** The row says cancelled under this worker's claim (CancelChecks): abort the job, or drop it from the buffer. */
   private cancelHeld(id: string): void {
     const h = this.held.get(id);
     if (!h || h.controller.signal.aborted) return;
