@@ -1,27 +1,28 @@
 // The worker: claims jobs from steadytext_queue, runs them on the engine,
 // writes results. Talks to the database only through src/db/ and to models
-// only through the Engine interface. Three parts, one job each (the way
-// River splits producer, completer and rescuer), wired here:
+// only through the Engine interface. Parts with one job each (the way River
+// splits producer, completer and its maintenance services), composed here:
 //
-// - Producer (producer.ts): claims ahead into a small bounded local buffer.
+// - Producer (producer.ts): claims ahead into a small bounded local buffer,
+//   as much as the claim policy (claimPolicy.ts) says.
 // - Executor (executor.ts): keeps up to `concurrency` engine calls busy from
 //   that buffer; embed jobs go in micro-batches of up to embedBatchSize.
-// - Completer (completer.ts): group-commits results while the next jobs run.
-//
-// Its periodic duties are services of their own (services/, the way River
-// gives each maintenance duty a service on one start/stop base): the
-// heartbeat, the reclaim of lost workers' jobs, the cache eviction and the
-// result retention. Each run of one is a signal on Worker.events.
+// - Outcomes (outcomes.ts): records each job's outcome (stored through the
+//   Completer's group commit, failed by the retry rule, discarded, released
+//   at stop) and counts them.
+// - CancelChecks (cancelChecks.ts): a steadytext_cancelled NOTIFY checked
+//   against the row before a job is aborted.
+// - Periodic services (services/, one start/stop base): the heartbeat, the
+//   reclaim of lost workers' jobs, the cache eviction, the result retention.
+//   Each run of one is a signal on Worker.events.
 //
 // This file holds what joins them: the jobs held (claimed, not yet recorded),
 // the LISTEN connection (steadytext_new_job wakes the producer;
-// steadytext_cancelled makes the worker check the row and abort a cancelled
-// job), each job's outcome (complete, fail/retry, discard), and the start and
-// the graceful stop. Each state
-// transition has one home in src/db/: claimJobs, completeJobs, failJob (and
-// the give-up rule it shares with reclaimStale, failedAttempt.ts),
-// releaseJobs/releaseOrphans, reclaimStale, cancelledJobs (the worker's half
-// of cancel).
+// steadytext_cancelled starts a cancel check), the start and the graceful
+// stop. Each state transition has one home in src/db/: claimJobs,
+// completeJobs, failJob (and the give-up rule it shares with reclaimStale,
+// failedAttempt.ts), releaseJobs/releaseOrphans, reclaimStale, cancelledJobs
+// (the worker's half of cancel).
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import pg from 'pg';
