@@ -19,6 +19,7 @@
 // batch is one engine.embed call in one slot.
 import type { Engine } from '../engine/types.ts';
 import { claimOrder } from '../db/claimJobs.ts';
+import type { ClaimPolicy } from './claimPolicy.ts';
 import { batchableEmbed, executeEmbedBatch, executeJob } from './execute.ts';
 import { outgrewItsTime, TimedOut, type HeldJob } from './heldJob.ts';
 
@@ -31,6 +32,8 @@ export interface ExecutorOptions {
   embedBatchSize: number;
   /** The worker's time limit when the row sets none. */
   timeoutSeconds: number;
+  /** Told each job's engine time and each start mark's round trip (it sizes the claims). */
+  policy: ClaimPolicy;
   /** A job's engine call ended: its result, or why not (error, or its abort reason). */
   onOutcome(h: HeldJob, outcome: { result: string } | { error: unknown }): void;
   /** A slot freed or the buffer shrank: the producer may want to claim. */
@@ -74,10 +77,6 @@ export class Executor {
   private paused = false;
   /** Jobs whose mark found their row locked, each batch with the timer that puts them back in the buffer. */
   private readonly later = new Map<NodeJS.Timeout, HeldJob[]>();
-  /** Moving average of one job's engine time, ms (a batch's time shared by its jobs); undefined until one ends. */
-  private avgMs?: number;
-  /** Moving average of a markStarted round trip, ms; undefined until one returns. */
-  private markAvgMs?: number;
 
   constructor(private readonly o: ExecutorOptions) {}
 
@@ -87,28 +86,6 @@ export class Executor {
 
   get bufferedEmbeds(): number {
     return this.buffer.filter((h) => h.job.function_name === 'embed').length;
-  }
-
-  /** The measured engine time of one job, ms (undefined before the first one ends). */
-  get jobMs(): number | undefined {
-    return this.avgMs;
-  }
-
-  /**
-   * True when jobs are so short that waiting for markStarted before each
-   * would cost more than a tenth of the job's own time: the claim then
-   * stamps started_at on every job it takes (see Worker.want), so no start
-   * waits on the database. The price: should this worker die, the jobs it
-   * still held claimed ahead (about AUTO_PREFETCH_MS of such short work)
-   * count a failed attempt, as running ones do. Slower jobs are marked one
-   * start at a time, exactly.
-   */
-  get stampAhead(): boolean {
-    return this.avgMs !== undefined && this.markAvgMs !== undefined && this.avgMs < 10 * this.markAvgMs;
-  }
-
-  private observe(ms: number): void {
-    this.avgMs = this.avgMs === undefined ? ms : this.avgMs * 0.9 + ms * 0.1;
   }
 
   get freeSlots(): number {
@@ -182,8 +159,7 @@ export class Executor {
           // As for the claim: started_at is the statement's time, the engine
           // call starts about when its reply arrives (see waitedMs).
           const replied = performance.now();
-          const ms = replied - sent;
-          this.markAvgMs = this.markAvgMs === undefined ? ms : this.markAvgMs * 0.9 + ms * 0.1;
+          this.o.policy.observeMark(replied - sent);
           const go: HeldJob[] = [];
           const again: HeldJob[] = [];
           for (const h of group) {
@@ -270,7 +246,7 @@ export class Executor {
       () => {},
       () => {},
     ).finally(() => {
-      this.observe((performance.now() - t0) / jobs);
+      this.o.policy.observeJob((performance.now() - t0) / jobs);
       this.slots--;
       this.calls.delete(call);
       this.pump();

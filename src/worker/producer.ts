@@ -9,23 +9,19 @@
 // Between its own claims (so no claim of this worker is in flight) it also
 // runs the orphan check: claims the worker holds in the database but not in
 // memory (a claim reply lost with the connection) go back to pending.
+//
+// How many jobs to claim, and which, the claim policy says (claimPolicy.ts).
 import type { FunctionName } from '../interfaces.ts';
 import type { ClaimedJob } from '../db/claimJobs.ts';
 import { withRetries } from '../db/withRetries.ts';
-
-export interface Want {
-  /** Jobs of any function to claim now (0: none). */
-  any: number;
-  /** Embed jobs to claim now to fill the next embed batch (0: none). */
-  embed: number;
-  /** How many of the claimed jobs start at once (free engine slots, empty buffer): the claim stamps their started_at. */
-  startNow: number;
-}
+import type { BufferState, ClaimPolicy } from './claimPolicy.ts';
 
 export interface ProducerOptions {
   claim(limit: number, only: FunctionName | null, startNow: number): Promise<ClaimedJob[]>;
-  /** What the buffer and the free slots ask for right now. */
-  want(): Want;
+  /** Sizes each claim. */
+  policy: ClaimPolicy;
+  /** What the executor holds right now. */
+  buffer(): BufferState;
   /** Claimed jobs, for the buffer. */
   accept(jobs: ClaimedJob[]): void;
   releaseOrphans(): Promise<void>;
@@ -42,8 +38,6 @@ export class Producer {
   private wakeWaiter?: () => void;
   private orphanCheckAt = 0;
   private done?: Promise<void>;
-  /** Whether embed jobs may be waiting (some were claimed; an embed-only claim has not come back short). */
-  private embedsWaiting = false;
 
   constructor(private readonly o: ProducerOptions) {}
 
@@ -84,8 +78,7 @@ export class Producer {
   /** One claim into the buffer; true when it came back full (more may be waiting). */
   private async claim(limit: number, only: FunctionName | null, startNow: number): Promise<boolean> {
     const jobs = await withRetries(() => this.o.claim(limit, only, startNow));
-    if (jobs.some((j) => j.function_name === 'embed')) this.embedsWaiting = jobs.length === limit || !only;
-    else if (only) this.embedsWaiting = false;
+    this.o.policy.claimed(jobs, limit, only);
     this.o.accept(jobs);
     return jobs.length === limit;
   }
@@ -102,9 +95,10 @@ export class Producer {
       // the buffer is refilled with jobs of any function.
       let full = false;
       try {
-        const forEmbed = this.o.want();
-        if (this.embedsWaiting && forEmbed.embed > 0) full = (await this.claim(forEmbed.embed, 'embed', forEmbed.startNow)) || full;
-        const forAny = this.o.want();
+        const { policy } = this.o;
+        const forEmbed = policy.want(this.o.buffer());
+        if (policy.topUpEmbeds(forEmbed)) full = (await this.claim(forEmbed.embed, 'embed', forEmbed.startNow)) || full;
+        const forAny = policy.want(this.o.buffer());
         if (forAny.any > 0) full = (await this.claim(forAny.any, null, forAny.startNow)) || full;
         errors = 0;
       } catch (err) {

@@ -1,63 +1,60 @@
 // The worker: claims jobs from steadytext_queue, runs them on the engine,
 // writes results. Talks to the database only through src/db/ and to models
-// only through the Engine interface. Three parts, one job each (the way
-// River splits producer, completer and rescuer), wired here:
+// only through the Engine interface. Parts with one job each (the way River
+// splits producer, completer and its maintenance services), composed here:
 //
-// - Producer (producer.ts): claims ahead into a small bounded local buffer.
+// - Producer (producer.ts): claims ahead into a small bounded local buffer,
+//   as much as the claim policy (claimPolicy.ts) says.
 // - Executor (executor.ts): keeps up to `concurrency` engine calls busy from
 //   that buffer; embed jobs go in micro-batches of up to embedBatchSize.
-// - Completer (completer.ts): group-commits results while the next jobs run.
+// - Outcomes (outcomes.ts): records each job's outcome (stored through the
+//   Completer's group commit, failed by the retry rule, discarded, released
+//   at stop) and counts them.
+// - CancelChecks (cancelChecks.ts): a steadytext_cancelled NOTIFY checked
+//   against the row before a job is aborted.
+// - Periodic services (services/, one start/stop base): the heartbeat, the
+//   reclaim of lost workers' jobs, the cache eviction, the result retention.
+//   Each run of one is a signal on Worker.events.
 //
 // This file holds what joins them: the jobs held (claimed, not yet recorded),
 // the LISTEN connection (steadytext_new_job wakes the producer;
-// steadytext_cancelled makes the worker check the row and abort a cancelled
-// job), each job's outcome (complete, fail/retry, discard), the heartbeat,
-// reclaim and cache-eviction timers, and the graceful stop. Each state
-// transition has one home in src/db/: claimJobs, completeJobs, failJob (and
-// the give-up rule it shares with reclaimStale, failedAttempt.ts),
-// releaseJobs/releaseOrphans, reclaimStale, cancelledJobs (the worker's half
-// of cancel).
+// steadytext_cancelled starts a cancel check), the start and the graceful
+// stop. Each state transition has one home in src/db/: claimJobs,
+// completeJobs, failJob (and the give-up rule it shares with reclaimStale,
+// failedAttempt.ts), releaseJobs/releaseOrphans, reclaimStale, cancelledJobs
+// (the worker's half of cancel).
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import pg from 'pg';
-import { EngineInputError, ModelNotFoundError, type Engine, type ModelRole } from '../engine/types.ts';
+import type { Engine, ModelRole } from '../engine/types.ts';
 import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, FUNCTION_NAMES, type FunctionName } from '../interfaces.ts';
 import { modelRoleOf } from '../jobTypes.ts';
-import { cancelledJobs } from '../db/cancelledJobs.ts';
 import { claimJobs, type ClaimedJob } from '../db/claimJobs.ts';
-import { evictCache } from '../db/evictCache.ts';
-import { failJob } from '../db/failJob.ts';
-import { heartbeat } from '../db/heartbeat.ts';
 import { markStarted } from '../db/markStarted.ts';
 import { markWorkerStopped } from '../db/markWorkerStopped.ts';
-import { reclaimStale } from '../db/reclaimStale.ts';
+import { reclaimStale, type ReclaimedJob } from '../db/reclaimStale.ts';
+import type { CleanupResult } from '../db/cleanupResults.ts';
 import { assertSchemaVersion } from '../db/schemaVersion.ts';
 import { withPinnedSearchPath } from '../db/pinSearchPath.ts';
 import { registerWorker } from '../db/registerWorker.ts';
-import { releaseJobs } from '../db/releaseJobs.ts';
 import { releaseOrphans } from '../db/releaseOrphans.ts';
 import { withRetries } from '../db/withRetries.ts';
 import { writeModelIds } from '../db/writeModelIds.ts';
-import { Completer } from './completer.ts';
 import { engineModelIds, engineRefusals, loadWorkerEngine } from './engine.ts';
-import { JobInputError } from './execute.ts';
 import { Executor } from './executor.ts';
-import {
-  Cancelled,
-  holdJob,
-  runMs,
-  Shutdown,
-  TimedOut,
-  UnstorableResult,
-  unstorableText,
-  waitedMs,
-  type HeldJob,
-} from './heldJob.ts';
+import { Cancelled, holdJob, Shutdown, type HeldJob } from './heldJob.ts';
+import { CancelChecks } from './cancelChecks.ts';
+import { ClaimPolicy } from './claimPolicy.ts';
 import { Listener } from './listener.ts';
-import { startRetention } from './retention.ts';
+import { Outcomes } from './outcomes.ts';
+import { CacheEvictionService } from './services/cacheEviction.ts';
+import { HeartbeatService, type HeartbeatResult } from './services/heartbeat.ts';
+import { ReclaimService } from './services/reclaim.ts';
+import { RetentionService } from './services/retention.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { startWorkerMetrics, type MetricsServer } from './metricsServer.ts';
-import { Producer, type Want } from './producer.ts';
-import { AUTO_PREFETCH_MAX, AUTO_PREFETCH_MS, type WorkerSettings } from './settings.ts';
+import { Producer } from './producer.ts';
+import type { WorkerSettings } from './settings.ts';
 import { packageVersion } from './version.ts';
 
 export { unstorableText } from './heldJob.ts';
@@ -74,6 +71,32 @@ export interface WorkerStats {
   resultsDiscarded: number;
 }
 
+/**
+ * What the worker signals on Worker.events: one event per completed run of
+ * each periodic service (a run that failed or had nothing to do sends none).
+ * Tests wait on them (`once(worker.events, 'reclaimed')`) rather than on
+ * the clock or the worker's private fields.
+ */
+export interface WorkerEvents {
+  /** A heartbeat was sent. */
+  heartbeat: [HeartbeatResult];
+  /** A reclaim pass ran: the jobs it took back from lost workers (often none). */
+  reclaimed: [ReclaimedJob[]];
+  /** steadytext_cache_evict() ran: the entries it evicted. */
+  evicted: [number];
+  /** The result retention ran (only with --result-retention). */
+  cleanedUp: [CleanupResult];
+}
+
+/** The worker's periodic duties, one service each (services/). */
+export interface WorkerServices {
+  heartbeat: HeartbeatService;
+  reclaim: ReclaimService;
+  cacheEviction: CacheEvictionService;
+  /** Only when --result-retention is set. */
+  retention?: RetentionService;
+}
+
 export class Worker {
   readonly settings: WorkerSettings;
   private pool?: pg.Pool;
@@ -82,30 +105,88 @@ export class Worker {
   private listener?: Listener;
   private producer?: Producer;
   private executor?: Executor;
-  private completer?: Completer;
   /** Every job this worker holds, from its claim until its outcome is recorded. */
   private readonly held = new Map<string, HeldJob>();
-  /** Outcomes being recorded (complete or fail), for the graceful stop. */
-  private readonly recording = new Set<Promise<void>>();
-  private readonly timers: NodeJS.Timeout[] = [];
-  private readonly wakeTimers = new Set<NodeJS.Timeout>();
   private stopping = false;
   private stopPromise?: Promise<void>;
-  private jobsCompleted = 0;
-  private jobsFailed = 0;
-  private resultsDiscarded = 0;
-  private heartbeatBusy = false;
-  private reclaimBusy = false;
-  private evictUnavailable = false;
-  /** Jobs named by a steadytext_cancelled NOTIFY, to be checked against their rows. */
-  private readonly cancelChecks = new Set<string>();
-  private cancelCheckBusy = false;
+  /** Jobs named by a steadytext_cancelled NOTIFY, checked against their rows. */
+  private readonly cancelChecks: CancelChecks;
   /** Set when settings.metricsPort is: /metrics and /health (metricsServer.ts). */
   metrics?: WorkerMetrics;
   metricsServer?: MetricsServer;
 
+  /** Signals of the periodic services' runs (WorkerEvents). */
+  readonly events = new EventEmitter<WorkerEvents>();
+  /** The periodic duties; started by start(), stopped by stop(). */
+  readonly services: Readonly<WorkerServices>;
+  /** Each held job's outcome, and the counts. */
+  private readonly outcomes: Outcomes;
+
   constructor(settings: WorkerSettings) {
     this.settings = settings;
+    const s = settings;
+    const pool = () => this.pool;
+    const log = (line: string) => this.log('info', line);
+    this.outcomes = new Outcomes({
+      pool,
+      workerId: this.workerId,
+      maxRetries: s.maxRetries,
+      retryBackoffBaseMs: s.retryBackoffMs,
+      retryBackoffMaxMs: s.retryBackoffMaxMs,
+      modelId: (fn) => this.models[modelRoleOf(fn)] ?? null,
+      metrics: () => this.metrics,
+      forget: (h) => this.forget(h),
+      wake: () => this.producer?.wake(),
+      log: (level, line) => this.log(level, line),
+    });
+    this.cancelChecks = new CancelChecks({
+      pool,
+      workerId: this.workerId,
+      held: (id) => this.held.get(id),
+      cancel: (id) => this.cancelHeld(id),
+      log,
+    });
+    this.services = {
+      heartbeat: new HeartbeatService({
+        intervalMs: s.heartbeatIntervalMs,
+        pool,
+        workerId: this.workerId,
+        currentJobs: () => this.stats.running,
+        stopping: () => this.stopping,
+        register: (db) => registerWorker(db, this.registration()),
+        log,
+        onRun: (r) => this.events.emit('heartbeat', r),
+      }),
+      reclaim: new ReclaimService({
+        intervalMs: s.heartbeatIntervalMs,
+        pool,
+        workerId: this.workerId,
+        maxRetries: s.maxRetries,
+        log,
+        onRun: (jobs) => {
+          if (jobs.length > 0) this.producer?.wake();
+          this.events.emit('reclaimed', jobs);
+        },
+      }),
+      cacheEviction: new CacheEvictionService({
+        intervalMs: s.cacheEvictIntervalMs,
+        pool,
+        log,
+        debug: (line) => this.log('debug', line),
+        onRun: (n) => this.events.emit('evicted', n),
+      }),
+      retention:
+        s.resultRetentionMs === undefined
+          ? undefined
+          : new RetentionService({
+              intervalMs: s.resultCleanupIntervalMs,
+              pool,
+              olderThanMs: s.resultRetentionMs,
+              batchSize: s.resultCleanupBatchSize,
+              log,
+              onRun: (r) => this.events.emit('cleanedUp', r),
+            }),
+    };
   }
 
   get workerId(): string {
@@ -123,9 +204,9 @@ export class Worker {
       workerId: this.workerId,
       running,
       buffered,
-      jobsCompleted: this.jobsCompleted,
-      jobsFailed: this.jobsFailed,
-      resultsDiscarded: this.resultsDiscarded,
+      jobsCompleted: this.outcomes.jobsCompleted,
+      jobsFailed: this.outcomes.jobsFailed,
+      resultsDiscarded: this.outcomes.resultsDiscarded,
     };
   }
 
@@ -218,14 +299,21 @@ export class Worker {
       await this.teardown();
       throw err;
     }
-    this.completer = new Completer(() => this.pool, this.workerId);
+    // One policy sizes the claims: the producer asks it, the executor informs it.
+    const policy = new ClaimPolicy({
+      concurrency: s.concurrency,
+      prefetch: s.prefetch,
+      batchEmbeddings: s.batchEmbeddings,
+      embedBatchSize: s.embedBatchSize,
+    });
     this.executor = new Executor({
       engine: this.engine,
       concurrency: s.concurrency,
       batchEmbeddings: s.batchEmbeddings,
       embedBatchSize: s.embedBatchSize,
       timeoutSeconds: s.timeoutSeconds,
-      onOutcome: (h, outcome) => this.record(h, outcome),
+      policy,
+      onOutcome: (h, outcome) => this.outcomes.record(h, outcome),
       onTake: () => this.producer?.wake(),
       markStarted: (jobs) => {
         const pool = this.pool;
@@ -240,32 +328,31 @@ export class Worker {
       },
       onLost: (h) => {
         this.forget(h);
-        this.discarded(h);
+        this.outcomes.discarded(h);
         this.log('debug', `job ${h.job.request_id} dropped before it started: no longer this worker's claim`);
       },
       log: (line) => this.log('debug', line),
     });
     this.producer = new Producer({
       claim: (limit, only, startNow) => claimJobs(this.pool!, this.workerId, limit, s.maxRetries, only, this.served, startNow),
-      want: () => this.want(),
+      policy,
+      buffer: () => this.executor!,
       accept: (jobs) => this.accept(jobs),
       releaseOrphans: () => this.releaseOrphans(),
       orphanCheckEveryMs: s.heartbeatTimeoutSeconds * 1000,
       pollIntervalMs: s.pollIntervalMs,
       log: (line) => this.log('info', line),
     });
-    this.timers.push(
-      setInterval(() => void this.beat(), s.heartbeatIntervalMs),
-      setInterval(() => void this.reclaim(), s.heartbeatIntervalMs),
-      setInterval(() => void this.evict(), s.cacheEvictIntervalMs),
-    );
-    const retention = startRetention(s, { pool: () => this.pool, stopping: () => this.stopping, log: (l) => this.log('info', l) });
-    if (retention) this.timers.push(retention);
+    for (const service of this.periodic()) service.start();
     this.producer.start();
     const models = Object.entries(this.models).map(([role, id]) => `${role}=${id}`).join(', ') || 'none';
     this.announce(
       `started (concurrency ${s.concurrency}, prefetch ${s.prefetch ?? 'auto'}, embed batch ${s.batchEmbeddings ? s.embedBatchSize : 1}, poll ${s.pollIntervalMs / 1000} s; models ${models})`,
     );
+  }
+
+  private periodic() {
+    return Object.values(this.services).filter((service) => service !== undefined);
   }
 
   private registration() {
@@ -278,55 +365,12 @@ export class Worker {
       version: packageVersion(),
       models: this.models as Record<string, string>,
       servedFunctions: this.served,
-      jobsCompleted: this.jobsCompleted,
-      jobsFailed: this.jobsFailed,
+      jobsCompleted: this.outcomes.jobsCompleted,
+      jobsFailed: this.outcomes.jobsFailed,
     };
   }
 
   // ------------------------------------------------------------ claiming
-
-  /**
-   * How many jobs the producer should claim now. The buffer is refilled when
-   * it is down to half of what it holds ahead (ahead()): up to the free slots
-   * plus that.
-   * When embed jobs are about, the next embed batch is topped up to
-   * embedBatchSize by an embed-only claim while the current one runs.
-   */
-  private want(): Want {
-    const s = this.settings;
-    const ex = this.executor!;
-    const ahead = this.ahead();
-    const buffered = ex.buffered;
-    const any = buffered <= Math.floor(ahead / 2) ? Math.max(0, ex.freeSlots + ahead - buffered) : 0;
-    let embed = 0;
-    if (s.batchEmbeddings && s.embedBatchSize > 1) {
-      const bufferedEmbeds = ex.bufferedEmbeds;
-      if (bufferedEmbeds <= Math.floor(s.embedBatchSize / 2)) embed = s.embedBatchSize - bufferedEmbeds;
-    }
-    // Jobs that go straight to a free slot: the claim stamps their started_at
-    // (see claimJobs). Free slots with jobs in the buffer do not occur: the
-    // executor fills a slot from the buffer the moment it frees. Jobs too
-    // short to wait for a mark of their own are all stamped at the claim
-    // (Executor.stampAhead).
-    const startNow = ex.stampAhead ? Math.max(any, embed) : ex.buffered === 0 ? ex.freeSlots : 0;
-    return { any, embed, startNow };
-  }
-
-  /**
-   * Jobs to hold claimed ahead: --prefetch when set; 'auto': about
-   * AUTO_PREFETCH_MS of work at the measured job time, at least the
-   * concurrency (the next job is ready the moment a slot frees), at most
-   * AUTO_PREFETCH_MAX. Fast jobs are claimed in large groups (one commit for
-   * many), slow ones are not hoarded away from other workers.
-   */
-  private ahead(): number {
-    const s = this.settings;
-    if (s.prefetch !== null) return s.prefetch;
-    const ms = this.executor!.jobMs;
-    if (ms === undefined) return s.concurrency;
-    const want = Math.round((s.concurrency * AUTO_PREFETCH_MS) / Math.max(ms, 0.01));
-    return Math.min(AUTO_PREFETCH_MAX, Math.max(s.concurrency, want));
-  }
 
   private accept(jobs: ClaimedJob[]): void {
     if (jobs.length === 0) return;
@@ -336,7 +380,7 @@ export class Worker {
       // claim replaces it. A buffered old copy is dropped; a running one
       // runs on, its result refused by the attempt guard.
       const old = this.held.get(job.request_id);
-      if (old && old.state === 'buffered' && this.executor!.remove(job.request_id) === old) this.discarded(old);
+      if (old && old.state === 'buffered' && this.executor!.remove(job.request_id) === old) this.outcomes.discarded(old);
       const h = holdJob(job);
       this.held.set(job.request_id, h);
       return h;
@@ -369,228 +413,20 @@ export class Worker {
     if (channel === CHANNEL_NEW_JOB) {
       this.producer?.wake();
     } else if (channel === CHANNEL_CANCELLED) {
-      const id = payload.trim();
-      if (this.held.has(id)) {
-        this.cancelChecks.add(id);
-        void this.checkCancels();
-      }
+      this.cancelChecks.check(payload.trim());
     }
   }
 
-  /**
-   * A steadytext_cancelled NOTIFY names a job; anyone can send one, so the
-   * job is aborted (or dropped from the buffer) only when its row says it is
-   * cancelled under this worker's claim (cancelledJobs). Checks that arrive
-   * while one is in flight go out together in the next.
-   */
-  private async checkCancels(): Promise<void> {
-    if (this.cancelCheckBusy) return;
-    this.cancelCheckBusy = true;
-    try {
-      while (this.cancelChecks.size > 0) {
-        const claims = [...this.cancelChecks]
-          .map((id) => this.held.get(id))
-          .filter((h): h is HeldJob => h !== undefined && h.state !== 'storing' && !h.controller.signal.aborted)
-          .map((h) => ({ requestId: h.job.request_id, attempt: h.job.attempt }));
-        this.cancelChecks.clear();
-        const pool = this.pool;
-        if (!pool || claims.length === 0) continue;
-        const cancelled = await withRetries(() => cancelledJobs(pool, this.workerId, claims));
-        for (const id of cancelled) this.cancelHeld(id);
-      }
-    } catch (err) {
-      this.log('info', `cancel check failed: ${(err as Error).message}`);
-    } finally {
-      this.cancelCheckBusy = false;
-    }
-  }
-
+  /** The row says cancelled under this worker's claim (CancelChecks): abort the job, or drop it from the buffer. */
   private cancelHeld(id: string): void {
     const h = this.held.get(id);
     if (!h || h.controller.signal.aborted) return;
     this.log('debug', `job ${id} cancelled`);
     if (h.state === 'buffered' && this.executor!.remove(id)) {
       this.forget(h);
-      this.discarded(h);
+      this.outcomes.discarded(h);
     } else if (h.state === 'running') {
       h.controller.abort(new Cancelled());
-    }
-  }
-
-  // ------------------------------------------------------------ outcomes
-
-  /** A job's engine call ended: record its outcome (the slot already runs the next job). */
-  private record(h: HeldJob, outcome: { result: string } | { error: unknown }): void {
-    const p = ('result' in outcome ? this.succeed(h, outcome.result) : this.fail(h, outcome.error)).catch((err) =>
-      this.log('info', `job ${h.job.request_id}: ${(err as Error).message}`),
-    );
-    this.recording.add(p);
-    void p.finally(() => this.recording.delete(p));
-  }
-
-  private async succeed(h: HeldJob, result: string): Promise<void> {
-    const { job } = h;
-    // A result PostgreSQL cannot store would fail the grouped statement: fail
-    // this job on its own, before it gets there.
-    const unstorable = unstorableText(result);
-    if (unstorable) return this.fail(h, new UnstorableResult(unstorable, true));
-    const counted = await this.completer!.store({
-      requestId: job.request_id,
-      attempt: job.attempt,
-      result,
-      modelId: this.models[modelRoleOf(job.function_name)] ?? null,
-      waitedMs: waitedMs(h),
-    });
-    if (counted instanceof Error) {
-      if (counted instanceof Shutdown) return; // never sent: stays held, stop() releases it to pending
-      this.log('info', `job ${job.request_id}: could not store the result: ${counted.message}`);
-      // Not left 'processing' forever: a result the database refuses fails
-      // the job at once; a lost connection goes through the retry logic.
-      return this.fail(
-        h,
-        counted instanceof UnstorableResult ? counted : new Error(`could not store the result: ${counted.message}`),
-      );
-    }
-    this.forget(h);
-    if (counted) {
-      this.jobsCompleted++;
-      this.metrics?.jobSettled(job.function_name, 'completed', runMs(h));
-      this.log('debug', `job ${job.request_id} completed in ${Math.round(runMs(h))} ms`);
-    } else {
-      this.discarded(h);
-      this.log('debug', `job ${job.request_id} result discarded (no longer ours: cancelled or reclaimed)`);
-    }
-  }
-
-  private discarded(h: HeldJob): void {
-    this.resultsDiscarded++;
-    this.metrics?.jobSettled(h.job.function_name, 'discarded', runMs(h));
-  }
-
-  private async fail(h: HeldJob, err: unknown): Promise<void> {
-    const { job } = h;
-    if (err instanceof Shutdown) return; // stays held: stop() releases it to pending
-    if (err instanceof Cancelled) {
-      this.forget(h);
-      this.discarded(h); // the row is 'cancelled' (checked before the abort)
-      return;
-    }
-    // A missing model is not transient: a retry would fail the same way.
-    const retryable = !(
-      err instanceof EngineInputError ||
-      err instanceof ModelNotFoundError ||
-      err instanceof JobInputError ||
-      (err instanceof UnstorableResult && err.permanent) ||
-      (err instanceof TimedOut && err.ownWork)
-    );
-    const full = err instanceof TimedOut ? err.message : err instanceof Error ? err.message || err.name : String(err);
-    // The job's error is read by the tenant who asked: where the engine says
-    // what it may see (an inference server's answer without its URL), that is
-    // stored and the operator's full text goes to the log.
-    const publicMessage = (err as { publicMessage?: unknown } | null)?.publicMessage;
-    const message = typeof publicMessage === 'string' && publicMessage !== '' ? publicMessage : full;
-    if (message !== full) this.log('info', `job ${job.request_id} (${job.function_name}, attempt ${job.attempt}): ${full}`);
-    const s = this.settings;
-    try {
-      const outcome = await withRetries(
-        () =>
-          failJob(this.pool!, job.request_id, this.workerId, job.attempt, {
-            error: message,
-            defaultMaxRetries: s.maxRetries,
-            backoffBaseMs: s.retryBackoffMs,
-            backoffMaxMs: s.retryBackoffMaxMs,
-            retryable,
-            waitedMs: waitedMs(h),
-          }),
-        { attempts: 10 },
-      );
-      this.metrics?.jobSettled(
-        job.function_name,
-        !outcome.counted ? 'discarded' : outcome.status === 'failed' ? 'failed' : 'retried',
-        runMs(h),
-      );
-      if (!outcome.counted) {
-        this.resultsDiscarded++;
-      } else if (outcome.status === 'failed') {
-        this.jobsFailed++;
-        // At the default level: a job that failed for good is news to whoever runs the worker.
-        this.log('info', `job ${job.request_id} (${job.function_name}) failed: ${message}`);
-      } else {
-        const inSeconds = Math.max(0, (outcome.runAt!.getTime() - Date.now()) / 1000).toFixed(1);
-        this.log('info', `job ${job.request_id} (${job.function_name}) failed, retry ${outcome.retryCount} in ${inSeconds} s: ${message}`);
-        this.wakeAt(outcome.runAt!);
-      }
-    } catch (e) {
-      // Left 'processing': the orphan check releases it once it is no longer held.
-      this.log('info', `job ${job.request_id}: could not record the failure: ${(e as Error).message}`);
-    } finally {
-      this.forget(h);
-    }
-  }
-
-  /** Claims again when a retry's backoff ends, rather than at the next poll. */
-  private wakeAt(at: Date): void {
-    const t = setTimeout(() => {
-      this.wakeTimers.delete(t);
-      this.producer?.wake();
-    }, Math.max(0, at.getTime() - Date.now()) + 5);
-    this.wakeTimers.add(t);
-  }
-
-  // ------------------------------------------------------------ timers
-
-  private async beat(status?: 'stopping'): Promise<void> {
-    if (this.heartbeatBusy || !this.pool) return;
-    this.heartbeatBusy = true;
-    const pool = this.pool;
-    try {
-      const state = { currentJobs: this.stats.running, status };
-      const found = await withRetries(() => heartbeat(pool, this.workerId, state));
-      if (!found && !this.stopping) {
-        this.log('info', 'worker row missing; registering again');
-        await registerWorker(pool, this.registration());
-      }
-    } catch (err) {
-      this.log('info', `heartbeat failed: ${(err as Error).message}`);
-    } finally {
-      this.heartbeatBusy = false;
-    }
-  }
-
-  private async reclaim(): Promise<void> {
-    if (this.reclaimBusy || this.stopping || !this.pool) return;
-    this.reclaimBusy = true;
-    const pool = this.pool;
-    try {
-      const jobs = await withRetries(() => reclaimStale(pool, this.settings.maxRetries, { self: this.workerId }));
-      if (jobs.length > 0) {
-        const lost = [...new Set(jobs.map((j) => j.lost_worker))].join(', ');
-        const ran = jobs.filter((j) => j.started).length;
-        this.log(
-          'info',
-          `reclaimed ${jobs.length} job(s) from lost worker(s) ${lost}: ${ran} were running (a failed attempt each), ${jobs.length - ran} only claimed ahead (no retry counted)`,
-        );
-        this.producer?.wake();
-      }
-    } catch (err) {
-      this.log('info', `reclaim failed: ${(err as Error).message}`);
-    } finally {
-      this.reclaimBusy = false;
-    }
-  }
-
-  private async evict(): Promise<void> {
-    if (this.evictUnavailable || this.stopping || !this.pool) return;
-    try {
-      const n = await evictCache(this.pool);
-      if (n > 0) this.log('debug', `evicted ${n} cache entries`);
-    } catch (err) {
-      if ((err as { code?: string }).code === '42883') {
-        this.evictUnavailable = true; // steadytext_cache_evict() not installed
-        this.log('info', 'steadytext_cache_evict() is not installed; cache eviction off');
-      } else {
-        this.log('info', `cache eviction failed: ${(err as Error).message}`);
-      }
     }
   }
 
@@ -610,21 +446,16 @@ export class Worker {
 
   private async doStop(): Promise<void> {
     this.stopping = true;
+    // No more reclaim, eviction or retention runs; the heartbeat goes on
+    // through the grace (the jobs still running stay this worker's).
+    const { heartbeat, ...others } = this.services;
+    const othersStopped = Promise.all(Object.values(others).map((service) => service?.stop()));
     await this.producer?.stop();
     const pool = this.pool;
-    let released = 0;
-    const release = async (ids: string[]) => {
-      if (ids.length === 0 || !pool) return;
-      try {
-        released += await withRetries(() => releaseJobs(pool, this.workerId, ids));
-      } catch (err) {
-        this.log('info', `could not release ${ids.length} job(s): ${(err as Error).message} (they will be reclaimed)`);
-      }
-    };
     const buffered = this.executor?.drain() ?? [];
     for (const h of buffered) this.forget(h);
-    await release(buffered.map((h) => h.job.request_id));
-    if (pool) await this.beat('stopping');
+    await this.outcomes.release(buffered.map((h) => h.job.request_id));
+    if (pool) await heartbeat.runNow();
     if (this.held.size > 0) {
       this.log('info', `stopping: waiting up to ${this.settings.shutdownGraceMs / 1000} s for ${this.held.size} job(s)`);
       let graceTimer: NodeJS.Timeout | undefined;
@@ -635,33 +466,33 @@ export class Worker {
       clearTimeout(graceTimer);
     }
     for (const h of this.held.values()) if (h.state === 'running') h.controller.abort(new Shutdown());
-    this.completer?.abandon(new Shutdown());
+    this.outcomes.abandon();
     await this.settled();
-    await release([...this.held.keys()]);
+    await this.outcomes.release([...this.held.keys()]);
     this.held.clear();
-    for (const t of this.timers) clearInterval(t);
+    await Promise.all([heartbeat.stop(), othersStopped]);
     if (pool) {
       await withRetries(() => markWorkerStopped(pool, this.workerId)).catch((err) =>
         this.log('info', `could not mark the worker stopped: ${(err as Error).message}`),
       );
     }
     await this.teardown();
-    this.announce(`stopped (${this.jobsCompleted} completed, ${this.jobsFailed} failed, ${released} released)`);
+    const { jobsCompleted, jobsFailed, released } = this.outcomes;
+    this.announce(`stopped (${jobsCompleted} completed, ${jobsFailed} failed, ${released} released)`);
   }
 
   /** Resolves once no engine call is in flight and every outcome is recorded. */
   private async settled(): Promise<void> {
     for (;;) {
       await this.executor?.idle();
-      if (this.recording.size === 0) return;
-      await Promise.allSettled([...this.recording]);
+      if (!this.outcomes.busy) return;
+      await this.outcomes.recorded();
     }
   }
 
   private async teardown(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
-    for (const t of this.wakeTimers) clearTimeout(t);
-    this.wakeTimers.clear();
+    await Promise.all(this.periodic().map((service) => service.stop()));
+    this.outcomes.close();
     await this.listener?.close();
     await this.metricsServer?.close();
     await this.pool?.end().catch(() => {});

@@ -29,7 +29,7 @@ test('an embed top-up claim never takes embed jobs ahead of higher-priority jobs
     // The run order is the order of the engine's calls (one slot: one call at
     // a time). Not started_at: once jobs are short next to a markStarted round
     // trip (a loaded machine), the claim stamps started_at on every job it
-    // takes (Executor.stampAhead), so started_at may record when a job was
+    // takes (ClaimPolicy.stampAhead), so started_at may record when a job was
     // claimed, and a job claimed while another waits for its mark can carry
     // the earlier stamp although it runs later.
     assert.deepEqual(

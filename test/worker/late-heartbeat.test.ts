@@ -2,11 +2,13 @@
 // connection) keeps what it holds: its own reclaim pass never takes back its
 // own jobs, so the jobs it claimed ahead still run in claim order, under
 // their first claim, with no retry counted.
+import { once } from 'node:events';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { ReclaimedJob } from '../../src/db/reclaimStale.ts';
 import { Worker } from '../../src/worker/index.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { enqueue, gen, testSettings, waitFor } from './fixtures/queue.ts';
@@ -26,25 +28,34 @@ test('priority order holds with a 1 s heartbeat timeout when the worker\'s heart
   ];
   const ids = await enqueue(db.pool, jobs);
   const worker = new Worker(testSettings(db.url, { workerId: 'late', concurrency: 1, prefetch: '10', heartbeatTimeout: '1' }));
+  // Every reclaim pass the worker runs, with the jobs it took back.
+  const passes: ReclaimedJob[][] = [];
+  worker.events.on('reclaimed', (jobs) => passes.push(jobs));
+  await worker.start();
   // Its heartbeats never arrive: after registration its row only ages, as
   // when every heartbeat is slower than the timeout.
-  (worker as unknown as { beat: () => Promise<void> }).beat = async () => {};
-  await worker.start();
+  await worker.services.heartbeat.stop();
   try {
     await waitFor('the worker holds all five', async () => {
       const r = await db.pool.query(`SELECT count(*)::int AS n FROM steadytext_queue WHERE status = 'processing' AND worker_id = 'late'`);
       return r.rows[0].n === ids.length;
     });
-    // Its own reclaim runs every 0.25 s: by 3 s past its last heartbeat it
-    // has passed over its own jobs many times.
     await waitFor(
-      'the heartbeat 3 s late',
+      'the heartbeat past its 1 s timeout',
       async () => {
-        const r = await db.pool.query(`SELECT now() - last_heartbeat > interval '3 seconds' AS late FROM steadytext_workers WHERE worker_id = 'late'`);
+        const r = await db.pool.query(`SELECT now() - last_heartbeat > interval '1 second' AS late FROM steadytext_workers WHERE worker_id = 'late'`);
         return r.rows[0].late;
       },
       30_000,
     );
+    // Its own reclaim passes, each started now that the heartbeat is late:
+    // none takes anything back.
+    for (let i = 0; i < 3; i++) assert.deepEqual(await worker.services.reclaim.runNow(), [], `own pass ${i + 1}`);
+    // And the timer's own next pass (every 0.25 s) neither.
+    const [next] = (await once(worker.events, 'reclaimed')) as [ReclaimedJob[]];
+    assert.deepEqual(next, []);
+    assert.ok(passes.length >= 4, `${passes.length} passes`);
+    assert.deepEqual(passes.flat(), [], 'no pass took a job back');
     const held = await db.pool.query(
       `SELECT count(*)::int AS n FROM steadytext_queue WHERE status = 'processing' AND worker_id = 'late' AND attempt = 1 AND retry_count = 0`,
     );

@@ -28,7 +28,7 @@ test('with concurrency 1, higher priority runs first, then older first', async (
     });
     // The run order is the order of the engine's calls (one slot: one at a
     // time), not started_at: jobs this short are stamped started when claimed
-    // (Executor.stampAhead), several in one claim with the same time.
+    // (ClaimPolicy.stampAhead), several in one claim with the same time.
     const order = events.slice(before).map((e) => Number(/^job (\d+)$/.exec(e.inputs[0])![1]));
     assert.deepEqual(order, [3, 1, 5, 2, 0, 4]);
   } finally {

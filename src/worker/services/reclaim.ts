@@ -1,0 +1,41 @@
+// The reclaim (River's rescuer): every heartbeat interval each live worker
+// takes back the jobs of workers whose heartbeats stopped (src/db/
+// reclaimStale.ts: running ones count a failed attempt, ones only claimed
+// ahead go back with none) and marks those workers 'dead'. A worker's own
+// pass never takes its own jobs: its heartbeat was only late.
+import type { ReclaimedJob } from '../../db/reclaimStale.ts';
+import { reclaimStale } from '../../db/reclaimStale.ts';
+import type { Queryable } from '../../db/queryable.ts';
+import { withRetries } from '../../db/withRetries.ts';
+import { PeriodicService, type PeriodicServiceOptions } from './periodicService.ts';
+
+export interface ReclaimOptions extends PeriodicServiceOptions<ReclaimedJob[]> {
+  /** The worker's pool; undefined before its start and after its stop. */
+  pool(): Queryable | undefined;
+  workerId: string;
+  /** Retries of a job whose row sets none (a reclaimed running job past them ends 'failed'). */
+  maxRetries: number;
+}
+
+export class ReclaimService extends PeriodicService<ReclaimedJob[]> {
+  readonly name = 'reclaim';
+
+  constructor(private readonly o: ReclaimOptions) {
+    super(o);
+  }
+
+  /** The jobs taken back by this pass (often none). */
+  protected async runOnce(): Promise<ReclaimedJob[] | undefined> {
+    const pool = this.o.pool();
+    if (!pool) return undefined;
+    const jobs = await withRetries(() => reclaimStale(pool, this.o.maxRetries, { self: this.o.workerId }));
+    if (jobs.length > 0) {
+      const lost = [...new Set(jobs.map((j) => j.lost_worker))].join(', ');
+      const ran = jobs.filter((j) => j.started).length;
+      this.o.log(
+        `reclaimed ${jobs.length} job(s) from lost worker(s) ${lost}: ${ran} were running (a failed attempt each), ${jobs.length - ran} only claimed ahead (no retry counted)`,
+      );
+    }
+    return jobs;
+  }
+}

@@ -1,0 +1,38 @@
+// The optional result retention (--result-retention; default off): every
+// result cleanup interval, delete completed, failed and cancelled requests
+// older than the retention, in batches (src/db/cleanupResults.ts). Several
+// workers may do it at once: each batch skips rows another one holds. A stop
+// ends the run after its current batch.
+import { cleanupResults, type CleanupResult } from '../../db/cleanupResults.ts';
+import type { Queryable } from '../../db/queryable.ts';
+import { PeriodicService, type PeriodicServiceOptions } from './periodicService.ts';
+
+export interface RetentionOptions extends PeriodicServiceOptions<CleanupResult> {
+  /** The worker's pool; undefined before its start and after its stop. */
+  pool(): Queryable | undefined;
+  /** Requests finished longer ago than this are deleted. */
+  olderThanMs: number;
+  /** Rows per statement. */
+  batchSize: number;
+}
+
+export class RetentionService extends PeriodicService<CleanupResult> {
+  readonly name = 'result retention';
+
+  constructor(private readonly o: RetentionOptions) {
+    super(o);
+  }
+
+  protected async runOnce(): Promise<CleanupResult | undefined> {
+    const pool = this.o.pool();
+    if (!pool || this.stopRequested) return undefined;
+    const olderThanMs = this.o.olderThanMs;
+    const r = await cleanupResults(pool, { olderThanMs, batchSize: this.o.batchSize, shouldStop: () => this.stopRequested });
+    if (r.deleted > 0) this.o.log(`result retention: deleted ${r.deleted} finished requests older than ${olderThanMs / 1000} s (${r.batches.length} batches)`);
+    return r;
+  }
+
+  protected override failed(err: Error): void {
+    if (!this.stopRequested) this.o.log(`result retention failed (will retry): ${err.message}`);
+  }
+}
