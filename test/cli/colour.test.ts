@@ -15,8 +15,11 @@ const ESC = '\x1b[';
 const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
 
 function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  // As a person's terminal: no CI variable (cli-table3's colour library turns
+  // colours off wherever CI is set, and CI runs this suite with CI=true).
+  const { CI: _ci, ...base } = process.env;
   return new Promise((resolve, reject) =>
-    execFile(file, args, { env: { ...process.env, NODE_OPTIONS: '', ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
+    execFile(file, args, { env: { ...base, NODE_OPTIONS: '', ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
       err ? reject(new Error(`${file} ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout),
     ),
   );
