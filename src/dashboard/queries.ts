@@ -3,7 +3,7 @@
 // statement each.
 import type { Queryable } from '../db/queryable.ts';
 
-export { queueStats, type QueueStatsRow } from '../db/queueStats.ts';
+export { queueStats, type QueueStatsRow } from '../db/queue/queueStats.ts';
 
 export interface WorkerRow {
   worker_id: string;

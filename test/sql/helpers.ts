@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
-import { extensionScripts, SQL_DIR } from '../../src/db/sqlBuild.ts';
+import { extensionScripts, SQL_DIR } from '../../src/db/schema/sqlBuild.ts';
 
 type Q = Pick<pg.ClientBase, 'query'> | pg.Pool;
 

@@ -10,8 +10,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import { createTestDatabase } from '../helpers/db.ts';
-import { SQL_DIR } from '../../src/db/migrate.ts';
-import { expandJobTypes, FRAGMENTS } from '../../src/db/jobTypesSql.ts';
+import { SQL_DIR } from '../../src/db/schema/migrate.ts';
+import { expandJobTypes, FRAGMENTS } from '../../src/db/schema/jobTypesSql.ts';
 import {
   DEFAULT_RERANK_TASK,
   FUNCTION_NAMES,

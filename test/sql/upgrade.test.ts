@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { currentVersion, migrate } from '../../src/db/migrate.ts';
+import { currentVersion, migrate } from '../../src/db/schema/migrate.ts';
 import { installExtensionFiles } from './helpers.ts';
 import { schemaDump, schemaFingerprint } from './schemaFingerprint.ts';
 import { startTestWorker, waitFor } from '../worker/fixtures/queue.ts';

@@ -2,8 +2,8 @@
 // ok, warn or fail and, when not ok, what to do. Exit 1 if any check fails.
 import { Command } from 'commander';
 import pg from 'pg';
-import { currentVersion, quoteIdent } from '../../db/migrate.ts';
-import { compareVersions, installedSchema, upgradeAdvice } from '../../db/schemaVersion.ts';
+import { currentVersion, quoteIdent } from '../../db/schema/migrate.ts';
+import { compareVersions, installedSchema, upgradeAdvice } from '../../db/schema/schemaVersion.ts';
 import { databaseFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
 import { printable, printableJson } from '../printable.ts';

@@ -1,4 +1,4 @@
-import type { Queryable } from './queryable.ts';
+import type { Queryable } from '../queryable.ts';
 import { heldByClaim, stillClaimed } from './stillClaimed.ts';
 
 export interface StartMark {

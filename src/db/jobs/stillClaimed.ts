@@ -1,4 +1,4 @@
-import type { Queryable } from './queryable.ts';
+import type { Queryable } from '../queryable.ts';
 
 /**
  * The late-result guard, one home: row `q` (steadytext_queue) is still

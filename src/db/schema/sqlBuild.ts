@@ -22,9 +22,9 @@
 // and privilege to exactly what a fresh install has.
 //
 // A source line `-- @job-types <fragment>` is followed, in the build, by what
-// the job-type catalog (src/jobTypes.ts) gives for it (src/db/jobTypesSql.ts);
+// the job-type catalog (src/jobTypes.ts) gives for it (src/db/schema/jobTypesSql.ts);
 // a line `-- @limits <fragment>` by what the limits table (src/limits.ts)
-// gives (src/db/limitsSql.ts).
+// gives (src/db/schema/limitsSql.ts).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { expandJobTypes } from './jobTypesSql.ts';
 import { expandLimits } from './limitsSql.ts';
 
-export const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
+export const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../sql');
 export const RELEASED_DIR = path.join(SQL_DIR, 'released');
 export const BUILD_DIR = path.join(SQL_DIR, 'build');
 const SRC_DIR = path.join(SQL_DIR, 'src');

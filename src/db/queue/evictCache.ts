@@ -1,4 +1,4 @@
-import type { Queryable } from './queryable.ts';
+import type { Queryable } from '../queryable.ts';
 
 /** Runs the SQL side's cache eviction (size/age limits live there). Returns rows evicted. */
 export async function evictCache(db: Queryable): Promise<number> {

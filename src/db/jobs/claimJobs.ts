@@ -1,5 +1,5 @@
-import type { FunctionName, Job } from '../interfaces.ts';
-import type { Queryable } from './queryable.ts';
+import type { FunctionName, Job } from '../../interfaces.ts';
+import type { Queryable } from '../queryable.ts';
 
 /**
  * A claimed job as claimJobs returns it; created_us: created_at in

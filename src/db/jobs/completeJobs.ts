@@ -1,4 +1,4 @@
-import type { Queryable } from './queryable.ts';
+import type { Queryable } from '../queryable.ts';
 import { heldByClaim, stillClaimed } from './stillClaimed.ts';
 
 export interface Completion {
@@ -100,4 +100,21 @@ export async function completeJobs(db: Queryable, workerId: string, completions:
       ? await stillClaimed(db, workerId, completions.filter((c) => !counted.has(c.requestId)))
       : new Set<string>();
   return { counted, busy };
+}
+
+/**
+ * completeJobs for one result (same statement, same guard and cache rule).
+ * Returns whether the completion counted (false also for a row another
+ * session holds locked: nothing was stored).
+ */
+export async function completeJob(
+  db: Queryable,
+  requestId: string,
+  workerId: string,
+  attempt: number,
+  result: string,
+  modelId: string | null,
+): Promise<boolean> {
+  const { counted } = await completeJobs(db, workerId, [{ requestId, attempt, result, modelId }]);
+  return counted.has(requestId);
 }

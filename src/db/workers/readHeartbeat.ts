@@ -1,6 +1,6 @@
-import type { Queryable } from './queryable.ts';
+import type { Queryable } from '../queryable.ts';
 
-export interface WorkerHeartbeatRow {
+export interface HeartbeatRow {
   last_heartbeat: Date;
   /** now() - last_heartbeat on the database's clock. */
   age_seconds: number;
@@ -11,8 +11,8 @@ export interface WorkerHeartbeatRow {
  * The worker's row as the database sees it, or null when the row is gone.
  * Doubles as the health check's database probe.
  */
-export async function workerHeartbeat(db: Queryable, workerId: string): Promise<WorkerHeartbeatRow | null> {
-  const r = await db.query<WorkerHeartbeatRow>(
+export async function readHeartbeat(db: Queryable, workerId: string): Promise<HeartbeatRow | null> {
+  const r = await db.query<HeartbeatRow>(
     `SELECT last_heartbeat, extract(epoch FROM now() - last_heartbeat)::float8 AS age_seconds, status
      FROM steadytext_workers WHERE worker_id = $1`,
     [workerId],

@@ -1,12 +1,12 @@
 // The SQL that restates the job types, written from src/jobTypes.ts by
-// `npm run build:sql` (src/db/sqlBuild.ts). A source line
+// `npm run build:sql` (src/db/schema/sqlBuild.ts). A source line
 //
 //     -- @job-types <fragment>
 //
 // stays in the built script and is followed by the fragment's lines, at its
 // indentation: the arms of a `CASE function_name` (an unknown function_name
 // falls through to NULL).
-import { FUNCTION_NAMES, JOB_TYPES, type FunctionName, type JobType } from '../jobTypes.ts';
+import { FUNCTION_NAMES, JOB_TYPES, type FunctionName, type JobType } from '../../jobTypes.ts';
 
 const MARKER = /^([ \t]*)-- @job-types\b[ \t]*(\S*).*$/gm;
 

@@ -1,5 +1,5 @@
 // steadytext_queue_stats(), read by `steadytext status` and the dashboard.
-import type { Queryable } from './queryable.ts';
+import type { Queryable } from '../queryable.ts';
 
 export interface QueueStatsRow {
   function_name: string;

@@ -1,4 +1,4 @@
-import type { Queryable } from './queryable.ts';
+import type { Queryable } from '../queryable.ts';
 
 /**
  * Publishes the engine's model id per role ('generation', 'embedding',

@@ -1,5 +1,5 @@
 import { RELEASE_SET } from './releaseJobs.ts';
-import type { Queryable } from './queryable.ts';
+import type { Queryable } from '../queryable.ts';
 
 /**
  * Jobs 'processing' under this (live) worker that it does not hold (neither

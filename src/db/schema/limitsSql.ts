@@ -1,11 +1,11 @@
 // The SQL that holds the limits' defaults, written from src/limits.ts by
-// `npm run build:sql` (src/db/sqlBuild.ts). A source line
+// `npm run build:sql` (src/db/schema/sqlBuild.ts). A source line
 //
 //     -- @limits defaults
 //
 // stays in the built script and is followed, at its indentation, by one
 // VALUES row per limit: (ord, name, value, description), in table order.
-import { LIMITS } from '../limits.ts';
+import { LIMITS } from '../../limits.ts';
 
 const MARKER = /^([ \t]*)-- @limits\b[ \t]*(\S*).*$/gm;
 

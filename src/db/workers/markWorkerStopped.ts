@@ -1,4 +1,4 @@
-import type { Queryable } from './queryable.ts';
+import type { Queryable } from '../queryable.ts';
 
 /**
  * Final state of a worker that shut down cleanly (its counters are already
