@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { quoteIdent } from '../db/schema/migrate.ts';
+import { quoteIdent } from '../sqlNames.ts';
 
 /**
  * A worker connection's settings with its search_path pinned to pg_catalog,

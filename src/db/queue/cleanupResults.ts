@@ -1,9 +1,7 @@
 // Result retention: deletes old terminal rows of steadytext_queue through
 // steadytext_cleanup_results(), one bounded batch per statement (each its own
 // transaction), until a batch comes back short.
-import type pg from 'pg';
-
-type Queryable = Pick<pg.ClientBase, 'query'>;
+import type { Queryable } from '../queryable.ts';
 
 export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled'] as const;
 

@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import type { Queryable } from '../queryable.ts';
 
 export interface DblinkInstall {
   /** The dblink version installed now (before this call or by it); null when it is not. */
@@ -14,7 +14,7 @@ export interface DblinkInstall {
  * through dblink. Run before steadytext_setup_handoff(), which takes dblink
  * away from PUBLIC. Changes nothing when dblink cannot be installed, and says why.
  */
-export async function installDblink(client: pg.ClientBase): Promise<DblinkInstall> {
+export async function installDblink(client: Queryable): Promise<DblinkInstall> {
   const why = 'the synchronous functions (steadytext_generate, ...) and waiting on a request in the transaction that enqueued it need it';
   try {
     await client.query('CREATE EXTENSION IF NOT EXISTS dblink');

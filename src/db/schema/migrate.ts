@@ -4,6 +4,8 @@
 // sql/released/ and the current version's, built in memory from sql/src/
 // (src/db/schema/sqlBuild.ts), so a checkout never runs a stale build.
 import type pg from 'pg';
+import { inSchema, quoteIdent } from '../../sqlNames.ts';
+import type { Queryable } from '../queryable.ts';
 import { currentVersion, extensionScript, extensionScriptNames } from './sqlBuild.ts';
 
 export { currentVersion, SQL_DIR } from './sqlBuild.ts';
@@ -45,11 +47,6 @@ export function scriptText(file: string, schema: string): string {
     .filter((line) => !line.startsWith('\\echo') && !line.startsWith('\\quit'))
     .join('\n')
     .replaceAll('@extschema@', quoteIdent(schema));
-}
-
-/** A schema or role name as SQL: bare when it is a plain lower-case identifier, else double-quoted. */
-export function quoteIdent(name: string): string {
-  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
 }
 
 export interface MigrateResult {
@@ -96,7 +93,7 @@ export async function migrate(
         await client.query(`SET LOCAL search_path = ${quoteIdent(schema)}, pg_catalog`);
         await client.query(sql);
         await client.query(
-          `INSERT INTO ${quoteIdent(schema)}.steadytext_migrations (version, script) VALUES ($1, $2)`,
+          `INSERT INTO ${inSchema(schema)}steadytext_migrations (version, script) VALUES ($1, $2)`,
           [step.to, step.file],
         );
         await client.query('COMMIT');
@@ -112,11 +109,11 @@ export async function migrate(
 }
 
 /** Version recorded by `migrate` in the schema, or null when not installed. */
-export async function installedVersion(client: Pick<pg.ClientBase, 'query'>, schema = 'public'): Promise<string | null> {
-  const exists = await client.query(`SELECT to_regclass($1) AS t`, [`${quoteIdent(schema)}.steadytext_migrations`]);
+export async function installedVersion(client: Queryable, schema = 'public'): Promise<string | null> {
+  const exists = await client.query(`SELECT to_regclass($1) AS t`, [`${inSchema(schema)}steadytext_migrations`]);
   if (exists.rows[0].t === null) return null;
   const r = await client.query<{ version: string }>(
-    `SELECT version FROM ${quoteIdent(schema)}.steadytext_migrations ORDER BY applied_at DESC, version DESC LIMIT 1`,
+    `SELECT version FROM ${inSchema(schema)}steadytext_migrations ORDER BY applied_at DESC, version DESC LIMIT 1`,
   );
   return r.rows[0]?.version ?? null;
 }

@@ -2,10 +2,8 @@
 // can work on it. A worker checks before it touches the queue, so a schema
 // older or newer than the code says what to run instead of failing later on
 // a missing column; `steadytext doctor` reports the same.
-import type pg from 'pg';
+import type { Queryable } from '../queryable.ts';
 import { currentVersion, installedVersion } from './migrate.ts';
-
-type Queryable = Pick<pg.ClientBase, 'query'>;
 
 export interface InstalledSchema {
   version: string;
