@@ -1,6 +1,6 @@
 // The reclaim (River's rescuer): every heartbeat interval each live worker
-// takes back the jobs of workers whose heartbeats stopped (src/db/
-// reclaimStale.ts: running ones count a failed attempt, ones only claimed
+// takes back the jobs of workers whose heartbeats stopped
+// (src/db/jobs/reclaimStale.ts: running ones count a failed attempt, ones only claimed
 // ahead go back with none) and marks those workers 'dead'. A worker's own
 // pass never takes its own jobs: its heartbeat was only late.
 import type { ReclaimedJob } from '../../db/jobs/reclaimStale.ts';
