@@ -6,7 +6,7 @@
 //               how the worker writes a result and the client reads it.
 //   SQL         `-- @job-types <fragment>` lines in sql/src/ are expanded
 //               from this catalog by `npm run build:sql`
-//               (src/db/jobTypesSql.ts): each function's arguments, model
+//               (src/db/schema/jobTypesSql.ts): each function's arguments, model
 //               role, cache-key arguments and batch form.
 //
 // The public SQL functions themselves (steadytext_<name>_async, the sync

@@ -4,7 +4,7 @@
 //
 //   SQL   _steadytext_limit_defaults() (sql/src/20-validation.sql) is written
 //         from this table by `npm run build:sql`, at its `-- @limits defaults`
-//         line (src/db/limitsSql.ts); _steadytext_limit() resolves a limit's
+//         line (src/db/schema/limitsSql.ts); _steadytext_limit() resolves a limit's
 //         value from the default and the GUC, steadytext_limits() lists them.
 //   Docs  docs/limits.md's table gives every limit with this default
 //         (test/docs/limits-table.test.ts).

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { startEmbeddedPostgres, type EmbeddedPg } from '../src/db/embeddedPostgres.ts';
+import { startEmbeddedPostgres, type EmbeddedPg } from '../src/postgres/embeddedPostgres.ts';
 import { prepareTemplate } from './helpers/db.ts';
 
 const args = process.argv.slice(2);

@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedPg } from '../../src/db/embeddedPostgres.ts';
+import { startEmbeddedPostgres, type EmbeddedPg } from '../../src/postgres/embeddedPostgres.ts';
 import { freePort } from '../../test/helpers/freePort.ts';
 
 

@@ -1,6 +1,6 @@
 // Scenario 4: claim latency with a deep table (mostly completed rows) versus a
 // shallow one. The claim and complete statements are the worker's own
-// (src/db/claimJobs.ts, completeJob.ts), run serially from one connection.
+// (src/db/jobs/claimJobs.ts, completeJobs.ts), run serially from one connection.
 //
 // Method (bench/lib/pairs.ts): the two tables live in two databases of the
 // same server, filled once; then `pairs` pairs of blocks of claims, shallow
@@ -8,8 +8,8 @@
 // least `minSeconds`. The ratio deep p50 / shallow p50 is taken per pair and
 // reported as median and spread.
 import pg from 'pg';
-import { claimJobs } from '../../src/db/claimJobs.ts';
-import { completeJob } from '../../src/db/completeJob.ts';
+import { claimJobs } from '../../src/db/jobs/claimJobs.ts';
+import { completeJob } from '../../src/db/jobs/completeJobs.ts';
 import { interleave, spread, type Spread } from '../lib/pairs.ts';
 import { dist, now, round, type Dist } from '../lib/stats.ts';
 import type { Progress } from './queue.ts';

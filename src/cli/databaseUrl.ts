@@ -1,4 +1,4 @@
-import { findLocalServer } from '../db/localServerFiles.ts';
+import { findLocalServer } from '../postgres/localServerFiles.ts';
 import { resolveOne, SETTINGS } from '../settings.ts';
 import { explainConnectionFailures, exitCodes, fail } from './exit.ts';
 

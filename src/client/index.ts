@@ -7,6 +7,7 @@ import {
   type FunctionName,
   type JobStatus,
 } from '../interfaces.ts';
+import { inSchema } from '../sqlNames.ts';
 import { CompletionHub } from './completionHub.ts';
 import { CompletionStream, type CompletionsOptions } from './completionStream.ts';
 import { AbortError, JobCancelledError, JobFailedError, JobNotFoundError, TimeoutError } from './errors.ts';
@@ -99,7 +100,7 @@ export class SteadyText {
     readonly pool: pg.Pool,
     opts: SteadyTextOptions = {},
   ) {
-    this.prefix = opts.schema ? `${quoteIdent(opts.schema)}.` : '';
+    this.prefix = inSchema(opts.schema);
     this.recheckMs = (opts.recheckSeconds ?? 10) * 1000;
     this.hub = new CompletionHub(pool);
   }
@@ -375,8 +376,4 @@ export function valueOf<F extends FunctionName>(state: JobState<F>): ResultOf<F>
     default:
       throw new Error(`request ${state.requestId} is still ${state.status}`);
   }
-}
-
-function quoteIdent(name: string): string {
-  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
 }

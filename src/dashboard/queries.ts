@@ -1,9 +1,16 @@
-// The dashboard's reads and its one write, all through pg_steadytext's SQL
-// surface (the monitoring functions and steadytext_retry_failed), one
-// statement each.
+// The dashboard's reads and its one write, one statement each, on the
+// dashboard's own connection (its search_path finds the schema; bare names).
+// Through pg_steadytext's functions: the queue (steadytext_queue_stats()), the
+// workers (steadytext_worker_status()) and the retry
+// (steadytext_retry_failed(request_id)). One read is direct: the list of
+// failed requests selects from the steadytext_queue table, because no
+// function lists failed requests with their errors. That table is part of the
+// documented surface (SELECT granted to steadytext_user, docs/security.md)
+// and its row security applies, so a role sees only the requests it owns,
+// as through steadytext_check_async.
 import type { Queryable } from '../db/queryable.ts';
 
-export { queueStats, type QueueStatsRow } from '../db/queueStats.ts';
+export { queueStats, type QueueStatsRow } from '../db/queue/queueStats.ts';
 
 export interface WorkerRow {
   worker_id: string;
@@ -39,7 +46,7 @@ export interface FailedJobRow {
   input: string | null;
 }
 
-/** The most recently failed requests with their errors. */
+/** The most recently failed requests with their errors (read from steadytext_queue directly; see the top). */
 export async function failedJobs(db: Queryable, limit = 50): Promise<FailedJobRow[]> {
   const r = await db.query<FailedJobRow>(
     `SELECT request_id, function_name, error, failed_at, retry_count,

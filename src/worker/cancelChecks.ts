@@ -2,11 +2,11 @@
 // 'cancelled' and sends NOTIFY steadytext_cancelled with the request id; any
 // login can send that NOTIFY, so a job this worker holds is aborted (or
 // dropped from the buffer) only when its row says it is cancelled under this
-// worker's claim (src/db/cancelledJobs.ts). Checks that arrive while one is
+// worker's claim (src/db/jobs/cancelledJobs.ts). Checks that arrive while one is
 // in flight go out together in the next statement.
-import { cancelledJobs } from '../db/cancelledJobs.ts';
+import { cancelledJobs } from '../db/jobs/cancelledJobs.ts';
 import type { Queryable } from '../db/queryable.ts';
-import { withRetries } from '../db/withRetries.ts';
+import { withRetries } from '../postgres/withRetries.ts';
 import type { HeldJob } from './heldJob.ts';
 
 export interface CancelChecksOptions {

@@ -8,9 +8,9 @@
 // One bad row never fails another: when a grouped statement fails for a
 // reason other than the connection, each result of the group is stored on
 // its own, and a row the database refuses settles with UnstorableResult.
-import { completeJobs, type Completion } from '../db/completeJobs.ts';
+import { completeJobs, type Completion } from '../db/jobs/completeJobs.ts';
 import type { Queryable } from '../db/queryable.ts';
-import { isTransientError, withRetries } from '../db/withRetries.ts';
+import { isTransientError, withRetries } from '../postgres/withRetries.ts';
 import { UnstorableResult } from './heldJob.ts';
 
 /** true: the completion counted; false: discarded (the row is no longer this claim's); Error: not stored. */

@@ -18,7 +18,7 @@
 // whatever the concurrency and however many claims brought them in; the
 // batch is one engine.embed call in one slot.
 import type { Engine } from '../engine/types.ts';
-import { claimOrder } from '../db/claimJobs.ts';
+import { claimOrder } from '../db/jobs/claimJobs.ts';
 import type { ClaimPolicy } from './claimPolicy.ts';
 import { batchableEmbed, executeEmbedBatch, executeJob } from './execute.ts';
 import { outgrewItsTime, TimedOut, type HeldJob } from './heldJob.ts';

@@ -1,7 +1,7 @@
 // A job this worker holds, from its claim until its outcome is recorded, and
 // why a job's AbortController fired. Shared by the worker's parts (producer,
 // executor, completer; worker.ts wires them).
-import type { ClaimedJob } from '../db/claimJobs.ts';
+import type { ClaimedJob } from '../db/jobs/claimJobs.ts';
 
 export interface HeldJob {
   job: ClaimedJob;

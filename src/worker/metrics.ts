@@ -7,7 +7,7 @@ import client from 'prom-client';
 import type { ModelRole } from '../engine/types.ts';
 import { FUNCTION_NAMES, type FunctionName, type JobStatus } from '../interfaces.ts';
 import { modelRoleOf } from '../jobTypes.ts';
-import type { QueueCount } from '../db/queueCounts.ts';
+import type { QueueCount } from '../db/queue/queueCounts.ts';
 import { MODEL_ROLES } from './engine.ts';
 import { packageVersion } from './version.ts';
 

@@ -7,8 +7,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { queueCounts } from '../db/queueCounts.ts';
-import { workerHeartbeat } from '../db/workerHeartbeat.ts';
+import { queueCounts } from '../db/queue/queueCounts.ts';
+import { readHeartbeat } from '../db/workers/readHeartbeat.ts';
 import { WorkerMetrics, type MetricsSubject } from './metrics.ts';
 import type { WorkerSettings } from './settings.ts';
 import { defaultOf, SETTINGS } from '../settings.ts';
@@ -109,7 +109,7 @@ export class MetricsServer {
     const base = { worker_id: subject.workerId, running_jobs: subject.stats.running };
     let row;
     try {
-      row = await workerHeartbeat(this.pool, subject.workerId);
+      row = await readHeartbeat(this.pool, subject.workerId);
     } catch (err) {
       // The driver's text can name hosts, roles and databases: the log has it, the caller does not.
       const detail = (err as Error).message;

@@ -7,9 +7,9 @@
 import type pg from 'pg';
 import { EngineInputError, ModelNotFoundError } from '../engine/types.ts';
 import type { FunctionName } from '../interfaces.ts';
-import { failJob } from '../db/failJob.ts';
-import { releaseJobs } from '../db/releaseJobs.ts';
-import { withRetries } from '../db/withRetries.ts';
+import { failJob } from '../db/jobs/failJob.ts';
+import { releaseJobs } from '../db/jobs/releaseJobs.ts';
+import { withRetries } from '../postgres/withRetries.ts';
 import { Completer } from './completer.ts';
 import { JobInputError } from './execute.ts';
 import { Cancelled, runMs, Shutdown, TimedOut, UnstorableResult, unstorableText, waitedMs, type HeldJob } from './heldJob.ts';

@@ -12,8 +12,8 @@
 //
 // How many jobs to claim, and which, the claim policy says (claimPolicy.ts).
 import type { FunctionName } from '../interfaces.ts';
-import type { ClaimedJob } from '../db/claimJobs.ts';
-import { withRetries } from '../db/withRetries.ts';
+import type { ClaimedJob } from '../db/jobs/claimJobs.ts';
+import { withRetries } from '../postgres/withRetries.ts';
 import type { BufferState, ClaimPolicy } from './claimPolicy.ts';
 
 export interface ProducerOptions {

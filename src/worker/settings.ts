@@ -227,8 +227,8 @@ export async function loadSettings(
   const connection = resolveConnection(flags, env);
   resolveSettings(flags, env, {}, connection); // bad flags/env are reported before any connection attempt
   const { default: pgModule } = await import('pg');
-  const { readWorkerGucs } = await import('../db/readWorkerGucs.ts');
-  const { withRetries } = await import('../db/withRetries.ts');
+  const { readWorkerGucs } = await import('../db/workers/readWorkerGucs.ts');
+  const { withRetries } = await import('../postgres/withRetries.ts');
   const gucs = await withRetries(async () => {
     const client = new pgModule.Client(connection);
     await client.connect();

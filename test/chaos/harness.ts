@@ -10,8 +10,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedPg } from '../../src/db/embeddedPostgres.ts';
-import { migrate } from '../../src/db/migrate.ts';
+import { startEmbeddedPostgres, type EmbeddedPg } from '../../src/postgres/embeddedPostgres.ts';
+import { migrate } from '../../src/db/schema/migrate.ts';
 import { ROOT, spawnWorker, waitFor, type WorkerProcess } from '../worker/fixtures/queue.ts';
 import { freePort } from '../helpers/freePort.ts';
 

@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { relocatedBase } from '../../src/db/embeddedPostgres.ts';
+import { relocatedBase } from '../../src/postgres/embeddedPostgres.ts';
 import { ROOT } from '../worker/fixtures/queue.ts';
 import { freePort } from '../helpers/freePort.ts';
 

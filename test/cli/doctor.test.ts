@@ -1,7 +1,7 @@
 // `steadytext doctor`: each check ok / warn / fail with what to fix; exit 1 if any fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { currentVersion } from '../../src/db/migrate.ts';
+import { currentVersion } from '../../src/db/schema/migrate.ts';
 import pg from 'pg';
 import type { Engine } from '../../src/engine/types.ts';
 import { createScriptedEngine } from '../helpers/scriptedEngine.ts';

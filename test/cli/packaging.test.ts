@@ -16,7 +16,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createTestDatabase } from '../helpers/db.ts';
 import { ROOT } from '../worker/fixtures/queue.ts';
-import { currentVersion } from '../../src/db/migrate.ts';
+import { currentVersion } from '../../src/db/schema/migrate.ts';
 
 const run = promisify(execFile);
 // the package's own version (the schema's is currentVersion(); they move together)

@@ -3,8 +3,8 @@
 // it registers or touches a job; `steadytext doctor` fails the same check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { currentVersion, migrate } from '../../src/db/migrate.ts';
-import { SchemaVersionError } from '../../src/db/schemaVersion.ts';
+import { currentVersion, migrate } from '../../src/db/schema/migrate.ts';
+import { SchemaVersionError } from '../../src/db/schema/schemaVersion.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { SCRIPTED_ENGINE, startTestWorker } from '../worker/fixtures/queue.ts';
 import { runCli } from './fixtures/cli.ts';

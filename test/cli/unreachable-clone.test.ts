@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } fro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { defaultNativeDir, relocatedBase, runtimeRoot, startEmbeddedPostgres } from '../../src/db/embeddedPostgres.ts';
+import { defaultNativeDir, relocatedBase, runtimeRoot, startEmbeddedPostgres } from '../../src/postgres/embeddedPostgres.ts';
 import { ROOT } from '../worker/fixtures/queue.ts';
 import { freePort } from '../helpers/freePort.ts';
 

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startLocalServer } from '../../src/db/localServer.ts';
+import { startLocalServer } from '../../src/postgres/localServer.ts';
 import { startUp } from './fixtures/up.ts';
 
 function scratch(): string {

@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startLocalServer } from '../../src/db/localServer.ts';
+import { startLocalServer } from '../../src/postgres/localServer.ts';
 import { waitFor } from '../worker/fixtures/queue.ts';
 
 function freePortGuess(): number {

@@ -50,15 +50,17 @@ async function relativeImports(): Promise<string[]> {
   return out;
 }
 
-test('src/client imports only itself, ../interfaces.ts and ../jobTypes.ts (which import nothing else) and pg types', async () => {
+test('src/client imports only itself, ../interfaces.ts, ../jobTypes.ts and ../sqlNames.ts (which import nothing else) and pg types', async () => {
   const outside = (await relativeImports()).filter((s) => !s.startsWith('./'));
-  assert.deepEqual([...new Set(outside)].sort(), ['../interfaces.ts', '../jobTypes.ts', 'pg']);
+  assert.deepEqual([...new Set(outside)].sort(), ['../interfaces.ts', '../jobTypes.ts', '../sqlNames.ts', 'pg']);
   const interfaces = await readFile(path.join(ROOT, 'src/interfaces.ts'), 'utf8');
   const jobTypes = await readFile(path.join(ROOT, 'src/jobTypes.ts'), 'utf8');
   const importsOf = (src: string) => [...src.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s+'([^']+)'/gm)].map((m) => m[1]);
   assert.deepEqual([...new Set(importsOf(interfaces))], ['./jobTypes.ts'],
     'src/interfaces.ts imports only src/jobTypes.ts, so the client package needs nothing else of src/');
   assert.deepEqual(importsOf(jobTypes), [], 'src/jobTypes.ts imports nothing');
+  const sqlNames = await readFile(path.join(ROOT, 'src/sqlNames.ts'), 'utf8');
+  assert.deepEqual(importsOf(sqlNames), [], 'src/sqlNames.ts imports nothing');
   for (const f of await readdir(path.join(ROOT, 'src/client'))) {
     const src = await readFile(path.join(ROOT, 'src/client', f), 'utf8');
     assert.doesNotMatch(src, /^import\s+(?!type\b)[^;]*from\s+'pg'/m, `${f}: pg is imported for its types only (the application's pool is used)`);
@@ -90,12 +92,12 @@ test('client-only install: npm pack packages/client, npm install the tarball, at
     const [packed] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
     assert.equal(packed.filename, `pg-steadytext-client-${pkg.version}.tgz`);
     const files = packed.files.map((f) => f.path).sort();
-    const expected = ['package.json', 'README.md', 'dist/interfaces.js', 'dist/interfaces.d.ts', 'dist/jobTypes.js', 'dist/jobTypes.d.ts'];
+    const expected = ['package.json', 'README.md', 'dist/interfaces.js', 'dist/interfaces.d.ts', 'dist/jobTypes.js', 'dist/jobTypes.d.ts', 'dist/sqlNames.js', 'dist/sqlNames.d.ts'];
     for (const f of await readdir(path.join(ROOT, 'src/client'))) {
       const base = f.replace(/\.ts$/, '');
       expected.push(`dist/client/${base}.js`, `dist/client/${base}.d.ts`);
     }
-    assert.deepEqual(files, expected.sort(), 'the client, its shared types and job types, and nothing else of src/');
+    assert.deepEqual(files, expected.sort(), 'the client, its shared types, job types and schema-name helper, and nothing else of src/');
 
     const app = path.join(tmp, 'app');
     await mkdir(app);

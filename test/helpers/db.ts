@@ -3,7 +3,7 @@
 // PostgreSQL) or any server named by TEST_DATABASE_URL.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { migrate } from '../../src/db/migrate.ts';
+import { migrate } from '../../src/db/schema/migrate.ts';
 
 export const TEMPLATE_DB = 'steadytext_template';
 

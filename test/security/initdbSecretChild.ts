@@ -30,7 +30,7 @@ const spawn = cp.spawn;
 }) as typeof cp.spawn;
 syncBuiltinESMExports();
 
-const { startLocalServer } = await import('../../src/db/localServer.ts');
+const { startLocalServer } = await import('../../src/postgres/localServer.ts');
 const server = await startLocalServer({ dataDir: process.argv[2], port: Number(process.argv[3]) });
 try {
   process.stdout.write(JSON.stringify({ seen, url: server.url, dataDir: server.dataDir }) + '\n');

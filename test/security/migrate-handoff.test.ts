@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { urlFor } from '../helpers/db.ts';
 import { runCli } from '../cli/fixtures/cli.ts';
-import { migrate } from '../../src/db/migrate.ts';
+import { migrate } from '../../src/db/schema/migrate.ts';
 import { makeLogins, one, sqlstate, superuser, type Logins } from './fixtures.ts';
 
 const suffix = randomBytes(4).toString('hex');

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { serverUrl, urlFor } from '../helpers/db.ts';
-import { migrate } from '../../src/db/migrate.ts';
+import { migrate } from '../../src/db/schema/migrate.ts';
 import { startWorker, type Worker } from '../../src/worker/index.ts';
 import { testSettings, waitFor } from '../worker/fixtures/queue.ts';
 import { makeLogins, one, superuser, type Logins } from './fixtures.ts';

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { urlFor } from '../helpers/db.ts';
-import { migrate } from '../../src/db/migrate.ts';
+import { migrate } from '../../src/db/schema/migrate.ts';
 import { startWorker, type Worker } from '../../src/worker/index.ts';
 import { testSettings, waitFor } from '../worker/fixtures/queue.ts';
 import { makeLogins, superuser, type Logins } from './fixtures.ts';
@@ -150,7 +150,7 @@ test('a worker claiming, batching, completing, retrying, reclaiming and stopping
 });
 
 test('the pinned search_path goes in the startup options, after any the user gives (URL, config or PGOPTIONS); lock_timeout before them', async () => {
-  const { withPinnedSearchPath } = await import('../../src/db/pinSearchPath.ts');
+  const { withPinnedSearchPath } = await import('../../src/postgres/pinSearchPath.ts');
   assert.deepEqual(withPinnedSearchPath({ connectionString: 'postgres://u@h/db' }, 'public', {}), {
     connectionString: 'postgres://u@h/db',
     options: '-c lock_timeout=5s -c search_path=pg_catalog,public',

@@ -1,4 +1,4 @@
-// Where the extension's scripts come from (src/db/sqlBuild.ts): released
+// Where the extension's scripts come from (src/db/schema/sqlBuild.ts): released
 // versions are frozen in sql/released/, pinned here by sha256; the current
 // version is never committed but built from sql/src/ wherever it is needed
 // (`steadytext migrate`, `make -C sql install`, `npm pack`). Each failure
@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { buildScripts, currentVersion, RELEASED_DIR, releasedScripts, SQL_DIR } from '../../src/db/sqlBuild.ts';
-import { plan } from '../../src/db/migrate.ts';
+import { buildScripts, currentVersion, RELEASED_DIR, releasedScripts, SQL_DIR } from '../../src/db/schema/sqlBuild.ts';
+import { plan } from '../../src/db/schema/migrate.ts';
 
 // Released scripts are what users installed: never edited, never rebuilt.
 // A new schema change ships as the next version with its upgrade script.

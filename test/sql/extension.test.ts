@@ -9,8 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTestDatabase } from '../helpers/db.ts';
-import { currentVersion, migrate, SQL_DIR } from '../../src/db/migrate.ts';
-import { extensionScripts } from '../../src/db/sqlBuild.ts';
+import { currentVersion, migrate, SQL_DIR } from '../../src/db/schema/migrate.ts';
+import { extensionScripts } from '../../src/db/schema/sqlBuild.ts';
 import { installExtensionFiles } from './helpers.ts';
 import { runSpecExamples, SPEC, SPEC_MISSING } from './specExamples.ts';
 

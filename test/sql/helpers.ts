@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
-import { extensionScripts, SQL_DIR } from '../../src/db/sqlBuild.ts';
+import type { Queryable } from '../../src/db/queryable.ts';
+import { extensionScripts, SQL_DIR } from '../../src/db/schema/sqlBuild.ts';
 
-type Q = Pick<pg.ClientBase, 'query'> | pg.Pool;
 
 /**
  * Writes the control file and every script (the released ones and the current
@@ -27,7 +27,7 @@ export function installExtensionFiles(sharedir: string): void {
 }
 
 /** Asserts that `sql` fails with `code` and a message containing every one of `parts`. */
-export async function assertSqlError(db: Q, sql: string, params: unknown[], code: string, ...parts: string[]): Promise<Error> {
+export async function assertSqlError(db: Queryable, sql: string, params: unknown[], code: string, ...parts: string[]): Promise<Error> {
   let err: (Error & { code?: string }) | undefined;
   try {
     await db.query(sql, params);
@@ -40,13 +40,13 @@ export async function assertSqlError(db: Q, sql: string, params: unknown[], code
   return err;
 }
 
-export async function queueCount(db: Q): Promise<number> {
+export async function queueCount(db: Queryable): Promise<number> {
   const r = await db.query(`SELECT count(*)::int AS n FROM steadytext_queue`);
   return r.rows[0].n;
 }
 
 /** Claims a pending row like a worker (status processing, started_at, worker_id, attempt + 1). */
-export async function claim(db: Q, requestId: string, workerId = 'test-worker'): Promise<void> {
+export async function claim(db: Queryable, requestId: string, workerId = 'test-worker'): Promise<void> {
   const r = await db.query(
     `UPDATE steadytext_queue SET status = 'processing', started_at = now(), worker_id = $2, attempt = attempt + 1
      WHERE request_id = $1 AND status = 'pending'`,
@@ -56,7 +56,7 @@ export async function claim(db: Q, requestId: string, workerId = 'test-worker'):
 }
 
 /** Completes a claimed (or pending) row like a worker. */
-export async function complete(db: Q, requestId: string, result: string): Promise<void> {
+export async function complete(db: Queryable, requestId: string, result: string): Promise<void> {
   const r = await db.query(
     `UPDATE steadytext_queue SET status = 'completed', result = $2, error = NULL,
             started_at = coalesce(started_at, now())
@@ -66,7 +66,7 @@ export async function complete(db: Q, requestId: string, result: string): Promis
   assert.equal(r.rowCount, 1, `complete ${requestId}`);
 }
 
-export async function fail(db: Q, requestId: string, error: string): Promise<void> {
+export async function fail(db: Queryable, requestId: string, error: string): Promise<void> {
   const r = await db.query(
     `UPDATE steadytext_queue SET status = 'failed', error = $2, started_at = coalesce(started_at, now())
      WHERE request_id = $1 AND status IN ('pending', 'processing')`,
@@ -110,7 +110,7 @@ export function libpqConnstr(url: string): string {
  * pointing it at `url`'s host and port (steadytext_config 'dblink_connstr',
  * without user or password).
  */
-export async function enableHandoff(db: Q, url: string): Promise<void> {
+export async function enableHandoff(db: Queryable, url: string): Promise<void> {
   await db.query(`CREATE EXTENSION IF NOT EXISTS dblink`);
   const u = new URL(url);
   await db.query(

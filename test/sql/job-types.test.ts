@@ -9,9 +9,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
+import type { Queryable } from '../../src/db/queryable.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { SQL_DIR } from '../../src/db/migrate.ts';
-import { expandJobTypes, FRAGMENTS } from '../../src/db/jobTypesSql.ts';
+import { SQL_DIR } from '../../src/db/schema/migrate.ts';
+import { expandJobTypes, FRAGMENTS } from '../../src/db/schema/jobTypesSql.ts';
 import {
   DEFAULT_RERANK_TASK,
   FUNCTION_NAMES,
@@ -24,7 +25,6 @@ import {
   type JobType,
 } from '../../src/jobTypes.ts';
 
-type Q = Pick<pg.ClientBase, 'query'> | pg.Pool;
 
 const jobType = (fn: FunctionName): JobType => JOB_TYPES[fn];
 
@@ -49,7 +49,7 @@ const SAMPLES: Record<string, unknown> = {
   documents: ['doc one', 'doc two'],
 };
 
-async function signatures(db: Q, name: string): Promise<{ args: string; result: string }[]> {
+async function signatures(db: Queryable, name: string): Promise<{ args: string; result: string }[]> {
   const r = await db.query<{ args: string; result: string }>(
     `SELECT pg_get_function_arguments(p.oid) AS args, pg_get_function_result(p.oid) AS result
      FROM pg_proc AS p WHERE p.proname = $1 AND p.pronamespace = 'public'::regnamespace`,

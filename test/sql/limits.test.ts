@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createTestDatabase } from '../helpers/db.ts';
-import { SQL_DIR } from '../../src/db/migrate.ts';
-import { expandLimits, FRAGMENTS } from '../../src/db/limitsSql.ts';
+import { SQL_DIR } from '../../src/db/schema/migrate.ts';
+import { expandLimits, FRAGMENTS } from '../../src/db/schema/limitsSql.ts';
 import { LIMITS } from '../../src/limits.ts';
 
 test('every -- @limits line in sql/src names a fragment, and every fragment is used', () => {

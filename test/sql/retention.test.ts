@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { cleanupResults } from '../../src/db/cleanupResults.ts';
+import { cleanupResults } from '../../src/db/queue/cleanupResults.ts';
 import { resolveSettings, SettingsError } from '../../src/worker/settings.ts';
 import { createTestDatabase, serverUrl } from '../helpers/db.ts';
 import { startTestWorker, waitFor } from '../worker/fixtures/queue.ts';

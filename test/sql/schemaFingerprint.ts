@@ -7,8 +7,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type pg from 'pg';
+import type { Queryable } from '../../src/db/queryable.ts';
 
-type Q = Pick<pg.ClientBase, 'query'> | pg.Pool;
 
 const QUERIES: Record<string, string> = {
   relations: `
@@ -61,7 +61,7 @@ const QUERIES: Record<string, string> = {
 };
 
 /** The install's fingerprint: one sorted array of lines per catalog aspect. */
-export async function schemaFingerprint(db: Q, schema = 'public'): Promise<Record<string, string[]>> {
+export async function schemaFingerprint(db: Queryable, schema = 'public'): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
   for (const [name, sql] of Object.entries(QUERIES)) {
     const r = await db.query<{ line: string }>(sql, [schema]);
@@ -75,7 +75,7 @@ export async function schemaFingerprint(db: Q, schema = 'public'): Promise<Recor
  * random \restrict key dropped), when a pg_dump of the server's major version
  * is on this machine; null otherwise (pg_dump refuses newer servers).
  */
-export async function schemaDump(db: Q, url: string): Promise<string | null> {
+export async function schemaDump(db: Queryable, url: string): Promise<string | null> {
   const major = (await db.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0].v.slice(0, 2);
   const bin = [`/usr/lib/postgresql/${major}/bin/pg_dump`].find((p) => existsSync(p));
   if (!bin) return null;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase } from '../helpers/db.ts';
-import { currentVersion } from '../../src/db/migrate.ts';
+import { currentVersion } from '../../src/db/schema/migrate.ts';
 
 test('the template database holds the installed schema', async () => {
   const db = await createTestDatabase();

@@ -6,8 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type pg from 'pg';
+import type { Queryable } from '../../src/db/queryable.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { currentVersion, migrate } from '../../src/db/migrate.ts';
+import { currentVersion, migrate } from '../../src/db/schema/migrate.ts';
 import { installExtensionFiles } from './helpers.ts';
 import { schemaDump, schemaFingerprint } from './schemaFingerprint.ts';
 import { startTestWorker, waitFor } from '../worker/fixtures/queue.ts';
@@ -15,10 +16,9 @@ import { startTestWorker, waitFor } from '../worker/fixtures/queue.ts';
 /** Every released schema version before the current one. */
 const RELEASED_VERSIONS = ['1.0.0', '1.1.0', '1.2.0', '1.3.0'];
 
-type Q = Pick<pg.ClientBase, 'query'> | pg.Pool;
 
 /** Jobs in every state, a batch, cache rows, a worker row, config and a dead letter, through the released version's own functions. */
-async function populate(db: Q): Promise<void> {
+async function populate(db: Queryable): Promise<void> {
   await db.query(`SELECT steadytext_generate_async('still pending', priority := 3)`);
   await db.query(`SELECT steadytext_generate_batch_async(ARRAY['batch a', 'batch b'], max_tokens := 20)`);
   await db.query(`SELECT steadytext_embed_async('pending embed')`);
@@ -51,7 +51,7 @@ async function populate(db: Q): Promise<void> {
 }
 
 /** Every row of every table, as text, for a before/after comparison. */
-async function contents(db: Q): Promise<Record<string, string[]>> {
+async function contents(db: Queryable): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
   for (const [table, key] of [
     ['steadytext_queue', 'request_id'], ['steadytext_cache', 'cache_key'], ['steadytext_workers', 'worker_id'],

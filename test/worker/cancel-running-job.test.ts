@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { events } from '../helpers/scriptedEngine.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { completeJob } from '../../src/db/completeJob.ts';
+import { completeJob } from '../../src/db/jobs/completeJobs.ts';
 import { enqueue, gen, row, startTestWorker, waitFor } from './fixtures/queue.ts';
 
 async function cancel(db: TestDatabase, id: string): Promise<void> {

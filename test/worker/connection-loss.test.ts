@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase } from '../helpers/db.ts';
-import { isTransientError, withRetries } from '../../src/db/withRetries.ts';
+import { isTransientError, withRetries } from '../../src/postgres/withRetries.ts';
 import { enqueue, gen, row, startTestWorker, waitFor } from './fixtures/queue.ts';
 
 test('withRetries retries transient connection errors only, and gives up after its attempts', async () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { ReclaimedJob } from '../../src/db/reclaimStale.ts';
+import type { ReclaimedJob } from '../../src/db/jobs/reclaimStale.ts';
 import { Worker } from '../../src/worker/index.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { enqueue, gen, testSettings, waitFor } from './fixtures/queue.ts';
@@ -82,7 +82,7 @@ test('priority order holds with a 1 s heartbeat timeout when the worker\'s heart
 test('reclaimStale leaves the calling worker\'s own jobs and row alone; another worker\'s pass takes them', async () => {
   const db = await createTestDatabase();
   try {
-    const { reclaimStale } = await import('../../src/db/reclaimStale.ts');
+    const { reclaimStale } = await import('../../src/db/jobs/reclaimStale.ts');
     await db.pool.query(
       `INSERT INTO steadytext_workers (worker_id, host, pid, last_heartbeat, heartbeat_timeout_seconds) VALUES ('slow', 'h', 1, now() - interval '1 hour', 1)`,
     );

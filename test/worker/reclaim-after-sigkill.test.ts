@@ -48,7 +48,7 @@ test('a job that crashes every worker ends failed once its retries are used', as
       `UPDATE steadytext_queue SET status = 'processing', worker_id = 'ghost', attempt = 1, started_at = now() WHERE request_id = $1`,
       [id],
     );
-    const { reclaimStale } = await import('../../src/db/reclaimStale.ts');
+    const { reclaimStale } = await import('../../src/db/jobs/reclaimStale.ts');
     assert.deepEqual(await reclaimStale(db.pool, 3), [{ request_id: id, status: 'pending', lost_worker: 'ghost', started: true }]);
     await db.pool.query(`UPDATE steadytext_queue SET status = 'processing', attempt = 2, started_at = now() WHERE request_id = $1`, [id]);
     assert.deepEqual(await reclaimStale(db.pool, 3), [{ request_id: id, status: 'failed', lost_worker: 'ghost', started: true }]);

@@ -68,7 +68,7 @@ test('a SIGKILLed worker\'s never-started buffered jobs come back without a retr
 test('reclaimStale: a lost worker\'s started job is a failed attempt, its claimed-ahead one goes back untouched', async () => {
   const db = await createTestDatabase();
   try {
-    const { reclaimStale } = await import('../../src/db/reclaimStale.ts');
+    const { reclaimStale } = await import('../../src/db/jobs/reclaimStale.ts');
     const [ran, waited] = await enqueue(db.pool, [gen('ran'), gen('waited')]);
     await db.pool.query(
       `UPDATE steadytext_queue SET status = 'processing', worker_id = 'ghost', attempt = 1,

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase } from '../helpers/db.ts';
-import { completeJobs } from '../../src/db/completeJobs.ts';
+import { completeJobs } from '../../src/db/jobs/completeJobs.ts';
 import { enqueue, gen, row, startTestWorker, waitFor } from './fixtures/queue.ts';
 
 const settled = (s: string) => s === 'completed' || s === 'failed';

@@ -2,8 +2,9 @@
 // ok, warn or fail and, when not ok, what to do. Exit 1 if any check fails.
 import { Command } from 'commander';
 import pg from 'pg';
-import { currentVersion, quoteIdent } from '../../db/migrate.ts';
-import { compareVersions, installedSchema, upgradeAdvice } from '../../db/schemaVersion.ts';
+import { currentVersion } from '../../db/schema/migrate.ts';
+import { inSchema } from '../../sqlNames.ts';
+import { compareVersions, installedSchema, upgradeAdvice } from '../../db/schema/schemaVersion.ts';
 import { databaseFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
 import { printable, printableJson } from '../printable.ts';
@@ -204,11 +205,11 @@ async function extensionCheck(
  */
 async function handoffCheck(client: pg.Client, schema: string, dblinkInstalled: boolean): Promise<Check> {
   const name = 'hand-off';
-  const setup = `SELECT ${quoteIdent(schema)}.steadytext_setup_handoff();`;
+  const setup = `SELECT ${inSchema(schema)}steadytext_setup_handoff();`;
   if (!dblinkInstalled) {
     return { name, status: 'warn', message: 'not set up: it needs dblink (above)', fix: `CREATE EXTENSION dblink; then ${setup}` };
   }
-  const config = `${quoteIdent(schema)}.steadytext_config`;
+  const config = `${inSchema(schema)}steadytext_config`;
   // Two statements: a table this role may not read must not appear in the one that runs.
   const readable = await client.query<{ ok: boolean }>(`SELECT has_table_privilege($1, 'SELECT') AS ok`, [config]);
   const wanted = readable.rows[0].ok
@@ -238,10 +239,10 @@ async function handoffCheck(client: pg.Client, schema: string, dblinkInstalled: 
  * this host's model set is checked, for a worker started here).
  */
 async function servedModelsCheck(client: pg.Client, schema: string): Promise<Check | undefined> {
-  const s = quoteIdent(schema);
+  const s = inSchema(schema);
   const r = await client.query<{ worker_id: string; models: Record<string, string> | null; served_functions: string[] | null }>(
     `SELECT w.worker_id, w.models, w.served_functions
-     FROM ${s}.steadytext_worker_status() AS st JOIN ${s}.steadytext_workers AS w ON w.worker_id = st.worker_id
+     FROM ${s}steadytext_worker_status() AS st JOIN ${s}steadytext_workers AS w ON w.worker_id = st.worker_id
      WHERE st.status = 'running' ORDER BY w.worker_id`,
   );
   if (r.rows.length === 0) return undefined;
@@ -290,11 +291,11 @@ async function modelsCheck(set: string | undefined): Promise<Check> {
 
 async function workersCheck(client: pg.Client, schema: string): Promise<Check> {
   const name = 'workers';
-  const s = quoteIdent(schema);
+  const s = inSchema(schema);
   const r = await client.query<{ running: number; dead: number; pending: number }>(
-    `SELECT (SELECT count(*)::int FROM ${s}.steadytext_worker_status() WHERE status = 'running') AS running,
-            (SELECT count(*)::int FROM ${s}.steadytext_worker_status() WHERE status = 'dead') AS dead,
-            (SELECT count(*)::int FROM ${s}.steadytext_queue WHERE status = 'pending') AS pending`,
+    `SELECT (SELECT count(*)::int FROM ${s}steadytext_worker_status() WHERE status = 'running') AS running,
+            (SELECT count(*)::int FROM ${s}steadytext_worker_status() WHERE status = 'dead') AS dead,
+            (SELECT count(*)::int FROM ${s}steadytext_queue WHERE status = 'pending') AS pending`,
   );
   const { running, dead, pending } = r.rows[0];
   const deadNote = dead ? `; ${dead} dead (stopped heartbeating)` : '';

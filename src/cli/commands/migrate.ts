@@ -3,9 +3,9 @@
 // dblink and the request-response hand-off as `steadytext up` sets them up.
 import { Command } from 'commander';
 import pg from 'pg';
-import { currentVersion, migrate } from '../../db/migrate.ts';
-import { installDblink } from '../../db/installDblink.ts';
-import { setupHandoff } from '../../db/setupHandoff.ts';
+import { currentVersion, migrate } from '../../db/schema/migrate.ts';
+import { installDblink } from '../../db/schema/installDblink.ts';
+import { setupHandoff } from '../../db/schema/setupHandoff.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail } from '../exit.ts';
 import { printable, printableJson } from '../printable.ts';

@@ -3,8 +3,8 @@
 import { Command } from 'commander';
 import Table from 'cli-table3';
 import pg from 'pg';
-import { queueStats, type QueueStatsRow } from '../../db/queueStats.ts';
-import { unservedPending, type UnservedPending } from '../../db/unservedPending.ts';
+import { queueStats, type QueueStatsRow } from '../../db/queue/queueStats.ts';
+import { unservedPending, type UnservedPending } from '../../db/queue/unservedPending.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { tableStyle, useColor } from '../color.ts';
 import { exitCodes, fail, failWith } from '../exit.ts';

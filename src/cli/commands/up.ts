@@ -4,9 +4,9 @@
 // worker and prints one `ready: postgres://...` line; Ctrl-C stops both cleanly.
 import { Command } from 'commander';
 import pg from 'pg';
-import { installDblink } from '../../db/installDblink.ts';
-import { migrate } from '../../db/migrate.ts';
-import { setupHandoff } from '../../db/setupHandoff.ts';
+import { installDblink } from '../../db/schema/installDblink.ts';
+import { migrate } from '../../db/schema/migrate.ts';
+import { setupHandoff } from '../../db/schema/setupHandoff.ts';
 import { addSettingOptions, resolveOne, SETTINGS, SettingsError, type SettingInputs } from '../../settings.ts';
 import type { Worker, WorkerFlags, WorkerSettings } from '../../worker/index.ts';
 import { exitCodes, fail } from '../exit.ts';
@@ -80,7 +80,7 @@ async function up(opts: Record<string, unknown>): Promise<void> {
     await ensureModels(planned, say);
     phase = 'starting';
   }
-  const { startLocalServer } = await import('../../db/localServer.ts');
+  const { startLocalServer } = await import('../../postgres/localServer.ts');
 
   let url = resolveOne(SETTINGS.databaseUrl, inputs).value;
   if (!url) {

@@ -1,7 +1,7 @@
 // The cache eviction: every cache evict interval the worker runs the SQL
 // side's steadytext_cache_evict() (size and age limits live there). Where the
 // function is not installed, the worker says so once and stops trying.
-import { evictCache } from '../../db/evictCache.ts';
+import { evictCache } from '../../db/queue/evictCache.ts';
 import type { Queryable } from '../../db/queryable.ts';
 import { PeriodicService, type PeriodicServiceOptions } from './periodicService.ts';
 

@@ -1,13 +1,13 @@
 // The heartbeat: every heartbeat interval the worker refreshes its row's
-// last_heartbeat and current_jobs (src/db/heartbeat.ts). Other workers reclaim
+// last_heartbeat and current_jobs (src/db/workers/heartbeat.ts). Other workers reclaim
 // the jobs of a worker whose heartbeats stop (reclaim.ts). A row found
 // missing (deleted by hand) is registered again, unless the worker is
 // stopping; once it is, each beat says 'stopping'. The worker's stop sends
 // one beat at once (runNow) and keeps beating through the shutdown grace, so
 // the jobs still running are not reclaimed meanwhile.
-import { heartbeat } from '../../db/heartbeat.ts';
+import { heartbeat } from '../../db/workers/heartbeat.ts';
 import type { Queryable } from '../../db/queryable.ts';
-import { withRetries } from '../../db/withRetries.ts';
+import { withRetries } from '../../postgres/withRetries.ts';
 import { PeriodicService, type PeriodicServiceOptions } from './periodicService.ts';
 
 export interface HeartbeatResult {

@@ -1,12 +1,12 @@
 // The reclaim (River's rescuer): every heartbeat interval each live worker
-// takes back the jobs of workers whose heartbeats stopped (src/db/
-// reclaimStale.ts: running ones count a failed attempt, ones only claimed
+// takes back the jobs of workers whose heartbeats stopped
+// (src/db/jobs/reclaimStale.ts: running ones count a failed attempt, ones only claimed
 // ahead go back with none) and marks those workers 'dead'. A worker's own
 // pass never takes its own jobs: its heartbeat was only late.
-import type { ReclaimedJob } from '../../db/reclaimStale.ts';
-import { reclaimStale } from '../../db/reclaimStale.ts';
+import type { ReclaimedJob } from '../../db/jobs/reclaimStale.ts';
+import { reclaimStale } from '../../db/jobs/reclaimStale.ts';
 import type { Queryable } from '../../db/queryable.ts';
-import { withRetries } from '../../db/withRetries.ts';
+import { withRetries } from '../../postgres/withRetries.ts';
 import { PeriodicService, type PeriodicServiceOptions } from './periodicService.ts';
 
 export interface ReclaimOptions extends PeriodicServiceOptions<ReclaimedJob[]> {

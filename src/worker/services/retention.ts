@@ -1,9 +1,9 @@
 // The optional result retention (--result-retention; default off): every
 // result cleanup interval, delete completed, failed and cancelled requests
-// older than the retention, in batches (src/db/cleanupResults.ts). Several
+// older than the retention, in batches (src/db/queue/cleanupResults.ts). Several
 // workers may do it at once: each batch skips rows another one holds. A stop
 // ends the run after its current batch.
-import { cleanupResults, type CleanupResult } from '../../db/cleanupResults.ts';
+import { cleanupResults, type CleanupResult } from '../../db/queue/cleanupResults.ts';
 import type { Queryable } from '../../db/queryable.ts';
 import { PeriodicService, type PeriodicServiceOptions } from './periodicService.ts';
 

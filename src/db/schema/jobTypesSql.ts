@@ -1,0 +1,47 @@
+// The SQL that restates the job types, written from src/jobTypes.ts by
+// `npm run build:sql` (src/db/schema/sqlBuild.ts). A source line
+//
+//     -- @job-types <fragment>
+//
+// stays in the built script and is followed by the fragment's lines, at its
+// indentation: the arms of a `CASE function_name` (an unknown function_name
+// falls through to NULL).
+import { FUNCTION_NAMES, JOB_TYPES, type FunctionName, type JobType } from '../../jobTypes.ts';
+
+const MARKER = /^([ \t]*)-- @job-types\b[ \t]*(\S*).*$/gm;
+
+const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
+const array = (items: readonly string[]) => `ARRAY[${items.map(literal).join(', ')}]`;
+
+/** `WHEN 'fn' THEN <value>` for each job type `value` gives one for, the names aligned. */
+function arms(value: (t: JobType) => string | undefined): string[] {
+  const rows = FUNCTION_NAMES.map((fn): [FunctionName, string | undefined] => [fn, value(JOB_TYPES[fn])])
+    .filter((r): r is [FunctionName, string] => r[1] !== undefined);
+  const width = Math.max(...rows.map(([fn]) => literal(fn).length));
+  return rows.map(([fn, v]) => `WHEN ${literal(fn).padEnd(width)} THEN ${v}`);
+}
+
+/** Each fragment: the CASE arms it writes, from the catalog. */
+export const FRAGMENTS: Record<string, () => string[]> = {
+  /** _steadytext_arguments: every argument (parameters key), in the public function's order. */
+  arguments: () => arms((t) => array(t.args.map((a) => a.name))),
+  /** _steadytext_model_role. */
+  'model-roles': () => arms((t) => literal(t.modelRole)),
+  /** _steadytext_cache_parameters: the arguments that change the output. */
+  'cache-arguments': () => arms((t) => array(t.args.filter((a) => a.inCacheKey !== false).map((a) => a.name))),
+  /** _steadytext_enqueue_batch: the argument each item of a batch fills (types with a batch form only). */
+  'batch-items': () => arms((t) => (t.batch ? literal(t.batch.item) : undefined)),
+  /** _steadytext_enqueue_batch: the batch function's name for its items, as its errors say it. */
+  'batch-arguments': () => arms((t) => (t.batch ? literal(t.batch.argument) : undefined)),
+};
+
+/** `text` with every `-- @job-types` line followed by its fragment; `file` names the source in errors. */
+export function expandJobTypes(text: string, file: string): string {
+  return text.replace(MARKER, (line, indent: string, name: string) => {
+    const fragment = Object.hasOwn(FRAGMENTS, name) ? FRAGMENTS[name] : undefined;
+    if (!fragment) {
+      throw new Error(`${file}: unknown fragment '${name}' in "${line.trim()}" (known: ${Object.keys(FRAGMENTS).join(', ')})`);
+    }
+    return [line, ...fragment().map((l) => indent + l)].join('\n');
+  });
+}
