@@ -16,6 +16,7 @@
 // choices); the grammars sent are the ones the local engine compiles.
 import { PROMPT_MARK, splitAtPrompt, templateThinks } from './chatTemplate.ts';
 import { HttpClient, type HttpClientOptions } from './httpClient.ts';
+import { MODEL_ROLES } from './modelSources.ts';
 import { compileJsonSchema } from './jsonSchemaGrammar.ts';
 import { choiceGbnf, compileRegex } from './regexGrammar.ts';
 import { answerWithoutThinking, checkChoiceOutput, checkJsonOutput, checkRegexOutput, l2Normalise, schemaValidator, validateGenerateOptions } from './outputChecks.ts';
@@ -23,7 +24,6 @@ import {
   EngineAbortedError,
   EngineError,
   EngineInputError,
-  ROLE_FUNCTIONS,
   type Engine,
   type GenerateOptions,
   type ModelRole,
@@ -571,8 +571,8 @@ export class RoutedEngine implements Engine {
   /** The servers' refusals, and the local engine's for the roles it serves (a model missing here). */
   refusals(): Refusal[] {
     const local = (this.local as { refusals?: () => Refusal[] }).refusals?.() ?? [];
-    const localRoles = (Object.keys(ROLE_FUNCTIONS) as ModelRole[]).filter((role) => !this.remote.serves(role));
-    const servedLocally = new Set(localRoles.flatMap((role) => ROLE_FUNCTIONS[role]));
+    const localRoles = MODEL_ROLES.filter((role) => !this.remote.serves(role));
+    const servedLocally = new Set(localRoles.flatMap((role) => functionsOfRole(role)));
     return [...this.remote.refusals(), ...local.filter((r) => servedLocally.has(r.function))];
   }
 

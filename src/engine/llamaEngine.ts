@@ -37,14 +37,13 @@ import {
   EngineError,
   EngineInputError,
   ModelNotFoundError,
-  ROLE_FUNCTIONS,
   type Engine,
   type GenerateOptions,
   type ModelRole,
   type Refusal,
 } from './types.ts';
 import type { RankedDocument } from '../interfaces.ts';
-import { DEFAULT_RERANK_TASK } from '../jobTypes.ts';
+import { DEFAULT_RERANK_TASK, functionsOfRole } from '../jobTypes.ts';
 
 /** Largest context a generation/ranking context gets (KV memory grows with it). */
 const MAX_CONTEXT_SIZE = 4096;
@@ -651,7 +650,7 @@ export class LlamaEngine implements Engine {
   refusals(): Refusal[] {
     return MODEL_ROLES.flatMap((role) => {
       const reason = this[role].unavailable();
-      return reason ? ROLE_FUNCTIONS[role].map((fn) => ({ function: fn, reason })) : [];
+      return reason ? functionsOfRole(role).map((fn) => ({ function: fn, reason })) : [];
     });
   }
 

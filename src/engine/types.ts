@@ -2,16 +2,8 @@
 // Nothing outside src/engine/ imports node-llama-cpp; a remote inference
 // server could sit behind this same interface.
 import type { FunctionName, ModelRole, RankedDocument } from '../interfaces.ts';
-import { functionsOfRole } from '../jobTypes.ts';
 
 export type { ModelRole };
-
-/** The job types each role's model answers. */
-export const ROLE_FUNCTIONS: Record<ModelRole, readonly FunctionName[]> = {
-  generation: functionsOfRole('generation'),
-  embedding: functionsOfRole('embedding'),
-  reranking: functionsOfRole('reranking'),
-};
 
 /** A job type an engine will not serve, and why (the worker leaves such jobs pending for one that does). */
 export interface Refusal {
