@@ -7,10 +7,8 @@
 // indentation: the arms of a `CASE function_name` (an unknown function_name
 // falls through to NULL).
 import { FUNCTION_NAMES, JOB_TYPES, type FunctionName, type JobType } from '../../jobTypes.ts';
+import { expandFragments, literal, type Fragments } from './sqlFragments.ts';
 
-const MARKER = /^([ \t]*)-- @job-types\b[ \t]*(\S*).*$/gm;
-
-const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const array = (items: readonly string[]) => `ARRAY[${items.map(literal).join(', ')}]`;
 
 /** `WHEN 'fn' THEN <value>` for each job type `value` gives one for, the names aligned. */
@@ -22,7 +20,7 @@ function arms(value: (t: JobType) => string | undefined): string[] {
 }
 
 /** Each fragment: the CASE arms it writes, from the catalog. */
-export const FRAGMENTS: Record<string, () => string[]> = {
+export const FRAGMENTS: Fragments = {
   /** _steadytext_arguments: every argument (parameters key), in the public function's order. */
   arguments: () => arms((t) => array(t.args.map((a) => a.name))),
   /** _steadytext_model_role. */
@@ -37,11 +35,5 @@ export const FRAGMENTS: Record<string, () => string[]> = {
 
 /** `text` with every `-- @job-types` line followed by its fragment; `file` names the source in errors. */
 export function expandJobTypes(text: string, file: string): string {
-  return text.replace(MARKER, (line, indent: string, name: string) => {
-    const fragment = Object.hasOwn(FRAGMENTS, name) ? FRAGMENTS[name] : undefined;
-    if (!fragment) {
-      throw new Error(`${file}: unknown fragment '${name}' in "${line.trim()}" (known: ${Object.keys(FRAGMENTS).join(', ')})`);
-    }
-    return [line, ...fragment().map((l) => indent + l)].join('\n');
-  });
+  return expandFragments('@job-types', FRAGMENTS, text, file);
 }

@@ -6,13 +6,10 @@
 // stays in the built script and is followed, at its indentation, by one
 // VALUES row per limit: (ord, name, value, description), in table order.
 import { LIMITS } from '../../limits.ts';
-
-const MARKER = /^([ \t]*)-- @limits\b[ \t]*(\S*).*$/gm;
-
-const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
+import { expandFragments, literal, type Fragments } from './sqlFragments.ts';
 
 /** Each fragment: the lines it writes, from the table. */
-export const FRAGMENTS: Record<string, () => string[]> = {
+export const FRAGMENTS: Fragments = {
   /** _steadytext_limit_defaults: the rows of its VALUES list, columns aligned. */
   defaults: () => {
     const cells = LIMITS.map((l, i) => [`(${i + 1},`, `${literal(l.name)},`, `${l.default}::bigint,`, `${literal(l.description)})`]);
@@ -23,11 +20,5 @@ export const FRAGMENTS: Record<string, () => string[]> = {
 
 /** `text` with every `-- @limits` line followed by its fragment; `file` names the source in errors. */
 export function expandLimits(text: string, file: string): string {
-  return text.replace(MARKER, (line, indent: string, name: string) => {
-    const fragment = Object.hasOwn(FRAGMENTS, name) ? FRAGMENTS[name] : undefined;
-    if (!fragment) {
-      throw new Error(`${file}: unknown fragment '${name}' in "${line.trim()}" (known: ${Object.keys(FRAGMENTS).join(', ')})`);
-    }
-    return [line, ...fragment().map((l) => indent + l)].join('\n');
-  });
+  return expandFragments('@limits', FRAGMENTS, text, file);
 }
