@@ -2,24 +2,17 @@
 // side's steadytext_cache_evict() (size and age limits live there). Where the
 // function is not installed, the worker says so once and stops trying.
 import { evictCache } from '../../db/queue/evictCache.ts';
-import type { Queryable } from '../../db/queryable.ts';
-import { PeriodicService, type PeriodicServiceOptions } from './periodicService.ts';
+import { PeriodicService, type PoolServiceOptions } from './periodicService.ts';
 
-export interface CacheEvictionOptions extends PeriodicServiceOptions<number> {
-  /** The worker's pool; undefined before its start and after its stop. */
-  pool(): Queryable | undefined;
+export interface CacheEvictionOptions extends PoolServiceOptions<number> {
   /** The debug log (a line per run that evicted something). */
   debug(line: string): void;
 }
 
-export class CacheEvictionService extends PeriodicService<number> {
+export class CacheEvictionService extends PeriodicService<number, CacheEvictionOptions> {
   readonly name = 'cache eviction';
   /** steadytext_cache_evict() is not installed: eviction is off. */
   private unavailable = false;
-
-  constructor(private readonly o: CacheEvictionOptions) {
-    super(o);
-  }
 
   /** Cache entries evicted by this run. */
   protected async runOnce(): Promise<number | undefined> {

@@ -8,7 +8,7 @@
 import { heartbeat } from '../../db/workers/heartbeat.ts';
 import type { Queryable } from '../../db/queryable.ts';
 import { withRetries } from '../../postgres/withRetries.ts';
-import { PeriodicService, type PeriodicServiceOptions } from './periodicService.ts';
+import { PeriodicService, type PoolServiceOptions } from './periodicService.ts';
 
 export interface HeartbeatResult {
   /** current_jobs as sent: jobs on the engine. */
@@ -17,9 +17,7 @@ export interface HeartbeatResult {
   found: boolean;
 }
 
-export interface HeartbeatOptions extends PeriodicServiceOptions<HeartbeatResult> {
-  /** The worker's pool; undefined before its start and after its stop. */
-  pool(): Queryable | undefined;
+export interface HeartbeatOptions extends PoolServiceOptions<HeartbeatResult> {
   workerId: string;
   /** Jobs on the engine now. */
   currentJobs(): number;
@@ -29,12 +27,8 @@ export interface HeartbeatOptions extends PeriodicServiceOptions<HeartbeatResult
   register(db: Queryable): Promise<void>;
 }
 
-export class HeartbeatService extends PeriodicService<HeartbeatResult> {
+export class HeartbeatService extends PeriodicService<HeartbeatResult, HeartbeatOptions> {
   readonly name = 'heartbeat';
-
-  constructor(private readonly o: HeartbeatOptions) {
-    super(o);
-  }
 
   protected async runOnce(): Promise<HeartbeatResult | undefined> {
     const pool = this.o.pool();

@@ -12,6 +12,7 @@
 // - stop() ends the ticks and resolves once the run in flight, if any, ended;
 // - runNow() runs once at once (after the run in flight, if any): the
 //   worker's last heartbeat at stop, and tests.
+import type { Queryable } from '../../db/queryable.ts';
 
 export interface PeriodicServiceOptions<R> {
   /** Time between runs, ms (the worker's settings give it; no default here). */
@@ -21,16 +22,23 @@ export interface PeriodicServiceOptions<R> {
   onRun?(result: R): void;
 }
 
-export abstract class PeriodicService<R> {
+/** The options of a duty that works on the worker's database. */
+export interface PoolServiceOptions<R> extends PeriodicServiceOptions<R> {
+  /** The worker's pool; undefined before its start and after its stop. */
+  pool(): Queryable | undefined;
+}
+
+/** A duty's class says what it returns (R) and the options it is made with (O). */
+export abstract class PeriodicService<R, O extends PeriodicServiceOptions<R> = PeriodicServiceOptions<R>> {
   /** The duty's name in its failure line: `<name> failed: ...`. */
   abstract readonly name: string;
   private timer?: NodeJS.Timeout;
   private inFlight?: Promise<R | undefined>;
   private stopped = false;
 
-  constructor(protected readonly base: PeriodicServiceOptions<R>) {
-    if (!(base.intervalMs > 0) || !Number.isFinite(base.intervalMs)) {
-      throw new RangeError(`a periodic service needs an interval above zero (got ${base.intervalMs} ms)`);
+  constructor(protected readonly o: O) {
+    if (!(o.intervalMs > 0) || !Number.isFinite(o.intervalMs)) {
+      throw new RangeError(`a periodic service needs an interval above zero (got ${o.intervalMs} ms)`);
     }
   }
 
@@ -42,7 +50,7 @@ export abstract class PeriodicService<R> {
 
   /** Logs a failed run; a duty with its own wording overrides it. */
   protected failed(err: Error): void {
-    this.base.log(`${this.name} failed: ${err.message}`);
+    this.o.log(`${this.name} failed: ${err.message}`);
   }
 
   /** True once stop() was called: a long run checks it between its steps. */
@@ -55,7 +63,7 @@ export abstract class PeriodicService<R> {
     if (this.timer || this.stopped) return;
     this.timer = setInterval(() => {
       if (!this.inFlight) void this.run();
-    }, this.base.intervalMs);
+    }, this.o.intervalMs);
   }
 
   /** No more runs; resolves once the run in flight, if any, ended. */
@@ -95,9 +103,9 @@ export abstract class PeriodicService<R> {
     }
     if (result !== undefined) {
       try {
-        this.base.onRun?.(result);
+        this.o.onRun?.(result);
       } catch (err) {
-        this.base.log(`${this.name}: a listener failed: ${(err as Error).message}`);
+        this.o.log(`${this.name}: a listener failed: ${(err as Error).message}`);
       }
     }
     return result;

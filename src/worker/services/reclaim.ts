@@ -5,24 +5,17 @@
 // pass never takes its own jobs: its heartbeat was only late.
 import type { ReclaimedJob } from '../../db/jobs/reclaimStale.ts';
 import { reclaimStale } from '../../db/jobs/reclaimStale.ts';
-import type { Queryable } from '../../db/queryable.ts';
 import { withRetries } from '../../postgres/withRetries.ts';
-import { PeriodicService, type PeriodicServiceOptions } from './periodicService.ts';
+import { PeriodicService, type PoolServiceOptions } from './periodicService.ts';
 
-export interface ReclaimOptions extends PeriodicServiceOptions<ReclaimedJob[]> {
-  /** The worker's pool; undefined before its start and after its stop. */
-  pool(): Queryable | undefined;
+export interface ReclaimOptions extends PoolServiceOptions<ReclaimedJob[]> {
   workerId: string;
   /** Retries of a job whose row sets none (a reclaimed running job past them ends 'failed'). */
   maxRetries: number;
 }
 
-export class ReclaimService extends PeriodicService<ReclaimedJob[]> {
+export class ReclaimService extends PeriodicService<ReclaimedJob[], ReclaimOptions> {
   readonly name = 'reclaim';
-
-  constructor(private readonly o: ReclaimOptions) {
-    super(o);
-  }
 
   /** The jobs taken back by this pass (often none). */
   protected async runOnce(): Promise<ReclaimedJob[] | undefined> {

@@ -4,24 +4,17 @@
 // workers may do it at once: each batch skips rows another one holds. A stop
 // ends the run after its current batch.
 import { cleanupResults, type CleanupResult } from '../../db/queue/cleanupResults.ts';
-import type { Queryable } from '../../db/queryable.ts';
-import { PeriodicService, type PeriodicServiceOptions } from './periodicService.ts';
+import { PeriodicService, type PoolServiceOptions } from './periodicService.ts';
 
-export interface RetentionOptions extends PeriodicServiceOptions<CleanupResult> {
-  /** The worker's pool; undefined before its start and after its stop. */
-  pool(): Queryable | undefined;
+export interface RetentionOptions extends PoolServiceOptions<CleanupResult> {
   /** Requests finished longer ago than this are deleted. */
   olderThanMs: number;
   /** Rows per statement. */
   batchSize: number;
 }
 
-export class RetentionService extends PeriodicService<CleanupResult> {
+export class RetentionService extends PeriodicService<CleanupResult, RetentionOptions> {
   readonly name = 'result retention';
-
-  constructor(private readonly o: RetentionOptions) {
-    super(o);
-  }
 
   protected async runOnce(): Promise<CleanupResult | undefined> {
     const pool = this.o.pool();
