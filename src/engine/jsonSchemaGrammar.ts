@@ -202,6 +202,7 @@ const STRING_WORK = 5 * 6 ** 2 + 7 ** 2;
 const NUMBER_WORK = 3 * 9 ** 2;
 const literalWork = (n: number) => 25 * n + 7 ** 2;
 
+/** The types a schema admits: its `type`, else the one its keywords imply, else any scalar. */
 function schemaTypes(s: Obj): JsonType[] {
   const t = typeList(s);
   if (t) return t;
@@ -489,14 +490,6 @@ class Compiler {
     return `(${parts.join(' ')})`;
   }
 
-  private types(s: Obj): JsonType[] {
-    const t = typeList(s);
-    if (t) return t;
-    if (s.properties || s.required || s.minProperties !== undefined) return ['object'];
-    if (s.items || s.prefixItems) return ['array'];
-    return ['string', 'number', 'boolean', 'null'];
-  }
-
   /** Length in bytes of the shortest document `s` admits. */
   minLen(s0: unknown): number {
     if (s0 === true) return 1;
@@ -505,7 +498,7 @@ class Compiler {
     if (Array.isArray(s.enum)) return Math.min(...s.enum.map((v) => utf8Len(JSON.stringify(v))));
     const branches = (s.anyOf ?? s.oneOf) as unknown[] | undefined;
     if (branches) return Math.min(...branches.map((b) => this.minLen(b)));
-    return Math.min(...this.types(s).map((t) => this.minLenOfType(s, t)));
+    return Math.min(...schemaTypes(s).map((t) => this.minLenOfType(s, t)));
   }
 
   private objectProps(s: Obj): Array<[string, unknown]> {
@@ -574,7 +567,7 @@ class Compiler {
       const fits = branches.filter((b) => this.minLen(b) <= budget);
       return `(${fits.map((b) => this.expr(b, budget)).join(' | ')})`;
     }
-    const fits = this.types(s).filter((t) => this.minLenOfType(s, t) <= budget);
+    const fits = schemaTypes(s).filter((t) => this.minLenOfType(s, t) <= budget);
     return `(${fits.map((t) => this.exprOfType(s, t, budget)).join(' | ')})`;
   }
 
