@@ -99,6 +99,35 @@ BEGIN
 END;
 $$;
 
+-- One wait of a poll loop: sleeps `delay` seconds (at most until deadline,
+-- at least 1 ms) and returns the next delay (doubled, at most 200 ms).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_poll_sleep(delay double precision, deadline timestamptz)
+RETURNS double precision
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
+    RETURN least(delay * 2, 0.2);
+END;
+$$;
+
+-- Raises STX03: request_id did not finish within timeout_seconds (its
+-- status now). steadytext_get_async_result's timeout, polled here or through
+-- the hand-off.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_raise_timeout(request_id uuid, timeout_seconds integer, status text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'steadytext_get_async_result: request % did not finish within % seconds (status: %)',
+        request_id, timeout_seconds, status
+        USING ERRCODE = 'STX03',
+              HINT = 'Wait longer (timeout_seconds), or check on it later with steadytext_check_async.';
+END;
+$$;
+
 -- Waits up to timeout_seconds for the request and returns its result.
 -- Raises P0002 (no_data_found) for an unknown request_id, STX01 if the job
 -- failed (message and DETAIL carry its error), STX02 if it was cancelled,
@@ -149,12 +178,9 @@ BEGIN
             END IF;
         END IF;
         IF clock_timestamp() >= deadline THEN
-            RAISE EXCEPTION '%: request % did not finish within % seconds (status: %)', fn, id, timeout_seconds, r.status
-                USING ERRCODE = 'STX03',
-                      HINT = 'Wait longer (timeout_seconds), or check on it later with steadytext_check_async.';
+            PERFORM @extschema@._steadytext_raise_timeout(id, timeout_seconds, r.status);
         END IF;
-        PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
-        delay := least(delay * 2, 0.2);
+        delay := @extschema@._steadytext_poll_sleep(delay, deadline);
     END LOOP;
 END;
 $$;
