@@ -383,7 +383,8 @@ BEGIN
                                        'cancelled: steadytext_get_async_result timed out');
                 EXECUTE format('SELECT %s.dblink_disconnect($1)', dbl) USING conn;
                 connected := false;
-                PERFORM @extschema@._steadytext_raise_timeout(original, timeout_seconds, outcome.status);
+                -- the deadline has passed: raises STX03
+                PERFORM @extschema@._steadytext_check_timeout(original, timeout_seconds, outcome.status, '-infinity');
             END IF;
             delay := @extschema@._steadytext_poll_sleep(delay, deadline);
         END LOOP;
