@@ -357,6 +357,28 @@ BEGIN
 END;
 $$;
 
+-- The live (pending or processing) requests of `owner` (NULL: of all roles)
+-- that count against a queue limit: the committed rows and this
+-- transaction's own, hand-off copies left out, never more than limit + 1 of
+-- them, plus what other open transactions announced under the owner's (or
+-- all roles') quota key (_steadytext_quota_inflight, with per_role). For
+-- _steadytext_check_queue_size.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_queued(owner name, "limit" bigint, per_role bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    SELECT count(*) INTO n
+    FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
+          WHERE (owner IS NULL OR q.owner_role = owner) AND q.status IN ('pending', 'processing') AND q.handoff_of IS NULL
+          LIMIT "limit" + 1) AS s;
+    RETURN n + @extschema@._steadytext_quota_inflight(@extschema@._steadytext_quota_key(owner), owner, per_role);
+END;
+$$;
+
 -- Raises 54000 (enqueueing nothing) when adding `adding` requests owned by
 -- `owner` would take pending + processing past steadytext.max_queue_size
 -- (all roles together) or steadytext.max_queue_per_role (that owner's);
@@ -387,11 +409,7 @@ BEGIN
     PERFORM @extschema@._steadytext_quota_reserve(@extschema@._steadytext_quota_key(owner), adding);
     IF max_size > 0 THEN
         PERFORM @extschema@._steadytext_quota_reserve(@extschema@._steadytext_quota_key(NULL), adding);
-        SELECT count(*) INTO queued
-        FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
-              WHERE q.status IN ('pending', 'processing') AND q.handoff_of IS NULL
-              LIMIT max_size + 1) AS s;
-        queued := queued + @extschema@._steadytext_quota_inflight(@extschema@._steadytext_quota_key(NULL), NULL, per_role);
+        queued := @extschema@._steadytext_queued(NULL, max_size, per_role);
         IF queued + adding > max_size THEN
             RAISE EXCEPTION '%: queue is full: % pending/processing requests + % new would exceed steadytext.max_queue_size = %',
                 fn, CASE WHEN queued > max_size THEN 'more than ' || max_size ELSE queued::text END, adding, max_size
@@ -400,11 +418,7 @@ BEGIN
         END IF;
     END IF;
     IF per_role > 0 THEN
-        SELECT count(*) INTO queued
-        FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
-              WHERE q.owner_role = owner AND q.status IN ('pending', 'processing') AND q.handoff_of IS NULL
-              LIMIT per_role + 1) AS s;
-        queued := queued + @extschema@._steadytext_quota_inflight(@extschema@._steadytext_quota_key(owner), owner, per_role);
+        queued := @extschema@._steadytext_queued(owner, per_role, per_role);
         IF queued + adding > per_role THEN
             RAISE EXCEPTION '%: queue quota of role % is full: % pending/processing requests + % new would exceed steadytext.max_queue_per_role = %',
                 fn, quote_ident(owner), CASE WHEN queued > per_role THEN 'more than ' || per_role ELSE queued::text END,

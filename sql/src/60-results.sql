@@ -99,6 +99,39 @@ BEGIN
 END;
 $$;
 
+-- One wait of a poll loop: sleeps `delay` seconds (at most until deadline,
+-- at least 1 ms) and returns the next delay (doubled, at most 200 ms).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_poll_sleep(delay double precision, deadline timestamptz)
+RETURNS double precision
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
+    RETURN least(delay * 2, 0.2);
+END;
+$$;
+
+-- Raises STX03 once `deadline` has passed (on the wall clock): request_id
+-- did not finish within timeout_seconds (`status`: its status now).
+-- steadytext_get_async_result's timeout, polled here or through the
+-- hand-off. Nothing for a NULL deadline.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_check_timeout(request_id uuid, timeout_seconds integer, status text,
+                                                                deadline timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF clock_timestamp() >= deadline THEN
+        RAISE EXCEPTION 'steadytext_get_async_result: request % did not finish within % seconds (status: %)',
+            request_id, timeout_seconds, status
+            USING ERRCODE = 'STX03',
+                  HINT = 'Wait longer (timeout_seconds), or check on it later with steadytext_check_async.';
+    END IF;
+END;
+$$;
+
 -- Waits up to timeout_seconds for the request and returns its result.
 -- Raises P0002 (no_data_found) for an unknown request_id, STX01 if the job
 -- failed (message and DETAIL carry its error), STX02 if it was cancelled,
@@ -148,15 +181,27 @@ BEGIN
                 RETURN @extschema@._steadytext_handoff(id, timeout_seconds, deadline);
             END IF;
         END IF;
-        IF clock_timestamp() >= deadline THEN
-            RAISE EXCEPTION '%: request % did not finish within % seconds (status: %)', fn, id, timeout_seconds, r.status
-                USING ERRCODE = 'STX03',
-                      HINT = 'Wait longer (timeout_seconds), or check on it later with steadytext_check_async.';
-        END IF;
-        PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
-        delay := least(delay * 2, 0.2);
+        PERFORM @extschema@._steadytext_check_timeout(id, timeout_seconds, r.status, deadline);
+        delay := @extschema@._steadytext_poll_sleep(delay, deadline);
     END LOOP;
 END;
+$$;
+
+-- The request `request_id` if its status is one of `statuses` and `who` may
+-- act on it (owns it, or sees all: _steadytext_sees_all), locked FOR UPDATE;
+-- a row of NULLs otherwise. The lookup of the SECURITY DEFINER cancel and
+-- retry (`who` already checked by _steadytext_caller).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_lock_request(request_id uuid, statuses text[], who name,
+    OUT owner_role name, OUT function_name text, OUT parameters jsonb)
+RETURNS record
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT q.owner_role, q.function_name, q.parameters
+    FROM @extschema@.steadytext_queue AS q
+    WHERE q.request_id = _steadytext_lock_request.request_id AND q.status = ANY (statuses)
+      AND (q.owner_role = who OR @extschema@._steadytext_sees_all(who))
+    FOR UPDATE OF q
 $$;
 
 -- true if the request was pending or processing and is now 'cancelled'
@@ -184,16 +229,16 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     id constant uuid := _steadytext_cancel.request_id;
-    who constant name := @extschema@._steadytext_caller(caller);
-    all_rows constant boolean := @extschema@._steadytext_sees_all(who);
+    r record;
 BEGIN
-    UPDATE @extschema@.steadytext_queue AS q
-    SET status = 'cancelled', error = 'cancelled by user', completed_at = now()
-    WHERE q.request_id = id AND q.status IN ('pending', 'processing')
-      AND (all_rows OR q.owner_role = who);
-    IF NOT FOUND THEN
+    SELECT * INTO r FROM @extschema@._steadytext_lock_request(id, ARRAY['pending', 'processing'],
+                                                              @extschema@._steadytext_caller(caller));
+    IF r.owner_role IS NULL THEN
         RETURN false;
     END IF;
+    UPDATE @extschema@.steadytext_queue AS q
+    SET status = 'cancelled', error = 'cancelled by user', completed_at = now()
+    WHERE q.request_id = id;
     PERFORM pg_notify('steadytext_cancelled', id::text);
     RETURN true;
 END;
@@ -223,16 +268,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     id constant uuid := _steadytext_retry.request_id;
-    who constant name := @extschema@._steadytext_caller(caller);
-    all_rows constant boolean := @extschema@._steadytext_sees_all(who);
     r record;
     model text;
 BEGIN
-    SELECT q.owner_role, q.function_name, q.parameters INTO r
-    FROM @extschema@.steadytext_queue AS q
-    WHERE q.request_id = id AND q.status = 'failed' AND (all_rows OR q.owner_role = who)
-    FOR UPDATE OF q;
-    IF NOT FOUND THEN
+    SELECT * INTO r FROM @extschema@._steadytext_lock_request(id, ARRAY['failed'], @extschema@._steadytext_caller(caller));
+    IF r.owner_role IS NULL THEN
         RETURN false;
     END IF;
     PERFORM @extschema@._steadytext_check_queue_size('steadytext_retry_failed', 1, r.owner_role);

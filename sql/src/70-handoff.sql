@@ -352,8 +352,7 @@ BEGIN
                         USING ERRCODE = 'STX03',
                               HINT = 'Wait longer (timeout_seconds), or have an operator raise the hand-off login''s CONNECTION LIMIT (steadytext_setup_handoff(connection_limit)).';
                 END IF;
-                PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
-                delay := least(delay * 2, 0.2);
+                delay := @extschema@._steadytext_poll_sleep(delay, deadline);
             END;
         END LOOP;
         delay := 0.01;
@@ -384,13 +383,10 @@ BEGIN
                                        'cancelled: steadytext_get_async_result timed out');
                 EXECUTE format('SELECT %s.dblink_disconnect($1)', dbl) USING conn;
                 connected := false;
-                RAISE EXCEPTION '%: request % did not finish within % seconds (status: %)',
-                    fn, original, timeout_seconds, outcome.status
-                    USING ERRCODE = 'STX03',
-                          HINT = 'Wait longer (timeout_seconds), or check on it later with steadytext_check_async.';
+                -- the deadline has passed: raises STX03
+                PERFORM @extschema@._steadytext_check_timeout(original, timeout_seconds, outcome.status, '-infinity');
             END IF;
-            PERFORM pg_sleep(least(delay, greatest(extract(epoch FROM deadline - clock_timestamp()), 0.001)));
-            delay := least(delay * 2, 0.2);
+            delay := @extschema@._steadytext_poll_sleep(delay, deadline);
         END LOOP;
         EXECUTE format('SELECT %s.dblink_disconnect($1)', dbl) USING conn;
         connected := false;
