@@ -371,10 +371,19 @@ AS $$
 DECLARE
     n bigint;
 BEGIN
-    SELECT count(*) INTO n
-    FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
-          WHERE (owner IS NULL OR q.owner_role = owner) AND q.status IN ('pending', 'processing') AND q.handoff_of IS NULL
-          LIMIT "limit" + 1) AS s;
+    -- two statements, so that a cached generic plan of either keeps its index
+    -- (the owner's: steadytext_queue_owner_active_idx)
+    IF owner IS NULL THEN
+        SELECT count(*) INTO n
+        FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
+              WHERE q.status IN ('pending', 'processing') AND q.handoff_of IS NULL
+              LIMIT "limit" + 1) AS s;
+    ELSE
+        SELECT count(*) INTO n
+        FROM (SELECT 1 FROM @extschema@.steadytext_queue AS q
+              WHERE q.owner_role = owner AND q.status IN ('pending', 'processing') AND q.handoff_of IS NULL
+              LIMIT "limit" + 1) AS s;
+    END IF;
     RETURN n + @extschema@._steadytext_quota_inflight(@extschema@._steadytext_quota_key(owner), owner, per_role);
 END;
 $$;
