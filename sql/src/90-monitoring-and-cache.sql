@@ -80,18 +80,15 @@ $$;
 -- and synchronous helpers.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_cache_hit(key text)
 RETURNS text
-LANGUAGE plpgsql VOLATILE
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    cached text;
-BEGIN
-    SELECT c.result INTO cached FROM @extschema@.steadytext_cache AS c WHERE c.cache_key = key;
-    IF FOUND THEN
-        INSERT INTO @extschema@.steadytext_cache_hits (cache_key, hits) VALUES (key, 1);
-    END IF;
-    RETURN cached;
-END;
+    WITH hit AS (
+        SELECT c.result FROM @extschema@.steadytext_cache AS c WHERE c.cache_key = key
+    ), counted AS (
+        INSERT INTO @extschema@.steadytext_cache_hits (cache_key, hits) SELECT key, 1 FROM hit
+    )
+    SELECT hit.result FROM hit
 $$;
 
 -- Counts the recorded hits (steadytext_cache_hits) into their entries'
