@@ -291,6 +291,21 @@ AS $$
     SELECT hashtext('pg_steadytext quota ' || coalesce('role ' || owner::text, 'all')) & 2147483647
 $$;
 
+-- The running totals announced under quota key `key1` (see above), one row
+-- per backend of this database that holds one: its highest.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_quota_announced(key1 integer)
+RETURNS TABLE(pid integer, total bigint)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.pid, max(l.objid::text::bigint >> 8)
+    FROM pg_catalog.pg_locks AS l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = current_database())
+      AND l.classid::text::bigint = key1
+    GROUP BY l.pid
+$$;
+
 -- Reservations on quota key `key1` announced by other backends of this
 -- database (see above): the sum of each counted backend's running total.
 -- `owner` NULL: the total over all roles.
@@ -302,12 +317,8 @@ AS $$
 BEGIN
     RETURN (
     WITH held AS (
-        SELECT l.pid, max(l.objid::text::bigint >> 8) AS total
-        FROM pg_catalog.pg_locks AS l
-        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = current_database())
-          AND l.classid::text::bigint = key1 AND l.pid <> pg_catalog.pg_backend_pid()
-        GROUP BY l.pid
+        SELECT a.pid, a.total FROM @extschema@._steadytext_quota_announced(key1) AS a
+        WHERE a.pid <> pg_catalog.pg_backend_pid()
     ), counted AS (
         SELECT a.usesysid, h.total
         FROM held AS h
@@ -339,11 +350,8 @@ AS $$
 DECLARE
     total bigint;
 BEGIN
-    SELECT coalesce(max(l.objid::text::bigint >> 8), 0) INTO total
-    FROM pg_catalog.pg_locks AS l
-    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.pid = pg_catalog.pg_backend_pid()
-      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = current_database())
-      AND l.classid::text::bigint = key1;
+    SELECT coalesce(max(a.total), 0) INTO total
+    FROM @extschema@._steadytext_quota_announced(key1) AS a WHERE a.pid = pg_catalog.pg_backend_pid();
     total := least(total + adding, 8388607);
     FOR i IN 0 .. 511 LOOP
         IF pg_catalog.pg_try_advisory_xact_lock_shared(key1,

@@ -106,3 +106,16 @@ AS $$
     SELECT @extschema@._steadytext_scope_key(@extschema@.steadytext_cache_key(function_name, model_id, parameters),
                                              owner, @extschema@._steadytext_cache_scope())
 $$;
+
+-- The model id a request of `function_name` runs on now and its cache key
+-- for `owner`: what an enqueue stores, a cache lookup asks for, and a retry
+-- or a hand-off copy derives again.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_request_key(function_name text, parameters jsonb, owner name,
+                                                              OUT model_id text, OUT cache_key text)
+RETURNS record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT m.id, @extschema@._steadytext_scoped_cache_key(function_name, m.id, parameters, owner)
+    FROM (SELECT @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name)) AS id) AS m
+$$;

@@ -31,8 +31,7 @@ DECLARE
 BEGIN
     PERFORM @extschema@._steadytext_validate(fn, function_name, parameters);
     PERFORM @extschema@._steadytext_check_priority(fn, priority);
-    model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name));
-    key := @extschema@._steadytext_scoped_cache_key(function_name, model, parameters, owner);
+    SELECT k.model_id, k.cache_key INTO model, key FROM @extschema@._steadytext_request_key(function_name, parameters, owner) AS k;
     IF (parameters ->> 'use_cache')::boolean THEN
         cached := @extschema@._steadytext_cache_hit(key);
         IF cached IS NOT NULL THEN

@@ -269,18 +269,16 @@ AS $$
 DECLARE
     id constant uuid := _steadytext_retry.request_id;
     r record;
-    model text;
 BEGIN
     SELECT * INTO r FROM @extschema@._steadytext_lock_request(id, ARRAY['failed'], @extschema@._steadytext_caller(caller));
     IF r.owner_role IS NULL THEN
         RETURN false;
     END IF;
     PERFORM @extschema@._steadytext_check_queue_size('steadytext_retry_failed', 1, r.owner_role);
-    model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(r.function_name));
     UPDATE @extschema@.steadytext_queue AS q
     SET status = 'pending', run_at = now(), started_at = NULL, worker_id = NULL, result = NULL,
-        model_id = model,
-        cache_key = @extschema@._steadytext_scoped_cache_key(r.function_name, model, r.parameters, r.owner_role)
+        model_id = k.model_id, cache_key = k.cache_key
+    FROM @extschema@._steadytext_request_key(r.function_name, r.parameters, r.owner_role) AS k
     WHERE q.request_id = id;
     PERFORM pg_notify('steadytext_new_job', '');
     RETURN true;

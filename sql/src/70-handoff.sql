@@ -229,8 +229,7 @@ BEGIN
                 USING ERRCODE = 'program_limit_exceeded';
         END IF;
     END IF;
-    model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name));
-    key := @extschema@._steadytext_scoped_cache_key(function_name, model, parameters, owner);
+    SELECT k.model_id, k.cache_key INTO model, key FROM @extschema@._steadytext_request_key(function_name, parameters, owner) AS k;
     INSERT INTO @extschema@.steadytext_queue AS q
         (function_name, parameters, priority, cache_key, model_id, owner_role, handoff_of)
     VALUES (_steadytext_handoff_insert.function_name, _steadytext_handoff_insert.parameters,

@@ -48,16 +48,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     owner constant name := @extschema@._steadytext_caller(caller);
-    key text;
-    cached text;
 BEGIN
     PERFORM @extschema@._steadytext_validate(fn, function_name, parameters);
     IF NOT (parameters ->> 'use_cache')::boolean THEN
         RETURN NULL;
     END IF;
-    key := @extschema@._steadytext_scoped_cache_key(function_name,
-        @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name)), parameters, owner);
-    RETURN @extschema@._steadytext_cache_hit(key);
+    RETURN @extschema@._steadytext_cache_hit(
+        (@extschema@._steadytext_request_key(function_name, parameters, owner)).cache_key);
 END;
 $$;
 

@@ -41,8 +41,8 @@ DECLARE
     not_for_user constant text[] := ARRAY[
         'steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_dblink_connstr',
         'steadytext_setup_handoff',
-        '_steadytext_model_id', '_steadytext_check_queue_size', '_steadytext_scoped_cache_key',
-        '_steadytext_quota_key', '_steadytext_quota_inflight', '_steadytext_quota_reserve', '_steadytext_queued', '_steadytext_cache_fold',
+        '_steadytext_model_id', '_steadytext_check_queue_size', '_steadytext_scoped_cache_key', '_steadytext_request_key',
+        '_steadytext_quota_key', '_steadytext_quota_announced', '_steadytext_quota_inflight', '_steadytext_quota_reserve', '_steadytext_queued', '_steadytext_cache_fold',
         '_steadytext_scope_key', '_steadytext_cache_scope',
         '_steadytext_queue_stamp', '_steadytext_queue_notify_completed', '_steadytext_publish_model_ids',
         '_steadytext_lock_request',

@@ -101,8 +101,8 @@ test('the install made the four group roles, NOLOGIN, and gave PUBLIC no functio
   assert.deepEqual(userCannot, [
     '_steadytext_cache_fold', '_steadytext_cache_scope', '_steadytext_check_queue_size', '_steadytext_handoff_cancel', '_steadytext_handoff_insert',
     '_steadytext_handoff_status', '_steadytext_lock_request', '_steadytext_model_id', '_steadytext_publish_model_ids',
-    '_steadytext_queue_notify_completed', '_steadytext_queue_stamp', '_steadytext_queued', '_steadytext_quota_inflight', '_steadytext_quota_key',
-    '_steadytext_quota_reserve', '_steadytext_scope_key',
+    '_steadytext_queue_notify_completed', '_steadytext_queue_stamp', '_steadytext_queued', '_steadytext_quota_announced', '_steadytext_quota_inflight', '_steadytext_quota_key',
+    '_steadytext_quota_reserve', '_steadytext_request_key', '_steadytext_scope_key',
     '_steadytext_scoped_cache_key', 'steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_dblink_connstr', 'steadytext_setup_handoff',
   ]);
   // every function pins exactly pg_catalog, pg_temp
