@@ -196,8 +196,10 @@ BEGIN
         IF (n - 1 - j) % 2 = 0 THEN last := n - 1; END IF;
     END IF;
 
-    WHILE i <= last LOOP
-        ch := c[i];
+    -- One pass more than the pattern has characters, with ch NULL: it commits
+    -- the last item (below) and leaves the loop.
+    WHILE i <= last + 1 LOOP
+        ch := CASE WHEN i <= last THEN c[i] END;
         IF ch IN ('*', '+', '?', '{') AND last_w IS NOT NULL THEN
             -- a quantifier
             qpos := i;
@@ -347,6 +349,7 @@ BEGIN
             END IF;
             s_max := s_max + l_max;
         END IF;
+        EXIT WHEN ch IS NULL;
         -- '|' and ')' end the sequence: its open positions are final, and it
         -- joins the group's alternatives.
         IF ch IN ('|', ')') AND NOT p_over THEN
@@ -597,49 +600,8 @@ BEGIN
                        w, max_weight);
         RETURN;
     END IF;
-    -- The end commits the last item and closes the sequence as ')' does (the
-    -- statements above, once more): open positions are followed by nothing more.
-    IF last_w IS NOT NULL AND NOT p_over THEN
-        s_min := s_min + l_min;
-        IF np >= l_start THEN
-            FOR q IN l_start..np LOOP
-                plo[q] := plo[q] + s_min - l_min;
-                phi[q] := phi[q] + s_max;
-            END LOOP;
-            stp := CASE WHEN l_direct > 0 THEN 1 ELSE 0 END + l_skip;
-            s_facc := s_facc + l_direct + l_skip;
-            FOR e IN so_fresh + 1..so_lstart LOOP
-                pfol[so_idx[e]] := pfol[so_idx[e]] + stp; so_base[e] := s_facc;
-            END LOOP;
-            IF l_nul THEN
-                so_fresh := so_lstart;
-            ELSE
-                FOR e IN so_start + 1..so_fresh LOOP
-                    pfol[so_idx[e]] := pfol[so_idx[e]] + s_facc - so_base[e];
-                END LOOP;
-                so_fresh := so_start;
-            END IF;
-            tmp_idx := so_idx[so_lstart + 1:n_so];
-            tmp_sk := so_sk[so_lstart + 1:n_so];
-            n_so := so_fresh;
-            FOR e IN 1..coalesce(cardinality(tmp_idx), 0) LOOP
-                IF tmp_sk[e] THEN n_so := n_so + 1; so_idx[n_so] := tmp_idx[e]; so_base[n_so] := s_facc; END IF;
-            END LOOP;
-            so_fresh := n_so;
-            FOR e IN 1..coalesce(cardinality(tmp_idx), 0) LOOP
-                IF NOT tmp_sk[e] THEN n_so := n_so + 1; so_idx[n_so] := tmp_idx[e]; END IF;
-            END LOOP;
-            so_lstart := n_so;
-            IF NOT s_haspos THEN
-                s_direct := l_direct; s_skip := l_skip;
-            ELSIF s_nul THEN
-                s_skip := s_skip + l_direct + l_skip;
-            END IF;
-            s_haspos := true;
-            s_nul := s_nul AND l_nul;
-        END IF;
-        s_max := s_max + l_max;
-    END IF;
+    -- The end closes the sequence as ')' does (the loop's last pass committed
+    -- its last item): open positions are followed by nothing more.
     FOR e IN so_start + 1..so_fresh LOOP
         pfol[so_idx[e]] := pfol[so_idx[e]] + s_facc - so_base[e];
     END LOOP;
