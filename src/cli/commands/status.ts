@@ -1,13 +1,17 @@
 // `steadytext status`: the queue (steadytext_queue_stats()) and the workers
 // (steadytext_worker_status()) as tables, or JSON; --watch refreshes in place.
+// Where pipelines exist, their counts too (steadytext_pipeline_status();
+// `steadytext pipelines` shows them in full).
 import { Command } from 'commander';
 import Table from 'cli-table3';
 import pg from 'pg';
+import { pipelineStatusIfAny, type PipelineStatusRow } from '../../db/pipelines/pipelineStatus.ts';
 import { queueStats, type QueueStatsRow } from '../../db/queue/queueStats.ts';
 import { unservedPending, type UnservedPending } from '../../db/queue/unservedPending.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { tableStyle, useColor } from '../color.ts';
 import { exitCodes, fail, failWith } from '../exit.ts';
+import { pipelinesHeadline, pipelinesTable } from '../pipelineTable.ts';
 import { printable, printableJson } from '../printable.ts';
 
 interface StatusOptions {
@@ -35,6 +39,8 @@ export interface StatusSnapshot {
   workers: WorkerStatusRow[];
   /** Pending requests of job types no running worker takes (every live worker's engine refuses them). */
   unserved: UnservedPending[];
+  /** steadytext_pipeline_status() rows; present only when the caller sees any pipeline. */
+  pipelines?: PipelineStatusRow[];
 }
 
 export function statusCommand(): Command {
@@ -42,7 +48,7 @@ export function statusCommand(): Command {
     .description('show the queue (steadytext_queue_stats) and the workers (steadytext_worker_status)')
     .option('--database-url <url>', 'PostgreSQL connection URL (default: $DATABASE_URL)')
     .option('--watch [seconds]', 'refresh in place every N seconds (default 2) until Ctrl-C')
-    .option('--json', 'print {"queue":[...],"workers":[...],"unserved":[...]} (with --watch: one line per refresh)')
+    .option('--json', 'print {"queue":[...],"workers":[...],"unserved":[...]}, plus "pipelines":[...] where any exist (with --watch: one line per refresh)')
     .action(async (opts: StatusOptions) => {
       const url = databaseUrlFrom(opts.databaseUrl);
       const every = opts.watch === undefined ? 0 : opts.watch === true ? 2 : Number(opts.watch);
@@ -98,7 +104,10 @@ export async function readStatus(db: pg.ClientBase | pg.Pool): Promise<StatusSna
             jobs_completed::float8 AS jobs_completed, jobs_failed::float8 AS jobs_failed, current_jobs, status
      FROM steadytext_worker_status()`,
   );
-  return { queue, workers: w.rows, unserved: await unservedPending(db) };
+  const snap: StatusSnapshot = { queue, workers: w.rows, unserved: await unservedPending(db) };
+  const pipelines = await pipelineStatusIfAny(db);
+  if (pipelines.length > 0) snap.pipelines = pipelines;
+  return snap;
 }
 
 const seconds = (v: number | null) => (v === null ? '' : v < 10 ? v.toFixed(2) : v.toFixed(1));
@@ -147,6 +156,9 @@ export function formatStatus(snap: StatusSnapshot, color = false): string {
       `not taken: ${u.pending} pending ${u.function_name} request${u.pending === 1 ? '' : 's'}: no running worker takes ${u.function_name} ` +
         `(each refuses it: its model is missing there, or its inference server cannot serve it; a worker's start log says which)`,
     );
+  }
+  if (snap.pipelines && snap.pipelines.length > 0) {
+    out.push('', `${pipelinesHeadline(snap.pipelines)} (in full: steadytext pipelines)`, pipelinesTable(snap.pipelines, color, true));
   }
   return out.join('\n') + '\n';
 }
