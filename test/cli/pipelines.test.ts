@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase } from '../helpers/db.ts';
 import { createDocumentsPipeline, pipelineWhen, settleRows } from '../helpers/pipelines.ts';
-import { runCli } from './fixtures/cli.ts';
+import { waitFor } from '../worker/fixtures/queue.ts';
+import { runCli, startCli } from './fixtures/cli.ts';
 
 const ignoreDropError = () => {};
 
@@ -115,10 +116,20 @@ test('pipelines pause / resume / rerun change what status says; status has a pip
     const name = await createDocumentsPipeline(db.pool, { rows: 3 });
     await pipelineWhen(db.pool, name, '3 rows pending', (p) => p.rows === 3 && p.pending === 3 && !p.backfilling);
 
+    // --watch: one JSON line per refresh, the pause seen in a later one.
+    const watching = startCli(['pipelines', '--watch', '0.2', '--json'], env);
+    await waitFor('a first refresh', async () => watching.stdout().includes('\n'), 10_000);
     const paused = await runCli(['pipelines', 'pause', name], env);
     assert.equal(paused.code, 0, paused.stderr);
     assert.match(paused.stdout, new RegExp(`^${name}: paused \\(changes are still recorded`));
     await pipelineWhen(db.pool, name, 'paused', (p) => p.paused);
+    await waitFor('a refresh showing the pause', async () => watching.stdout().includes('"paused":true'), 10_000);
+    watching.kill('SIGINT');
+    const watched = await watching.result;
+    assert.equal(watched.code, 0, watched.stderr);
+    const frames = watched.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+    assert.equal(frames[0].pipelines[0].paused, false);
+    assert.equal(frames.at(-1).pipelines[0].paused, true);
     assert.equal(cells((await runCli(['pipelines'], env)).stdout, name)?.[10], 'yes');
     assert.match((await runCli(['pipelines', name], env)).stdout, /^ {2}state {7}paused$/m);
 
@@ -167,6 +178,8 @@ test('pipelines: an unknown name exits 1, bad usage 2, an unreachable database 3
     assert.equal((await runCli(['pipelines', '--bogus'], env)).code, 2);
     assert.equal((await runCli(['pipelines', 'x', '--limit', 'many'], env)).code, 2);
     assert.equal((await runCli(['pipelines', '--limit', '5'], env)).code, 2, '--limit needs a name');
+    assert.equal((await runCli(['pipelines', 'x', '--watch'], env)).code, 2, '--watch is for the list');
+    assert.equal((await runCli(['pipelines', '--watch', 'soon'], env)).code, 2);
     assert.equal((await runCli(['pipelines'], { DATABASE_URL: 'postgres://127.0.0.1:1/none' })).code, 3);
     assert.equal((await runCli(['pipelines', 'retry', 'x'], { DATABASE_URL: 'postgres://127.0.0.1:1/none' })).code, 3);
 

@@ -14,30 +14,45 @@ import { databaseUrlFrom } from '../databaseUrl.ts';
 import { exitCodes, fail, failWith } from '../exit.ts';
 import { pipelineDetail, pipelinesHeadline, pipelinesTable } from '../pipelineTable.ts';
 import { printable, printableJson } from '../printable.ts';
+import { watchLoop, watchSeconds } from '../watch.ts';
 
 interface PipelinesOptions {
   databaseUrl?: string;
   json?: boolean;
   limit?: string;
+  watch?: string | true;
 }
 
 const DATABASE_URL_HELP = 'PostgreSQL connection URL (default: $DATABASE_URL)';
 
-/** Connects, runs `work`, ends the connection; SQL errors print PostgreSQL's message (exit 1), connection errors exit 3. */
-async function withClient<T>(opts: PipelinesOptions, work: (db: pg.Client) => Promise<T>, context?: string): Promise<T> {
+/** A connection to the database the options name; exits 3 when it cannot be reached. */
+async function connect(opts: PipelinesOptions): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: databaseUrlFrom(opts.databaseUrl) });
   try {
     await client.connect();
   } catch (err) {
     failWith(err);
   }
+  return client;
+}
+
+/** `work`'s answer; an SQL error prints PostgreSQL's message and exits 1 (a schema without pipelines says to migrate). */
+async function sql<T>(work: () => Promise<T>, context?: string): Promise<T> {
   try {
-    return await work(client);
+    return await work();
   } catch (err) {
     if (isNoPipelinesError(err)) {
       fail("this database's pg_steadytext has no pipelines (they came with schema 1.5.0): run `steadytext migrate`", exitCodes.failure);
     }
     failWith(err, context && !/^steadytext_/.test((err as Error).message) ? context : undefined);
+  }
+}
+
+/** Connects, runs `work`, ends the connection. */
+async function withClient<T>(opts: PipelinesOptions, work: (db: pg.Client) => Promise<T>, context?: string): Promise<T> {
+  const client = await connect(opts);
+  try {
+    return await sql(() => work(client), context);
   } finally {
     await client.end().catch(() => {});
   }
@@ -51,14 +66,20 @@ function limitFrom(value: string | undefined): number | null {
 }
 
 async function list(opts: PipelinesOptions): Promise<void> {
-  const rows = await withClient(opts, (db) => pipelineStatus(db));
-  if (opts.json) {
-    process.stdout.write(printableJson({ pipelines: rows }) + '\n');
-  } else if (rows.length === 0) {
-    process.stdout.write("pipelines: none (create one with SELECT steadytext_pipeline_create(...), docs/pipelines.md)\n");
-  } else {
-    process.stdout.write(`${pipelinesHeadline(rows)}\n${pipelinesTable(rows, useColor())}\n`);
+  const every = watchSeconds(opts.watch);
+  const client = await connect(opts);
+  const render = async () => {
+    const rows = await sql(() => pipelineStatus(client));
+    if (opts.json) return printableJson({ pipelines: rows }) + '\n';
+    if (rows.length === 0) return 'pipelines: none (create one with SELECT steadytext_pipeline_create(...), docs/pipelines.md)\n';
+    return `${pipelinesHeadline(rows)}\n${pipelinesTable(rows, useColor())}\n`;
+  };
+  if (!every) {
+    process.stdout.write(await render());
+    await client.end().catch(() => {});
+    return;
   }
+  await watchLoop(render, every, opts.json === true);
 }
 
 async function show(name: string, opts: PipelinesOptions): Promise<void> {
@@ -100,6 +121,7 @@ export function pipelinesCommand(): Command {
     .option('--database-url <url>', DATABASE_URL_HELP)
     .option('--json', 'print {"pipelines":[...]} (with a name: {"pipeline":{...},"failures":[...]})')
     .option('--limit <n>', 'with a name: the failed rows shown, most recent first (default 20; 0: all)')
+    .option('--watch [seconds]', 'the list: refresh in place every N seconds (default 2) until Ctrl-C')
     // Options after a subcommand's name are that subcommand's (it reads the parent's too).
     .enablePositionalOptions()
     .addHelpText(
@@ -119,6 +141,7 @@ Exit codes: 0 ok, 1 an SQL error or no such pipeline, 2 bad usage, 3 database un
         if (opts.limit !== undefined) fail('--limit applies to one pipeline: steadytext pipelines <name> --limit <n>', exitCodes.usage);
         await list(opts);
       } else {
+        if (opts.watch !== undefined) fail('--watch applies to the list: steadytext pipelines --watch', exitCodes.usage);
         await show(name, opts);
       }
     });

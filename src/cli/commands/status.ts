@@ -10,9 +10,10 @@ import { queueStats, type QueueStatsRow } from '../../db/queue/queueStats.ts';
 import { unservedPending, type UnservedPending } from '../../db/queue/unservedPending.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { tableStyle, useColor } from '../color.ts';
-import { exitCodes, fail, failWith } from '../exit.ts';
+import { failWith } from '../exit.ts';
 import { pipelinesHeadline, pipelinesTable } from '../pipelineTable.ts';
 import { printable, printableJson } from '../printable.ts';
+import { watchLoop, watchSeconds } from '../watch.ts';
 
 interface StatusOptions {
   databaseUrl?: string;
@@ -51,10 +52,7 @@ export function statusCommand(): Command {
     .option('--json', 'print {"queue":[...],"workers":[...],"unserved":[...]}, plus "pipelines":[...] where any exist (with --watch: one line per refresh)')
     .action(async (opts: StatusOptions) => {
       const url = databaseUrlFrom(opts.databaseUrl);
-      const every = opts.watch === undefined ? 0 : opts.watch === true ? 2 : Number(opts.watch);
-      if (!(every >= 0) || (opts.watch !== undefined && every <= 0)) {
-        fail(`--watch takes a number of seconds > 0, got ${String(opts.watch)}`, exitCodes.usage);
-      }
+      const every = watchSeconds(opts.watch);
       const client = new pg.Client({ connectionString: url });
       try {
         await client.connect();
@@ -75,24 +73,7 @@ export function statusCommand(): Command {
         await client.end();
         return;
       }
-      const tty = process.stdout.isTTY === true && !opts.json;
-      const stop = () => {
-        if (tty) process.stdout.write('\x1b[?25h'); // cursor back
-        process.exit(exitCodes.ok);
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      if (tty) process.stdout.write('\x1b[?25l'); // hide cursor while redrawing
-      for (;;) {
-        const out = await render();
-        if (tty) {
-          // Home, draw, clear whatever the previous frame left below.
-          process.stdout.write(`\x1b[H\x1b[2J${out}\nrefreshing every ${every} s — Ctrl-C to stop (${new Date().toLocaleTimeString()})\n`);
-        } else {
-          process.stdout.write(opts.json ? out : out + '\n');
-        }
-        await new Promise((r) => setTimeout(r, every * 1000));
-      }
+      await watchLoop(render, every, opts.json === true);
     });
 }
 
