@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { pipelineStatusIfAny } from '../db/pipelines/pipelineStatus.ts';
+import { isNoPipelinesError, pipelineStatus } from '../db/pipelines/pipelineStatus.ts';
 import { queueCounts } from '../db/queue/queueCounts.ts';
 import { readHeartbeat } from '../db/workers/readHeartbeat.ts';
 import { WorkerMetrics, type MetricsSubject } from './metrics.ts';
@@ -108,10 +108,16 @@ export class MetricsServer {
     send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
   }
 
-  /** steadytext_pipeline_status() for the pipeline gauges; null when it fails (logged once per distinct error). */
+  /**
+   * steadytext_pipeline_status() for the pipeline gauges: none where the
+   * schema predates pipelines; null when it fails (logged once per distinct error).
+   */
   private async pipelines() {
     try {
-      const rows = await pipelineStatusIfAny(this.pool);
+      const rows = await pipelineStatus(this.pool).catch((err: unknown) => {
+        if (isNoPipelinesError(err)) return [];
+        throw err;
+      });
       this.lastPipelineError = null;
       return rows;
     } catch (err) {

@@ -35,11 +35,11 @@ test('pipelines: the table and --json follow the rows; one pipeline shows its fa
     assert.deepEqual(JSON.parse((await runCli(['pipelines', '--json'], env)).stdout), { pipelines: [] });
 
     const name = await createDocumentsPipeline(db.pool, { rows: 4 });
-    await pipelineWhen(db.pool, name, '4 rows pending', (p) => p.rows === 4 && p.pending === 4 && !p.backfilling);
+    await pipelineWhen(db.pool, name, '4 rows pending', (p) => p.rows === 4 && p.pending === 4);
 
     const pending = await runCli(['pipelines'], env);
     assert.equal(pending.code, 0, pending.stderr);
-    assert.match(pending.stdout, /^pipelines: 1$/m);
+    assert.match(pending.stdout, /^pipelines: 1 \(1 backfilling\)$/m, 'no worker has scanned the table yet');
     assert.deepEqual(
       pending.stdout.split('\n').find((l) => l.startsWith('│ pipeline'))?.split('│').slice(1, -1).map((c) => c.trim()),
       ['pipeline', 'rows', 'done', 'pending', 'failed', 'stale', 'coverage', 'lag', 'throughput', 'model', 'paused', 'last error'],
@@ -82,9 +82,9 @@ test('pipelines: the table and --json follow the rows; one pipeline shows its fa
     const one = await runCli(['pipelines', name], env);
     assert.equal(one.code, 0, one.stderr);
     assert.match(one.stdout, new RegExp(`^pipeline ${name}$`, 'm'));
-    assert.match(one.stdout, /^ {2}input {7}body$/m);
-    assert.match(one.stdout, /^ {2}done {8}2 \(50\.0 %\)$/m);
-    assert.match(one.stdout, /^ {2}state {7}running$/m);
+    assert.match(one.stdout, /^ {2}input +body$/m);
+    assert.match(one.stdout, /^ {2}done +2 \(50\.0 %\)$/m);
+    assert.match(one.stdout, /^ {2}state +running$/m);
     assert.match(one.stdout, new RegExp(`^failed rows: 1; \`steadytext pipelines retry ${name}\``, 'm'));
     assert.ok(one.stdout.includes('engine refused: \\x1b[2Jtoo long'), one.stdout);
     assert.doesNotMatch(one.stdout, /\x1b/);
@@ -114,7 +114,7 @@ test('pipelines pause / resume / rerun change what status says; status has a pip
   const env = { DATABASE_URL: db.url };
   try {
     const name = await createDocumentsPipeline(db.pool, { rows: 3 });
-    await pipelineWhen(db.pool, name, '3 rows pending', (p) => p.rows === 3 && p.pending === 3 && !p.backfilling);
+    await pipelineWhen(db.pool, name, '3 rows pending', (p) => p.rows === 3 && p.pending === 3);
 
     // --watch: one JSON line per refresh, the pause seen in a later one.
     const watching = startCli(['pipelines', '--watch', '0.2', '--json'], env);
@@ -131,7 +131,7 @@ test('pipelines pause / resume / rerun change what status says; status has a pip
     assert.equal(frames[0].pipelines[0].paused, false);
     assert.equal(frames.at(-1).pipelines[0].paused, true);
     assert.equal(cells((await runCli(['pipelines'], env)).stdout, name)?.[10], 'yes');
-    assert.match((await runCli(['pipelines', name], env)).stdout, /^ {2}state {7}paused$/m);
+    assert.match((await runCli(['pipelines', name], env)).stdout, /^ {2}state +paused$/m);
 
     const status = await runCli(['status'], env);
     assert.equal(status.code, 0, status.stderr);
@@ -170,7 +170,7 @@ test('pipelines: an unknown name exits 1, bad usage 2, an unreachable database 3
   try {
     const unknown = await runCli(['pipelines', 'nope'], env);
     assert.equal(unknown.code, 1);
-    assert.match(unknown.stderr, /^steadytext: no pipeline named "nope"/);
+    assert.match(unknown.stderr, /^steadytext: steadytext_pipeline_status: pipeline 'nope' does not exist \(SQLSTATE 42704\)/, 'the SQL function\'s own message');
     const pause = await runCli(['pipelines', 'pause', 'nope'], env);
     assert.equal(pause.code, 1, pause.stdout);
     assert.match(pause.stderr, /^steadytext: .*nope.*\(SQLSTATE \w{5}\)/, 'the SQL function\'s own message');

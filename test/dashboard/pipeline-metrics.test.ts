@@ -49,7 +49,7 @@ test('/metrics: a gauge per pipeline for rows, done, pending, failed, stale, cov
     assert.match(res, /^# TYPE steadytext_pipeline_coverage_ratio gauge$/m, 'declared before any pipeline exists');
 
     const name = await createDocumentsPipeline(db.pool, { rows: 4 });
-    await pipelineWhen(db.pool, name, '4 pending', (p) => p.pending === 4 && !p.backfilling);
+    await pipelineWhen(db.pool, name, '4 pending', (p) => p.rows === 4 && p.pending === 4);
     await settleRows(db.pool, name, { done: 2, failed: 1 });
     await pipelineWhen(db.pool, name, '2 done, 1 failed', (p) => p.done === 2 && p.failed === 1);
 

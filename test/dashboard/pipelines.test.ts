@@ -34,7 +34,7 @@ test('dashboard: the pipelines panel appears with a pipeline and follows its cov
     assert.equal(await page.locator('#pipelines-section').isVisible(), false, 'no pipeline: no panel');
 
     const name = await createDocumentsPipeline(db.pool, { rows: 4 });
-    await pipelineWhen(db.pool, name, '4 pending', (p) => p.pending === 4 && !p.backfilling);
+    await pipelineWhen(db.pool, name, '4 pending', (p) => p.rows === 4 && p.pending === 4);
     await settleRows(db.pool, name, { done: 2, failed: 1, error: 'refused' });
     await pipelineWhen(db.pool, name, '2 done, 1 failed', (p) => p.done === 2 && p.failed === 1);
 

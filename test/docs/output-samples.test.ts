@@ -66,7 +66,7 @@ async function withDocsPipeline(command: string[]): Promise<string> {
   const db = await createTestDatabase();
   try {
     const name = await createDocumentsPipeline(db.pool, { name: 'doc_embeddings', rows: 4 });
-    await pipelineWhen(db.pool, name, 'backfilled', (p) => p.pending === 4 && !p.backfilling);
+    await pipelineWhen(db.pool, name, 'backfilled', (p) => p.rows === 4 && p.pending === 4);
     await settleRows(db.pool, name, { done: 2, failed: 1, error: 'engine refused the input: text too long' });
     await pipelineWhen(db.pool, name, '2 done, 1 failed', (p) => p.done === 2 && p.failed === 1);
     return await output(command, { DATABASE_URL: db.url });

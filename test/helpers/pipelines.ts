@@ -64,7 +64,7 @@ interface ClaimedRow {
  * pipeline in the database: a claim takes the batch of whichever pipeline
  * comes first) and writes them: the first `done` get an embedding, the next
  * `failed` the error `error` (the engine refused that input). Returns the
- * write's outcomes, e.g. {written: 2, failed: 1}.
+ * write's outcomes that happened, e.g. {written: 2, failed: 1}.
  */
 export async function settleRows(
   db: Queryable,
@@ -102,5 +102,5 @@ export async function settleRows(
       errors,
     ],
   );
-  return Object.fromEntries(r.rows.map((o) => [o.outcome, Number(o.rows)]));
+  return Object.fromEntries(r.rows.filter((o) => Number(o.rows) > 0).map((o) => [o.outcome, Number(o.rows)]));
 }

@@ -48,14 +48,15 @@ export async function pipelineStatus(db: Queryable, name: string | null = null):
 
 /**
  * pipelineStatus(), or none where the schema predates pipelines (pg_steadytext
- * before 1.5.0 has no steadytext_pipeline_status): for the readers that show
- * pipelines beside other things (`steadytext status`, the dashboard, /metrics).
+ * before 1.5.0 has no steadytext_pipeline_status) or the role may not call it:
+ * for the readers that show pipelines beside other things (`steadytext
+ * status`, the dashboard), which go on without them.
  */
 export async function pipelineStatusIfAny(db: Queryable): Promise<PipelineStatusRow[]> {
   try {
     return await pipelineStatus(db);
   } catch (err) {
-    if (isNoPipelinesError(err)) return [];
+    if (isNoPipelinesError(err) || (err as { code?: string }).code === '42501') return [];
     throw err;
   }
 }
