@@ -163,7 +163,7 @@ test('pipelines pause / resume / rerun change what status says; status has a pip
   }
 });
 
-test('pipelines: an unknown name exits 1, bad usage 2, an unreachable database 3; a schema without pipelines says to migrate', async () => {
+test('pipelines: an unknown name exits 1, bad usage 2, an unreachable database 3; names are printed escaped; a schema without pipelines says to migrate', async () => {
   const db = await createTestDatabase();
   db.pool.on('error', ignoreDropError);
   const env = { DATABASE_URL: db.url };
@@ -182,6 +182,23 @@ test('pipelines: an unknown name exits 1, bad usage 2, an unreachable database 3
     assert.equal((await runCli(['pipelines', '--watch', 'soon'], env)).code, 2);
     assert.equal((await runCli(['pipelines'], { DATABASE_URL: 'postgres://127.0.0.1:1/none' })).code, 3);
     assert.equal((await runCli(['pipelines', 'retry', 'x'], { DATABASE_URL: 'postgres://127.0.0.1:1/none' })).code, 3);
+
+    // A name is whatever its creator wrote: printed escaped, exact in JSON.
+    const nasty = 'docs\u001b]0;pwned\u0007\u001b[2J\u202e';
+    await createDocumentsPipeline(db.pool, { name: nasty, table: 'notes', rows: 1 });
+    const listed = await runCli(['pipelines'], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.doesNotMatch(listed.stdout, /[\u001b\u0007\u202e]/);
+    assert.ok(listed.stdout.includes('│ docs\\x1b]0;pwned\\x07\\x1b[2J\\u202e │'), listed.stdout);
+    const shown = await runCli(['pipelines', nasty], env);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.doesNotMatch(shown.stdout, /[\u001b\u0007\u202e]/);
+    const asJson = await runCli(['pipelines', '--json'], env);
+    assert.doesNotMatch(asJson.stdout, /[\u001b\u0007\u202e]/);
+    assert.equal(JSON.parse(asJson.stdout).pipelines[0].name, nasty);
+    const paused = await runCli(['pipelines', 'pause', nasty], env);
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.doesNotMatch(paused.stdout, /[\u001b\u0007\u202e]/);
 
     // A database whose pg_steadytext predates pipelines (1.4.0): status goes on without them.
     await db.pool.query(`DROP FUNCTION IF EXISTS steadytext_pipeline_status(text)`);
