@@ -451,6 +451,7 @@ DECLARE
     keys text[];
     dest_table regclass;
     dest_column text;
+    parts text[];
     dest record;
     params jsonb;
     dims integer;
@@ -497,18 +498,30 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    -- destination: a column of the source, or table.column keyed like it
-    IF position('.' IN destination) = 0 THEN
+    -- destination: a column of the source, or [schema.]table.column keyed
+    -- like it (a table without a schema is in the source's)
+    BEGIN
+        parts := parse_ident(destination);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION '%: destination %: %', fn, quote_literal(destination), SQLERRM USING ERRCODE = 'invalid_parameter_value';
+    END;
+    IF cardinality(parts) = 1 THEN
         dest_table := source;
-        dest_column := destination;
+    ELSIF cardinality(parts) IN (2, 3) THEN
+        dest_table := to_regclass(format('%I.%I',
+            CASE WHEN cardinality(parts) = 3 THEN parts[1]
+                 ELSE (SELECT n.nspname FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+                       WHERE c.oid = source) END,
+            parts[cardinality(parts) - 1]));
+        IF dest_table IS NULL THEN
+            RAISE EXCEPTION '%: destination table of % does not exist', fn, quote_literal(destination)
+                USING ERRCODE = 'undefined_table';
+        END IF;
     ELSE
-        BEGIN
-            dest_table := left(destination, length(destination) - position('.' IN reverse(destination)))::regclass;
-        EXCEPTION WHEN OTHERS THEN
-            RAISE EXCEPTION '%: destination %: %', fn, quote_literal(destination), SQLERRM USING ERRCODE = SQLSTATE;
-        END;
-        dest_column := right(destination, position('.' IN reverse(destination)) - 1);
+        RAISE EXCEPTION '%: destination % is not column, table.column or schema.table.column', fn, quote_literal(destination)
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    dest_column := parts[cardinality(parts)];
     SELECT a.atttypid, a.atttypmod, a.attgenerated, y.typname INTO dest
     FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS y ON y.oid = a.atttypid
     WHERE a.attrelid = dest_table AND a.attname = dest_column AND a.attnum > 0 AND NOT a.attisdropped;
@@ -530,8 +543,8 @@ BEGIN
         dims := dest.atttypmod;
     END IF;
     IF dest_table <> source THEN
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = dest_table AND a.attname = ALL (keys)
-                       GROUP BY a.attrelid HAVING count(*) = cardinality(keys))
+        IF (SELECT count(*) FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = dest_table AND a.attname = ANY (keys) AND a.attnum > 0 AND NOT a.attisdropped) <> cardinality(keys)
            OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index AS x WHERE x.indrelid = dest_table AND x.indisunique AND x.indpred IS NULL
                           AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_catalog.pg_attribute AS a
                                WHERE a.attrelid = dest_table AND a.attnum = ANY (x.indkey))
@@ -958,6 +971,7 @@ BEGIN
           AND (served IS NULL OR x.function_name = ANY (served))
           AND (x.scanning
                OR (x.sweep_interval IS NOT NULL AND x.scan_done_at < now() - x.sweep_interval)
+               OR x.model_id IS DISTINCT FROM @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(x.function_name))
                OR EXISTS (SELECT 1 FROM @extschema@.steadytext_pipeline_rows AS r
                           WHERE r.pipeline_id = x.pipeline_id AND r.status = 'pending' AND r.run_at <= now()))
           AND NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_queue AS q
