@@ -315,3 +315,23 @@ test('a destination table keyed like the source gets upserts, and loses the rows
   assert.equal((await one(alice, `SELECT summary FROM summaries WHERE a = 2`)).summary, 'sum of deux');
   await alice.query(`SELECT steadytext_pipeline_drop('sum')`);
 });
+
+test('pipelines survive an upgrade: the next version\'s scripts run again over them and they keep working', async () => {
+  await alice.query(`CREATE TABLE kept (id int PRIMARY KEY, body text, emb real[])`);
+  await alice.query(`INSERT INTO kept VALUES (1, 'a'), (2, 'bb')`);
+  await alice.query(`SELECT steadytext_pipeline_create('kept', 'kept', 'body', 'emb')`);
+  await drain();
+  // every upgrade script ends by running the repeatable sources again (tables IF NOT EXISTS,
+  // functions, policies, grants): this one is what the upgrade to the next version will run
+  const { scriptText } = await import('../../src/db/schema/migrate.ts');
+  const { currentVersion } = await import('../../src/db/schema/sqlBuild.ts');
+  const [major, minor] = currentVersion().split('.');
+  await db.pool.query(scriptText(`pg_steadytext--${major}.${Number(minor) - 1}.0--${currentVersion()}.sql`, 'public'));
+  const s = await status(alice, 'kept');
+  assert.deepEqual([Number(s.rows), Number(s.done)], [2, 2]);
+  await alice.query(`UPDATE kept SET body = 'ccc' WHERE id = 1`);
+  await drain();
+  assert.deepEqual((await one(alice, `SELECT emb FROM kept WHERE id = 1`)).emb, [3, 1]);
+  assert.equal(await sqlstate(wrk, `SELECT * FROM kept`), '42501', 'the worker role still gains nothing');
+  await alice.query(`SELECT steadytext_pipeline_drop('kept')`);
+});
