@@ -1097,12 +1097,19 @@ BEGIN
         EXECUTE format('SELECT array_agg(w.row_key), array_agg(w.outcome), array_agg(w.error) FROM %s._stxp_%s_write($1, $2, $3) AS w',
                        '@extschema@', id)
             INTO out_k, out_o, out_e USING mine_k, mine_h, mine_v;
-        IF p.function_name = 'embed'
-           AND NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_config AS c WHERE c.key = 'dimensions.' || model_id) THEN
+        -- an embedding's size, learnt from the first one written: the model's
+        -- (checked at later creates) and, for a destination without a declared
+        -- size (real[], jsonb), the pipeline's, so a model of another size is
+        -- refused by the worker instead of mixing sizes in one column
+        IF p.function_name = 'embed' AND (p.dimensions IS NULL OR NOT EXISTS (
+               SELECT 1 FROM @extschema@.steadytext_config AS c WHERE c.key = 'dimensions.' || model_id)) THEN
             dims := (SELECT cardinality(string_to_array(v, ',')) FROM unnest(mine_v) AS v WHERE v IS NOT NULL LIMIT 1);
             IF dims IS NOT NULL THEN
                 INSERT INTO @extschema@.steadytext_config (key, value) VALUES ('dimensions.' || model_id, to_jsonb(dims))
                 ON CONFLICT (key) DO NOTHING;
+                UPDATE @extschema@.steadytext_pipelines AS x SET dimensions = dims
+                WHERE x.pipeline_id IN (SELECT y.pipeline_id FROM @extschema@.steadytext_pipelines AS y
+                                        WHERE y.pipeline_id = id AND y.dimensions IS NULL FOR NO KEY UPDATE SKIP LOCKED);
             END IF;
         END IF;
     END IF;

@@ -36,7 +36,7 @@ after(async () => {
   await db.drop();
 });
 
-interface Claimed { pipeline_id: number; row_key: unknown; claim: string; input: string | null; input_hash: string | null }
+interface Claimed { pipeline_id: number; row_key: unknown; claim: string; input: string | null; input_hash: string | null; dimensions: number | null }
 
 /** A worker's claim of up to `n` rows (as the worker login). */
 async function claim(n = 100, worker = 'w1'): Promise<Claimed[]> {
@@ -114,6 +114,11 @@ test('inserts, input changes, deletes and COPY are recorded; a change of another
   assert.deepEqual([Number(s1.done), Number(s1.pending), s1.coverage, s1.backfilling], [50, 0, 100, false]);
   const emb = await one(alice, `SELECT emb FROM notes WHERE id = 7`);
   assert.deepEqual(emb.emb, ['t7: b7'.length, 1]);
+  // the embedding size is learnt from the first write: later batches are checked against it
+  assert.equal((await one(alice, `SELECT dimensions FROM steadytext_pipelines WHERE name = 'notes_emb'`)).dimensions, 2);
+  await alice.query(`UPDATE notes SET body = 'again' WHERE id = 1`);
+  assert.equal((await claim())[0].dimensions, 2);
+  await drain();
 
   const pending = async () =>
     (await db.pool.query(`SELECT row_key FROM steadytext_pipeline_rows r JOIN steadytext_pipelines p USING (pipeline_id)
