@@ -32,7 +32,7 @@ export const FRAGMENTS: Fragments = {
   /** _steadytext_enqueue_batch: the batch function's name for its items, as its errors say it. */
   'batch-arguments': () => arms((t) => (t.batch ? literal(t.batch.argument) : undefined)),
   /** _steadytext_pipeline_input: the argument a pipeline's input fills (types a pipeline may run only). */
-  'pipeline-inputs': () => arms((t) => ('pipelineInput' in t ? literal(t.pipelineInput) : undefined)),
+  'pipeline-inputs': () => arms((t) => (t.pipelineInput !== undefined ? literal(t.pipelineInput) : undefined)),
   /** _steadytext_argument_defaults: the arguments that have a default, with it, as a JSON object. */
   'argument-defaults': () =>
     arms((t) => {
