@@ -144,7 +144,7 @@ async function prepareAndDump(install_: PgInstall, cluster: PgCluster, mode: Mod
       `title || ': ' || body`,
     ]);
     const s = await alice.query(
-      `SELECT steadytext_pipeline_create('doc_summary', 'documents', 'body', 'public.summaries.summary', 'generate',
+      `SELECT steadytext_pipeline_create('doc_summary', 'documents', 'body', 'summaries.summary', 'generate',
                                          '{"max_tokens": 32}', batch_size := 8) AS id`,
     );
     assert.deepEqual([e.rows[0].id, s.rows[0].id], [1, 2]);
@@ -233,7 +233,7 @@ async function checkRestored(cluster: PgCluster, db: string, mode: Mode): Promis
     assert.equal((await alice.query(`SELECT count(*)::int AS n FROM summaries WHERE id = $1`, [deleted])).rows[0].n, 0);
     // the id sequence came along: a new pipeline does not take (and overwrite) an existing one's functions
     await alice.query(`CREATE TABLE titles (id integer PRIMARY KEY, t text)`);
-    titles = (await alice.query(`SELECT steadytext_pipeline_create('doc_title', 'documents', 'title', 'public.titles.t', 'generate') AS id`)).rows[0].id;
+    titles = (await alice.query(`SELECT steadytext_pipeline_create('doc_title', 'documents', 'title', 'titles.t', 'generate') AS id`)).rows[0].id;
     assert.equal(titles, 3);
     // the failed row, retried
     assert.equal(Number((await alice.query(`SELECT steadytext_pipeline_retry('doc_summary') AS n`)).rows[0].n), 1);
