@@ -62,7 +62,7 @@ test('a change rolled back while the worker writes its batch: the row is retried
       { out: { written: 2, stale: 0, busy: 1, failed: 0, lost: 0 }, row: { status: 'pending', worker_id: null } },
       'the contract: "busy (row locked by another session: retried later)"',
     );
-    await eventuallyDone(db, 1, 10_000);
+    await eventuallyDone(db, 1, 5_000);
     const emb = (await db.pool.query(`SELECT emb FROM documents WHERE id = 1`)).rows[0].emb;
     assert.deepEqual(emb, [3, 322, 1], "row [1] holds its (unchanged) input's result");
   } finally {
@@ -76,7 +76,25 @@ test('a delete rolled back while the worker writes its batch: the row is retried
   try {
     await writeBatch(db.pool, 'w1', batch);
     await user.query('ROLLBACK');
-    await eventuallyDone(db, 1, 10_000);
+    await eventuallyDone(db, 1, 5_000);
+  } finally {
+    await user.end().catch(() => {});
+    await db.drop();
+  }
+});
+
+test('a change rolled back while the worker gives its batch back (release): the row is not left processing', { todo: LOCKED_ROW_TODO }, async () => {
+  const { db, batch, user } = await lockedDuringWrite(`UPDATE documents SET body = 'one, changed' WHERE id = 1`);
+  try {
+    // the engine failed: the whole batch back to pending, as the worker does
+    const n = await db.pool.query(`SELECT _steadytext_pipeline_release($1, 'w1', $2::jsonb[], $3::bigint[], NULL, 0) AS n`, [
+      batch.pipelineId,
+      batch.rows.map((x) => JSON.stringify(x.row_key)),
+      batch.rows.map((x) => x.claim),
+    ]);
+    await user.query('ROLLBACK');
+    assert.equal(Number(n.rows[0].n), 2, 'rows 2 and 3 released');
+    await eventuallyDone(db, 1, 5_000);
   } finally {
     await user.end().catch(() => {});
     await db.drop();
