@@ -98,7 +98,8 @@ async function act(input: string, signal: AbortSignal | undefined, ev: ScriptedE
   }
 }
 
-function vectorFor(text: string): number[] {
+/** The vector the scripted engine gives `text` (a test recomputes what a row must hold without the engine's scripts running). */
+export function vectorFor(text: string): number[] {
   const v = [1, 0, 0, 0];
   for (let i = 0; i < text.length; i++) v[i % 4] += text.charCodeAt(i) % 17;
   const norm = Math.hypot(...v);
