@@ -59,6 +59,12 @@ export class PipelineRecorder {
   private readonly faults = new Map<number, number>();
   private readonly recording = new Set<Promise<void>>();
   private owed: Owed[] = [];
+  /**
+   * The worker's writes, one after another: two pipelines over one table
+   * would otherwise lock each other's source rows ('busy': computed again).
+   * A write is off the engine's path, so this costs no engine time.
+   */
+  private writes: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: RecordBatchOptions) {}
 
@@ -135,8 +141,10 @@ export class PipelineRecorder {
       this.o.log('info', `pipeline '${batch.name}': ${faulted.length} row(s) back to pending in ${delay} s after an engine fault: ${fault}`);
     }
     // Rows left unrun behind a fault wait as long as the faulted ones: the engine is likely still down.
+    const written = this.writes.then(() => this.write(batch, computed));
+    this.writes = written.catch(() => {});
     await Promise.all([
-      this.write(batch, computed),
+      written,
       this.release(batch, faulted, fault ?? null, delay),
       this.release(batch, unrun, null, delay),
     ]);
@@ -145,7 +153,10 @@ export class PipelineRecorder {
   private async write(batch: PipelineBatch, rows: PipelineRowResult[]): Promise<void> {
     if (rows.length === 0) return;
     const pool = this.o.pool();
-    if (!pool) return; // stopped: the reclaim of a dead worker's rows takes them back
+    if (!pool) {
+      this.o.log('info', `pipeline '${batch.name}': ${rows.length} result(s) not written: the worker stopped (its rows will be reclaimed)`);
+      return;
+    }
     let counts: Partial<Record<PipelineWriteOutcome, number>>;
     try {
       counts = await withRetries(() => writePipelineBatch(pool, batch.pipelineId, this.o.workerId, batch.modelId, rows), { attempts: 10 });
