@@ -57,7 +57,7 @@ import { RetentionService } from './services/retention.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { startWorkerMetrics, type MetricsServer } from './metricsServer.ts';
 import { Producer } from './producer.ts';
-import { PipelineRecorder } from './pipelines/recordBatch.ts';
+import { PipelineRecorder, type PipelineRowOutcome } from './pipelines/recordBatch.ts';
 import { PipelineRunner } from './pipelines/runner.ts';
 import type { WorkerSettings } from './settings.ts';
 import { packageVersion } from './version.ts';
@@ -74,9 +74,13 @@ export interface WorkerStats {
   jobsFailed: number;
   /** Late results thrown away (job cancelled, reclaimed, or released meanwhile). */
   resultsDiscarded: number;
-  /** Pipeline rows this worker wrote, and rows whose write failed (constraint, trigger, refused input). */
-  pipelineRowsWritten: number;
-  pipelineRowsFailed: number;
+  /**
+   * Pipeline rows this worker is done with, by outcome: written; failed (a
+   * constraint, a trigger, an input the engine refused); stale, busy, lost
+   * (not written: the write said so); retried (an engine fault); released
+   * (let go unrun); refused (the pipeline cannot run on this model).
+   */
+  pipelineRows: Readonly<Record<PipelineRowOutcome, number>>;
 }
 
 /**
@@ -233,8 +237,7 @@ export class Worker {
       jobsCompleted: this.outcomes.jobsCompleted,
       jobsFailed: this.outcomes.jobsFailed,
       resultsDiscarded: this.outcomes.resultsDiscarded,
-      pipelineRowsWritten: this.pipelineRecorder.rowsWritten,
-      pipelineRowsFailed: this.pipelineRecorder.rowsFailed,
+      pipelineRows: { ...this.pipelineRecorder.rows },
     };
   }
 
@@ -539,8 +542,8 @@ export class Worker {
     }
     await this.teardown();
     const { jobsCompleted, jobsFailed, released } = this.outcomes;
-    const { rowsWritten, rowsFailed } = this.pipelineRecorder;
-    const pipelineRows = rowsWritten + rowsFailed > 0 ? `; pipeline rows: ${rowsWritten} written, ${rowsFailed} failed` : '';
+    const { written, failed } = this.pipelineRecorder.rows;
+    const pipelineRows = written + failed > 0 ? `; pipeline rows: ${written} written, ${failed} failed` : '';
     this.announce(`stopped (${jobsCompleted} completed, ${jobsFailed} failed, ${released} released${pipelineRows})`);
   }
 

@@ -43,7 +43,7 @@ test('existing rows: every row gets exactly its own vector and summary, each inp
     // One worker writes its batches one after another: the two pipelines never find a row locked by each other.
     const prompts = calls.filter((e) => e.call === 'generate').map((e) => e.inputs[0]);
     assert.deepEqual(prompts.sort(), Array.from({ length: 51 }, (_, i) => `Summarize: title ${i + 1}`).sort(), 'one generate call per row');
-    assert.equal(worker.stats.pipelineRowsWritten, 102);
+    assert.deepEqual(worker.stats.pipelineRows, { written: 102, stale: 0, busy: 0, failed: 0, lost: 0, retried: 0, released: 0, refused: 0 });
   } finally {
     await worker.stop();
     await db.drop();

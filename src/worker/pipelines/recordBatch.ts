@@ -53,8 +53,17 @@ interface Owed {
 const ref = (row: PipelineRow): PipelineClaimRef => ({ row_key: row.row_key, claim: row.claim });
 
 export class PipelineRecorder {
-  rowsWritten = 0;
-  rowsFailed = 0;
+  /** Pipeline rows this worker is done with, by how each ended. */
+  readonly rows: Record<PipelineRowOutcome, number> = {
+    written: 0,
+    stale: 0,
+    busy: 0,
+    failed: 0,
+    lost: 0,
+    retried: 0,
+    released: 0,
+    refused: 0,
+  };
   /** Pipeline id → batches in a row that met an engine fault (the backoff grows with it). */
   private readonly faults = new Map<number, number>();
   private readonly recording = new Set<Promise<void>>();
@@ -106,8 +115,7 @@ export class PipelineRecorder {
 
   private count(batch: PipelineBatch, outcome: PipelineRowOutcome, n: number): void {
     if (n <= 0) return;
-    if (outcome === 'written') this.rowsWritten += n;
-    if (outcome === 'failed') this.rowsFailed += n;
+    this.rows[outcome] += n;
     this.o.metrics()?.pipelineRows(batch.name, outcome, n);
   }
 
