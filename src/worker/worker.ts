@@ -35,6 +35,7 @@ import { modelRoleOf } from '../jobTypes.ts';
 import { claimJobs, type ClaimedJob } from '../db/jobs/claimJobs.ts';
 import { markStarted } from '../db/jobs/markStarted.ts';
 import { markWorkerStopped } from '../db/workers/markWorkerStopped.ts';
+import { reclaimPipelineRows } from '../db/pipelines/reclaimPipelineRows.ts';
 import { reclaimStale, type ReclaimedJob } from '../db/jobs/reclaimStale.ts';
 import type { CleanupResult } from '../db/queue/cleanupResults.ts';
 import { assertSchemaVersion } from '../db/schema/schemaVersion.ts';
@@ -317,6 +318,13 @@ export class Worker {
       }
       // Jobs an earlier process left under this same worker_id count as crashed.
       await withRetries(() => reclaimStale(pool, s.maxRetries, { restartOf: this.workerId }));
+      // Its pipeline rows too: _steadytext_pipeline_reclaim gives back the rows
+      // of stopped workers, and the row registerWorker revives next would make
+      // that process look alive, its rows held for good.
+      await withRetries(async () => {
+        await markWorkerStopped(pool, this.workerId);
+        await reclaimPipelineRows(pool);
+      });
       await withRetries(() => registerWorker(pool, this.registration()));
       await withRetries(() => writeModelIds(pool, this.models));
       this.listener = new Listener({

@@ -43,3 +43,30 @@ test('a SIGKILLed worker\'s pipeline rows, running and claimed ahead, are reclai
     await db.drop();
   }
 });
+
+test('a worker restarted under the same --worker-id right after a crash takes back the rows the crashed process held', async () => {
+  const db = await createTestDatabase();
+  await createDocuments(db.pool, ['hang', 'hang']);
+  // A long heartbeat timeout: no reclaim by the heartbeat rule comes to help.
+  const first = spawnWorker(db.url, ['--worker-id', 'fixed-id', '--pipeline-batch-size', '2', '--heartbeat-timeout', '60']);
+  let restarted: Worker | undefined;
+  try {
+    await first.started;
+    await createPipeline(db.pool, { name: 'doc_embeddings' });
+    await waitFor('the first process holds both rows', async () => {
+      const r = await db.pool.query(`SELECT count(*)::int AS n FROM steadytext_pipeline_rows WHERE status = 'processing' AND worker_id = 'fixed-id'`);
+      return r.rows[0].n === 2;
+    });
+    first.kill('SIGKILL');
+    assert.equal(await first.exited, 'SIGKILL');
+    const engine = { ...createScriptedEngine(), embed: async (texts: string[]) => texts.map(() => [0, 0, 1, 0]) };
+    restarted = await startTestWorker(db.url, { workerId: 'fixed-id', heartbeatTimeout: '60' }, { engine });
+    await waitFor('both rows computed by the restarted worker', async () => (await status(db.pool, 'doc_embeddings')).done === 2);
+    assert.deepEqual([...(await column(db.pool, 'embedding')).values()], [[0, 0, 1, 0], [0, 0, 1, 0]]);
+  } finally {
+    first.kill('SIGKILL');
+    await first.exited;
+    await restarted?.stop();
+    await db.drop();
+  }
+});
