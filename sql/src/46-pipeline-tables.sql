@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS @extschema@.steadytext_pipelines (
     dest_table    regclass NOT NULL,
     dest_column   text NOT NULL,
     dest_type     text NOT NULL,            -- format_type() of the destination column
-    dimensions    integer,                  -- the destination's vector size (vector(n), halfvec(n)); NULL: any
+    dimensions    integer,                  -- an embedding's size: the destination's (vector(n), halfvec(n)), else the first one written
     function_name text NOT NULL,
     parameters    jsonb NOT NULL,           -- the function's arguments but the input, defaults filled in
     priority      integer NOT NULL DEFAULT 0,
@@ -64,6 +64,17 @@ CREATE INDEX IF NOT EXISTS steadytext_pipeline_rows_pending_idx
     ON @extschema@.steadytext_pipeline_rows (pipeline_id, changed_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS steadytext_pipeline_rows_processing_idx
     ON @extschema@.steadytext_pipeline_rows (worker_id) WHERE status = 'processing';
+
+-- Claimed rows a worker could not give back (written, released) because a
+-- session held them locked (its change to the row, not committed yet): the
+-- reclaim puts them back to pending once free, unless that session's change
+-- already did.
+CREATE TABLE IF NOT EXISTS @extschema@.steadytext_pipeline_giveback (
+    pipeline_id integer NOT NULL,
+    row_key     jsonb NOT NULL,
+    claim       bigint NOT NULL,
+    PRIMARY KEY (pipeline_id, row_key)
+);
 
 -- Rows written per batch, for throughput (kept ten minutes).
 CREATE TABLE IF NOT EXISTS @extschema@.steadytext_pipeline_progress (

@@ -187,7 +187,7 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH n AS (SELECT %3$s AS _stx_k, (%5$s)::text AS _stx_v FROM _stx_new AS %4$s),
              o AS (SELECT %3$s AS _stx_k, (%5$s)::text AS _stx_v FROM _stx_old AS %4$s),
-             gone_keys AS (SELECT o._stx_k FROM o WHERE NOT EXISTS (SELECT 1 FROM n WHERE n._stx_k = o._stx_k)),
+             gone_keys AS (SELECT o._stx_k FROM o LEFT JOIN n ON n._stx_k = o._stx_k WHERE n._stx_k IS NULL),
              gone AS (DELETE FROM %1$s.steadytext_pipeline_rows AS r USING gone_keys
                       WHERE r.pipeline_id = %2$s AND r.row_key = gone_keys._stx_k)
              %6$s,
@@ -451,6 +451,7 @@ DECLARE
     keys text[];
     dest_table regclass;
     dest_column text;
+    parts text[];
     dest record;
     params jsonb;
     dims integer;
@@ -497,18 +498,30 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    -- destination: a column of the source, or table.column keyed like it
-    IF position('.' IN destination) = 0 THEN
+    -- destination: a column of the source, or [schema.]table.column keyed
+    -- like it (a table without a schema is in the source's)
+    BEGIN
+        parts := parse_ident(destination);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION '%: destination %: %', fn, quote_literal(destination), SQLERRM USING ERRCODE = 'invalid_parameter_value';
+    END;
+    IF cardinality(parts) = 1 THEN
         dest_table := source;
-        dest_column := destination;
+    ELSIF cardinality(parts) IN (2, 3) THEN
+        dest_table := to_regclass(format('%I.%I',
+            CASE WHEN cardinality(parts) = 3 THEN parts[1]
+                 ELSE (SELECT n.nspname FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+                       WHERE c.oid = source) END,
+            parts[cardinality(parts) - 1]));
+        IF dest_table IS NULL THEN
+            RAISE EXCEPTION '%: destination table of % does not exist', fn, quote_literal(destination)
+                USING ERRCODE = 'undefined_table';
+        END IF;
     ELSE
-        BEGIN
-            dest_table := left(destination, length(destination) - position('.' IN reverse(destination)))::regclass;
-        EXCEPTION WHEN OTHERS THEN
-            RAISE EXCEPTION '%: destination %: %', fn, quote_literal(destination), SQLERRM USING ERRCODE = SQLSTATE;
-        END;
-        dest_column := right(destination, position('.' IN reverse(destination)) - 1);
+        RAISE EXCEPTION '%: destination % is not column, table.column or schema.table.column', fn, quote_literal(destination)
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    dest_column := parts[cardinality(parts)];
     SELECT a.atttypid, a.atttypmod, a.attgenerated, y.typname INTO dest
     FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS y ON y.oid = a.atttypid
     WHERE a.attrelid = dest_table AND a.attname = dest_column AND a.attnum > 0 AND NOT a.attisdropped;
@@ -530,8 +543,8 @@ BEGIN
         dims := dest.atttypmod;
     END IF;
     IF dest_table <> source THEN
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = dest_table AND a.attname = ALL (keys)
-                       GROUP BY a.attrelid HAVING count(*) = cardinality(keys))
+        IF (SELECT count(*) FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = dest_table AND a.attname = ANY (keys) AND a.attnum > 0 AND NOT a.attisdropped) <> cardinality(keys)
            OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index AS x WHERE x.indrelid = dest_table AND x.indisunique AND x.indpred IS NULL
                           AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_catalog.pg_attribute AS a
                                WHERE a.attrelid = dest_table AND a.attnum = ANY (x.indkey))
@@ -648,6 +661,7 @@ BEGIN
         PERFORM @extschema@._steadytext_pipeline_uninstall(p.pipeline_id, p.source_table);
         DELETE FROM @extschema@.steadytext_pipeline_rows AS r WHERE r.pipeline_id = p.pipeline_id;
         DELETE FROM @extschema@.steadytext_pipeline_progress AS r WHERE r.pipeline_id = p.pipeline_id;
+        DELETE FROM @extschema@.steadytext_pipeline_giveback AS r WHERE r.pipeline_id = p.pipeline_id;
         DELETE FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = p.pipeline_id;
         RETURN 0;
     END CASE;
@@ -958,6 +972,7 @@ BEGIN
           AND (served IS NULL OR x.function_name = ANY (served))
           AND (x.scanning
                OR (x.sweep_interval IS NOT NULL AND x.scan_done_at < now() - x.sweep_interval)
+               OR x.model_id IS DISTINCT FROM @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(x.function_name))
                OR EXISTS (SELECT 1 FROM @extschema@.steadytext_pipeline_rows AS r
                           WHERE r.pipeline_id = x.pipeline_id AND r.status = 'pending' AND r.run_at <= now()))
           AND NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_queue AS q
@@ -1038,6 +1053,28 @@ BEGIN
 END;
 $$;
 
+-- Of a claim's rows (`row_keys`, `claims`) those still this worker's claim
+-- but not among `taken` (the ones it could lock): a session holds them
+-- locked. Recorded in steadytext_pipeline_giveback, for the reclaim to put
+-- back to pending once free; returns their keys.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_held(id integer, worker_id text, row_keys jsonb[],
+                                                                claims bigint[], taken jsonb[])
+RETURNS jsonb[]
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH held AS (
+        INSERT INTO @extschema@.steadytext_pipeline_giveback AS g (pipeline_id, row_key, claim)
+        SELECT id, u.k, u.c FROM unnest(row_keys, claims) AS u(k, c)
+        JOIN @extschema@.steadytext_pipeline_rows AS r
+          ON r.pipeline_id = id AND r.row_key = u.k AND r.claim = u.c AND r.status = 'processing'
+         AND r.worker_id = _steadytext_pipeline_held.worker_id
+        WHERE NOT u.k = ANY (taken)
+        ON CONFLICT (pipeline_id, row_key) DO UPDATE SET claim = excluded.claim
+        RETURNING g.row_key)
+    SELECT coalesce(array_agg(held.row_key), '{}') FROM held
+$$;
+
 -- The results of a batch (arrays in the claim's order): writes each into
 -- the destination with the creator's rights and records the outcome; only
 -- rows still under this claim are written. Returns how many rows ended
@@ -1060,47 +1097,64 @@ DECLARE
     mine_h text[];
     fail_k jsonb[];
     fail_e text[];
+    busy_k jsonb[];
     out_k jsonb[];
     out_o text[];
     out_e text[];
     dims integer;
 BEGIN
     SELECT * INTO p FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = id;
-    -- this claim's rows, locked (a row a session is marking right now is not)
-    WITH u AS (SELECT * FROM unnest(row_keys, claims, input_hashes, results, errors) AS u(k, c, h, v, e)),
-         mine AS (SELECT u.* FROM u JOIN @extschema@.steadytext_pipeline_rows AS r
+    -- this claim's rows, locked (a row a session is marking right now is
+    -- not); the results stay out of the join (megabytes of vectors)
+    WITH u AS MATERIALIZED (SELECT * FROM unnest(row_keys, claims) WITH ORDINALITY AS u(k, c, n)),
+         mine AS (SELECT u.n FROM u JOIN @extschema@.steadytext_pipeline_rows AS r
                     ON r.pipeline_id = id AND r.row_key = u.k AND r.claim = u.c AND r.status = 'processing'
                    AND r.worker_id = _steadytext_pipeline_write.worker_id
-                  FOR UPDATE OF r SKIP LOCKED)
-    SELECT array_agg(mine.k) FILTER (WHERE mine.e IS NULL), array_agg(mine.v) FILTER (WHERE mine.e IS NULL),
-           array_agg(mine.h) FILTER (WHERE mine.e IS NULL),
-           array_agg(mine.k) FILTER (WHERE mine.e IS NOT NULL), array_agg(mine.e) FILTER (WHERE mine.e IS NOT NULL)
-    INTO mine_k, mine_v, mine_h, fail_k, fail_e FROM mine;
+                  FOR UPDATE OF r SKIP LOCKED),
+         m AS (SELECT x.k, x.h, x.v, x.e, x.n FROM unnest(row_keys, input_hashes, results, errors) WITH ORDINALITY AS x(k, h, v, e, n)
+               WHERE x.n IN (SELECT mine.n FROM mine))
+    SELECT array_agg(m.k ORDER BY m.n) FILTER (WHERE m.e IS NULL), array_agg(m.v ORDER BY m.n) FILTER (WHERE m.e IS NULL),
+           array_agg(m.h ORDER BY m.n) FILTER (WHERE m.e IS NULL),
+           array_agg(m.k ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL), array_agg(m.e ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL)
+    INTO mine_k, mine_v, mine_h, fail_k, fail_e FROM m;
+    busy_k := @extschema@._steadytext_pipeline_held(id, _steadytext_pipeline_write.worker_id, row_keys, claims,
+                                                  coalesce(mine_k, '{}') || coalesce(fail_k, '{}'));
     IF p.pipeline_id IS NOT NULL AND mine_k IS NOT NULL THEN
         EXECUTE format('SELECT array_agg(w.row_key), array_agg(w.outcome), array_agg(w.error) FROM %s._stxp_%s_write($1, $2, $3) AS w',
                        '@extschema@', id)
             INTO out_k, out_o, out_e USING mine_k, mine_h, mine_v;
-        IF p.function_name = 'embed'
-           AND NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_config AS c WHERE c.key = 'dimensions.' || model_id) THEN
+        -- an embedding's size, learnt from the first one written: the model's
+        -- (checked at later creates) and, for a destination without a declared
+        -- size (real[], jsonb), the pipeline's, so a model of another size is
+        -- refused by the worker instead of mixing sizes in one column
+        IF p.function_name = 'embed' AND (p.dimensions IS NULL OR NOT EXISTS (
+               SELECT 1 FROM @extschema@.steadytext_config AS c WHERE c.key = 'dimensions.' || model_id)) THEN
             dims := (SELECT cardinality(string_to_array(v, ',')) FROM unnest(mine_v) AS v WHERE v IS NOT NULL LIMIT 1);
             IF dims IS NOT NULL THEN
                 INSERT INTO @extschema@.steadytext_config (key, value) VALUES ('dimensions.' || model_id, to_jsonb(dims))
                 ON CONFLICT (key) DO NOTHING;
+                UPDATE @extschema@.steadytext_pipelines AS x SET dimensions = dims
+                WHERE x.pipeline_id IN (SELECT y.pipeline_id FROM @extschema@.steadytext_pipelines AS y
+                                        WHERE y.pipeline_id = id AND y.dimensions IS NULL FOR NO KEY UPDATE SKIP LOCKED);
             END IF;
         END IF;
     END IF;
     out_k := coalesce(fail_k, '{}') || coalesce(out_k, '{}');
     out_o := array_fill('failed'::text, ARRAY[coalesce(cardinality(fail_k), 0)]) || coalesce(out_o, '{}');
     out_e := coalesce(fail_e, '{}') || coalesce(out_e, '{}');
-    WITH o AS (SELECT o.k, o.o, o.e, h.h, h.v FROM unnest(out_k, out_o, out_e) AS o(k, o, e)
-               JOIN unnest(row_keys, input_hashes, results) AS h(k, h, v) ON h.k = o.k),
+    IF p.use_cache AND 'written' = ANY (out_o) THEN
+        INSERT INTO @extschema@.steadytext_cache (cache_key, function_name, model_id, parameters, result)
+        SELECT r.cache_key, p.function_name, _steadytext_pipeline_write.model_id, p.parameters, x.v
+        FROM unnest(out_k, out_o) AS o(k, o)
+        JOIN unnest(mine_k, mine_v) AS x(k, v) ON x.k = o.k
+        JOIN @extschema@.steadytext_pipeline_rows AS r ON r.pipeline_id = id AND r.row_key = o.k
+        WHERE o.o = 'written' AND r.cache_key IS NOT NULL AND x.v IS NOT NULL
+        ON CONFLICT (cache_key) DO NOTHING;
+    END IF;
+    WITH o AS (SELECT o.k, o.o, o.e, h.h FROM unnest(out_k, out_o, out_e) AS o(k, o, e)
+               JOIN unnest(row_keys, input_hashes) AS h(k, h) ON h.k = o.k),
          gone AS (DELETE FROM @extschema@.steadytext_pipeline_rows AS r USING o
-                  WHERE r.pipeline_id = id AND r.row_key = o.k AND o.o = 'missing'),
-         cached AS (INSERT INTO @extschema@.steadytext_cache (cache_key, function_name, model_id, parameters, result)
-                    SELECT r.cache_key, p.function_name, _steadytext_pipeline_write.model_id, p.parameters, o.v
-                    FROM o JOIN @extschema@.steadytext_pipeline_rows AS r ON r.pipeline_id = id AND r.row_key = o.k
-                    WHERE p.use_cache AND o.o = 'written' AND r.cache_key IS NOT NULL AND o.v IS NOT NULL
-                    ON CONFLICT (cache_key) DO NOTHING)
+                  WHERE r.pipeline_id = id AND r.row_key = o.k AND o.o = 'missing')
     UPDATE @extschema@.steadytext_pipeline_rows AS r SET
         status = CASE o.o WHEN 'written' THEN 'done' WHEN 'failed' THEN 'failed' ELSE 'pending' END,
         worker_id = NULL,
@@ -1121,11 +1175,14 @@ BEGIN
             DELETE FROM @extschema@.steadytext_pipeline_progress AS g WHERE g.at < now() - interval '10 minutes';
         END IF;
     END IF;
-    -- 'lost': sent, but no longer this claim (or the source row is gone)
+    -- 'busy' also counts the rows a session held locked (given back later by
+    -- the reclaim); 'lost': sent, but no longer this claim (or the row is gone)
     RETURN QUERY
     SELECT x.o, CASE WHEN x.o = 'lost'
-                     THEN coalesce(cardinality(row_keys), 0) - cardinality(out_k)
+                     THEN coalesce(cardinality(row_keys), 0) - cardinality(out_k) - coalesce(cardinality(busy_k), 0)
                           + (SELECT count(*) FROM unnest(out_o) AS y WHERE y = 'missing')
+                     WHEN x.o = 'busy'
+                     THEN coalesce(cardinality(busy_k), 0) + (SELECT count(*) FROM unnest(out_o) AS y WHERE y = x.o)
                      ELSE (SELECT count(*) FROM unnest(out_o) AS y WHERE y = x.o) END
     FROM unnest(ARRAY['written', 'stale', 'busy', 'failed', 'lost']) AS x(o);
 END;
@@ -1146,6 +1203,10 @@ AS $$
                   WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.status = 'processing'
                     AND r.worker_id = _steadytext_pipeline_release.worker_id
                   FOR UPDATE OF r SKIP LOCKED),
+         -- rows a session holds locked: given back by the reclaim
+         held AS (SELECT @extschema@._steadytext_pipeline_held(_steadytext_pipeline_release.pipeline_id,
+                                                                _steadytext_pipeline_release.worker_id, row_keys, claims,
+                                                                (SELECT coalesce(array_agg(mine.row_key), '{}') FROM mine))),
          done AS (UPDATE @extschema@.steadytext_pipeline_rows AS r SET
                       attempts = r.attempts + CASE WHEN error IS NULL THEN 0 ELSE 1 END,
                       status = CASE WHEN error IS NOT NULL AND r.attempts + 1 >= 5 THEN 'failed' ELSE 'pending' END,
@@ -1155,7 +1216,7 @@ AS $$
                       run_at = now() + make_interval(secs => greatest(coalesce(retry_in_seconds, 0), 0))
                   FROM mine WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.row_key = mine.row_key
                   RETURNING 1)
-    SELECT count(*) FROM done
+    SELECT count(*) FROM done, held
 $$;
 
 -- The pipeline cannot run on this worker's model (its vectors do not fit
@@ -1174,20 +1235,37 @@ AS $$
 $$;
 
 -- Rows held by workers that are gone (stopped, dead, past their heartbeat
--- timeout, or unknown) back to pending; returns how many.
+-- timeout, or unknown), and rows a worker could not give back because a
+-- session held them (steadytext_pipeline_giveback), back to pending once
+-- free; returns how many.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_reclaim()
 RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    n bigint;
+BEGIN
+    -- given-back rows whose claim ended meanwhile (the session's change made
+    -- them pending, or they were written, deleted, claimed again) are done with
+    DELETE FROM @extschema@.steadytext_pipeline_giveback AS g
+    WHERE NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_pipeline_rows AS r
+                      WHERE r.pipeline_id = g.pipeline_id AND r.row_key = g.row_key AND r.claim = g.claim
+                        AND r.status = 'processing');
     WITH lost AS (SELECT r.pipeline_id, r.row_key FROM @extschema@.steadytext_pipeline_rows AS r
                   LEFT JOIN @extschema@.steadytext_workers AS w ON w.worker_id = r.worker_id
+                  LEFT JOIN @extschema@.steadytext_pipeline_giveback AS g
+                    ON g.pipeline_id = r.pipeline_id AND g.row_key = r.row_key AND g.claim = r.claim
                   WHERE r.status = 'processing'
-                    AND (w.worker_id IS NULL OR w.status IN ('stopped', 'dead')
+                    AND (g.claim IS NOT NULL OR w.worker_id IS NULL OR w.status IN ('stopped', 'dead')
                          OR @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, now()))
                   FOR UPDATE OF r SKIP LOCKED),
          back AS (UPDATE @extschema@.steadytext_pipeline_rows AS r SET status = 'pending', worker_id = NULL, run_at = now()
                   FROM lost WHERE r.pipeline_id = lost.pipeline_id AND r.row_key = lost.row_key
-                  RETURNING 1)
-    SELECT count(*) FROM back
+                  RETURNING r.pipeline_id, r.row_key),
+         done AS (DELETE FROM @extschema@.steadytext_pipeline_giveback AS g USING back
+                  WHERE g.pipeline_id = back.pipeline_id AND g.row_key = back.row_key)
+    SELECT count(*) INTO n FROM back;
+    RETURN n;
+END;
 $$;
