@@ -48,8 +48,7 @@ test('a row deleted while its batch is on the engine: nothing written anywhere, 
   await db.pool.query(`CREATE TABLE doc_vectors (id integer PRIMARY KEY, embedding double precision[])`);
   const worker = await startTestWorker(db.url, { heartbeatTimeout: '10', pipelineBatchSize: 1 });
   try {
-    // Schema-qualified: the SQL resolves the destination table with search_path pg_catalog (docs/pipelines.md says 'other_table.column').
-    await createPipeline(db.pool, { name: 'doc_vectors', destination: 'public.doc_vectors.embedding' });
+    await createPipeline(db.pool, { name: 'doc_vectors', destination: 'doc_vectors.embedding' });
     await waitFor('the batch on the engine', onEngine(g.script));
     await db.pool.query(`DELETE FROM documents WHERE id = 1`);
     g.open();
