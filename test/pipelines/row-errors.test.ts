@@ -19,7 +19,7 @@ test('a CHECK constraint, a trigger and an input the engine refuses each fail th
       RETURN NEW;
     END $$`);
   await db.pool.query(`CREATE TRIGGER refuse_row BEFORE UPDATE OF summary ON documents FOR EACH ROW EXECUTE FUNCTION refuse_row()`);
-  const worker = await startTestWorker(db.url, { heartbeatTimeout: '10' });
+  const worker = await startTestWorker(db.url, { heartbeatTimeout: '10', metricsPort: '0' });
   try {
     // One batch holds all five rows (generate's default batch_size is 8).
     await createPipeline(db.pool, { name: 'doc_summaries', destination: 'summary', functionName: 'generate' });
@@ -38,6 +38,9 @@ test('a CHECK constraint, a trigger and an input the engine refuses each fail th
     assert.deepEqual([s.done, s.failed], [2, 3]);
     assert.equal(worker.stats.pipelineRows.failed, 3);
     assert.equal(worker.stats.pipelineRows.written, 2);
+    const metrics = await (await fetch(`${worker.metricsServer!.url}/metrics`)).text();
+    assert.match(metrics, /^steadytext_worker_pipeline_rows_total\{pipeline="doc_summaries",outcome="written"\} 2$/m);
+    assert.match(metrics, /^steadytext_worker_pipeline_rows_total\{pipeline="doc_summaries",outcome="failed"\} 3$/m);
   } finally {
     await worker.stop();
     await db.drop();
