@@ -517,8 +517,8 @@ export class Worker {
     // through the grace (the jobs still running stay this worker's).
     const { heartbeat, ...others } = this.services;
     const othersStopped = Promise.all(Object.values(others).map((service) => service?.stop()));
-    await this.producer?.stop();
-    await this.pipelines?.stop();
+    // No more claims of either kind; the pipeline batch claimed ahead goes back at once.
+    await Promise.all([this.producer?.stop(), this.pipelines?.stop()]);
     const pool = this.pool;
     const buffered = this.executor?.drain() ?? [];
     for (const h of buffered) this.forget(h);
