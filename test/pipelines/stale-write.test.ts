@@ -13,10 +13,10 @@ test('input changed while its batch is on the engine: the old result is never wr
   const db = await createTestDatabase();
   const g = gate();
   await createDocuments(db.pool, [g.script]);
-  // Every value ever written to the destination (qualified: the pipeline's write runs with search_path pg_catalog).
+  // Every value ever written to the destination (the trigger names its table as users do, without a schema).
   await db.pool.query(`CREATE TABLE written (id integer, embedding double precision[])`);
   await db.pool.query(`CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN INSERT INTO public.written VALUES (NEW.id, NEW.embedding); RETURN NEW; END $$`);
+    BEGIN INSERT INTO written VALUES (NEW.id, NEW.embedding); RETURN NEW; END $$`);
   await db.pool.query(`CREATE TRIGGER audit AFTER UPDATE OF embedding ON documents FOR EACH ROW EXECUTE FUNCTION audit()`);
   const worker = await startTestWorker(db.url, { heartbeatTimeout: '10' });
   try {
