@@ -1183,7 +1183,9 @@ BEGIN
         done_at = CASE WHEN o.o IN ('written', 'failed') THEN now() ELSE r.done_at END,
         error = CASE WHEN o.o = 'failed' THEN o.e END,
         attempts = CASE WHEN o.o = 'failed' THEN r.attempts + 1 WHEN o.o = 'written' THEN 0 ELSE r.attempts END,
-        run_at = CASE WHEN o.o = 'busy' THEN now() + interval '1 second' ELSE now() END,
+        busy = CASE WHEN o.o = 'busy' THEN r.busy + 1 ELSE 0 END,
+        -- a row a session holds: again in 1 s, 2 s, 4 s ... at most a minute
+        run_at = CASE WHEN o.o = 'busy' THEN now() + make_interval(secs => least(60, 2 ^ least(r.busy, 6))) ELSE now() END,
         changed_at = CASE WHEN o.o = 'stale' THEN now() ELSE r.changed_at END
     FROM o
     WHERE r.pipeline_id = id AND r.row_key = o.k AND o.o <> 'missing';
@@ -1227,12 +1229,14 @@ AS $$
                                                                 _steadytext_pipeline_release.worker_id, row_keys, claims,
                                                                 (SELECT coalesce(array_agg(mine.row_key), '{}') FROM mine))),
          done AS (UPDATE @extschema@.steadytext_pipeline_rows AS r SET
-                      attempts = r.attempts + CASE WHEN error IS NULL THEN 0 ELSE 1 END,
-                      status = CASE WHEN error IS NOT NULL AND r.attempts + 1 >= 5 THEN 'failed' ELSE 'pending' END,
-                      error = coalesce(error, r.error),
-                      done_at = CASE WHEN error IS NOT NULL AND r.attempts + 1 >= 5 THEN now() ELSE r.done_at END,
+                      attempts = r.attempts + CASE WHEN _steadytext_pipeline_release.error IS NULL THEN 0 ELSE 1 END,
+                      status = CASE WHEN _steadytext_pipeline_release.error IS NOT NULL AND r.attempts + 1 >= 5
+                                    THEN 'failed' ELSE 'pending' END,
+                      error = coalesce(_steadytext_pipeline_release.error, r.error),
+                      done_at = CASE WHEN _steadytext_pipeline_release.error IS NOT NULL AND r.attempts + 1 >= 5
+                                     THEN now() ELSE r.done_at END,
                       worker_id = NULL,
-                      run_at = now() + make_interval(secs => greatest(coalesce(retry_in_seconds, 0), 0))
+                      run_at = now() + make_interval(secs => greatest(coalesce(_steadytext_pipeline_release.retry_in_seconds, 0), 0))
                   FROM mine WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.row_key = mine.row_key
                   RETURNING 1)
     SELECT count(*) FROM done, held
@@ -1256,8 +1260,11 @@ $$;
 -- Rows held by workers that are gone (stopped, dead, past their heartbeat
 -- timeout, or unknown), and rows a worker could not give back because a
 -- session held them (steadytext_pipeline_giveback), back to pending once
--- free; returns how many.
-CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_reclaim()
+-- free; returns how many. `self`: the worker running this pass, whose own
+-- rows it never takes for a late heartbeat (the process is alive; as the
+-- queue's reclaim); `restart_of`: a worker id whose earlier process this
+-- one replaces (a start), whose rows are all taken back.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_reclaim(self text DEFAULT NULL, restart_of text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1276,8 +1283,10 @@ BEGIN
                   LEFT JOIN @extschema@.steadytext_pipeline_giveback AS g
                     ON g.pipeline_id = r.pipeline_id AND g.row_key = r.row_key AND g.claim = r.claim
                   WHERE r.status = 'processing'
-                    AND (g.claim IS NOT NULL OR w.worker_id IS NULL OR w.status IN ('stopped', 'dead')
-                         OR @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, now()))
+                    AND (g.claim IS NOT NULL OR r.worker_id = restart_of
+                         OR (r.worker_id IS DISTINCT FROM self
+                             AND (w.worker_id IS NULL OR w.status IN ('stopped', 'dead')
+                                  OR @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, now()))))
                   FOR UPDATE OF r SKIP LOCKED),
          back AS (UPDATE @extschema@.steadytext_pipeline_rows AS r SET status = 'pending', worker_id = NULL, run_at = now()
                   FROM lost WHERE r.pipeline_id = lost.pipeline_id AND r.row_key = lost.row_key

@@ -318,13 +318,9 @@ export class Worker {
       }
       // Jobs an earlier process left under this same worker_id count as crashed.
       await withRetries(() => reclaimStale(pool, s.maxRetries, { restartOf: this.workerId }));
-      // Its pipeline rows too: _steadytext_pipeline_reclaim gives back the rows
-      // of stopped workers, and the row registerWorker revives next would make
-      // that process look alive, its rows held for good.
-      await withRetries(async () => {
-        await markWorkerStopped(pool, this.workerId);
-        await reclaimPipelineRows(pool);
-      });
+      // Its pipeline rows too (the row registerWorker revives next would make
+      // that process look alive, its rows held for good).
+      await withRetries(() => reclaimPipelineRows(pool, { restartOf: this.workerId }));
       await withRetries(() => registerWorker(pool, this.registration()));
       await withRetries(() => writeModelIds(pool, this.models));
       this.listener = new Listener({

@@ -36,7 +36,7 @@ export class ReclaimService extends PeriodicService<ReclaimedJob[], ReclaimOptio
     }
     // The jobs are taken back whatever becomes of the pipeline rows' statement.
     try {
-      const rows = await withRetries(() => reclaimPipelineRows(pool));
+      const rows = await withRetries(() => reclaimPipelineRows(pool, { self: this.o.workerId }));
       if (rows > 0) {
         this.o.log(`reclaimed ${rows} pipeline row(s) from lost worker(s)`);
         this.o.onPipelineRows?.(rows);
