@@ -22,6 +22,7 @@ import { Shutdown } from '../heldJob.ts';
 import { toBatch, type PipelineBatch } from './batch.ts';
 import type { PipelineRecorder } from './recordBatch.ts';
 import { runBatch } from './runBatch.ts';
+import { WakeSignal } from '../wakeSignal.ts';
 
 /** What the runner reads off the executor. */
 export interface SlotState {
@@ -65,8 +66,7 @@ export class PipelineRunner implements SideWork {
   /** The last claim brought nothing while queue work held this worker: claim once more when it is idle again. */
   private retryWhenIdle = false;
   private stopped = false;
-  private wakePending = false;
-  private wakeWaiter?: () => void;
+  private readonly wakeSignal = new WakeSignal();
   private readonly timers = new Set<NodeJS.Timeout>();
   private done?: Promise<void>;
 
@@ -168,25 +168,7 @@ export class PipelineRunner implements SideWork {
   // ------------------------------------------------------------ claiming
 
   private signal(): void {
-    if (this.wakeWaiter) this.wakeWaiter();
-    else this.wakePending = true;
-  }
-
-  private waitForWake(ms: number): Promise<void> {
-    if (this.wakePending) {
-      this.wakePending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.wakeWaiter = undefined;
-        this.wakePending = false;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.wakeWaiter = done;
-    });
+    this.wakeSignal.wake();
   }
 
   /** A claim is due: pipelines may have work, none is claimed ahead, and no queue job waits for the slot it would take. */
@@ -236,7 +218,7 @@ export class PipelineRunner implements SideWork {
         }
         continue;
       }
-      await this.waitForWake(Math.max(0, pollAt - Date.now()));
+      await this.wakeSignal.wait(Math.max(0, pollAt - Date.now()));
     }
   }
 }
