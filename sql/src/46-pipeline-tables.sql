@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS @extschema@.steadytext_pipeline_rows (
     claim        bigint NOT NULL DEFAULT 0,            -- claim counter; a write must name the claim it ends
     worker_id    text,
     attempts     integer NOT NULL DEFAULT 0,
+    busy         integer NOT NULL DEFAULT 0,               -- writes in a row that found it locked by a session
     error        text,
     have_hash    text,
     have_model   text,
@@ -64,6 +65,17 @@ CREATE INDEX IF NOT EXISTS steadytext_pipeline_rows_pending_idx
     ON @extschema@.steadytext_pipeline_rows (pipeline_id, changed_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS steadytext_pipeline_rows_processing_idx
     ON @extschema@.steadytext_pipeline_rows (worker_id) WHERE status = 'processing';
+
+-- Claimed rows a worker could not give back (written, released) because a
+-- session held them locked (its change to the row, not committed yet): the
+-- reclaim puts them back to pending once free, unless that session's change
+-- already did.
+CREATE TABLE IF NOT EXISTS @extschema@.steadytext_pipeline_giveback (
+    pipeline_id integer NOT NULL,
+    row_key     jsonb NOT NULL,
+    claim       bigint NOT NULL,
+    PRIMARY KEY (pipeline_id, row_key)
+);
 
 -- Rows written per batch, for throughput (kept ten minutes).
 CREATE TABLE IF NOT EXISTS @extschema@.steadytext_pipeline_progress (

@@ -122,6 +122,20 @@ BEGIN
 END;
 $$;
 
+-- The search_path a pipeline's own functions run with (so its input
+-- expression and the destination's triggers resolve names as they do for
+-- the creator's schema): pg_catalog first (no object of that schema
+-- shadows a built-in), then the source table's schema, pg_temp last.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_path(source regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('pg_catalog, %I, pg_temp', n.nspname)
+    FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = source
+$$;
+
 -- (Re)writes pipeline `id`'s four functions and its triggers on the source,
 -- owned by its creator. Called by _steadytext_pipeline_register (and by an
 -- upgrade that changes what they look like). SECURITY DEFINER context only.
@@ -148,10 +162,12 @@ DECLARE
     dest_forget_all text := '';
     body text;
     f text;
+    path text;
 BEGIN
     SELECT * INTO STRICT p FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = id;
     fn := format('%s._stxp_%s', s, id);
     src := p.source_table::text;
+    path := @extschema@._steadytext_pipeline_path(p.source_table);
     rel := quote_ident((SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = p.source_table));
     expr := CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                               WHERE a.attrelid = p.source_table AND a.attname = p.input AND a.attnum > 0 AND NOT a.attisdropped)
@@ -219,20 +235,20 @@ BEGIN
 END;
 $body$, s, id, key_new, rel, expr, dest_forget, dest_forget_all);
     EXECUTE format('CREATE OR REPLACE FUNCTION %s_changed() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
-                   'SET search_path = pg_catalog, pg_temp AS %L', fn, body);
+                   'SET search_path = %s AS %L', fn, path, body);
 
     -- The inputs of a batch's rows (row_key, input text); rows gone are absent.
     EXECUTE format($f$CREATE OR REPLACE FUNCTION %s_read(jsonb[]) RETURNS TABLE(row_key jsonb, input text)
-        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-        AS %L$f$, fn,
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = %s
+        AS %L$f$, fn, path,
         format('SELECT %s, (%s)::text FROM %s WHERE %s IN (SELECT %s FROM unnest($1) AS _stx_u(_stx_k))',
                key_new, expr, src, @extschema@._steadytext_pipeline_keyrow_sql(p.key_columns, rel), unkey));
 
     -- The next `$2` rows after row_key `$1` (NULL: from the start) in key
     -- order, with their input's md5.
     EXECUTE format($f$CREATE OR REPLACE FUNCTION %s_scan(jsonb, integer) RETURNS TABLE(row_key jsonb, input_hash text)
-        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-        AS %L$f$, fn,
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = %s
+        AS %L$f$, fn, path,
         format('SELECT %s, md5((%s)::text) FROM %s WHERE $1 IS NULL OR (%s) > (SELECT %s FROM (SELECT $1) AS _stx_u(_stx_k)) ORDER BY %s LIMIT $2',
                key_new, expr, src,
                (SELECT string_agg(rel || '.' || quote_ident(c), ', ' ORDER BY i) FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i)),
@@ -322,8 +338,8 @@ END;
 $body$, dest_write);
     EXECUTE format($f$CREATE OR REPLACE FUNCTION %s_write(jsonb[], text[], text[])
         RETURNS TABLE(row_key jsonb, outcome text, error text)
-        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '200ms'
-        AS %L$f$, fn, body);
+        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = %s SET lock_timeout = '200ms'
+        AS %L$f$, fn, path, body);
 
     FOREACH f IN ARRAY ARRAY['_changed()', '_read(jsonb[])', '_scan(jsonb, integer)', '_write(jsonb[], text[], text[])'] LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s%s FROM PUBLIC', fn, f);
@@ -421,13 +437,16 @@ BEGIN
     PERFORM @extschema@._steadytext_check_not_null(fn, 'source', source IS NULL);
     PERFORM @extschema@._steadytext_check_text(fn, 'input', input, 10000);
     -- the expression compiles over the source, with the caller's rights and
-    -- the search_path the pipeline's functions will run with
+    -- the search_path the pipeline's functions will run with (restored by
+    -- this function's own SET on the way out, error or not)
     BEGIN
+        PERFORM set_config('search_path', @extschema@._steadytext_pipeline_path(source), true);
         EXECUTE format('SELECT (%s)::text FROM %s LIMIT 0', input, source);
+        PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
     EXCEPTION WHEN OTHERS THEN
         RAISE EXCEPTION '%: input % is not an expression over %: %', fn, quote_literal(input), source, SQLERRM
             USING ERRCODE = CASE WHEN SQLSTATE = '42501' THEN '42501' ELSE 'invalid_parameter_value' END,
-                  HINT = 'Name a column, or write an expression over the row; schema-qualify functions and types outside pg_catalog.';
+                  HINT = 'Name a column, or write an expression over the row; schema-qualify what is neither in pg_catalog nor in the source''s schema.';
     END;
     RETURN @extschema@._steadytext_pipeline_register(name, source, input, destination, function_name, parameters,
                                                      priority, use_cache, batch_size);
@@ -661,6 +680,7 @@ BEGIN
         PERFORM @extschema@._steadytext_pipeline_uninstall(p.pipeline_id, p.source_table);
         DELETE FROM @extschema@.steadytext_pipeline_rows AS r WHERE r.pipeline_id = p.pipeline_id;
         DELETE FROM @extschema@.steadytext_pipeline_progress AS r WHERE r.pipeline_id = p.pipeline_id;
+        DELETE FROM @extschema@.steadytext_pipeline_giveback AS r WHERE r.pipeline_id = p.pipeline_id;
         DELETE FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = p.pipeline_id;
         RETURN 0;
     END CASE;
@@ -1052,6 +1072,28 @@ BEGIN
 END;
 $$;
 
+-- Of a claim's rows (`row_keys`, `claims`) those still this worker's claim
+-- but not among `taken` (the ones it could lock): a session holds them
+-- locked. Recorded in steadytext_pipeline_giveback, for the reclaim to put
+-- back to pending once free; returns their keys.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_held(id integer, worker_id text, row_keys jsonb[],
+                                                                claims bigint[], taken jsonb[])
+RETURNS jsonb[]
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH held AS (
+        INSERT INTO @extschema@.steadytext_pipeline_giveback AS g (pipeline_id, row_key, claim)
+        SELECT id, u.k, u.c FROM unnest(row_keys, claims) AS u(k, c)
+        JOIN @extschema@.steadytext_pipeline_rows AS r
+          ON r.pipeline_id = id AND r.row_key = u.k AND r.claim = u.c AND r.status = 'processing'
+         AND r.worker_id = _steadytext_pipeline_held.worker_id
+        WHERE NOT u.k = ANY (taken)
+        ON CONFLICT (pipeline_id, row_key) DO UPDATE SET claim = excluded.claim
+        RETURNING g.row_key)
+    SELECT coalesce(array_agg(held.row_key), '{}') FROM held
+$$;
+
 -- The results of a batch (arrays in the claim's order): writes each into
 -- the destination with the creator's rights and records the outcome; only
 -- rows still under this claim are written. Returns how many rows ended
@@ -1074,6 +1116,7 @@ DECLARE
     mine_h text[];
     fail_k jsonb[];
     fail_e text[];
+    busy_k jsonb[];
     out_k jsonb[];
     out_o text[];
     out_e text[];
@@ -1093,6 +1136,8 @@ BEGIN
            array_agg(m.h ORDER BY m.n) FILTER (WHERE m.e IS NULL),
            array_agg(m.k ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL), array_agg(m.e ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL)
     INTO mine_k, mine_v, mine_h, fail_k, fail_e FROM m;
+    busy_k := @extschema@._steadytext_pipeline_held(id, _steadytext_pipeline_write.worker_id, row_keys, claims,
+                                                  coalesce(mine_k, '{}') || coalesce(fail_k, '{}'));
     IF p.pipeline_id IS NOT NULL AND mine_k IS NOT NULL THEN
         EXECUTE format('SELECT array_agg(w.row_key), array_agg(w.outcome), array_agg(w.error) FROM %s._stxp_%s_write($1, $2, $3) AS w',
                        '@extschema@', id)
@@ -1138,7 +1183,9 @@ BEGIN
         done_at = CASE WHEN o.o IN ('written', 'failed') THEN now() ELSE r.done_at END,
         error = CASE WHEN o.o = 'failed' THEN o.e END,
         attempts = CASE WHEN o.o = 'failed' THEN r.attempts + 1 WHEN o.o = 'written' THEN 0 ELSE r.attempts END,
-        run_at = CASE WHEN o.o = 'busy' THEN now() + interval '1 second' ELSE now() END,
+        busy = CASE WHEN o.o = 'busy' THEN r.busy + 1 ELSE 0 END,
+        -- a row a session holds: again in 1 s, 2 s, 4 s ... at most a minute
+        run_at = CASE WHEN o.o = 'busy' THEN now() + make_interval(secs => least(60, 2 ^ least(r.busy, 6))) ELSE now() END,
         changed_at = CASE WHEN o.o = 'stale' THEN now() ELSE r.changed_at END
     FROM o
     WHERE r.pipeline_id = id AND r.row_key = o.k AND o.o <> 'missing';
@@ -1149,11 +1196,14 @@ BEGIN
             DELETE FROM @extschema@.steadytext_pipeline_progress AS g WHERE g.at < now() - interval '10 minutes';
         END IF;
     END IF;
-    -- 'lost': sent, but no longer this claim (or the source row is gone)
+    -- 'busy' also counts the rows a session held locked (given back later by
+    -- the reclaim); 'lost': sent, but no longer this claim (or the row is gone)
     RETURN QUERY
     SELECT x.o, CASE WHEN x.o = 'lost'
-                     THEN coalesce(cardinality(row_keys), 0) - cardinality(out_k)
+                     THEN coalesce(cardinality(row_keys), 0) - cardinality(out_k) - coalesce(cardinality(busy_k), 0)
                           + (SELECT count(*) FROM unnest(out_o) AS y WHERE y = 'missing')
+                     WHEN x.o = 'busy'
+                     THEN coalesce(cardinality(busy_k), 0) + (SELECT count(*) FROM unnest(out_o) AS y WHERE y = x.o)
                      ELSE (SELECT count(*) FROM unnest(out_o) AS y WHERE y = x.o) END
     FROM unnest(ARRAY['written', 'stale', 'busy', 'failed', 'lost']) AS x(o);
 END;
@@ -1174,16 +1224,22 @@ AS $$
                   WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.status = 'processing'
                     AND r.worker_id = _steadytext_pipeline_release.worker_id
                   FOR UPDATE OF r SKIP LOCKED),
+         -- rows a session holds locked: given back by the reclaim
+         held AS (SELECT @extschema@._steadytext_pipeline_held(_steadytext_pipeline_release.pipeline_id,
+                                                                _steadytext_pipeline_release.worker_id, row_keys, claims,
+                                                                (SELECT coalesce(array_agg(mine.row_key), '{}') FROM mine))),
          done AS (UPDATE @extschema@.steadytext_pipeline_rows AS r SET
-                      attempts = r.attempts + CASE WHEN error IS NULL THEN 0 ELSE 1 END,
-                      status = CASE WHEN error IS NOT NULL AND r.attempts + 1 >= 5 THEN 'failed' ELSE 'pending' END,
-                      error = coalesce(error, r.error),
-                      done_at = CASE WHEN error IS NOT NULL AND r.attempts + 1 >= 5 THEN now() ELSE r.done_at END,
+                      attempts = r.attempts + CASE WHEN _steadytext_pipeline_release.error IS NULL THEN 0 ELSE 1 END,
+                      status = CASE WHEN _steadytext_pipeline_release.error IS NOT NULL AND r.attempts + 1 >= 5
+                                    THEN 'failed' ELSE 'pending' END,
+                      error = coalesce(_steadytext_pipeline_release.error, r.error),
+                      done_at = CASE WHEN _steadytext_pipeline_release.error IS NOT NULL AND r.attempts + 1 >= 5
+                                     THEN now() ELSE r.done_at END,
                       worker_id = NULL,
-                      run_at = now() + make_interval(secs => greatest(coalesce(retry_in_seconds, 0), 0))
+                      run_at = now() + make_interval(secs => greatest(coalesce(_steadytext_pipeline_release.retry_in_seconds, 0), 0))
                   FROM mine WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.row_key = mine.row_key
                   RETURNING 1)
-    SELECT count(*) FROM done
+    SELECT count(*) FROM done, held
 $$;
 
 -- The pipeline cannot run on this worker's model (its vectors do not fit
@@ -1202,20 +1258,42 @@ AS $$
 $$;
 
 -- Rows held by workers that are gone (stopped, dead, past their heartbeat
--- timeout, or unknown) back to pending; returns how many.
-CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_reclaim()
+-- timeout, or unknown), and rows a worker could not give back because a
+-- session held them (steadytext_pipeline_giveback), back to pending once
+-- free; returns how many. `self`: the worker running this pass, whose own
+-- rows it never takes for a late heartbeat (the process is alive; as the
+-- queue's reclaim); `restart_of`: a worker id whose earlier process this
+-- one replaces (a start), whose rows are all taken back.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_reclaim(self text DEFAULT NULL, restart_of text DEFAULT NULL)
 RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    n bigint;
+BEGIN
+    -- given-back rows whose claim ended meanwhile (the session's change made
+    -- them pending, or they were written, deleted, claimed again) are done with
+    DELETE FROM @extschema@.steadytext_pipeline_giveback AS g
+    WHERE NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_pipeline_rows AS r
+                      WHERE r.pipeline_id = g.pipeline_id AND r.row_key = g.row_key AND r.claim = g.claim
+                        AND r.status = 'processing');
     WITH lost AS (SELECT r.pipeline_id, r.row_key FROM @extschema@.steadytext_pipeline_rows AS r
                   LEFT JOIN @extschema@.steadytext_workers AS w ON w.worker_id = r.worker_id
+                  LEFT JOIN @extschema@.steadytext_pipeline_giveback AS g
+                    ON g.pipeline_id = r.pipeline_id AND g.row_key = r.row_key AND g.claim = r.claim
                   WHERE r.status = 'processing'
-                    AND (w.worker_id IS NULL OR w.status IN ('stopped', 'dead')
-                         OR @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, now()))
+                    AND (g.claim IS NOT NULL OR r.worker_id = restart_of
+                         OR (r.worker_id IS DISTINCT FROM self
+                             AND (w.worker_id IS NULL OR w.status IN ('stopped', 'dead')
+                                  OR @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, now()))))
                   FOR UPDATE OF r SKIP LOCKED),
          back AS (UPDATE @extschema@.steadytext_pipeline_rows AS r SET status = 'pending', worker_id = NULL, run_at = now()
                   FROM lost WHERE r.pipeline_id = lost.pipeline_id AND r.row_key = lost.row_key
-                  RETURNING 1)
-    SELECT count(*) FROM back
+                  RETURNING r.pipeline_id, r.row_key),
+         done AS (DELETE FROM @extschema@.steadytext_pipeline_giveback AS g USING back
+                  WHERE g.pipeline_id = back.pipeline_id AND g.row_key = back.row_key)
+    SELECT count(*) INTO n FROM back;
+    RETURN n;
+END;
 $$;

@@ -1,17 +1,12 @@
-// Pipeline SQL behaviours found while testing faults and restores (docs/pipelines.md,
+// Pipeline SQL behaviours found while testing faults (docs/pipelines.md,
 // "Worker surface"), each the smallest case, driven with the worker's own
-// calls. A test marked `todo` shows a bug in sql/src/47-pipelines.sql that is
-// not fixed yet: it fails (reported, not counted) until the SQL is fixed;
-// then drop its `todo`.
+// calls: a session that holds a claimed row locked while the worker writes
+// or gives back its batch, then rolls back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase } from '../helpers/db.ts';
 import { claimBatch, publishModels, writeBatch, type ClaimedBatch } from './simulatedWorker.ts';
 import { waitFor } from '../worker/fixtures/queue.ts';
-
-const LOCKED_ROW_TODO =
-  'SQL bug: a row whose pipeline_rows entry a user transaction holds locked during the write is reported "lost" and left ' +
-  '"processing" under a live worker when that transaction rolls back; nothing ever claims or reclaims it';
 
 /**
  * A pipeline over documents(1..3), a live worker 'w1' (heartbeat now) holding
@@ -50,7 +45,7 @@ async function eventuallyDone(db: Awaited<ReturnType<typeof lockedDuringWrite>>[
   );
 }
 
-test('a change rolled back while the worker writes its batch: the row is retried (busy), not lost', { todo: LOCKED_ROW_TODO }, async () => {
+test('a change rolled back while the worker writes its batch: the row is retried (busy), not lost', async () => {
   const { db, batch, user } = await lockedDuringWrite(`UPDATE documents SET body = 'one, changed' WHERE id = 1`);
   try {
     const out = await writeBatch(db.pool, 'w1', batch);
@@ -59,9 +54,12 @@ test('a change rolled back while the worker writes its batch: the row is retried
     // what happens today: written 2, lost 1, and row [1] stays 'processing' under the live w1 for ever
     assert.deepEqual(
       { out, row },
-      { out: { written: 2, stale: 0, busy: 1, failed: 0, lost: 0 }, row: { status: 'pending', worker_id: null } },
-      'the contract: "busy (row locked by another session: retried later)"',
+      { out: { written: 2, stale: 0, busy: 1, failed: 0, lost: 0 }, row: { status: 'processing', worker_id: 'w1' } },
+      'the contract: "busy (row locked by another session: retried later)"; the held row is recorded for the reclaim',
     );
+    await db.pool.query(`SELECT _steadytext_pipeline_reclaim()`);
+    const after = (await db.pool.query(`SELECT status, worker_id FROM steadytext_pipeline_rows WHERE row_key = '[1]'`)).rows[0];
+    assert.deepEqual(after, { status: 'pending', worker_id: null }, 'the reclaim gives it back once the session let go');
     await eventuallyDone(db, 1, 5_000);
     const emb = (await db.pool.query(`SELECT emb FROM documents WHERE id = 1`)).rows[0].emb;
     assert.deepEqual(emb, [3, 322, 1], "row [1] holds its (unchanged) input's result");
@@ -71,7 +69,7 @@ test('a change rolled back while the worker writes its batch: the row is retried
   }
 });
 
-test('a delete rolled back while the worker writes its batch: the row is retried, not left processing', { todo: LOCKED_ROW_TODO }, async () => {
+test('a delete rolled back while the worker writes its batch: the row is retried, not left processing', async () => {
   const { db, batch, user } = await lockedDuringWrite(`DELETE FROM documents WHERE id = 1`);
   try {
     await writeBatch(db.pool, 'w1', batch);
@@ -83,7 +81,7 @@ test('a delete rolled back while the worker writes its batch: the row is retried
   }
 });
 
-test('a change rolled back while the worker gives its batch back (release): the row is not left processing', { todo: LOCKED_ROW_TODO }, async () => {
+test('a change rolled back while the worker gives its batch back (release): the row is not left processing', async () => {
   const { db, batch, user } = await lockedDuringWrite(`UPDATE documents SET body = 'one, changed' WHERE id = 1`);
   try {
     // the engine failed: the whole batch back to pending, as the worker does
@@ -103,12 +101,6 @@ test('a change rolled back while the worker gives its batch back (release): the 
 
 test(
   'a trigger of the destination that names a table without its schema runs in the write as it runs for the creator',
-  {
-    todo:
-      'SQL/contract: docs/pipelines.md says the destination\'s triggers apply to the writes "as they apply to the creator", but the ' +
-      'write runs with search_path pinned to pg_catalog, pg_temp, so a trigger function without its own SET search_path that names ' +
-      'public.audit as plain audit fails every row (relation "audit" does not exist)',
-  },
   async () => {
     const db = await createTestDatabase();
     try {
