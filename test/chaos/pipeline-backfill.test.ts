@@ -75,8 +75,7 @@ async function setUp(db: TestDatabase): Promise<void> {
   // Every write of the destination, with the input it was written over.
   await db.pool.query(`CREATE TABLE write_log (n bigserial PRIMARY KEY, id integer NOT NULL, body text NOT NULL, embedding double precision[],
                                                at timestamptz NOT NULL DEFAULT clock_timestamp())`);
-  // (its own search_path: a pipeline writes with search_path pinned to pg_catalog, pg_temp)
-  await db.pool.query(`CREATE FUNCTION log_write() RETURNS trigger LANGUAGE plpgsql SET search_path = public AS $$
+  await db.pool.query(`CREATE FUNCTION log_write() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       INSERT INTO write_log (id, body, embedding) VALUES (NEW.id, NEW.body, NEW.embedding);
       RETURN NULL;
