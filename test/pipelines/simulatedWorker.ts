@@ -2,30 +2,35 @@
 // rows written where no worker process can run (a server of another version,
 // a restored dump): the same calls a worker makes (docs/pipelines.md, "Worker
 // surface"): claim a batch, compute each row's result, write the batch.
-// Results come from simResult, a pure function of the input, so a test can
+// It answers as the scripted engine does (test/helpers/scriptedEngine.ts,
+// without acting out scripts) under the scripted engine's model ids, so a
+// worker process on the scripted engine can take over from it, and a test can
 // recompute what every row must hold.
 import type pg from 'pg';
+import { writeResult } from '../../src/jobTypes.ts';
+import { createScriptedEngine, vectorFor } from '../helpers/scriptedEngine.ts';
 
-/** The model ids the simulated worker publishes and claims with. */
-export const SIM_MODELS = { generation: 'sim-generation', embedding: 'sim-embedding', reranking: 'sim-reranking' };
+const scripted = createScriptedEngine();
+
+/** The model ids the simulated worker publishes and claims with: the scripted engine's. */
+export const SIM_MODELS = {
+  generation: scripted.modelId('generation'),
+  embedding: scripted.modelId('embedding'),
+  reranking: scripted.modelId('reranking'),
+};
 
 /**
- * The simulated engine's answer, as the worker writes it (steadytext_queue.result's
- * text): embed → a 3-vector `[length, char-code sum mod 997, 1]` (integers, so
- * real[] and vector(3) hold it exactly); generate → `echo:<input>`.
+ * The scripted engine's answer, as the worker writes it (steadytext_queue.result's
+ * text): embed → its 4-dimension unit vector of the text; generate → `echo:<input>`.
  */
 export function simResult(functionName: string, input: string): string {
-  if (functionName === 'embed') {
-    let sum = 0;
-    for (const ch of input) sum += ch.codePointAt(0)!;
-    return `[${input.length},${sum % 997},1]`;
-  }
-  if (functionName === 'generate') return `echo:${input}`;
+  if (functionName === 'embed') return writeResult('embed', vectorFor(input));
+  if (functionName === 'generate') return writeResult('generate', `echo:${input}`);
   throw new Error(`simResult: no simulated answer for ${functionName}`);
 }
 
-/** simResult('embed', ...) as real[] reads back. */
-export const simVector = (input: string): number[] => JSON.parse(simResult('embed', input)) as number[];
+/** simResult('embed', ...) as a real[] column holds it: each number a float4 (compare Math.fround of what is read). */
+export const simVector = (input: string): number[] => vectorFor(input).map(Math.fround);
 
 export interface ClaimedRow {
   row_key: unknown[];
