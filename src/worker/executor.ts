@@ -265,20 +265,25 @@ export class Executor {
       });
   }
 
-  private occupy(done: Promise<unknown>, jobs: number): void {
+  /** An engine slot taken until `done` settles; then `release()` runs and the slot is offered again. */
+  private holdSlot(done: Promise<unknown>, release: () => void): void {
     this.slots++;
-    const t0 = performance.now();
     const call = done.then(
       () => {},
       () => {},
     ).finally(() => {
-      this.o.policy.observeJob((performance.now() - t0) / jobs);
+      release();
       this.slots--;
       this.calls.delete(call);
       this.pump();
       this.o.onTake();
     });
     this.calls.add(call);
+  }
+
+  private occupy(done: Promise<unknown>, jobs: number): void {
+    const t0 = performance.now();
+    this.holdSlot(done, () => this.o.policy.observeJob((performance.now() - t0) / jobs));
   }
 
   /** Side work in a slot, until its engine time is over (not counted in the claim policy's job times). */
@@ -289,18 +294,11 @@ export class Executor {
     } catch (err) {
       run = Promise.reject(err);
     }
-    this.slots++;
     this.sideSlots++;
-    const call = run
-      .catch((err: unknown) => this.o.log(`side work failed: ${(err as Error).message}`))
-      .finally(() => {
-        this.slots--;
-        this.sideSlots--;
-        this.calls.delete(call);
-        this.pump();
-        this.o.onTake();
-      });
-    this.calls.add(call);
+    this.holdSlot(
+      run.catch((err: unknown) => this.o.log(`side work failed: ${(err as Error).message}`)),
+      () => this.sideSlots--,
+    );
   }
 
   private startOne(h: HeldJob): void {
