@@ -347,11 +347,11 @@ $body$, dest_write);
         EXECUTE format('ALTER FUNCTION %s%s OWNER TO %I', fn, f, p.owner_role);
     END LOOP;
 
-    -- The triggers (dropped first: a rewrite replaces them).
-    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '_stxp_' || id || '_insert', src);
-    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '_stxp_' || id || '_update', src);
-    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '_stxp_' || id || '_delete', src);
-    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '_stxp_' || id || '_truncate', src);
+    -- The triggers (a rewrite replaces them).
+    FOR f IN SELECT t.tgname FROM pg_catalog.pg_trigger AS t
+             WHERE t.tgrelid = p.source_table AND t.tgname LIKE '\_stxp\_' || id || '\_%' LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', f, src);
+    END LOOP;
     EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS _stx_new FOR EACH STATEMENT EXECUTE FUNCTION %s_changed()',
                    '_stxp_' || id || '_insert', src, fn);
     EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING OLD TABLE AS _stx_old NEW TABLE AS _stx_new FOR EACH STATEMENT EXECUTE FUNCTION %s_changed()',
@@ -373,11 +373,10 @@ DECLARE
     fn constant text := format('%s._stxp_%s', '@extschema@', id);
     t text;
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c WHERE c.oid = source) THEN
-        FOREACH t IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '_stxp_' || id || '_' || t, source);
-        END LOOP;
-    END IF;
+    FOR t IN SELECT x.tgname FROM pg_catalog.pg_trigger AS x
+             WHERE x.tgrelid = source AND x.tgname LIKE '\_stxp\_' || id || '\_%' LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', t, source);
+    END LOOP;
     EXECUTE format('DROP FUNCTION IF EXISTS %s_changed(), %s_read(jsonb[]), %s_scan(jsonb, integer), %s_write(jsonb[], text[], text[])',
                    fn, fn, fn, fn);
 END;
