@@ -20,6 +20,7 @@ import { withRetries } from '../../postgres/withRetries.ts';
 import type { WorkerMetrics } from '../metrics.ts';
 import type { PipelineBatch } from './batch.ts';
 import type { BatchRun } from './runBatch.ts';
+import { WriteLanes } from './writeLanes.ts';
 
 /**
  * How a pipeline row left this worker: the write's outcomes, or `retried`
@@ -69,17 +70,22 @@ export class PipelineRecorder {
   private readonly recording = new Set<Promise<void>>();
   private owed: Owed[] = [];
   /**
-   * The worker's writes, one after another: two pipelines over one table
-   * would otherwise lock each other's source rows ('busy': computed again).
-   * A write is off the engine's path, so this costs no engine time.
+   * When each write may run (writeLanes.ts): two of one pipeline at once,
+   * another pipeline's alone (two pipelines over one table would lock each
+   * other's source rows). A write is off the engine's path.
    */
-  private writes: Promise<unknown> = Promise.resolve();
+  private readonly lanes = new WriteLanes();
 
   constructor(private readonly o: RecordBatchOptions) {}
 
   /** True while an outcome is being written. */
   get busy(): boolean {
     return this.recording.size > 0;
+  }
+
+  /** Batches whose results are being written or wait for their turn: the runner claims no further ahead than this allows. */
+  get writeBacklog(): number {
+    return this.lanes.backlog;
   }
 
   /** Resolves once the outcomes being written now are. */
@@ -149,8 +155,9 @@ export class PipelineRecorder {
       this.o.log('info', `pipeline '${batch.name}': ${faulted.length} row(s) back to pending in ${delay} s after an engine fault: ${fault}`);
     }
     // Rows left unrun behind a fault wait as long as the faulted ones: the engine is likely still down.
-    const written = this.writes.then(() => this.write(batch, computed));
-    this.writes = written.catch(() => {});
+    const written = this.lanes.run(batch.pipelineId, () => this.write(batch, computed));
+    // a write done makes room in the backlog: the runner may claim again
+    void written.finally(() => this.o.wakeIn(0)).catch(() => {});
     await Promise.all([
       written,
       this.release(batch, faulted, fault ?? null, delay),

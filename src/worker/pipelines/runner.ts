@@ -56,6 +56,9 @@ export interface PipelineRunnerOptions {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Batches written or waiting to be, beyond which the runner claims no more. */
+const MAX_WRITE_BACKLOG = 3;
+
 export class PipelineRunner implements SideWork {
   /** Claimed ahead, waiting for a slot. */
   private ahead?: PipelineBatch;
@@ -175,6 +178,9 @@ export class PipelineRunner implements SideWork {
   private claimDue(): boolean {
     const s = this.o.slots();
     if (!s || this.stopped || !this.hasWork || this.ahead) return false;
+    // Claim no further ahead than the writes keep up with: a fast engine
+    // would otherwise hold ever more rows 'processing', waiting to be written.
+    if (this.o.recorder.writeBacklog >= MAX_WRITE_BACKLOG) return false;
     return s.buffered === 0 && (s.freeSlots > 0 || this.running.size > 0);
   }
 
