@@ -109,6 +109,12 @@ export interface JobType {
    * element; the other arguments are the job type's.
    */
   batch?: { item: string; argument: string };
+  /**
+   * The argument a pipeline's input fills (docs/pipelines.md), for the types
+   * a pipeline may run: each source row's input becomes this argument, the
+   * pipeline's parameters the others.
+   */
+  pipelineInput?: string;
 }
 
 const prompt = { name: 'prompt', sqlType: 'text' } as const;
@@ -122,27 +128,32 @@ export const JOB_TYPES = {
     args: [prompt, maxTokens, useCache, seed],
     result: 'text',
     batch: { item: 'prompt', argument: 'prompts' },
+    pipelineInput: 'prompt',
   },
   generate_json: {
     modelRole: 'generation',
     args: [prompt, { name: 'schema', sqlType: 'jsonb' }, maxTokens, useCache, seed],
     result: 'json',
+    pipelineInput: 'prompt',
   },
   generate_regex: {
     modelRole: 'generation',
     args: [prompt, { name: 'pattern', sqlType: 'text' }, maxTokens, useCache, seed],
     result: 'text',
+    pipelineInput: 'prompt',
   },
   generate_choice: {
     modelRole: 'generation',
     args: [prompt, { name: 'choices', sqlType: 'text[]' }, maxTokens, useCache, seed],
     result: 'text',
+    pipelineInput: 'prompt',
   },
   embed: {
     modelRole: 'embedding',
     args: [{ name: 'text_input', sqlType: 'text' }, useCache],
     result: 'vector',
     batch: { item: 'text_input', argument: 'texts' },
+    pipelineInput: 'text_input',
   },
   rerank: {
     modelRole: 'reranking',

@@ -6,7 +6,10 @@
 
 REVOKE ALL ON @extschema@.steadytext_queue, @extschema@.steadytext_cache, @extschema@.steadytext_workers,
               @extschema@.steadytext_config, @extschema@.steadytext_dead_letter_queue,
-              @extschema@.steadytext_migrations, @extschema@.steadytext_cache_hits
+              @extschema@.steadytext_migrations, @extschema@.steadytext_cache_hits,
+              @extschema@.steadytext_pipelines, @extschema@.steadytext_pipeline_rows, @extschema@.steadytext_pipeline_progress
+    FROM PUBLIC, steadytext_user, steadytext_admin, steadytext_worker, steadytext_handoff;
+REVOKE ALL ON SEQUENCE @extschema@.steadytext_pipelines_pipeline_id_seq
     FROM PUBLIC, steadytext_user, steadytext_admin, steadytext_worker, steadytext_handoff;
 GRANT USAGE ON SCHEMA @extschema@ TO steadytext_user, steadytext_admin, steadytext_worker, steadytext_handoff;
 GRANT SELECT ON @extschema@.steadytext_queue, @extschema@.steadytext_workers TO steadytext_user;
@@ -14,7 +17,17 @@ GRANT SELECT, INSERT, UPDATE, DELETE
     ON @extschema@.steadytext_queue, @extschema@.steadytext_cache, @extschema@.steadytext_workers,
        @extschema@.steadytext_config, @extschema@.steadytext_dead_letter_queue
     TO steadytext_admin;
-GRANT SELECT ON @extschema@.steadytext_migrations TO steadytext_admin, steadytext_worker;  -- the worker checks the schema version at start
+GRANT SELECT ON @extschema@.steadytext_migrations TO steadytext_admin, steadytext_worker;
+-- Pipelines (docs/pipelines.md): a role reads its own pipelines, and its
+-- pipelines' triggers (which run as it) mark its own pipelines' rows; row-
+-- level security keeps it to those. Everything else goes through the
+-- functions.
+GRANT SELECT ON @extschema@.steadytext_pipelines TO steadytext_user;
+GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.steadytext_pipeline_rows TO steadytext_user;
+GRANT SELECT, INSERT, UPDATE, DELETE
+    ON @extschema@.steadytext_pipelines, @extschema@.steadytext_pipeline_rows, @extschema@.steadytext_pipeline_progress
+    TO steadytext_admin;
+GRANT USAGE ON SEQUENCE @extschema@.steadytext_pipelines_pipeline_id_seq TO steadytext_admin;  -- the worker checks the schema version at start
 -- The worker updates only the columns of a job's life (claim, start,
 -- outcome, retry); never what a request is (function, parameters, owner,
 -- priority, created_at, cache key), so it cannot forge a request nor make one
@@ -46,8 +59,15 @@ DECLARE
         '_steadytext_scope_key', '_steadytext_cache_scope',
         '_steadytext_queue_stamp', '_steadytext_queue_notify_completed', '_steadytext_publish_model_ids',
         '_steadytext_lock_request',
-        '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel'];
+        '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel',
+        '_steadytext_pipeline_install', '_steadytext_pipeline_uninstall', '_steadytext_pipeline_scan',
+        '_steadytext_pipeline_claim', '_steadytext_pipeline_write', '_steadytext_pipeline_release',
+        '_steadytext_pipeline_refuse', '_steadytext_pipeline_reclaim'];
     for_worker constant text[] := ARRAY[
+        '_steadytext_pipeline_claim', '_steadytext_pipeline_write', '_steadytext_pipeline_release',
+        '_steadytext_pipeline_refuse', '_steadytext_pipeline_reclaim', 'steadytext_pipeline_status',
+        '_steadytext_pipeline_report', '_steadytext_pipeline_change_check', 'steadytext_pipeline_failures',
+        '_steadytext_pipeline_failed', '_steadytext_model_role',
         'steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_limits', '_steadytext_limit', '_steadytext_limit_defaults',
         '_steadytext_is_operator', '_steadytext_operator_guc', 'steadytext_worker_status', 'steadytext_queue_stats',
         'steadytext_cache_stats', '_steadytext_publish_model_ids', '_steadytext_heartbeat_lost', '_steadytext_cache_fold'];

@@ -23,6 +23,8 @@ const RELEASED: Record<string, string> = {
   'pg_steadytext--1.1.0--1.2.0.sql': 'd575478639d86bf2ac2f7effdd88a2361d7b8bd7587b08a4d1c24e9288dfe39c',
   'pg_steadytext--1.3.0.sql': '7c2e787cfd6c98ce37fe34a5d21d4f8ed897e5bbda49aebf215d7a99b560afc1',
   'pg_steadytext--1.2.0--1.3.0.sql': '33f4b2553562de08c2c668c9a2828c741286c7cf67d5b21e6f6b5f9a5d234cc8',
+  'pg_steadytext--1.4.0.sql': '677f7d49f98d220a62b3a0de5c7bba763714440de390797918d0a3a0e7f05df4',
+  'pg_steadytext--1.3.0--1.4.0.sql': '5d32745f107a23ffd95a51fd498b9baaffd05503f701571fb6e703037eddf6ad',
 };
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');

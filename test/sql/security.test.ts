@@ -94,13 +94,21 @@ test('the install made the four group roles, NOLOGIN, and gave PUBLIC no functio
   assert.deepEqual(definers, [
     '_steadytext_cache_fold', '_steadytext_cache_lookup', '_steadytext_cancel', '_steadytext_enqueue', '_steadytext_enqueue_batch',
     '_steadytext_handoff', '_steadytext_handoff_cancel', '_steadytext_handoff_insert', '_steadytext_handoff_status',
-    '_steadytext_operator_guc', '_steadytext_publish_model_ids', '_steadytext_retry', 'steadytext_cache_stats',
+    '_steadytext_operator_guc',
+    // pipelines (docs/pipelines.md): what the caller may do is checked inside; the worker's are the worker's only
+    '_steadytext_pipeline_change', '_steadytext_pipeline_change_check', '_steadytext_pipeline_claim', '_steadytext_pipeline_failed',
+    '_steadytext_pipeline_reclaim', '_steadytext_pipeline_refuse', '_steadytext_pipeline_register', '_steadytext_pipeline_release',
+    '_steadytext_pipeline_report', '_steadytext_pipeline_write',
+    '_steadytext_publish_model_ids', '_steadytext_retry', 'steadytext_cache_stats',
     'steadytext_cleanup_results',
   ]);
   const userCannot = fns.rows.filter((f) => !f.user_exec).map((f) => f.proname).sort();
   assert.deepEqual(userCannot, [
     '_steadytext_cache_fold', '_steadytext_cache_scope', '_steadytext_check_queue_size', '_steadytext_handoff_cancel', '_steadytext_handoff_insert',
-    '_steadytext_handoff_status', '_steadytext_lock_request', '_steadytext_model_id', '_steadytext_publish_model_ids',
+    '_steadytext_handoff_status', '_steadytext_lock_request', '_steadytext_model_id',
+    '_steadytext_pipeline_claim', '_steadytext_pipeline_install', '_steadytext_pipeline_reclaim', '_steadytext_pipeline_refuse',
+    '_steadytext_pipeline_release', '_steadytext_pipeline_scan', '_steadytext_pipeline_uninstall', '_steadytext_pipeline_write',
+    '_steadytext_publish_model_ids',
     '_steadytext_queue_notify_completed', '_steadytext_queue_stamp', '_steadytext_queued', '_steadytext_quota_announced', '_steadytext_quota_inflight', '_steadytext_quota_key',
     '_steadytext_quota_reserve', '_steadytext_request_key', '_steadytext_scope_key',
     '_steadytext_scoped_cache_key', 'steadytext_cache_clear', 'steadytext_cache_evict', 'steadytext_cleanup_results', 'steadytext_dblink_connstr', 'steadytext_setup_handoff',

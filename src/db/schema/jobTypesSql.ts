@@ -31,6 +31,14 @@ export const FRAGMENTS: Fragments = {
   'batch-items': () => arms((t) => (t.batch ? literal(t.batch.item) : undefined)),
   /** _steadytext_enqueue_batch: the batch function's name for its items, as its errors say it. */
   'batch-arguments': () => arms((t) => (t.batch ? literal(t.batch.argument) : undefined)),
+  /** _steadytext_pipeline_input: the argument a pipeline's input fills (types a pipeline may run only). */
+  'pipeline-inputs': () => arms((t) => ('pipelineInput' in t ? literal(t.pipelineInput) : undefined)),
+  /** _steadytext_argument_defaults: the arguments that have a default, with it, as a JSON object. */
+  'argument-defaults': () =>
+    arms((t) => {
+      const withDefault = t.args.filter((a): a is typeof a & { default: string | number | boolean } => 'default' in a);
+      return `${literal(JSON.stringify(Object.fromEntries(withDefault.map((a) => [a.name, a.default]))))}::jsonb`;
+    }),
 };
 
 /** `text` with every `-- @job-types` line followed by its fragment; `file` names the source in errors. */

@@ -1,0 +1,1207 @@
+-- Pipelines (1.5.0): AI columns in users' tables that keep themselves up to
+-- date (docs/pipelines.md).
+-- Runs on a fresh install and again at the end of every upgrade script:
+-- every statement here must be repeatable (CREATE OR REPLACE, GRANT).
+--
+-- How it holds together:
+--   * Each pipeline gets four functions of its own, written here from its
+--     definition and owned by its creator (SECURITY DEFINER as the creator,
+--     search_path pinned): _stxp_<id>_changed (the statement triggers on the
+--     source: inserts and input changes mark rows pending, deletes forget
+--     them), _stxp_<id>_read (inputs of a batch), _stxp_<id>_scan (the
+--     backfill / sweep, in key order) and _stxp_<id>_write (results into the
+--     destination). So the user's expression runs, and the destination is
+--     written, with the creator's rights and no one else's: the worker role
+--     gains no privilege on users' tables, and the extension's own SECURITY
+--     DEFINER functions call the creator's, never the user's code directly.
+--   * steadytext_pipeline_rows holds where each source row stands. A worker
+--     claims pending rows (FOR UPDATE SKIP LOCKED, a claim counter), reads
+--     their inputs, runs one engine call per batch and writes every result
+--     with one statement. The write names its claim: a row changed meanwhile
+--     (its trigger set it back to pending) or claimed again is not written,
+--     so a stale result never overwrites newer content; a source row another
+--     session holds locked is skipped and retried ('busy'); a constraint or
+--     trigger error fails that row only.
+--   * Nothing here waits on a user's session without a bound: claims and
+--     writes skip locked rows; the scan's inserts wait at most 100 ms.
+
+-- ===========================================================================
+-- From the job-type catalog (src/jobTypes.ts)
+-- ===========================================================================
+
+-- The argument a pipeline's input fills ('text_input', 'prompt'); NULL for a
+-- function no pipeline may run.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_input(function_name text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE function_name
+        -- @job-types pipeline-inputs
+    END
+$$;
+
+-- The arguments of a function that have a default, with it (a JSON object).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_argument_defaults(function_name text)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE function_name
+        -- @job-types argument-defaults
+    END
+$$;
+
+-- ===========================================================================
+-- The pipeline's own functions
+-- ===========================================================================
+
+-- `alias`'s key columns as a row_key (a JSON array).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_key_sql(key_columns text[], alias text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'jsonb_build_array(' || string_agg(alias || '.' || quote_ident(c), ', ' ORDER BY i) || ')'
+    FROM unnest(key_columns) WITH ORDINALITY AS k(c, i)
+$$;
+
+-- The key columns' values out of the row_key `key_json` (an SQL expression),
+-- a select list: (key_json->>0)::type0, ..., typed like `tbl`'s key columns.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_unkey_sql(tbl regclass, key_columns text[], key_json text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('(%s ->> %s)::%s', key_json, k.i - 1, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY k.i)
+    FROM unnest(key_columns) WITH ORDINALITY AS k(c, i)
+    JOIN pg_catalog.pg_attribute AS a ON a.attrelid = tbl AND a.attname = k.c
+$$;
+
+-- `alias`'s key columns as a row, (c0, ...), to compare with a subquery
+-- selecting _steadytext_pipeline_unkey_sql.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_keyrow_sql(key_columns text[], alias text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT '(' || string_agg(alias || '.' || quote_ident(c), ', ' ORDER BY i) || ')'
+    FROM unnest(key_columns) WITH ORDINALITY AS k(c, i)
+$$;
+
+-- The SQL that turns a result (text, as steadytext_queue.result holds it)
+-- into the destination's type; NULL when the destination cannot hold this
+-- function's results.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_cast_sql(function_name text, dest_type oid, dest_typmod integer, v text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t constant text := format_type(dest_type, dest_typmod);
+    name constant text := (SELECT y.typname FROM pg_catalog.pg_type AS y WHERE y.oid = dest_type);
+BEGIN
+    IF function_name = 'embed' THEN
+        IF name IN ('vector', 'halfvec', 'jsonb', 'json') THEN
+            RETURN format('CAST(%s AS %s)', v, t);
+        ELSIF dest_type IN ('real[]'::regtype, 'double precision[]'::regtype, 'numeric[]'::regtype) THEN
+            RETURN format('CAST(translate(%s, ''[]'', ''{}'') AS %s)', v, t);
+        ELSIF dest_type IN ('text'::regtype, 'character varying'::regtype) THEN
+            RETURN format('CAST(%s AS %s)', v, t);
+        END IF;
+    ELSIF function_name = 'generate_json' THEN
+        IF dest_type IN ('jsonb'::regtype, 'json'::regtype, 'text'::regtype, 'character varying'::regtype) THEN
+            RETURN format('CAST(%s AS %s)', v, t);
+        END IF;
+    ELSIF dest_type IN ('text'::regtype, 'character varying'::regtype) THEN
+        RETURN format('CAST(%s AS %s)', v, t);
+    ELSIF dest_type IN ('jsonb'::regtype, 'json'::regtype) THEN
+        RETURN format('CAST(to_jsonb(%s) AS %s)', v, t);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+-- (Re)writes pipeline `id`'s four functions and its triggers on the source,
+-- owned by its creator. Called by _steadytext_pipeline_register (and by an
+-- upgrade that changes what they look like). SECURITY DEFINER context only.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_install(id integer)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p @extschema@.steadytext_pipelines;
+    s constant text := '@extschema@';
+    fn text;
+    src text;
+    rel text;
+    expr text;
+    dest_attr record;
+    cast_v text;
+    key_new text;
+    key_old text;
+    unkey text;
+    same_table boolean;
+    dest_write text;
+    dest_forget text := '';
+    dest_forget_all text := '';
+    body text;
+    f text;
+BEGIN
+    SELECT * INTO STRICT p FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = id;
+    fn := format('%s._stxp_%s', s, id);
+    src := p.source_table::text;
+    rel := quote_ident((SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = p.source_table));
+    expr := CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                              WHERE a.attrelid = p.source_table AND a.attname = p.input AND a.attnum > 0 AND NOT a.attisdropped)
+                 THEN quote_ident(p.input) ELSE p.input END;
+    SELECT a.atttypid, a.atttypmod INTO dest_attr FROM pg_catalog.pg_attribute AS a
+    WHERE a.attrelid = p.dest_table AND a.attname = p.dest_column;
+    cast_v := @extschema@._steadytext_pipeline_cast_sql(p.function_name, dest_attr.atttypid, dest_attr.atttypmod, 'i._stx_v');
+    key_new := @extschema@._steadytext_pipeline_key_sql(p.key_columns, rel);
+    unkey := @extschema@._steadytext_pipeline_unkey_sql(p.source_table, p.key_columns, '_stx_k');
+    same_table := p.dest_table = p.source_table;
+
+    -- Marks inserted rows and rows whose input changed pending; forgets
+    -- deleted ones (and, for another table, their results). A statement
+    -- trigger with transition tables: one statement per user statement,
+    -- however many rows (COPY included).
+    IF NOT same_table THEN
+        dest_forget := format(
+            ', dest_gone AS (DELETE FROM %s AS _stx_d WHERE %s IN (SELECT %s FROM gone_keys AS g))',
+            p.dest_table, @extschema@._steadytext_pipeline_keyrow_sql(p.key_columns, '_stx_d'),
+            @extschema@._steadytext_pipeline_unkey_sql(p.source_table, p.key_columns, 'g._stx_k'));
+        dest_forget_all := format('DELETE FROM %s;', p.dest_table);
+    END IF;
+    body := format($body$
+#variable_conflict use_column
+DECLARE
+    _stx_count bigint;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO %1$s.steadytext_pipeline_rows AS r (pipeline_id, row_key)
+        SELECT %2$s, %3$s FROM _stx_new AS %4$s
+        ON CONFLICT (pipeline_id, row_key) DO UPDATE
+        SET status = 'pending', changed_at = now(), run_at = now(), attempts = 0, error = NULL;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH n AS (SELECT %3$s AS _stx_k, (%5$s)::text AS _stx_v FROM _stx_new AS %4$s),
+             o AS (SELECT %3$s AS _stx_k, (%5$s)::text AS _stx_v FROM _stx_old AS %4$s),
+             gone_keys AS (SELECT o._stx_k FROM o WHERE NOT EXISTS (SELECT 1 FROM n WHERE n._stx_k = o._stx_k)),
+             gone AS (DELETE FROM %1$s.steadytext_pipeline_rows AS r USING gone_keys
+                      WHERE r.pipeline_id = %2$s AND r.row_key = gone_keys._stx_k)
+             %6$s,
+             marked AS (INSERT INTO %1$s.steadytext_pipeline_rows AS r (pipeline_id, row_key)
+                        SELECT %2$s, n._stx_k FROM n LEFT JOIN o ON o._stx_k = n._stx_k
+                        WHERE o._stx_k IS NULL OR o._stx_v IS DISTINCT FROM n._stx_v
+                        ON CONFLICT (pipeline_id, row_key) DO UPDATE
+                        SET status = 'pending', changed_at = now(), run_at = now(), attempts = 0, error = NULL
+                        RETURNING 1)
+        SELECT count(*) INTO STRICT _stx_count FROM marked;
+        IF _stx_count = 0 THEN
+            RETURN NULL;
+        END IF;
+    ELSIF TG_OP = 'DELETE' THEN
+        WITH gone_keys AS (SELECT %3$s AS _stx_k FROM _stx_old AS %4$s),
+             gone AS (DELETE FROM %1$s.steadytext_pipeline_rows AS r USING gone_keys
+                      WHERE r.pipeline_id = %2$s AND r.row_key = gone_keys._stx_k
+                      RETURNING 1)
+             %6$s
+        SELECT count(*) INTO STRICT _stx_count FROM gone;
+        RETURN NULL;
+    ELSE
+        DELETE FROM %1$s.steadytext_pipeline_rows AS r WHERE r.pipeline_id = %2$s;
+        %7$s
+        RETURN NULL;
+    END IF;
+    PERFORM pg_notify('steadytext_pipeline', '%2$s');
+    RETURN NULL;
+END;
+$body$, s, id, key_new, rel, expr, dest_forget, dest_forget_all);
+    EXECUTE format('CREATE OR REPLACE FUNCTION %s_changed() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
+                   'SET search_path = pg_catalog, pg_temp AS %L', fn, body);
+
+    -- The inputs of a batch's rows (row_key, input text); rows gone are absent.
+    EXECUTE format($f$CREATE OR REPLACE FUNCTION %s_read(jsonb[]) RETURNS TABLE(row_key jsonb, input text)
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+        AS %L$f$, fn,
+        format('SELECT %s, (%s)::text FROM %s WHERE %s IN (SELECT %s FROM unnest($1) AS _stx_u(_stx_k))',
+               key_new, expr, src, @extschema@._steadytext_pipeline_keyrow_sql(p.key_columns, rel), unkey));
+
+    -- The next `$2` rows after row_key `$1` (NULL: from the start) in key
+    -- order, with their input's md5.
+    EXECUTE format($f$CREATE OR REPLACE FUNCTION %s_scan(jsonb, integer) RETURNS TABLE(row_key jsonb, input_hash text)
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+        AS %L$f$, fn,
+        format('SELECT %s, md5((%s)::text) FROM %s WHERE $1 IS NULL OR (%s) > (SELECT %s FROM (SELECT $1) AS _stx_u(_stx_k)) ORDER BY %s LIMIT $2',
+               key_new, expr, src,
+               (SELECT string_agg(rel || '.' || quote_ident(c), ', ' ORDER BY i) FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i)),
+               (SELECT string_agg(format('(_stx_k ->> %s)::%s', k.i - 1, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY k.i)
+                FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i)
+                JOIN pg_catalog.pg_attribute AS a ON a.attrelid = p.source_table AND a.attname = k.c),
+               (SELECT string_agg(rel || '.' || quote_ident(c), ', ' ORDER BY i) FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i))));
+
+    -- Writes results: ($1 row_keys, $2 input md5s, $3 results) -> (row_key,
+    -- outcome, error). Same table: the row is locked (SKIP LOCKED: 'busy'),
+    -- its input's md5 compared with the one computed from ('stale'), gone
+    -- ('missing'). Another table: upserted on the key columns. One statement
+    -- for the batch; should it fail (a constraint, a trigger), row by row,
+    -- each failure its own.
+    IF same_table THEN
+        dest_write := format($w$
+        WITH i AS (SELECT * FROM unnest(_stx_keys, _stx_hashes, _stx_vals) AS _stx_u(_stx_k, _stx_h, _stx_v)),
+             live AS (SELECT %1$s.ctid AS _stx_tid, %2$s AS _stx_k, md5((%3$s)::text) AS _stx_h
+                      FROM %4$s WHERE %5$s IN (SELECT %6$s FROM i)
+                      FOR UPDATE OF %1$s SKIP LOCKED),
+             upd AS (UPDATE %4$s SET %7$I = %8$s FROM live JOIN i ON i._stx_k = live._stx_k
+                     WHERE %1$s.ctid = live._stx_tid AND live._stx_h IS NOT DISTINCT FROM i._stx_h
+                     RETURNING live._stx_k)
+        SELECT array_agg(i._stx_k), array_agg(CASE WHEN u._stx_k IS NOT NULL THEN 'written'
+                                                   WHEN l._stx_k IS NOT NULL THEN 'stale'
+                                                   WHEN EXISTS (SELECT 1 FROM %4$s WHERE %5$s = (SELECT %6$s)) THEN 'busy'
+                                                   ELSE 'missing' END)
+        INTO _stx_out_k, _stx_out_o
+        FROM i LEFT JOIN live AS l ON l._stx_k = i._stx_k LEFT JOIN upd AS u ON u._stx_k = i._stx_k$w$,
+            rel, key_new, expr, src, @extschema@._steadytext_pipeline_keyrow_sql(p.key_columns, rel),
+            replace(unkey, '_stx_k', 'i._stx_k'), p.dest_column, cast_v);
+    ELSE
+        dest_write := format($w$
+        WITH i AS (SELECT * FROM unnest(_stx_keys, _stx_hashes, _stx_vals) AS _stx_u(_stx_k, _stx_h, _stx_v)),
+             live AS (SELECT %1$s AS _stx_k, md5((%2$s)::text) AS _stx_h FROM %3$s WHERE %4$s IN (SELECT %5$s FROM i)),
+             ups AS (INSERT INTO %6$s AS _stx_d (%7$s, %8$I)
+                     SELECT %9$s, %10$s FROM i JOIN live ON live._stx_k = i._stx_k
+                     WHERE live._stx_h IS NOT DISTINCT FROM i._stx_h
+                     ON CONFLICT (%7$s) DO UPDATE SET %8$I = excluded.%8$I
+                     RETURNING %11$s AS _stx_k)
+        SELECT array_agg(i._stx_k), array_agg(CASE WHEN u._stx_k IS NOT NULL THEN 'written'
+                                                   WHEN l._stx_k IS NOT NULL THEN 'stale'
+                                                   ELSE 'missing' END)
+        INTO _stx_out_k, _stx_out_o
+        FROM i LEFT JOIN live AS l ON l._stx_k = i._stx_k LEFT JOIN ups AS u ON u._stx_k = i._stx_k$w$,
+            key_new, expr, src, @extschema@._steadytext_pipeline_keyrow_sql(p.key_columns, rel),
+            replace(unkey, '_stx_k', 'i._stx_k'), p.dest_table,
+            (SELECT string_agg(quote_ident(c), ', ' ORDER BY i) FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i)),
+            p.dest_column,
+            (SELECT string_agg(format('(i._stx_k ->> %s)::%s', k.i - 1, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY k.i)
+             FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i)
+             JOIN pg_catalog.pg_attribute AS a ON a.attrelid = p.source_table AND a.attname = k.c),
+            cast_v, @extschema@._steadytext_pipeline_key_sql(p.key_columns, '_stx_d'));
+    END IF;
+    body := format($body$
+#variable_conflict use_column
+DECLARE
+    _stx_keys jsonb[];
+    _stx_hashes text[];
+    _stx_vals text[];
+    _stx_out_k jsonb[];
+    _stx_out_o text[];
+    _stx_n integer;
+BEGIN
+    BEGIN
+        _stx_keys := $1; _stx_hashes := $2; _stx_vals := $3;
+        %1$s;
+        RETURN QUERY SELECT u.k, u.o, NULL::text FROM unnest(_stx_out_k, _stx_out_o) AS u(k, o);
+        RETURN;
+    EXCEPTION WHEN OTHERS THEN
+        NULL;  -- one row's constraint or trigger failed the statement: row by row
+    END;
+    FOR _stx_n IN 1 .. coalesce(array_length($1, 1), 0) LOOP
+        BEGIN
+            _stx_keys := ARRAY[$1[_stx_n]]; _stx_hashes := ARRAY[$2[_stx_n]]; _stx_vals := ARRAY[$3[_stx_n]];
+            %1$s;
+            row_key := _stx_out_k[1]; outcome := _stx_out_o[1]; error := NULL;
+        EXCEPTION
+            WHEN lock_not_available THEN
+                row_key := $1[_stx_n]; outcome := 'busy'; error := NULL;
+            WHEN OTHERS THEN
+                row_key := $1[_stx_n]; outcome := 'failed'; error := SQLERRM;
+        END;
+        RETURN NEXT;
+    END LOOP;
+END;
+$body$, dest_write);
+    EXECUTE format($f$CREATE OR REPLACE FUNCTION %s_write(jsonb[], text[], text[])
+        RETURNS TABLE(row_key jsonb, outcome text, error text)
+        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '200ms'
+        AS %L$f$, fn, body);
+
+    FOREACH f IN ARRAY ARRAY['_changed()', '_read(jsonb[])', '_scan(jsonb, integer)', '_write(jsonb[], text[], text[])'] LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s%s FROM PUBLIC', fn, f);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s%s TO %I', fn, f, current_user);
+        EXECUTE format('ALTER FUNCTION %s%s OWNER TO %I', fn, f, p.owner_role);
+    END LOOP;
+
+    -- The triggers (dropped first: a rewrite replaces them).
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '_stxp_' || id || '_insert', src);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '_stxp_' || id || '_update', src);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '_stxp_' || id || '_delete', src);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '_stxp_' || id || '_truncate', src);
+    EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS _stx_new FOR EACH STATEMENT EXECUTE FUNCTION %s_changed()',
+                   '_stxp_' || id || '_insert', src, fn);
+    EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING OLD TABLE AS _stx_old NEW TABLE AS _stx_new FOR EACH STATEMENT EXECUTE FUNCTION %s_changed()',
+                   '_stxp_' || id || '_update', src, fn);
+    EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s REFERENCING OLD TABLE AS _stx_old FOR EACH STATEMENT EXECUTE FUNCTION %s_changed()',
+                   '_stxp_' || id || '_delete', src, fn);
+    EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION %s_changed()',
+                   '_stxp_' || id || '_truncate', src, fn);
+END;
+$$;
+
+-- Drops pipeline `id`'s triggers and functions (the source may be gone).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_uninstall(id integer, source regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn constant text := format('%s._stxp_%s', '@extschema@', id);
+    t text;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c WHERE c.oid = source) THEN
+        FOREACH t IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '_stxp_' || id || '_' || t, source);
+        END LOOP;
+    END IF;
+    EXECUTE format('DROP FUNCTION IF EXISTS %s_changed(), %s_read(jsonb[]), %s_scan(jsonb, integer), %s_write(jsonb[], text[], text[])',
+                   fn, fn, fn, fn);
+END;
+$$;
+
+-- ===========================================================================
+-- Declaring and controlling pipelines
+-- ===========================================================================
+
+-- Pipeline `name` as `caller` may act on it (its owner, or a role that sees
+-- every request); 22004 for NULL, 42704 when there is none (another role's
+-- counts as none). SECURITY DEFINER context only.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_get(fn text, name text, caller name)
+RETURNS @extschema@.steadytext_pipelines
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p @extschema@.steadytext_pipelines;
+BEGIN
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'name', name IS NULL);
+    SELECT * INTO p FROM @extschema@.steadytext_pipelines AS x
+    WHERE x.name = _steadytext_pipeline_get.name
+      AND (x.owner_role = caller OR @extschema@._steadytext_sees_all(caller));
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '%: pipeline % does not exist', fn, quote_literal(name)
+            USING ERRCODE = 'undefined_object', HINT = 'steadytext_pipeline_status() lists your pipelines.';
+    END IF;
+    RETURN p;
+END;
+$$;
+
+-- Declares a pipeline (docs/pipelines.md) and starts its backfill; returns
+-- its id. Raises 22004 for a NULL argument, 22023 for a bad name, input,
+-- function, parameter or batch size (as the async functions do for the
+-- parameters), 42P01/42703 for a destination that does not exist, 42804 for
+-- a destination type that cannot hold the function's results, 42501 when
+-- the caller lacks a right the pipeline's writes need, 42710 for a name in
+-- use. The input is checked here, with the caller's own rights.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_pipeline_create(
+    name TEXT,
+    source REGCLASS,
+    input TEXT,
+    destination TEXT,
+    function_name TEXT DEFAULT 'embed',
+    parameters JSONB DEFAULT '{}',
+    priority INTEGER DEFAULT 0,
+    use_cache BOOLEAN DEFAULT false,
+    batch_size INTEGER DEFAULT NULL
+) RETURNS INTEGER
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn constant text := 'steadytext_pipeline_create';
+BEGIN
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'source', source IS NULL);
+    PERFORM @extschema@._steadytext_check_text(fn, 'input', input, 10000);
+    -- the expression compiles over the source, with the caller's rights and
+    -- the search_path the pipeline's functions will run with
+    BEGIN
+        EXECUTE format('SELECT (%s)::text FROM %s LIMIT 0', input, source);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION '%: input % is not an expression over %: %', fn, quote_literal(input), source, SQLERRM
+            USING ERRCODE = CASE WHEN SQLSTATE = '42501' THEN '42501' ELSE 'invalid_parameter_value' END,
+                  HINT = 'Name a column, or write an expression over the row; schema-qualify functions and types outside pg_catalog.';
+    END;
+    RETURN @extschema@._steadytext_pipeline_register(name, source, input, destination, function_name, parameters,
+                                                     priority, use_cache, batch_size);
+END;
+$$;
+
+-- steadytext_pipeline_create's checks and writes, for `caller` (SECURITY
+-- DEFINER: it makes functions owned by the caller and triggers on the
+-- source, after checking the caller holds every right they use).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_register(
+    name text, source regclass, input text, destination text, function_name text, parameters jsonb,
+    priority integer, use_cache boolean, batch_size integer, caller name DEFAULT current_user)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn constant text := 'steadytext_pipeline_create';
+    owner constant name := @extschema@._steadytext_caller(caller);
+    input_arg constant text := @extschema@._steadytext_pipeline_input(function_name);
+    keys text[];
+    dest_table regclass;
+    dest_column text;
+    parts text[];
+    dest record;
+    params jsonb;
+    dims integer;
+    known integer;
+    model text;
+    id integer;
+BEGIN
+    PERFORM @extschema@._steadytext_check_text(fn, 'name', name, 63);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'destination', destination IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'function_name', function_name IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'parameters', parameters IS NULL);
+    PERFORM @extschema@._steadytext_check_not_null(fn, 'use_cache', use_cache IS NULL);
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c WHERE c.oid = source AND c.relkind IN ('r', 'p')) THEN
+        RAISE EXCEPTION '%: source % is not a table', fn, source USING ERRCODE = 'wrong_object_type';
+    END IF;
+    SELECT array_agg(a.attname::text ORDER BY k.i) INTO keys
+    FROM pg_catalog.pg_index AS x
+    CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, i)
+    JOIN pg_catalog.pg_attribute AS a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+    WHERE x.indrelid = source AND x.indisprimary;
+    IF keys IS NULL THEN
+        RAISE EXCEPTION '%: source % has no primary key', fn, source
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'A pipeline tells rows apart by the primary key: add one.';
+    END IF;
+    IF input_arg IS NULL THEN
+        RAISE EXCEPTION '%: function_name % cannot run in a pipeline (embed, generate, generate_json, generate_regex, generate_choice)',
+            fn, quote_literal(function_name) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(parameters) <> 'object' THEN
+        RAISE EXCEPTION '%: parameters must be a JSON object', fn USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF parameters ? input_arg OR parameters ? 'use_cache' THEN
+        RAISE EXCEPTION '%: parameters must not hold %: %', fn,
+            CASE WHEN parameters ? input_arg THEN input_arg || ' (it comes from input)' ELSE 'use_cache (an argument of its own)' END,
+            'each row''s input fills ' || input_arg
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    params := (@extschema@._steadytext_argument_defaults(function_name) - 'use_cache') || parameters;
+    PERFORM @extschema@._steadytext_validate(fn, function_name, params || '{"use_cache": false}', ARRAY[input_arg]);
+    PERFORM @extschema@._steadytext_check_priority(fn, priority);
+    batch_size := coalesce(batch_size, CASE WHEN function_name = 'embed' THEN 64 ELSE 8 END);
+    IF batch_size NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION '%: batch_size must be between 1 and 10000, got %', fn, batch_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- destination: a column of the source, or [schema.]table.column keyed
+    -- like it (a table without a schema is in the source's)
+    BEGIN
+        parts := parse_ident(destination);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION '%: destination %: %', fn, quote_literal(destination), SQLERRM USING ERRCODE = 'invalid_parameter_value';
+    END;
+    IF cardinality(parts) = 1 THEN
+        dest_table := source;
+    ELSIF cardinality(parts) IN (2, 3) THEN
+        dest_table := to_regclass(format('%I.%I',
+            CASE WHEN cardinality(parts) = 3 THEN parts[1]
+                 ELSE (SELECT n.nspname FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+                       WHERE c.oid = source) END,
+            parts[cardinality(parts) - 1]));
+        IF dest_table IS NULL THEN
+            RAISE EXCEPTION '%: destination table of % does not exist', fn, quote_literal(destination)
+                USING ERRCODE = 'undefined_table';
+        END IF;
+    ELSE
+        RAISE EXCEPTION '%: destination % is not column, table.column or schema.table.column', fn, quote_literal(destination)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    dest_column := parts[cardinality(parts)];
+    SELECT a.atttypid, a.atttypmod, a.attgenerated, y.typname INTO dest
+    FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS y ON y.oid = a.atttypid
+    WHERE a.attrelid = dest_table AND a.attname = dest_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '%: destination column % of % does not exist', fn, quote_ident(dest_column), dest_table
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    IF dest.attgenerated <> '' OR (dest_table = source AND (dest_column = ANY (keys) OR dest_column = input)) THEN
+        RAISE EXCEPTION '%: destination % cannot be written (a key column, the input or a generated column)', fn, quote_literal(destination)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF @extschema@._steadytext_pipeline_cast_sql(function_name, dest.atttypid, dest.atttypmod, 'v') IS NULL THEN
+        RAISE EXCEPTION '%: destination % is %, which cannot hold % results', fn, quote_literal(destination),
+            format_type(dest.atttypid, dest.atttypmod), function_name
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'embed: vector, halfvec, real[], double precision[], jsonb or text; generate_json: jsonb or text; the others: text or jsonb.';
+    END IF;
+    IF dest.typname IN ('vector', 'halfvec') AND dest.atttypmod > 0 THEN
+        dims := dest.atttypmod;
+    END IF;
+    IF dest_table <> source THEN
+        IF (SELECT count(*) FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = dest_table AND a.attname = ANY (keys) AND a.attnum > 0 AND NOT a.attisdropped) <> cardinality(keys)
+           OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index AS x WHERE x.indrelid = dest_table AND x.indisunique AND x.indpred IS NULL
+                          AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_catalog.pg_attribute AS a
+                               WHERE a.attrelid = dest_table AND a.attnum = ANY (x.indkey))
+                              = (SELECT array_agg(k ORDER BY k) FROM unnest(keys) AS k)) THEN
+            RAISE EXCEPTION '%: destination table % needs the source''s key columns (%) with a unique index on them', fn, dest_table,
+                array_to_string(keys, ', ') USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+
+    -- the rights its functions use, the caller's own
+    IF NOT has_table_privilege(owner, source, 'SELECT') OR NOT has_table_privilege(owner, source, 'TRIGGER') THEN
+        RAISE EXCEPTION '%: role % needs SELECT and TRIGGER on %', fn, quote_ident(owner), source
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF dest_table = source AND NOT has_column_privilege(owner, source, dest_column, 'UPDATE') THEN
+        RAISE EXCEPTION '%: role % needs UPDATE on column % of %', fn, quote_ident(owner), quote_ident(dest_column), source
+            USING ERRCODE = 'insufficient_privilege';
+    ELSIF dest_table <> source AND NOT has_table_privilege(owner, dest_table, 'SELECT, INSERT, UPDATE, DELETE') THEN
+        RAISE EXCEPTION '%: role % needs SELECT, INSERT, UPDATE and DELETE on %', fn, quote_ident(owner), dest_table
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+
+    model := @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(function_name));
+    known := (SELECT (c.value #>> '{}')::integer FROM @extschema@.steadytext_config AS c WHERE c.key = 'dimensions.' || model);
+    IF dims IS NOT NULL AND known IS NOT NULL AND known <> dims THEN
+        RAISE EXCEPTION '%: destination % holds % dimensions, but the embedding model % gives %', fn, quote_literal(destination),
+            dims, model, known
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Add a column of type vector(%s) and make the pipeline write there.', known);
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.steadytext_pipelines AS x WHERE x.name = _steadytext_pipeline_register.name) THEN
+        RAISE EXCEPTION '%: a pipeline named % exists already', fn, quote_literal(name) USING ERRCODE = 'duplicate_object';
+    END IF;
+    INSERT INTO @extschema@.steadytext_pipelines AS x
+        (name, owner_role, source_table, key_columns, input, dest_table, dest_column, dest_type, dimensions, function_name,
+         parameters, priority, use_cache, batch_size, model_id, scan_started_at, sweep_interval)
+    VALUES (name, owner, source, keys, input, dest_table, dest_column, format_type(dest.atttypid, dest.atttypmod), dims,
+            function_name, params - input_arg, priority, use_cache, batch_size, model, now(), interval '1 hour')
+    RETURNING x.pipeline_id INTO id;
+    BEGIN
+        PERFORM @extschema@._steadytext_pipeline_install(id);
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE EXCEPTION '%: the pipeline''s functions cannot be given to role %: %', fn, quote_ident(owner), SQLERRM
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'The role that installed pg_steadytext must be a superuser, or role ' || quote_ident(owner)
+                         || ' needs CREATE on schema @extschema@.';
+    END;
+    PERFORM pg_notify('steadytext_pipeline', id::text);
+    RETURN id;
+END;
+$$;
+
+-- One change to pipeline `name` for `caller`: 'alter' (new parameters,
+-- priority, use_cache, batch_size: NULL keeps), 'pause', 'resume', 'rerun',
+-- 'retry' (returns the rows made pending again), 'drop'. SECURITY DEFINER.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_change(
+    fn text, name text, action text, parameters jsonb DEFAULT NULL, priority integer DEFAULT NULL,
+    use_cache boolean DEFAULT NULL, batch_size integer DEFAULT NULL, caller name DEFAULT current_user)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p @extschema@.steadytext_pipelines := @extschema@._steadytext_pipeline_get(fn, name, @extschema@._steadytext_caller(caller));
+    input_arg constant text := @extschema@._steadytext_pipeline_input(p.function_name);
+    params jsonb;
+    n bigint := 0;
+BEGIN
+    PERFORM 1 FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = p.pipeline_id FOR UPDATE;
+    CASE action
+    WHEN 'alter' THEN
+        IF parameters IS NOT NULL THEN
+            IF jsonb_typeof(parameters) <> 'object' OR parameters ? input_arg OR parameters ? 'use_cache' THEN
+                RAISE EXCEPTION '%: parameters must be a JSON object of the function''s arguments other than % and use_cache', fn, input_arg
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            params := (@extschema@._steadytext_argument_defaults(p.function_name) - 'use_cache') || parameters;
+            PERFORM @extschema@._steadytext_validate(fn, p.function_name, params || '{"use_cache": false}', ARRAY[input_arg]);
+            params := params - input_arg;
+        END IF;
+        IF priority IS NOT NULL THEN
+            PERFORM @extschema@._steadytext_check_priority(fn, priority);
+        END IF;
+        IF batch_size IS NOT NULL AND batch_size NOT BETWEEN 1 AND 10000 THEN
+            RAISE EXCEPTION '%: batch_size must be between 1 and 10000, got %', fn, batch_size
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        UPDATE @extschema@.steadytext_pipelines AS x SET
+            parameters = coalesce(params, x.parameters),
+            priority = coalesce(_steadytext_pipeline_change.priority, x.priority),
+            use_cache = coalesce(_steadytext_pipeline_change.use_cache, x.use_cache),
+            batch_size = coalesce(_steadytext_pipeline_change.batch_size, x.batch_size),
+            -- new parameters: every value is recomputed in the background
+            version = x.version + CASE WHEN params IS DISTINCT FROM NULL AND params <> x.parameters THEN 1 ELSE 0 END,
+            scanning = x.scanning OR (params IS NOT NULL AND params <> x.parameters),
+            scan_after = CASE WHEN params IS NOT NULL AND params <> x.parameters THEN NULL ELSE x.scan_after END,
+            scan_started_at = CASE WHEN params IS NOT NULL AND params <> x.parameters THEN now() ELSE x.scan_started_at END
+        WHERE x.pipeline_id = p.pipeline_id;
+    WHEN 'pause' THEN
+        UPDATE @extschema@.steadytext_pipelines AS x SET paused = true WHERE x.pipeline_id = p.pipeline_id;
+    WHEN 'resume' THEN
+        UPDATE @extschema@.steadytext_pipelines AS x SET paused = false, blocked = false, last_error = NULL
+        WHERE x.pipeline_id = p.pipeline_id;
+    WHEN 'rerun' THEN
+        UPDATE @extschema@.steadytext_pipelines AS x
+        SET version = x.version + 1, scanning = true, scan_after = NULL, scan_started_at = now()
+        WHERE x.pipeline_id = p.pipeline_id;
+    WHEN 'retry' THEN
+        UPDATE @extschema@.steadytext_pipeline_rows AS r
+        SET status = 'pending', attempts = 0, error = NULL, run_at = now(), changed_at = now()
+        WHERE r.pipeline_id = p.pipeline_id AND r.status = 'failed';
+        GET DIAGNOSTICS n = ROW_COUNT;
+    WHEN 'drop' THEN
+        PERFORM @extschema@._steadytext_pipeline_uninstall(p.pipeline_id, p.source_table);
+        DELETE FROM @extschema@.steadytext_pipeline_rows AS r WHERE r.pipeline_id = p.pipeline_id;
+        DELETE FROM @extschema@.steadytext_pipeline_progress AS r WHERE r.pipeline_id = p.pipeline_id;
+        DELETE FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = p.pipeline_id;
+        RETURN 0;
+    END CASE;
+    PERFORM pg_notify('steadytext_pipeline', p.pipeline_id::text);
+    RETURN n;
+END;
+$$;
+
+-- New parameters, priority, use_cache or batch_size (NULL keeps the
+-- current). New parameters recompute every row in the background; the old
+-- values stay readable until each row's new one is written. Raises as
+-- steadytext_pipeline_create for bad values, 42704 for an unknown pipeline.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_pipeline_alter(
+    name TEXT,
+    parameters JSONB DEFAULT NULL,
+    priority INTEGER DEFAULT NULL,
+    use_cache BOOLEAN DEFAULT NULL,
+    batch_size INTEGER DEFAULT NULL
+) RETURNS VOID
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT FROM @extschema@._steadytext_pipeline_change('steadytext_pipeline_alter', name, 'alter', parameters, priority,
+                                                        use_cache, batch_size)
+$$;
+
+-- Stops computing (changes are still recorded); 42704 for an unknown pipeline.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_pipeline_pause(name TEXT) RETURNS VOID
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT FROM @extschema@._steadytext_pipeline_change('steadytext_pipeline_pause', name, 'pause')
+$$;
+
+-- Computes again (also after a worker refused the pipeline's model: clears
+-- last_error); 42704 for an unknown pipeline.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_pipeline_resume(name TEXT) RETURNS VOID
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT FROM @extschema@._steadytext_pipeline_change('steadytext_pipeline_resume', name, 'resume')
+$$;
+
+-- Recomputes every row in the background (old values stay readable); 42704
+-- for an unknown pipeline.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_pipeline_rerun(name TEXT) RETURNS VOID
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT FROM @extschema@._steadytext_pipeline_change('steadytext_pipeline_rerun', name, 'rerun')
+$$;
+
+-- Failed rows back to pending; returns how many. 42704 for an unknown pipeline.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_pipeline_retry(name TEXT) RETURNS BIGINT
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@._steadytext_pipeline_change('steadytext_pipeline_retry', name, 'retry')
+$$;
+
+-- Drops the pipeline: its triggers, functions and bookkeeping. The
+-- destination keeps its values. 42704 for an unknown pipeline.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_pipeline_drop(name TEXT) RETURNS VOID
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT FROM @extschema@._steadytext_pipeline_change('steadytext_pipeline_drop', name, 'drop')
+$$;
+
+-- ===========================================================================
+-- Status
+-- ===========================================================================
+
+-- Every pipeline `caller` may see (or the one named), with where its rows
+-- stand (docs/pipelines.md lists the columns). SECURITY DEFINER: reads the
+-- bookkeeping, and counts the source while the first backfill scans.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_report(only_name text, caller name DEFAULT current_user)
+RETURNS TABLE(name text, source text, input text, destination text, function_name text, model_id text,
+              priority integer, paused boolean, "rows" bigint, done bigint, pending bigint, processing bigint,
+              failed bigint, stale bigint, coverage double precision, lag_seconds double precision,
+              throughput double precision, backfilling boolean, models jsonb, last_error text,
+              created_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    who constant name := @extschema@._steadytext_caller(caller);
+    p @extschema@.steadytext_pipelines;
+    c record;
+    total bigint;
+BEGIN
+    FOR p IN
+        SELECT * FROM @extschema@.steadytext_pipelines AS x
+        WHERE (only_name IS NULL OR x.name = only_name)
+          AND (x.owner_role = who OR @extschema@._steadytext_sees_all(who))
+        ORDER BY x.name
+    LOOP
+        SELECT count(*) AS known,
+               count(*) FILTER (WHERE r.status = 'done' AND r.have_model = p.model_id AND r.have_version = p.version) AS done,
+               count(*) FILTER (WHERE r.status = 'pending') AS pending,
+               count(*) FILTER (WHERE r.status = 'processing') AS processing,
+               count(*) FILTER (WHERE r.status = 'failed') AS failed,
+               count(*) FILTER (WHERE r.status <> 'failed' AND r.have_model IS NOT NULL
+                                  AND (r.have_model <> p.model_id OR r.have_version <> p.version)) AS stale,
+               min(r.changed_at) FILTER (WHERE r.status IN ('pending', 'processing')) AS oldest
+        INTO c
+        FROM @extschema@.steadytext_pipeline_rows AS r WHERE r.pipeline_id = p.pipeline_id;
+        total := c.known;
+        IF p.scan_done_at IS NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_class AS k WHERE k.oid = p.source_table) THEN
+            -- the first backfill has not seen every row yet: count them
+            BEGIN
+                EXECUTE format('SELECT count(*) FROM %s', p.source_table) INTO total;
+            EXCEPTION WHEN OTHERS THEN
+                total := greatest(c.known, (SELECT k.reltuples::bigint FROM pg_catalog.pg_class AS k WHERE k.oid = p.source_table));
+            END;
+            total := greatest(total, c.known);
+        END IF;
+        name := p.name;
+        source := p.source_table::text;
+        input := p.input;
+        destination := p.dest_table::text || '.' || quote_ident(p.dest_column);
+        function_name := p.function_name;
+        model_id := p.model_id;
+        priority := p.priority;
+        paused := p.paused;
+        "rows" := total;
+        done := c.done;
+        pending := c.pending + greatest(0, total - c.known);
+        processing := c.processing;
+        failed := c.failed;
+        stale := c.stale;
+        coverage := CASE WHEN total = 0 THEN 100.0 ELSE round((100.0 * c.done / total)::numeric, 2)::double precision END;
+        lag_seconds := CASE WHEN c.oldest IS NOT NULL THEN extract(epoch FROM clock_timestamp() - c.oldest)::double precision
+                            WHEN total > c.known THEN extract(epoch FROM clock_timestamp() - p.scan_started_at)::double precision END;
+        throughput := coalesce((SELECT sum(g.rows) FROM @extschema@.steadytext_pipeline_progress AS g
+                                WHERE g.pipeline_id = p.pipeline_id AND g.at > now() - interval '60 seconds'), 0) / 60.0;
+        backfilling := p.scanning;
+        models := coalesce((SELECT jsonb_object_agg(m.have_model, m.n) FROM
+                               (SELECT r.have_model, count(*) AS n FROM @extschema@.steadytext_pipeline_rows AS r
+                                WHERE r.pipeline_id = p.pipeline_id AND r.have_model IS NOT NULL GROUP BY r.have_model) AS m),
+                           '{}'::jsonb);
+        last_error := CASE WHEN p.blocked THEN p.last_error
+                           WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class AS k WHERE k.oid = p.source_table)
+                           THEN 'the source table was dropped: drop the pipeline' ELSE p.last_error END;
+        created_at := p.created_at;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
+
+-- 42704 unless `name` (NULL: any) is a pipeline the caller may see
+-- (SECURITY DEFINER).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_change_check(name text, caller name DEFAULT current_user)
+RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF name IS NOT NULL THEN
+        PERFORM @extschema@._steadytext_pipeline_get('steadytext_pipeline_status', name, @extschema@._steadytext_caller(caller));
+    END IF;
+    RETURN true;
+END;
+$$;
+
+-- One row per pipeline the caller may see (all, or the one named); columns
+-- in docs/pipelines.md. 42704 for an unknown name.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_pipeline_status(name TEXT DEFAULT NULL)
+RETURNS TABLE(name text, source text, input text, destination text, function_name text, model_id text,
+              priority integer, paused boolean, "rows" bigint, done bigint, pending bigint, processing bigint,
+              failed bigint, stale bigint, coverage double precision, lag_seconds double precision,
+              throughput double precision, backfilling boolean, models jsonb, last_error text,
+              created_at timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.* FROM @extschema@._steadytext_pipeline_change_check($1) AS c,
+                    @extschema@._steadytext_pipeline_report($1) AS r
+$$;
+
+-- steadytext_pipeline_failures for `caller` (SECURITY DEFINER).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_failed(name text, caller name DEFAULT current_user)
+RETURNS TABLE(pipeline text, row_key jsonb, error text, attempts integer, failed_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    who constant name := @extschema@._steadytext_caller(caller);
+BEGIN
+    IF name IS NOT NULL THEN
+        PERFORM @extschema@._steadytext_pipeline_get('steadytext_pipeline_failures', name, who);
+    END IF;
+    RETURN QUERY
+    SELECT p.name, r.row_key, r.error, r.attempts, r.done_at
+    FROM @extschema@.steadytext_pipeline_rows AS r
+    JOIN @extschema@.steadytext_pipelines AS p ON p.pipeline_id = r.pipeline_id
+    WHERE r.status = 'failed' AND (_steadytext_pipeline_failed.name IS NULL OR p.name = _steadytext_pipeline_failed.name)
+      AND (p.owner_role = who OR @extschema@._steadytext_sees_all(who))
+    ORDER BY r.done_at DESC, p.name, r.row_key;
+END;
+$$;
+
+-- The failed rows of the pipelines the caller may see (or of the one
+-- named), newest first, with their errors.
+CREATE OR REPLACE FUNCTION @extschema@.steadytext_pipeline_failures(name TEXT DEFAULT NULL)
+RETURNS TABLE(pipeline text, row_key jsonb, error text, attempts integer, failed_at timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@._steadytext_pipeline_failed(name)
+$$;
+
+
+-- ===========================================================================
+-- The worker's side (steadytext_worker; SECURITY DEFINER)
+-- ===========================================================================
+
+-- One step of pipeline `id`'s scan over its source in key order (the
+-- backfill, a rerun after a change of model or parameters, the sweep): the
+-- next `chunk` rows get a pending row each unless their value is current
+-- (same input, model and version). Reads the source without locks; never
+-- waits on a session for more than 100 ms (a row a session is marking right
+-- now is that session's to mark). Returns false once past the last row.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_scan(id integer, chunk integer)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '100ms'
+AS $$
+DECLARE
+    p @extschema@.steadytext_pipelines;
+    keys jsonb[];
+    hashes text[];
+    k jsonb;
+BEGIN
+    SELECT * INTO p FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = id FOR NO KEY UPDATE SKIP LOCKED;
+    IF NOT FOUND OR NOT p.scanning THEN
+        RETURN false;  -- another worker's step runs (or a change is being made): next time
+    END IF;
+    EXECUTE format('SELECT array_agg(s.row_key ORDER BY s.n), array_agg(s.input_hash ORDER BY s.n)
+                    FROM %s._stxp_%s_scan($1, $2) WITH ORDINALITY AS s(row_key, input_hash, n)', '@extschema@', id)
+        INTO keys, hashes USING p.scan_after, chunk;
+    -- rows whose value is not current any more
+    WITH s AS (SELECT * FROM unnest(keys, hashes) AS u(k, h)),
+         stale AS (SELECT r.row_key FROM @extschema@.steadytext_pipeline_rows AS r JOIN s ON r.row_key = s.k
+                   WHERE r.pipeline_id = id AND r.status = 'done'
+                     AND (r.have_hash IS DISTINCT FROM s.h OR r.have_model IS DISTINCT FROM p.model_id
+                          OR r.have_version IS DISTINCT FROM p.version)
+                   FOR UPDATE OF r SKIP LOCKED)
+    UPDATE @extschema@.steadytext_pipeline_rows AS r SET status = 'pending', changed_at = now(), run_at = now()
+    FROM stale WHERE r.pipeline_id = id AND r.row_key = stale.row_key;
+    -- rows it has not seen
+    BEGIN
+        INSERT INTO @extschema@.steadytext_pipeline_rows (pipeline_id, row_key)
+        SELECT id, s.k FROM unnest(keys) AS s(k)
+        WHERE NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_pipeline_rows AS r WHERE r.pipeline_id = id AND r.row_key = s.k)
+        ON CONFLICT DO NOTHING;
+    EXCEPTION WHEN lock_not_available THEN
+        -- a session inserting one of them has not committed: the others one by one
+        FOREACH k IN ARRAY keys LOOP
+            BEGIN
+                INSERT INTO @extschema@.steadytext_pipeline_rows (pipeline_id, row_key) VALUES (id, k) ON CONFLICT DO NOTHING;
+            EXCEPTION WHEN lock_not_available THEN
+                NULL;
+            END;
+        END LOOP;
+    END;
+    IF coalesce(cardinality(keys), 0) < chunk THEN
+        UPDATE @extschema@.steadytext_pipelines AS x SET scanning = false, scan_after = NULL, scan_done_at = now()
+        WHERE x.pipeline_id = id;
+        RETURN false;
+    END IF;
+    UPDATE @extschema@.steadytext_pipelines AS x SET scan_after = keys[cardinality(keys)] WHERE x.pipeline_id = id;
+    RETURN true;
+END;
+$$;
+
+-- A batch of one pipeline's pending rows for worker `worker_id` (columns in
+-- docs/pipelines.md), at most `max_rows` (and the pipeline's batch_size),
+-- marked 'processing' under a new claim. Pipelines by priority, then the
+-- oldest pending change; one is passed over while a queue job of a served
+-- function with at least its priority waits (interactive work first), while
+-- paused or blocked, and unless the worker's model for its role (`models`:
+-- {role: model id}) is the one the pipeline's values come from. A pipeline
+-- whose role's published model changed recomputes in the background.
+-- Advances the scan (backfill, rerun, sweep) when few rows are pending.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_claim(worker_id text, max_rows integer, models jsonb,
+                                                                 served text[] DEFAULT NULL)
+RETURNS TABLE(pipeline_id integer, name text, function_name text, parameters jsonb, model_id text, dimensions integer,
+              row_key jsonb, claim bigint, input text, input_hash text, cached text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    p @extschema@.steadytext_pipelines;
+    role text;
+    current_model text;
+    chunk integer;
+    keys jsonb[];
+    claims bigint[];
+    n integer;
+BEGIN
+    FOR p IN
+        SELECT x.* FROM @extschema@.steadytext_pipelines AS x
+        WHERE NOT x.paused AND NOT x.blocked
+          AND (served IS NULL OR x.function_name = ANY (served))
+          AND (x.scanning
+               OR (x.sweep_interval IS NOT NULL AND x.scan_done_at < now() - x.sweep_interval)
+               OR x.model_id IS DISTINCT FROM @extschema@._steadytext_model_id(@extschema@._steadytext_model_role(x.function_name))
+               OR EXISTS (SELECT 1 FROM @extschema@.steadytext_pipeline_rows AS r
+                          WHERE r.pipeline_id = x.pipeline_id AND r.status = 'pending' AND r.run_at <= now()))
+          AND NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_queue AS q
+                          WHERE q.status = 'pending' AND q.priority >= x.priority AND q.run_at <= now()
+                            AND (served IS NULL OR q.function_name = ANY (served)))
+          AND EXISTS (SELECT 1 FROM pg_catalog.pg_class AS k WHERE k.oid = x.source_table)
+        ORDER BY x.priority DESC,
+                 (SELECT min(r.changed_at) FROM @extschema@.steadytext_pipeline_rows AS r
+                  WHERE r.pipeline_id = x.pipeline_id AND r.status = 'pending') NULLS LAST,
+                 x.pipeline_id
+    LOOP
+        role := @extschema@._steadytext_model_role(p.function_name);
+        current_model := @extschema@._steadytext_model_id(role);
+        CONTINUE WHEN models ->> role IS DISTINCT FROM current_model;
+        IF p.model_id IS DISTINCT FROM current_model THEN
+            -- the model changed: every value is recomputed in the background
+            UPDATE @extschema@.steadytext_pipelines AS x
+            SET model_id = current_model, scanning = true, scan_after = NULL, scan_started_at = now(), last_error = NULL
+            WHERE x.pipeline_id = p.pipeline_id AND x.model_id = p.model_id
+              AND x.pipeline_id IN (SELECT y.pipeline_id FROM @extschema@.steadytext_pipelines AS y
+                                    WHERE y.pipeline_id = p.pipeline_id FOR NO KEY UPDATE SKIP LOCKED);
+            CONTINUE WHEN NOT FOUND;
+            p.model_id := current_model;
+            p.scanning := true;
+        END IF;
+        IF NOT p.scanning AND p.sweep_interval IS NOT NULL AND p.scan_done_at < now() - p.sweep_interval THEN
+            UPDATE @extschema@.steadytext_pipelines AS x SET scanning = true, scan_after = NULL, scan_started_at = now()
+            WHERE x.pipeline_id = p.pipeline_id AND NOT x.scanning
+              AND x.pipeline_id IN (SELECT y.pipeline_id FROM @extschema@.steadytext_pipelines AS y
+                                    WHERE y.pipeline_id = p.pipeline_id FOR NO KEY UPDATE SKIP LOCKED);
+            p.scanning := FOUND;
+        END IF;
+        IF p.scanning THEN
+            chunk := greatest(4 * p.batch_size, 1000);
+            -- keep about a chunk pending ahead of the workers
+            IF (SELECT count(*) FROM (SELECT 1 FROM @extschema@.steadytext_pipeline_rows AS r
+                                      WHERE r.pipeline_id = p.pipeline_id AND r.status = 'pending' LIMIT chunk) AS c) < chunk THEN
+                PERFORM @extschema@._steadytext_pipeline_scan(p.pipeline_id, chunk);
+            END IF;
+        END IF;
+        WITH c AS (SELECT r.row_key FROM @extschema@.steadytext_pipeline_rows AS r
+                   WHERE r.pipeline_id = p.pipeline_id AND r.status = 'pending' AND r.run_at <= now()
+                   ORDER BY r.changed_at
+                   LIMIT least(max_rows, p.batch_size)
+                   FOR UPDATE OF r SKIP LOCKED),
+             u AS (UPDATE @extschema@.steadytext_pipeline_rows AS r
+                   SET status = 'processing', claim = r.claim + 1, worker_id = _steadytext_pipeline_claim.worker_id
+                   FROM c WHERE r.pipeline_id = p.pipeline_id AND r.row_key = c.row_key
+                   RETURNING r.row_key, r.claim, r.changed_at)
+        SELECT array_agg(u.row_key ORDER BY u.changed_at), array_agg(u.claim ORDER BY u.changed_at) INTO keys, claims FROM u;
+        CONTINUE WHEN keys IS NULL;
+        -- the inputs, read with the creator's rights
+        RETURN QUERY EXECUTE format($q$
+            WITH i AS (SELECT u.k, u.c, u.n, s.input FROM unnest($1::jsonb[], $2::bigint[]) WITH ORDINALITY AS u(k, c, n)
+                       LEFT JOIN %s._stxp_%s_read($1) AS s ON s.row_key = u.k),
+                 ck AS (SELECT i.*, CASE WHEN $3 AND i.input IS NOT NULL
+                                         THEN (@extschema@._steadytext_request_key($4, $5 || jsonb_build_object($6, i.input), $7)).cache_key
+                                    END AS cache_key
+                        FROM i)
+            SELECT $8::integer, $9::text, $4::text, $5::jsonb, $10::text, $11::integer, ck.k, ck.c, ck.input, md5(ck.input),
+                   (SELECT e.result FROM @extschema@.steadytext_cache AS e WHERE e.cache_key = ck.cache_key)
+            FROM ck ORDER BY ck.n$q$, '@extschema@', p.pipeline_id)
+        USING keys, claims, p.use_cache, p.function_name, p.parameters,
+              @extschema@._steadytext_pipeline_input(p.function_name), p.owner_role, p.pipeline_id, p.name,
+              p.model_id, p.dimensions;
+        IF p.use_cache THEN
+            -- where each result goes in the cache
+            EXECUTE format($q$
+                UPDATE @extschema@.steadytext_pipeline_rows AS r
+                SET cache_key = (@extschema@._steadytext_request_key($3, $4 || jsonb_build_object($5, s.input), $6)).cache_key
+                FROM %s._stxp_%s_read($2) AS s
+                WHERE r.pipeline_id = $1 AND r.row_key = s.row_key AND s.input IS NOT NULL$q$, '@extschema@', p.pipeline_id)
+            USING p.pipeline_id, keys, p.function_name, p.parameters, @extschema@._steadytext_pipeline_input(p.function_name),
+                  p.owner_role;
+        END IF;
+        RETURN;
+    END LOOP;
+END;
+$$;
+
+-- The results of a batch (arrays in the claim's order): writes each into
+-- the destination with the creator's rights and records the outcome; only
+-- rows still under this claim are written. Returns how many rows ended
+-- 'written', 'stale' (the input changed: pending again), 'busy' (a session
+-- holds the row: pending again in a second), 'failed' (errors[i], or a
+-- constraint or trigger of the destination), 'lost' (no longer this claim).
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_write(pipeline_id integer, worker_id text, model_id text,
+                                                                 row_keys jsonb[], claims bigint[], input_hashes text[],
+                                                                 results text[], errors text[])
+RETURNS TABLE(outcome text, "rows" bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    id constant integer := _steadytext_pipeline_write.pipeline_id;
+    p @extschema@.steadytext_pipelines;
+    mine_k jsonb[];
+    mine_v text[];
+    mine_h text[];
+    fail_k jsonb[];
+    fail_e text[];
+    out_k jsonb[];
+    out_o text[];
+    out_e text[];
+    dims integer;
+BEGIN
+    SELECT * INTO p FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = id;
+    -- this claim's rows, locked (a row a session is marking right now is not)
+    WITH u AS (SELECT * FROM unnest(row_keys, claims, input_hashes, results, errors) AS u(k, c, h, v, e)),
+         mine AS (SELECT u.* FROM u JOIN @extschema@.steadytext_pipeline_rows AS r
+                    ON r.pipeline_id = id AND r.row_key = u.k AND r.claim = u.c AND r.status = 'processing'
+                   AND r.worker_id = _steadytext_pipeline_write.worker_id
+                  FOR UPDATE OF r SKIP LOCKED)
+    SELECT array_agg(mine.k) FILTER (WHERE mine.e IS NULL), array_agg(mine.v) FILTER (WHERE mine.e IS NULL),
+           array_agg(mine.h) FILTER (WHERE mine.e IS NULL),
+           array_agg(mine.k) FILTER (WHERE mine.e IS NOT NULL), array_agg(mine.e) FILTER (WHERE mine.e IS NOT NULL)
+    INTO mine_k, mine_v, mine_h, fail_k, fail_e FROM mine;
+    IF p.pipeline_id IS NOT NULL AND mine_k IS NOT NULL THEN
+        EXECUTE format('SELECT array_agg(w.row_key), array_agg(w.outcome), array_agg(w.error) FROM %s._stxp_%s_write($1, $2, $3) AS w',
+                       '@extschema@', id)
+            INTO out_k, out_o, out_e USING mine_k, mine_h, mine_v;
+        IF p.function_name = 'embed'
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_config AS c WHERE c.key = 'dimensions.' || model_id) THEN
+            dims := (SELECT cardinality(string_to_array(v, ',')) FROM unnest(mine_v) AS v WHERE v IS NOT NULL LIMIT 1);
+            IF dims IS NOT NULL THEN
+                INSERT INTO @extschema@.steadytext_config (key, value) VALUES ('dimensions.' || model_id, to_jsonb(dims))
+                ON CONFLICT (key) DO NOTHING;
+            END IF;
+        END IF;
+    END IF;
+    out_k := coalesce(fail_k, '{}') || coalesce(out_k, '{}');
+    out_o := array_fill('failed'::text, ARRAY[coalesce(cardinality(fail_k), 0)]) || coalesce(out_o, '{}');
+    out_e := coalesce(fail_e, '{}') || coalesce(out_e, '{}');
+    WITH o AS (SELECT o.k, o.o, o.e, h.h, h.v FROM unnest(out_k, out_o, out_e) AS o(k, o, e)
+               JOIN unnest(row_keys, input_hashes, results) AS h(k, h, v) ON h.k = o.k),
+         gone AS (DELETE FROM @extschema@.steadytext_pipeline_rows AS r USING o
+                  WHERE r.pipeline_id = id AND r.row_key = o.k AND o.o = 'missing'),
+         cached AS (INSERT INTO @extschema@.steadytext_cache (cache_key, function_name, model_id, parameters, result)
+                    SELECT r.cache_key, p.function_name, _steadytext_pipeline_write.model_id, p.parameters, o.v
+                    FROM o JOIN @extschema@.steadytext_pipeline_rows AS r ON r.pipeline_id = id AND r.row_key = o.k
+                    WHERE p.use_cache AND o.o = 'written' AND r.cache_key IS NOT NULL AND o.v IS NOT NULL
+                    ON CONFLICT (cache_key) DO NOTHING)
+    UPDATE @extschema@.steadytext_pipeline_rows AS r SET
+        status = CASE o.o WHEN 'written' THEN 'done' WHEN 'failed' THEN 'failed' ELSE 'pending' END,
+        worker_id = NULL,
+        have_hash = CASE WHEN o.o = 'written' THEN o.h ELSE r.have_hash END,
+        have_model = CASE WHEN o.o = 'written' THEN _steadytext_pipeline_write.model_id ELSE r.have_model END,
+        have_version = CASE WHEN o.o = 'written' THEN p.version ELSE r.have_version END,
+        done_at = CASE WHEN o.o IN ('written', 'failed') THEN now() ELSE r.done_at END,
+        error = CASE WHEN o.o = 'failed' THEN o.e END,
+        attempts = CASE WHEN o.o = 'failed' THEN r.attempts + 1 WHEN o.o = 'written' THEN 0 ELSE r.attempts END,
+        run_at = CASE WHEN o.o = 'busy' THEN now() + interval '1 second' ELSE now() END,
+        changed_at = CASE WHEN o.o = 'stale' THEN now() ELSE r.changed_at END
+    FROM o
+    WHERE r.pipeline_id = id AND r.row_key = o.k AND o.o <> 'missing';
+    IF 'written' = ANY (out_o) THEN
+        INSERT INTO @extschema@.steadytext_pipeline_progress (pipeline_id, rows)
+        VALUES (id, (SELECT count(*) FROM unnest(out_o) AS o WHERE o = 'written'));
+        IF random() < 0.02 THEN
+            DELETE FROM @extschema@.steadytext_pipeline_progress AS g WHERE g.at < now() - interval '10 minutes';
+        END IF;
+    END IF;
+    -- 'lost': sent, but no longer this claim (or the source row is gone)
+    RETURN QUERY
+    SELECT x.o, CASE WHEN x.o = 'lost'
+                     THEN coalesce(cardinality(row_keys), 0) - cardinality(out_k)
+                          + (SELECT count(*) FROM unnest(out_o) AS y WHERE y = 'missing')
+                     ELSE (SELECT count(*) FROM unnest(out_o) AS y WHERE y = x.o) END
+    FROM unnest(ARRAY['written', 'stale', 'busy', 'failed', 'lost']) AS x(o);
+END;
+$$;
+
+-- A batch the worker gives back whole (the engine failed, the worker
+-- stops): its rows pending again after `retry_in_seconds`; an error counts
+-- an attempt (the fifth fails the rows with it), NULL counts none.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_release(pipeline_id integer, worker_id text, row_keys jsonb[],
+                                                                   claims bigint[], error text,
+                                                                   retry_in_seconds double precision)
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH u AS (SELECT * FROM unnest(row_keys, claims) AS u(k, c)),
+         mine AS (SELECT r.row_key FROM @extschema@.steadytext_pipeline_rows AS r JOIN u ON r.row_key = u.k AND r.claim = u.c
+                  WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.status = 'processing'
+                    AND r.worker_id = _steadytext_pipeline_release.worker_id
+                  FOR UPDATE OF r SKIP LOCKED),
+         done AS (UPDATE @extschema@.steadytext_pipeline_rows AS r SET
+                      attempts = r.attempts + CASE WHEN error IS NULL THEN 0 ELSE 1 END,
+                      status = CASE WHEN error IS NOT NULL AND r.attempts + 1 >= 5 THEN 'failed' ELSE 'pending' END,
+                      error = coalesce(error, r.error),
+                      done_at = CASE WHEN error IS NOT NULL AND r.attempts + 1 >= 5 THEN now() ELSE r.done_at END,
+                      worker_id = NULL,
+                      run_at = now() + make_interval(secs => greatest(coalesce(retry_in_seconds, 0), 0))
+                  FROM mine WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.row_key = mine.row_key
+                  RETURNING 1)
+    SELECT count(*) FROM done
+$$;
+
+-- The pipeline cannot run on this worker's model (its vectors do not fit
+-- the destination): the batch goes back to pending, and the pipeline stops
+-- with `error` as last_error until steadytext_pipeline_resume (or a drop).
+-- The destination keeps its values.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_refuse(pipeline_id integer, worker_id text, row_keys jsonb[],
+                                                                  claims bigint[], error text)
+RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@._steadytext_pipeline_release(pipeline_id, worker_id, row_keys, claims, NULL, 0);
+    UPDATE @extschema@.steadytext_pipelines AS x SET blocked = true, last_error = error
+    WHERE x.pipeline_id = _steadytext_pipeline_refuse.pipeline_id;
+$$;
+
+-- Rows held by workers that are gone (stopped, dead, past their heartbeat
+-- timeout, or unknown) back to pending; returns how many.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_reclaim()
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH lost AS (SELECT r.pipeline_id, r.row_key FROM @extschema@.steadytext_pipeline_rows AS r
+                  LEFT JOIN @extschema@.steadytext_workers AS w ON w.worker_id = r.worker_id
+                  WHERE r.status = 'processing'
+                    AND (w.worker_id IS NULL OR w.status IN ('stopped', 'dead')
+                         OR @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, now()))
+                  FOR UPDATE OF r SKIP LOCKED),
+         back AS (UPDATE @extschema@.steadytext_pipeline_rows AS r SET status = 'pending', worker_id = NULL, run_at = now()
+                  FROM lost WHERE r.pipeline_id = lost.pipeline_id AND r.row_key = lost.row_key
+                  RETURNING 1)
+    SELECT count(*) FROM back
+$$;

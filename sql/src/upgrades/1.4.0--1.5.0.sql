@@ -1,0 +1,7 @@
+-- Upgrade 1.4.0 -> 1.5.0, hand-written part: what the repeatable source files
+-- cannot do by running again. test/sql/upgrade.test.ts proves the result
+-- equals a fresh 1.5.0 install, from every released version.
+--
+-- 1.5.0 brings pipelines (docs/pipelines.md). Their tables are made by
+-- sql/src/46-pipeline-tables.sql (CREATE ... IF NOT EXISTS), which runs on
+-- every install and upgrade; nothing else changes shape.
