@@ -287,7 +287,7 @@ export function buildReport(input: Input) {
     const tGw = target(`backfill (${size}): pipeline rows/s ≥ 1.5x graphile-worker batch jobs`, '≥ 1.5x', vsGw, (v) => v >= 1.5);
     const tWal = target(`backfill (${size}): pipeline WAL bytes/row ≤ 1.5x bare UPDATE`, '≤ 1.5x', walVsBare, (v) => v <= 1.5);
     rows.push([
-      `backfill, rows/s (${size}; one worker × ${b.concurrency}, bare UPDATE in ${b.bareSessions} sessions)`,
+      `backfill, rows/s (${size}; one worker × ${b.concurrency}, bare UPDATE in ${b.bareSessions} session${b.bareSessions > 1 ? 's' : ''})`,
       `pipeline ${rps(pipe)}; spec pattern ${rps(pat)}; bare UPDATE ${rps(bare)}`,
       `batch jobs, batched mode: ${rps(gwr)}`,
       '',

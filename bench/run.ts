@@ -10,7 +10,8 @@
 // BENCH_ENGINE_TRACE=1 records where the engine
 // scenario's time goes (bench/lib/engineTrace.ts).
 // Backfill (bench/scenarios/backfill.ts): BENCH_BACKFILL_ROWS (source rows),
-// BENCH_BACKFILL_BATCH (rows per batch, every system), BENCH_BACKFILL_PARTS
+// BENCH_BACKFILL_BATCH (rows per batch, every system), BENCH_BACKFILL_BARE_SESSIONS
+// (the bare UPDATE's sessions, default 1), BENCH_BACKFILL_PARTS
 // (bare,pipeline,pattern,graphile,lag,tiny: the parts to run, for iteration).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -72,6 +73,7 @@ const minSeconds = envNumber('BENCH_MIN_SECONDS', 0.1) ?? (quick ? 2 : 5);
 const widths = process.env.BENCH_WIDTHS?.split(',').map(Number) ?? [1, 4, 16];
 const backfillRows = envNumber('BENCH_BACKFILL_ROWS', 100) ?? (quick ? 100_000 : 1_000_000);
 const backfillBatch = envNumber('BENCH_BACKFILL_BATCH', 1) ?? 100;
+const backfillBareSessions = envNumber('BENCH_BACKFILL_BARE_SESSIONS', 1) ?? 1;
 const BACKFILL_PARTS = [...BACKFILL_SYSTEMS, 'lag', 'tiny'] as const;
 const backfillParts = (process.env.BENCH_BACKFILL_PARTS ?? BACKFILL_PARTS.join(',')).split(',').map((x) => x.trim());
 for (const p of backfillParts) {
@@ -216,6 +218,7 @@ try {
         dimensions: SIZES.backfillDimensions,
         batchSize: SIZES.backfillBatch,
         concurrency: SIZES.concurrency,
+        bareSessions: backfillBareSessions,
         capSeconds: SIZES.backfillCapSeconds,
         patternCapSeconds: SIZES.backfillPatternCapSeconds,
         lagSamples: SIZES.backfillLagSamples,

@@ -110,7 +110,7 @@ export interface BackfillResult {
   /** One worker process for each queue-based system, with this concurrency. */
   concurrency: number;
   destinationType: 'real[]';
-  /** The bare UPDATE's sessions (= concurrency). */
+  /** The bare UPDATE's sessions. */
   bareSessions: number;
   capSeconds: number;
   patternCapSeconds: number;
@@ -124,6 +124,8 @@ export interface BackfillOptions {
   dimensions: number;
   batchSize: number;
   concurrency: number;
+  /** Sessions of the bare UPDATE (default 1). */
+  bareSessions: number;
   /** A system still writing after this many seconds is stopped (rate = rows written / elapsed). */
   capSeconds: number;
   /** The same for the spec's pattern, which is far slower (its queue row carries each 20 kB result). */
@@ -145,7 +147,7 @@ export interface Databases {
 }
 
 const HOW: Record<BackfillSystem, string> = {
-  bare: 'UPDATE documents SET embedding = u.v::real[] FROM unnest($1::bigint[], $2::text[]) u(id, v) WHERE d.id = u.id, batch-size rows a statement, as many sessions as the workers\' concurrency',
+  bare: 'UPDATE documents SET embedding = u.v::real[] FROM unnest($1::bigint[], $2::text[]) u(id, v) WHERE d.id = u.id, batch-size rows a statement (one session unless BENCH_BACKFILL_BARE_SESSIONS says more)',
   pipeline: "steadytext_pipeline_create('backfill', 'documents', 'content', 'embedding', 'embed', '{}', 0, false, batch size); one worker",
   pattern:
     'INSERT INTO embedding_requests SELECT id, steadytext_embed_async(content, use_cache => false) FROM documents WHERE embedding IS NULL (batch-size rows a transaction) beside a loop of process_completed_embeddings() (UPDATE documents SET embedding = steadytext_get_async_result(request_id) over completed queue rows); one worker',
@@ -225,9 +227,8 @@ async function workerRunning(db: pg.Client, proc: Proc): Promise<void> {
 
 /**
  * The physical limit: batch-size rows a statement, the no-op engine's vector
- * precomputed, `sessions` sessions taking the next batch in turn (the
- * worker's concurrency: parallel commits overlap their WAL flushes, as the
- * queue-based systems' do).
+ * precomputed, one session (BENCH_BACKFILL_BARE_SESSIONS: several, taking the
+ * next batch in turn; their commits overlap their WAL flushes).
  */
 async function bare(url: string, db: pg.Client, o: BackfillOptions, sessions: number, progress: Progress) {
   const literal = arrayLiteral(benchVector(o.dimensions));
@@ -452,7 +453,12 @@ async function tinyModel(url: string, o: BackfillOptions, progress: Progress, sa
   const proc = st.spawn({
     concurrency: o.concurrency,
     engineModule: null,
-    env: { STEADYTEXT_MODELS: 'tiny', STEADYTEXT_ENGINE_PARALLEL: String(parallel), STEADYTEXT_WORKER_LOG_LEVEL: 'info' },
+    env: {
+      STEADYTEXT_MODELS: 'tiny',
+      STEADYTEXT_ENGINE_PARALLEL: String(parallel),
+      STEADYTEXT_WORKER_PIPELINE_BATCH_SIZE: String(o.tinyBatchSize),
+      STEADYTEXT_WORKER_LOG_LEVEL: 'info',
+    },
   });
   const B = o.tinyBatchSize;
   const runs: TinyRun[] = [];
@@ -523,12 +529,13 @@ export async function backfillScenario(dbs: Databases, o: BackfillOptions, progr
     batchSize: o.batchSize,
     concurrency: o.concurrency,
     destinationType: 'real[]',
-    bareSessions: o.concurrency,
+    bareSessions: o.bareSessions,
     capSeconds: o.capSeconds,
     patternCapSeconds: o.patternCapSeconds,
     runs: [],
   };
-  const engineEnv = { BENCH_EMBED_DIMENSIONS: String(o.dimensions) };
+  // the worker's own cap on a pipeline batch (STEADYTEXT_WORKER_PIPELINE_BATCH_SIZE, default 32) set to the batch size
+  const engineEnv = { BENCH_EMBED_DIMENSIONS: String(o.dimensions), STEADYTEXT_WORKER_PIPELINE_BATCH_SIZE: String(o.batchSize) };
   for (const system of o.systems) {
     const name = `bench_backfill_${system}`;
     const url = await dbs.create(name);
@@ -550,7 +557,7 @@ export async function backfillScenario(dbs: Databases, o: BackfillOptions, progr
       }
       const r =
         system === 'bare'
-          ? await bare(url, db, o, o.concurrency, progress)
+          ? await bare(url, db, o, o.bareSessions, progress)
           : system === 'pipeline'
             ? await pipeline(db, o, proc!, progress)
             : system === 'pattern'
