@@ -266,7 +266,11 @@ export function buildReport(input: Input) {
   // UPDATE (the physical limit), ≥ 5x the spec's pattern, ≥ 1.5x graphile-worker
   // batch jobs; WAL bytes per row ≤ 1.5x the bare UPDATE's; tiny model:
   // pipeline rows/s ≥ 0.9x a direct engine loop (paired). Sync lag: no target.
+  const mdTable = (h: string[], rs: string[][]) =>
+    [`| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`, ...rs.map((x) => `| ${x.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`)].join('\n');
   const backfillRows: string[][] = [];
+  const backfillCpuRows: string[][] = [];
+  const backfillTraces: string[] = [];
   if (r.backfill) {
     const b = r.backfill;
     const run = (s: string) => b.runs.find((x) => x.system === s);
@@ -319,6 +323,23 @@ export function buildReport(input: Input) {
       [`pipeline rows/s / graphile-worker ${input.machine.versions?.graphileWorker ?? ''} batch jobs, batched mode`, `${fmt(vsGw, 2)}x (${rps(pipe)} vs ${rps(gwr)})`, '≥ 1.5x', verdictText(tGw), miss.graphile],
       [`pipeline WAL bytes per row / bare UPDATE's`, `${fmt(walVsBare, 2)}x (${wal(pipe)} vs ${wal(bare)} bytes)`, '≤ 1.5x', verdictText(tWal), miss.wal],
     );
+    const NAMES = { bare: 'bare UPDATE', pipeline: 'pipeline', pattern: "spec's pattern", graphile: 'graphile-worker batch jobs' } as const;
+    for (const x of b.runs) {
+      backfillCpuRows.push([
+        NAMES[x.system],
+        `${fmt(x.rowsPerSecond)}${capped(x)}`,
+        `${fmt(x.seconds, 1)} s`,
+        wal(x),
+        `${fmt(x.cpuMsPer1kRows.postgres)} / ${x.system === 'bare' ? '–' : fmt(x.cpuMsPer1kRows.worker)} / ${fmt(x.cpuMsPer1kRows.bench)}`,
+        `${fmt(x.machineBusy * 100)}%`,
+      ]);
+      if (x.statements) {
+        backfillTraces.push(
+          `${NAMES[x.system]} (pg_stat_statements, track = all: a statement inside a function counts again in its caller):\n\n` +
+            mdTable(['statement', 'calls', 'server ms', 'rows', 'µs per row backfilled'], x.statements.map((q) => ['`' + q.query.replaceAll('`', "'") + '`', fmt(q.calls), fmt(q.totalMs), fmt(q.rows), fmt(q.usPerRow, 1)])),
+        );
+      }
+    }
     if (b.tiny) {
       const t = b.tiny;
       ratios.backfill_tiny_vs_direct = t.ratio.median;
@@ -425,14 +446,14 @@ export function buildReport(input: Input) {
   const tt = new Table({ head: traceHead });
   for (const row of traceRows) tt.push(row);
   const backfillHead = ['backfill figure', 'measured', 'target', 'verdict', 'what a miss means'];
+  const backfillCpuHead = ['backfill run', 'rows/s', 'wall', 'WAL bytes/row', 'CPU ms per 1,000 rows: PostgreSQL / worker / bench', 'machine busy'];
   const tb = new Table({ head: backfillHead, wordWrap: true, colWidths: [34, 30, 9, 11, 46] });
   for (const row of backfillRows) tb.push(row);
   const table = [header, t.toString(), engineRows.length ? te.toString() : '', traceRows.length ? tt.toString() : '', backfillRows.length ? tb.toString() : '', ...notes]
     .filter(Boolean)
     .join('\n');
 
-  const md = (h: string[], rs: string[][]) =>
-    [`| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`, ...rs.map((x) => `| ${x.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`)].join('\n');
+  const md = mdTable;
   const markdown = [
     `Measured ${header}.`,
     '',
@@ -451,6 +472,12 @@ export function buildReport(input: Input) {
         '\n'
       : '',
     backfillRows.length ? 'Backfill (pipelines), each figure with its target and what a miss means:\n\n' + md(backfillHead, backfillRows) + '\n' : '',
+    backfillCpuRows.length
+      ? 'Backfill runs, where the time went (CPU from /proc: PostgreSQL = every server process; worker = the worker or graphile-worker process; bench = this process, which runs the bare UPDATE and the polling; machine busy: all cores, anyone\'s work):\n\n' +
+        md(backfillCpuHead, backfillCpuRows) +
+        '\n'
+      : '',
+    ...backfillTraces.map((x) => x + '\n'),
     ...notes.map((n) => `${n}  `),
   ].join('\n');
   return { table, markdown, ratios, targets };

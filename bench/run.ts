@@ -12,7 +12,8 @@
 // Backfill (bench/scenarios/backfill.ts): BENCH_BACKFILL_ROWS (source rows),
 // BENCH_BACKFILL_BATCH (rows per batch, every system), BENCH_BACKFILL_BARE_SESSIONS
 // (the bare UPDATE's sessions, default 1), BENCH_BACKFILL_PARTS
-// (bare,pipeline,pattern,graphile,lag,tiny: the parts to run, for iteration).
+// (bare,pipeline,pattern,graphile,lag,tiny: the parts to run, for iteration);
+// BENCH_BACKFILL_TRACE=1 records each run's statements (pg_stat_statements).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem, platform, release } from 'node:os';
@@ -126,7 +127,7 @@ function versionOf(pkg: string): string {
 }
 const versions = { graphileWorker: versionOf('graphile-worker'), pgBoss: versionOf('pg-boss') };
 
-const server = await startBenchServer({ statStatements: process.env.BENCH_ENGINE_TRACE === '1' });
+const server = await startBenchServer({ statStatements: process.env.BENCH_ENGINE_TRACE === '1' || process.env.BENCH_BACKFILL_TRACE === '1' });
 say(`PostgreSQL ${server.version} (embedded), fsync=${server.settings.fsync}, synchronous_commit=${server.settings.synchronous_commit}; ${quick ? 'quick' : 'full'} run: ${picked.join(', ')}`);
 
 const results: BenchResults & { server?: ServerRun[] } = { enqueue: [], burndown: [], latency: [] };

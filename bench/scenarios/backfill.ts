@@ -43,6 +43,7 @@ import { spawnTs, type Proc } from '../lib/proc.ts';
 import { dist, now, round, sleep, type Dist } from '../lib/stats.ts';
 import { GRAPHILE_BACKFILL_RUNNER, steadytext } from '../lib/systems.ts';
 import { arrayLiteral, benchVector } from '../lib/vectors.ts';
+import { cpuSnapshot, cpuUsed, setPostmaster } from '../lib/engineTrace.ts';
 import type { Progress } from './queue.ts';
 
 export type BackfillSystem = 'bare' | 'pipeline' | 'pattern' | 'graphile';
@@ -68,6 +69,29 @@ export interface BackfillRun {
   capped: boolean;
   /** pattern: seconds the enqueue statements took (inside `seconds`, beside the processing loop). */
   enqueueSeconds?: number;
+  /**
+   * CPU ms per 1,000 rows written, from /proc: the bench server's PostgreSQL
+   * (every backend, the checkpointer and WAL writer), the worker process
+   * (all threads), this process; and the machine's busy share over the run
+   * (other work on a shared machine included).
+   */
+  cpuMsPer1kRows: { postgres: number; worker: number; bench: number };
+  machineBusy: number;
+  /** BENCH_BACKFILL_TRACE=1: the statements that took the server's time (pg_stat_statements, track = all). */
+  statements?: TracedStatement[];
+}
+
+/**
+ * One statement's share of a traced run. track = all: a statement run inside
+ * a function is counted on its own and again inside its caller's time.
+ */
+export interface TracedStatement {
+  query: string;
+  calls: number;
+  totalMs: number;
+  rows: number;
+  /** Server time per row backfilled, µs. */
+  usPerRow: number;
 }
 
 export interface SyncLag {
@@ -184,28 +208,64 @@ async function fillDocuments(db: pg.Client, rows: number, tag: string, progress?
 const written = async (db: pg.Client) =>
   Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM documents WHERE embedding IS NOT NULL')).rows[0].n);
 
-/** CHECKPOINT, then `f` timed, with the WAL it wrote (the whole server's: nothing else runs) and whether a checkpoint began inside. */
-async function timed(db: pg.Client, f: () => Promise<{ capped?: boolean; enqueueSeconds?: number } | void>) {
+/**
+ * CHECKPOINT, then `f` timed, with the WAL it wrote (the whole server's:
+ * nothing else runs), whether a checkpoint began inside, and the CPU the
+ * server, the worker (`workerPid`) and this process spent meanwhile.
+ */
+async function timed(db: pg.Client, workerPid: number | undefined, f: () => Promise<{ capped?: boolean; enqueueSeconds?: number } | void>) {
   await db.query('CHECKPOINT');
   const lsn = (await db.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l;
+  const before = cpuSnapshot(workerPid ?? process.pid);
   const t0 = now();
   const extra = (await f()) ?? {};
   const seconds = (now() - t0) / 1000;
+  const cpu = cpuUsed(before, cpuSnapshot(workerPid ?? process.pid));
   const r = await db.query<{ b: string; inside: boolean }>(
     'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::bigint AS b, (SELECT redo_lsn > $1::pg_lsn FROM pg_control_checkpoint()) AS inside',
     [lsn],
   );
-  return { seconds, walBytes: Number(r.rows[0].b), checkpointInside: r.rows[0].inside, ...extra };
+  const sum = (x: Record<string, number>) => Object.values(x).reduce((a, b) => a + b, 0);
+  return {
+    seconds,
+    walBytes: Number(r.rows[0].b),
+    checkpointInside: r.rows[0].inside,
+    cpu: { postgresS: cpu.postgresS, workerS: workerPid ? sum(cpu.worker) : 0, benchS: sum(cpu.bench), busy: cpu.machineBusyS / Math.max(cpu.machineBusyS + cpu.machineIdleS, 1e-9) },
+    ...extra,
+  };
+}
+
+const TRACE = process.env.BENCH_BACKFILL_TRACE === '1';
+
+/** Traced runs: pg_stat_statements in this database, nested statements counted too (sessions that connect from now on). */
+async function traceSetup(db: pg.Client, name: string): Promise<void> {
+  await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  await db.query(`ALTER DATABASE ${name} SET pg_stat_statements.track = 'all'`);
+}
+
+async function traceTake(db: pg.Client, rows: number): Promise<TracedStatement[]> {
+  const r = await db.query<{ query: string; calls: string; ms: number; rows: string }>(
+    `SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 200) AS query, calls, total_exec_time AS ms, rows
+     FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+     ORDER BY total_exec_time DESC LIMIT 15`,
+  );
+  return r.rows.map((x) => ({
+    query: x.query,
+    calls: Number(x.calls),
+    totalMs: round(x.ms, 1),
+    rows: Number(x.rows),
+    usPerRow: round((x.ms * 1000) / Math.max(rows, 1), 1),
+  }));
 }
 
 /** Waits until `ok()`, polling every `everyMs`; throws after `limitMs` or when `check()` throws. */
-async function until(ok: () => Promise<boolean>, what: string, limitMs: number, check: () => void = () => {}, everyMs = 50): Promise<boolean> {
+async function until(ok: () => Promise<boolean>, what: string, limitMs: number, check: () => void = () => {}, everyMs: () => number = () => 50): Promise<boolean> {
   const end = now() + limitMs;
   for (;;) {
     check();
     if (await ok()) return true;
     if (now() > end) return false;
-    await sleep(everyMs);
+    await sleep(everyMs());
   }
 }
 
@@ -235,7 +295,7 @@ async function bare(url: string, db: pg.Client, o: BackfillOptions, sessions: nu
   const sql = 'UPDATE documents AS d SET embedding = u.v::real[] FROM unnest($1::bigint[], $2::text[]) AS u(id, v) WHERE d.id = u.id';
   const clients = await Promise.all(Array.from({ length: sessions }, () => connect(url)));
   try {
-    return await timed(db, async () => {
+    return await timed(db, undefined, async () => {
       let next = 1;
       let done = 0;
       await Promise.all(
@@ -269,9 +329,13 @@ async function runPipeline(db: pg.Client, name: string, rows: number, batchSize:
   await db.query(`SELECT steadytext_pipeline_create($1, 'documents', 'content', 'embedding', 'embed', '{}', 0, false, $2)`, [name, batchSize]);
   const check = exitedCheck(proc, 'steadytext worker');
   let tick = 0;
+  // polled at most 1/20 of the time: the status call counts rows, and grows with the table
+  let every = 50;
   const finished = await until(
     async () => {
+      const t = now();
       const s = await pipelineStatus(db, name);
+      every = Math.max(50, 20 * (now() - t));
       if (!s) throw new Error(`steadytext_pipeline_status('${name}') returned no row`);
       if (Number(s.failed) > 0) {
         const f = await db.query('SELECT row_key, error FROM steadytext_pipeline_failures($1) LIMIT 3', [name]);
@@ -283,12 +347,13 @@ async function runPipeline(db: pg.Client, name: string, rows: number, batchSize:
     name,
     capSeconds * 1000,
     check,
+    () => every,
   );
   return { capped: !finished };
 }
 
 async function pipeline(db: pg.Client, o: BackfillOptions, proc: Proc, progress: Progress) {
-  return timed(db, () => runPipeline(db, 'backfill', o.rows, o.batchSize, o.capSeconds, proc, progress, 'backfill pipeline'));
+  return timed(db, proc.child.pid, () => runPipeline(db, 'backfill', o.rows, o.batchSize, o.capSeconds, proc, progress, 'backfill pipeline'));
 }
 
 /** The spec's pattern: enqueue a job per row (batch-size rows a transaction) beside a loop of process_completed_embeddings(). */
@@ -310,7 +375,7 @@ async function pattern(url: string, db: pg.Client, o: BackfillOptions, proc: Pro
     END $$`);
   const loop = await connect(url);
   try {
-    return await timed(db, async () => {
+    return await timed(db, proc.child.pid, async () => {
       const t0 = now();
       const end = t0 + o.patternCapSeconds * 1000;
       let enqueued = false;
@@ -358,7 +423,7 @@ async function pattern(url: string, db: pg.Client, o: BackfillOptions, proc: Pro
 }
 
 async function graphile(db: pg.Client, o: BackfillOptions, proc: Proc, progress: Progress) {
-  return timed(db, async () => {
+  return timed(db, proc.child.pid, async () => {
     await db.query(
       `SELECT graphile_worker.add_jobs(array(
          SELECT ROW('embed_rows', json_agg(json_build_object('id', id) ORDER BY id), NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec
@@ -542,6 +607,8 @@ export async function backfillScenario(dbs: Databases, o: BackfillOptions, progr
     const db = await connect(url);
     let proc: Proc | undefined;
     try {
+      setPostmaster((await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+      if (TRACE) await traceSetup(db, name);
       if (system === 'pipeline' || system === 'pattern') await steadytext(url).setup();
       if (system === 'graphile') await runMigrations({ connectionString: url, logger: new GraphileLogger(() => () => {}) });
       await makeDocuments(db, o.rows, progress, `backfill ${system}: filling ${o.rows} rows`);
@@ -555,6 +622,7 @@ export async function backfillScenario(dbs: Databases, o: BackfillOptions, progr
         const ok = await Promise.race([ready.then(() => true), sleep(60_000).then(() => false)]);
         if (!ok) throw new Error(`graphile-worker did not start within 60 s\n${proc.output()}`);
       }
+      if (TRACE) await db.query('SELECT pg_stat_statements_reset()');
       const r =
         system === 'bare'
           ? await bare(url, db, o, o.bareSessions, progress)
@@ -576,6 +644,13 @@ export async function backfillScenario(dbs: Databases, o: BackfillOptions, progr
         walBytesPerRow: round(r.walBytes / Math.max(n, 1), 1),
         checkpointInside: r.checkpointInside,
         capped: n < o.rows,
+        cpuMsPer1kRows: {
+          postgres: round((r.cpu.postgresS * 1e6) / Math.max(n, 1), 1),
+          worker: round((r.cpu.workerS * 1e6) / Math.max(n, 1), 1),
+          bench: round((r.cpu.benchS * 1e6) / Math.max(n, 1), 1),
+        },
+        machineBusy: round(r.cpu.busy, 3),
+        ...(TRACE ? { statements: await traceTake(db, n) } : {}),
         ...('enqueueSeconds' in r && r.enqueueSeconds !== undefined ? { enqueueSeconds: r.enqueueSeconds } : {}),
       };
       result.runs.push(run);
