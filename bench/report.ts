@@ -354,7 +354,7 @@ export function buildReport(input: Input) {
       ]);
       backfillRows.push([
         `tiny model: pipeline rows/s / direct engine loop (\`engine.embed\`, same batch size), per pair; ${fmt(t.rows)} rows, ${t.pairs} pairs of runs ≥ ${t.minSeconds} s`,
-        `${med(t.ratio, times)} (${med(t.pipeline, (x) => fmt(x))} vs ${med(t.direct, (x) => fmt(x))} rows/s)`,
+        `${med(t.ratio, times)} (${med(t.pipeline, (x) => fmt(x))} vs ${med(t.direct, (x) => fmt(x))} rows/s; CPU per 1,000 rows, all processes: ${fmt(t.cpuMsPer1kRows.pipeline.median)} vs ${fmt(t.cpuMsPer1kRows.direct.median)} ms)`,
         '≥ 0.9x',
         verdictText(tt),
         miss.tiny,

@@ -108,6 +108,8 @@ export interface TinyRun {
   rows: number;
   seconds: number;
   rowsPerSecond: number;
+  /** CPU ms per 1,000 rows: PostgreSQL, the worker process, this process (the direct loop's engine runs here). */
+  cpuMsPer1kRows: { postgres: number; worker: number; bench: number };
   redone?: true;
 }
 
@@ -124,6 +126,8 @@ export interface TinyBackfill {
   pipeline: Spread;
   /** pipeline rows/s / direct rows/s, per pair. */
   ratio: Spread;
+  /** Total CPU (all three) per 1,000 rows, each side, over the pairs. */
+  cpuMsPer1kRows: { direct: Spread; pipeline: Spread };
   runs: TinyRun[];
 }
 
@@ -513,6 +517,7 @@ async function tinyModel(url: string, o: BackfillOptions, progress: Progress, sa
   const st = steadytext(url);
   await st.setup();
   const db = await connect(url);
+  setPostmaster((await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid);
   await makeDocuments(db, 0);
   const engine = await loadEngine({ models: 'tiny', modulePath: undefined, parallel });
   const proc = st.spawn({
@@ -554,8 +559,19 @@ async function tinyModel(url: string, o: BackfillOptions, progress: Progress, sa
         const inputs = texts(rows, `tiny ${pair} ${rows}`);
         const label = `backfill tiny pair ${pair + 1}/${o.pairs} ${side}`;
         progress(label, pair, o.pairs);
+        const before = cpuSnapshot(proc.child.pid!);
         const seconds = side === 'direct' ? (await engineLoop(engine, 'embed', B, inputs, 1, () => 0)).seconds : await pipelineRun(inputs, label);
-        const run: TinyRun = { side, pair, rows, seconds: round(seconds), rowsPerSecond: round(rows / seconds, 1) };
+        const cpu = cpuUsed(before, cpuSnapshot(proc.child.pid!));
+        const sum = (x: Record<string, number>) => Object.values(x).reduce((a, b) => a + b, 0);
+        const per1k = (x: number) => round((x * 1e6) / rows, 1);
+        const run: TinyRun = {
+          side,
+          pair,
+          rows,
+          seconds: round(seconds),
+          rowsPerSecond: round(rows / seconds, 1),
+          cpuMsPer1kRows: { postgres: per1k(cpu.postgresS), worker: per1k(sum(cpu.worker)), bench: per1k(sum(cpu.bench)) },
+        };
         runs.push(run);
         return run;
       },
@@ -576,6 +592,10 @@ async function tinyModel(url: string, o: BackfillOptions, progress: Progress, sa
       direct: spread(d, 1),
       pipeline: spread(p, 1),
       ratio: spread(p.map((x, i) => x / d[i])),
+      cpuMsPer1kRows: {
+        direct: spread(paired.results.direct.map((r) => r.cpuMsPer1kRows.postgres + r.cpuMsPer1kRows.worker + r.cpuMsPer1kRows.bench), 1),
+        pipeline: spread(paired.results.pipeline.map((r) => r.cpuMsPer1kRows.postgres + r.cpuMsPer1kRows.worker + r.cpuMsPer1kRows.bench), 1),
+      },
       runs,
     };
   } finally {
