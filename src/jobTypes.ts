@@ -64,7 +64,8 @@ export interface JobArgument {
 /**
  * How steadytext_queue.result (text) holds a job type's value: `write` is the
  * worker's, `read` the client's; `syncSqlType` is what the synchronous SQL
- * function returns for it.
+ * function returns for it, and `syncSql` turns the result text (an SQL
+ * expression) into that.
  */
 export const RESULT_FORMATS = {
   /** The text itself. */
@@ -72,12 +73,14 @@ export const RESULT_FORMATS = {
     write: (v: string): string => v,
     read: (text: string): string => text,
     syncSqlType: 'text',
+    syncSql: (result: string): string => `SELECT ${result}`,
   },
   /** A JSON document, as text. */
   json: {
     write: (v: JsonValue): string => JSON.stringify(v),
     read: (text: string): JsonValue => JSON.parse(text) as JsonValue,
     syncSqlType: 'text',
+    syncSql: (result: string): string => `SELECT ${result}`,
   },
   /**
    * pgvector's text form `[0.1,0.2,...]` (L2-normalised), which is also a
@@ -87,12 +90,17 @@ export const RESULT_FORMATS = {
     write: (v: number[]): string => `[${v.join(',')}]`,
     read: (text: string): number[] => JSON.parse(text) as number[],
     syncSqlType: 'real[]',
+    syncSql: (result: string): string => `SELECT translate(${result}, '[]', '{}')::real[]`,
   },
   /** JSON `[{"document","score","index"}]`, best first; the sync function gives rows (document, score). */
   ranked: {
     write: (v: RankedDocument[]): string => JSON.stringify(v),
     read: (text: string): RankedDocument[] => JSON.parse(text) as RankedDocument[],
     syncSqlType: 'TABLE(document text, score double precision)',
+    syncSql: (result: string): string =>
+      `SELECT e.value ->> 'document', (e.value ->> 'score')::double precision\n` +
+      `FROM jsonb_array_elements((${result})::jsonb) WITH ORDINALITY AS e(value, ord)\n` +
+      `ORDER BY e.ord`,
   },
 } as const;
 export type ResultFormat = keyof typeof RESULT_FORMATS;
@@ -100,6 +108,12 @@ export type ResultFormat = keyof typeof RESULT_FORMATS;
 /** One job type. Its public SQL functions are steadytext_<name>_async and steadytext_<name>. */
 export interface JobType {
   modelRole: ModelRole;
+  /**
+   * What the public SQL functions' comments say (the build writes the
+   * functions from this entry: src/db/schema/publicFunctionsSql.ts): the
+   * async form's result and errors, the sync form's, and the batch form's.
+   */
+  doc: { async: string; sync: string; batch?: string };
   /** In the public functions' order (the async form adds `priority` last); every one is a key of parameters. */
   args: readonly JobArgument[];
   result: ResultFormat;
@@ -124,6 +138,11 @@ const seed = { name: 'seed', sqlType: 'integer', default: DEFAULT_SEED } as cons
 
 export const JOB_TYPES = {
   generate: {
+    doc: {
+      async: 'Returns the new request\'s id. Raises 22004/22023/54000 for bad arguments, 54000 when steadytext.max_queue_size is reached.',
+      sync: 'The generated text. Raises as steadytext_generate_async for bad arguments, and as described above.',
+      batch: 'Returns one request id per prompt, in prompt order (\'{}\' for an empty array); the requests share one batch_id. Every prompt is validated before anything is written: NULL array or prompt -> 22004, empty prompt -> 22023, more than max_batch_items or a prompt over max_prompt_bytes -> 54000.',
+    },
     modelRole: 'generation',
     args: [prompt, maxTokens, useCache, seed],
     result: 'text',
@@ -131,24 +150,41 @@ export const JOB_TYPES = {
     pipelineInput: 'prompt',
   },
   generate_json: {
+    doc: {
+      async: 'Returns the new request\'s id (result: a JSON document matching schema). Raises 0A000 for $ref, 54000 for a too big / too deep schema, 22023 for a malformed one, and as steadytext_generate_async for the rest.',
+      sync: 'The JSON document (text) matching schema. Raises as steadytext_generate_json_async for bad arguments.',
+    },
     modelRole: 'generation',
     args: [prompt, { name: 'schema', sqlType: 'jsonb' }, maxTokens, useCache, seed],
     result: 'json',
     pipelineInput: 'prompt',
   },
   generate_regex: {
+    doc: {
+      async: 'Returns the new request\'s id (result: text matching pattern in full). Raises 22023 for a malformed pattern or a max_tokens below its shortest match, 0A000 for constructs outside the supported dialect (backreferences, lookaround, word boundaries, lazy quantifiers, \\p, inner anchors; see docs/limits.md), 54000 for a pattern too big, and as steadytext_generate_async.',
+      sync: 'Text matching pattern in full. Raises as steadytext_generate_regex_async for bad arguments.',
+    },
     modelRole: 'generation',
     args: [prompt, { name: 'pattern', sqlType: 'text' }, maxTokens, useCache, seed],
     result: 'text',
     pipelineInput: 'prompt',
   },
   generate_choice: {
+    doc: {
+      async: 'Returns the new request\'s id (result: exactly one of choices). Raises 22004 for NULL choices or a NULL choice, 22023 for none / an empty or duplicate choice, 54000 for more than max_choices, and as steadytext_generate_async.',
+      sync: 'Exactly one of choices. Raises as steadytext_generate_choice_async for bad arguments.',
+    },
     modelRole: 'generation',
     args: [prompt, { name: 'choices', sqlType: 'text[]' }, maxTokens, useCache, seed],
     result: 'text',
     pipelineInput: 'prompt',
   },
   embed: {
+    doc: {
+      async: 'Returns the new request\'s id (result: pgvector text \'[...]\'). Raises 22004/22023/54000 for bad arguments or a full queue.',
+      sync: 'The L2-normalised embedding as real[]. With pgvector installed, steadytext_embed(...)::vector converts it (pgvector\'s real[] -> vector cast). Raises as steadytext_embed_async for bad arguments.',
+      batch: 'Returns one embed request id per text, in order (\'{}\' for an empty array); shared batch_id. Raises as steadytext_generate_batch_async (argument texts).',
+    },
     modelRole: 'embedding',
     args: [{ name: 'text_input', sqlType: 'text' }, useCache],
     result: 'vector',
@@ -156,6 +192,10 @@ export const JOB_TYPES = {
     pipelineInput: 'text_input',
   },
   rerank: {
+    doc: {
+      async: 'Returns the new request\'s id (result: JSON [{"document","score","index"}], best first). Raises 22004 for NULL documents or a NULL document, 22023 for no documents, 54000 for more than max_rerank_documents or one over max_prompt_bytes, and 22004/22023/54000 for query/task/seed/priority.',
+      sync: 'One row per document, best first: (document, score). Raises as steadytext_rerank_async for bad arguments.',
+    },
     modelRole: 'reranking',
     args: [
       { name: 'query', sqlType: 'text' },

@@ -476,86 +476,86 @@ $$;
 -- SQL type, each passing the same checks, in the same order, with the same
 -- errors.
 
--- The argument `arg` of `parameters` as text; NULL if absent or JSON null;
--- 22023 if it is not a JSON string.
+-- The argument `arg` of `parameters`, checked to be of kind `want` ('text':
+-- a JSON string; 'integer': a JSON integer in int4's range; 'boolean';
+-- 'text[]': a JSON array of strings and nulls); NULL if absent or JSON null;
+-- 22023 naming the argument otherwise. The typed readers below wrap it.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_param(fn text, parameters jsonb, arg text, want text)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v constant jsonb := parameters -> arg;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN NULL;
+    END IF;
+    CASE want
+    WHEN 'text' THEN
+        IF jsonb_typeof(v) <> 'string' THEN
+            RAISE EXCEPTION '%: % must be text, got %', fn, arg, jsonb_typeof(v)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    WHEN 'integer' THEN
+        IF jsonb_typeof(v) <> 'number' OR v::text !~ '^-?[0-9]{1,10}$'
+           OR v::text::bigint NOT BETWEEN -2147483648 AND 2147483647 THEN
+            RAISE EXCEPTION '%: % must be an integer, got %', fn, arg, left(v::text, 40)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    WHEN 'boolean' THEN
+        IF jsonb_typeof(v) <> 'boolean' THEN
+            RAISE EXCEPTION '%: % must be a boolean, got %', fn, arg, left(v::text, 40)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    WHEN 'text[]' THEN
+        IF jsonb_typeof(v) <> 'array'
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) AS e(x) WHERE jsonb_typeof(e.x) NOT IN ('string', 'null')) THEN
+            RAISE EXCEPTION '%: % must be an array of text', fn, arg
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END CASE;
+    RETURN v;
+END;
+$$;
+
+-- The argument `arg` as text (see _steadytext_param).
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_param_text(fn text, parameters jsonb, arg text)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v constant jsonb := parameters -> arg;
-BEGIN
-    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
-        RETURN NULL;
-    ELSIF jsonb_typeof(v) <> 'string' THEN
-        RAISE EXCEPTION '%: % must be text, got %', fn, arg, jsonb_typeof(v)
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    RETURN v #>> '{}';
-END;
+    SELECT @extschema@._steadytext_param(fn, parameters, arg, 'text') #>> '{}'
 $$;
 
--- The argument `arg` as an integer (int4); NULL if absent or JSON null;
--- 22023 if it is not a JSON integer in range.
+-- The argument `arg` as an integer (int4).
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_param_int(fn text, parameters jsonb, arg text)
 RETURNS integer
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v constant jsonb := parameters -> arg;
-BEGIN
-    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
-        RETURN NULL;
-    ELSIF jsonb_typeof(v) <> 'number' OR v::text !~ '^-?[0-9]{1,10}$'
-          OR v::text::bigint NOT BETWEEN -2147483648 AND 2147483647 THEN
-        RAISE EXCEPTION '%: % must be an integer, got %', fn, arg, left(v::text, 40)
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    RETURN v::text::integer;
-END;
+    SELECT (@extschema@._steadytext_param(fn, parameters, arg, 'integer'))::integer
 $$;
 
--- The argument `arg` as a boolean; NULL if absent or JSON null; 22023 if it
--- is not a JSON boolean.
+-- The argument `arg` as a boolean.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_param_bool(fn text, parameters jsonb, arg text)
 RETURNS boolean
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v constant jsonb := parameters -> arg;
-BEGIN
-    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
-        RETURN NULL;
-    ELSIF jsonb_typeof(v) <> 'boolean' THEN
-        RAISE EXCEPTION '%: % must be a boolean, got %', fn, arg, left(v::text, 40)
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    RETURN v::text::boolean;
-END;
+    SELECT (@extschema@._steadytext_param(fn, parameters, arg, 'boolean'))::boolean
 $$;
 
--- The argument `arg` as text[]; NULL if absent or JSON null; 22023 unless a
--- JSON array of strings and nulls.
+-- The argument `arg` as text[], in order.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_param_text_array(fn text, parameters jsonb, arg text)
 RETURNS text[]
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v constant jsonb := parameters -> arg;
-BEGIN
-    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
-        RETURN NULL;
-    ELSIF jsonb_typeof(v) <> 'array'
-          OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) AS e(x) WHERE jsonb_typeof(e.x) NOT IN ('string', 'null')) THEN
-        RAISE EXCEPTION '%: % must be an array of text', fn, arg
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    RETURN ARRAY(SELECT e.x #>> '{}' FROM jsonb_array_elements(v) WITH ORDINALITY AS e(x, ord) ORDER BY e.ord);
-END;
+    SELECT CASE WHEN v IS NOT NULL THEN
+               ARRAY(SELECT e.x #>> '{}' FROM jsonb_array_elements(v) WITH ORDINALITY AS e(x, ord) ORDER BY e.ord)
+           END
+    FROM (SELECT @extschema@._steadytext_param(fn, parameters, arg, 'text[]') AS v) AS p
 $$;
 
 -- The arguments (parameters keys) of each steadytext function, in the order

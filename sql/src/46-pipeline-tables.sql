@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS @extschema@.steadytext_pipelines (
     dest_table    regclass NOT NULL,
     dest_column   text NOT NULL,
     dest_type     text NOT NULL,            -- format_type() of the destination column
-    dimensions    integer,                  -- the destination's vector size (vector(n), halfvec(n)); NULL: any
+    dimensions    integer,                  -- an embedding's size: the destination's (vector(n), halfvec(n)), else the first one written
     function_name text NOT NULL,
     parameters    jsonb NOT NULL,           -- the function's arguments but the input, defaults filled in
     priority      integer NOT NULL DEFAULT 0,

@@ -187,7 +187,7 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH n AS (SELECT %3$s AS _stx_k, (%5$s)::text AS _stx_v FROM _stx_new AS %4$s),
              o AS (SELECT %3$s AS _stx_k, (%5$s)::text AS _stx_v FROM _stx_old AS %4$s),
-             gone_keys AS (SELECT o._stx_k FROM o WHERE NOT EXISTS (SELECT 1 FROM n WHERE n._stx_k = o._stx_k)),
+             gone_keys AS (SELECT o._stx_k FROM o LEFT JOIN n ON n._stx_k = o._stx_k WHERE n._stx_k IS NULL),
              gone AS (DELETE FROM %1$s.steadytext_pipeline_rows AS r USING gone_keys
                       WHERE r.pipeline_id = %2$s AND r.row_key = gone_keys._stx_k)
              %6$s,
@@ -1080,41 +1080,55 @@ DECLARE
     dims integer;
 BEGIN
     SELECT * INTO p FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = id;
-    -- this claim's rows, locked (a row a session is marking right now is not)
-    WITH u AS (SELECT * FROM unnest(row_keys, claims, input_hashes, results, errors) AS u(k, c, h, v, e)),
-         mine AS (SELECT u.* FROM u JOIN @extschema@.steadytext_pipeline_rows AS r
+    -- this claim's rows, locked (a row a session is marking right now is
+    -- not); the results stay out of the join (megabytes of vectors)
+    WITH u AS MATERIALIZED (SELECT * FROM unnest(row_keys, claims) WITH ORDINALITY AS u(k, c, n)),
+         mine AS (SELECT u.n FROM u JOIN @extschema@.steadytext_pipeline_rows AS r
                     ON r.pipeline_id = id AND r.row_key = u.k AND r.claim = u.c AND r.status = 'processing'
                    AND r.worker_id = _steadytext_pipeline_write.worker_id
-                  FOR UPDATE OF r SKIP LOCKED)
-    SELECT array_agg(mine.k) FILTER (WHERE mine.e IS NULL), array_agg(mine.v) FILTER (WHERE mine.e IS NULL),
-           array_agg(mine.h) FILTER (WHERE mine.e IS NULL),
-           array_agg(mine.k) FILTER (WHERE mine.e IS NOT NULL), array_agg(mine.e) FILTER (WHERE mine.e IS NOT NULL)
-    INTO mine_k, mine_v, mine_h, fail_k, fail_e FROM mine;
+                  FOR UPDATE OF r SKIP LOCKED),
+         m AS (SELECT x.k, x.h, x.v, x.e, x.n FROM unnest(row_keys, input_hashes, results, errors) WITH ORDINALITY AS x(k, h, v, e, n)
+               WHERE x.n IN (SELECT mine.n FROM mine))
+    SELECT array_agg(m.k ORDER BY m.n) FILTER (WHERE m.e IS NULL), array_agg(m.v ORDER BY m.n) FILTER (WHERE m.e IS NULL),
+           array_agg(m.h ORDER BY m.n) FILTER (WHERE m.e IS NULL),
+           array_agg(m.k ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL), array_agg(m.e ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL)
+    INTO mine_k, mine_v, mine_h, fail_k, fail_e FROM m;
     IF p.pipeline_id IS NOT NULL AND mine_k IS NOT NULL THEN
         EXECUTE format('SELECT array_agg(w.row_key), array_agg(w.outcome), array_agg(w.error) FROM %s._stxp_%s_write($1, $2, $3) AS w',
                        '@extschema@', id)
             INTO out_k, out_o, out_e USING mine_k, mine_h, mine_v;
-        IF p.function_name = 'embed'
-           AND NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_config AS c WHERE c.key = 'dimensions.' || model_id) THEN
+        -- an embedding's size, learnt from the first one written: the model's
+        -- (checked at later creates) and, for a destination without a declared
+        -- size (real[], jsonb), the pipeline's, so a model of another size is
+        -- refused by the worker instead of mixing sizes in one column
+        IF p.function_name = 'embed' AND (p.dimensions IS NULL OR NOT EXISTS (
+               SELECT 1 FROM @extschema@.steadytext_config AS c WHERE c.key = 'dimensions.' || model_id)) THEN
             dims := (SELECT cardinality(string_to_array(v, ',')) FROM unnest(mine_v) AS v WHERE v IS NOT NULL LIMIT 1);
             IF dims IS NOT NULL THEN
                 INSERT INTO @extschema@.steadytext_config (key, value) VALUES ('dimensions.' || model_id, to_jsonb(dims))
                 ON CONFLICT (key) DO NOTHING;
+                UPDATE @extschema@.steadytext_pipelines AS x SET dimensions = dims
+                WHERE x.pipeline_id IN (SELECT y.pipeline_id FROM @extschema@.steadytext_pipelines AS y
+                                        WHERE y.pipeline_id = id AND y.dimensions IS NULL FOR NO KEY UPDATE SKIP LOCKED);
             END IF;
         END IF;
     END IF;
     out_k := coalesce(fail_k, '{}') || coalesce(out_k, '{}');
     out_o := array_fill('failed'::text, ARRAY[coalesce(cardinality(fail_k), 0)]) || coalesce(out_o, '{}');
     out_e := coalesce(fail_e, '{}') || coalesce(out_e, '{}');
-    WITH o AS (SELECT o.k, o.o, o.e, h.h, h.v FROM unnest(out_k, out_o, out_e) AS o(k, o, e)
-               JOIN unnest(row_keys, input_hashes, results) AS h(k, h, v) ON h.k = o.k),
+    IF p.use_cache AND 'written' = ANY (out_o) THEN
+        INSERT INTO @extschema@.steadytext_cache (cache_key, function_name, model_id, parameters, result)
+        SELECT r.cache_key, p.function_name, _steadytext_pipeline_write.model_id, p.parameters, x.v
+        FROM unnest(out_k, out_o) AS o(k, o)
+        JOIN unnest(mine_k, mine_v) AS x(k, v) ON x.k = o.k
+        JOIN @extschema@.steadytext_pipeline_rows AS r ON r.pipeline_id = id AND r.row_key = o.k
+        WHERE o.o = 'written' AND r.cache_key IS NOT NULL AND x.v IS NOT NULL
+        ON CONFLICT (cache_key) DO NOTHING;
+    END IF;
+    WITH o AS (SELECT o.k, o.o, o.e, h.h FROM unnest(out_k, out_o, out_e) AS o(k, o, e)
+               JOIN unnest(row_keys, input_hashes) AS h(k, h) ON h.k = o.k),
          gone AS (DELETE FROM @extschema@.steadytext_pipeline_rows AS r USING o
-                  WHERE r.pipeline_id = id AND r.row_key = o.k AND o.o = 'missing'),
-         cached AS (INSERT INTO @extschema@.steadytext_cache (cache_key, function_name, model_id, parameters, result)
-                    SELECT r.cache_key, p.function_name, _steadytext_pipeline_write.model_id, p.parameters, o.v
-                    FROM o JOIN @extschema@.steadytext_pipeline_rows AS r ON r.pipeline_id = id AND r.row_key = o.k
-                    WHERE p.use_cache AND o.o = 'written' AND r.cache_key IS NOT NULL AND o.v IS NOT NULL
-                    ON CONFLICT (cache_key) DO NOTHING)
+                  WHERE r.pipeline_id = id AND r.row_key = o.k AND o.o = 'missing')
     UPDATE @extschema@.steadytext_pipeline_rows AS r SET
         status = CASE o.o WHEN 'written' THEN 'done' WHEN 'failed' THEN 'failed' ELSE 'pending' END,
         worker_id = NULL,

@@ -51,6 +51,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/status.ts')).statusCommand(),
   },
   {
+    name: 'pipelines',
+    term: 'pipelines [options] [name]',
+    description: 'show the pipelines (steadytext_pipeline_status), one with its failed rows; pause, resume, retry, rerun',
+    load: async () => (await import('./commands/pipelines.ts')).pipelinesCommand(),
+  },
+  {
     name: 'enqueue',
     term: 'enqueue',
     description: 'enqueue a request through the steadytext_*_async SQL functions; prints its request id',

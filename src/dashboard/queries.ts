@@ -2,7 +2,8 @@
 // dashboard's own connection (its search_path finds the schema; bare names).
 // Through pg_steadytext's functions: the queue (steadytext_queue_stats()), the
 // workers (steadytext_worker_status()) and the retry
-// (steadytext_retry_failed(request_id)). One read is direct: the list of
+// (steadytext_retry_failed(request_id)), the pipelines
+// (steadytext_pipeline_status(), docs/pipelines.md). One read is direct: the list of
 // failed requests selects from the steadytext_queue table, because no
 // function lists failed requests with their errors. That table is part of the
 // documented surface (SELECT granted to steadytext_user, docs/security.md)
@@ -11,6 +12,7 @@
 import type { Queryable } from '../db/queryable.ts';
 
 export { queueStats, type QueueStatsRow } from '../db/queue/queueStats.ts';
+export { pipelineStatusIfAny, type PipelineStatusRow } from '../db/pipelines/pipelineStatus.ts';
 
 export interface WorkerRow {
   worker_id: string;

@@ -2,7 +2,7 @@
 // API on node:http.
 //
 //   GET  /                 the page (static/index.html, app.js, app.css)
-//   GET  /api/summary      queue depth history, stats by function, workers, failed jobs
+//   GET  /api/summary      queue depth history, stats by function, workers, failed jobs, pipelines
 //   POST /api/retry/:id    steadytext_retry_failed(id): the failed job goes back to pending
 //
 // A sampler reads steadytext_queue_stats() every sampleIntervalMs into a ring
@@ -19,7 +19,7 @@ import { isIP, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import pg from 'pg';
 import { defaultOf, SETTINGS } from '../settings.ts';
-import { failedJobs, queueStats, retryFailed, workerStatus } from './queries.ts';
+import { failedJobs, pipelineStatusIfAny, queueStats, retryFailed, workerStatus } from './queries.ts';
 import { RingBuffer, sampleFrom, throughputPerMinute, type Sample } from './sampler.ts';
 
 export interface DashboardOptions {
@@ -217,7 +217,12 @@ export class Dashboard {
   }
 
   async summary(): Promise<Record<string, unknown>> {
-    const [stats, workers, failed] = await Promise.all([queueStats(this.pool), workerStatus(this.pool), failedJobs(this.pool)]);
+    const [stats, workers, failed, pipelines] = await Promise.all([
+      queueStats(this.pool),
+      workerStatus(this.pool),
+      failedJobs(this.pool),
+      pipelineStatusIfAny(this.pool),
+    ]);
     const history = this.history.toArray();
     const now = sampleFrom(stats);
     const throughput = throughputPerMinute([...history, now]);
@@ -259,6 +264,7 @@ export class Dashboard {
       functions,
       workers,
       failed,
+      pipelines,
       sampler_error: this.lastError,
     };
   }

@@ -1,12 +1,14 @@
 // Prometheus metrics of one worker (prom-client, a registry of its own so two
 // workers in one process never share series). The worker reports each job's
 // end through jobSettled(); queue gauges are read from the database at scrape
-// time (metricsServer.ts). Metric names: see docs/metrics.md.
+// time (metricsServer.ts), and so are the pipeline gauges
+// (steadytext_pipeline_status()). Metric names: see docs/metrics.md.
 import { hostname } from 'node:os';
 import client from 'prom-client';
 import type { ModelRole } from '../engine/types.ts';
 import { FUNCTION_NAMES, type FunctionName, type JobStatus } from '../interfaces.ts';
 import { modelRoleOf } from '../jobTypes.ts';
+import type { PipelineStatusRow } from '../db/pipelines/pipelineStatus.ts';
 import type { QueueCount } from '../db/queue/queueCounts.ts';
 import { MODEL_ROLES } from './engine.ts';
 import { packageVersion } from './version.ts';
@@ -15,6 +17,19 @@ import { packageVersion } from './version.ts';
 export type JobOutcome = 'completed' | 'failed' | 'retried' | 'discarded';
 const OUTCOMES: readonly JobOutcome[] = ['completed', 'failed', 'retried', 'discarded'];
 const QUEUE_STATUSES: readonly JobStatus[] = ['pending', 'processing', 'completed', 'failed', 'cancelled'];
+
+/** The per-pipeline gauges (label `pipeline`), each read off a steadytext_pipeline_status() row at scrape time. */
+const PIPELINE_GAUGES: readonly { name: string; help: string; value: (p: PipelineStatusRow) => number }[] = [
+  { name: 'steadytext_pipeline_rows', help: 'Live source rows of the pipeline (an estimate while its first backfill scans)', value: (p) => p.rows },
+  { name: 'steadytext_pipeline_done_rows', help: 'Rows holding the result of their current input on the current model and parameters', value: (p) => p.done },
+  { name: 'steadytext_pipeline_pending_rows', help: 'Rows waiting to be computed (new, changed or stale)', value: (p) => p.pending },
+  { name: 'steadytext_pipeline_processing_rows', help: "Rows in a worker's batch now", value: (p) => p.processing },
+  { name: 'steadytext_pipeline_failed_rows', help: 'Rows that failed (steadytext_pipeline_failures)', value: (p) => p.failed },
+  { name: 'steadytext_pipeline_stale_rows', help: 'Rows holding a value of an older model or parameters (readable, being recomputed)', value: (p) => p.stale },
+  { name: 'steadytext_pipeline_coverage_ratio', help: 'done / rows (0..1)', value: (p) => p.coverage / 100 },
+  { name: 'steadytext_pipeline_lag_seconds', help: 'Age of the oldest pending change (0 when nothing is pending)', value: (p) => p.lag_seconds ?? 0 },
+  { name: 'steadytext_pipeline_paused', help: '1 while the pipeline is paused', value: (p) => (p.paused ? 1 : 0) },
+];
 
 /** Seconds; from a cached answer (ms) to a long generation (minutes). */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -40,6 +55,7 @@ export class WorkerMetrics {
   private readonly queueJobs: client.Gauge<'function_name' | 'status'>;
   private readonly queueDepth: client.Gauge;
   private readonly dbUp: client.Gauge;
+  private readonly pipelineGauges: { gauge: client.Gauge<'pipeline'>; value: (p: PipelineStatusRow) => number }[];
   /** Roles this worker has completed a job for: their model is loaded. */
   private readonly rolesUsed = new Set<ModelRole>();
 
@@ -117,6 +133,10 @@ export class WorkerMetrics {
       help: "1 when this scrape's queue query reached the database",
       registers,
     });
+    this.pipelineGauges = PIPELINE_GAUGES.map((g) => ({
+      gauge: new client.Gauge({ name: g.name, help: `${g.help} (read at scrape time)`, labelNames: ['pipeline'], registers }),
+      value: g.value,
+    }));
   }
 
   /** Called by the worker when one attempt of a job ends. */
@@ -142,6 +162,14 @@ export class WorkerMetrics {
       if (r.status === 'pending') depth += r.count;
     }
     this.queueDepth.set(depth);
+  }
+
+  /** Sets the pipeline gauges, one series per pipeline; null (the read failed): none. */
+  setPipelineStatus(rows: PipelineStatusRow[] | null): void {
+    for (const { gauge, value } of this.pipelineGauges) {
+      gauge.reset(); // a dropped pipeline's series go
+      for (const p of rows ?? []) gauge.set({ pipeline: p.name }, value(p));
+    }
   }
 
   /** The exposition text and its content type. */

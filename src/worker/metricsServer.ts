@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
+import { isNoPipelinesError, pipelineStatus } from '../db/pipelines/pipelineStatus.ts';
 import { queueCounts } from '../db/queue/queueCounts.ts';
 import { readHeartbeat } from '../db/workers/readHeartbeat.ts';
 import { WorkerMetrics, type MetricsSubject } from './metrics.ts';
@@ -40,6 +41,8 @@ export class MetricsServer {
   private readonly pool: pg.Pool;
   /** The database error last logged by /health, so a probe every second logs it once. */
   private lastDbError: string | null = null;
+  /** Likewise for the pipeline gauges' read (steadytext_pipeline_status()). */
+  private lastPipelineError: string | null = null;
 
   private constructor(private readonly opts: MetricsServerOptions) {
     this.pool = new pg.Pool({
@@ -89,8 +92,9 @@ export class MetricsServer {
       return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
     }
     if (path === '/metrics') {
-      const rows = await queueCounts(this.pool).catch(() => null);
+      const [rows, pipelines] = await Promise.all([queueCounts(this.pool).catch(() => null), this.pipelines()]);
       this.opts.metrics.setQueueCounts(rows);
+      this.opts.metrics.setPipelineStatus(pipelines);
       const { body, contentType } = await this.opts.metrics.render();
       return send(res, 200, contentType, body);
     }
@@ -102,6 +106,26 @@ export class MetricsServer {
       return send(res, 200, 'text/plain; charset=utf-8', 'steadytext worker: /metrics, /health\n');
     }
     send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+  }
+
+  /**
+   * steadytext_pipeline_status() for the pipeline gauges: none where the
+   * schema predates pipelines; null when it fails (logged once per distinct error).
+   */
+  private async pipelines() {
+    try {
+      const rows = await pipelineStatus(this.pool).catch((err: unknown) => {
+        if (isNoPipelinesError(err)) return [];
+        throw err;
+      });
+      this.lastPipelineError = null;
+      return rows;
+    } catch (err) {
+      const detail = (err as Error).message;
+      if (detail !== this.lastPipelineError) this.log(`metrics: cannot read steadytext_pipeline_status(): ${detail}`);
+      this.lastPipelineError = detail;
+      return null;
+    }
   }
 
   async health(): Promise<HealthReport> {

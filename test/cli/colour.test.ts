@@ -1,5 +1,5 @@
 // Tables are coloured on a terminal only, and never with NO_COLOR set:
-// `steadytext models list` and `steadytext status` through a pipe, and
+// `steadytext models list`, `steadytext status` and `steadytext pipelines` through a pipe, and
 // through a pseudo-terminal (util-linux `script`), with and without NO_COLOR.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { useColor } from '../../src/cli/color.ts';
 import { createTestDatabase } from '../helpers/db.ts';
+import { createDocumentsPipeline } from '../helpers/pipelines.ts';
 import { CLI } from './fixtures/cli.ts';
 
 const ESC = '\x1b[';
@@ -67,6 +68,21 @@ test('status: colours on a terminal unless NO_COLOR', { skip: !hasScript && 'uti
     assert.ok((await onTerminal(['status'], env)).includes(ESC));
     const plain = await onTerminal(['status'], { ...env, NO_COLOR: '1' });
     assert.match(plain, /queue: 1 request/);
+    assert.ok(!plain.includes(ESC));
+  } finally {
+    await db.drop();
+  }
+});
+
+test('pipelines: colours on a terminal unless NO_COLOR', { skip: !hasScript && 'util-linux script is not installed' }, async () => {
+  const db = await createTestDatabase();
+  try {
+    await createDocumentsPipeline(db.pool, { rows: 2 });
+    const env = { DATABASE_URL: db.url };
+    assert.ok(!(await piped(['pipelines'], env)).includes(ESC));
+    assert.ok((await onTerminal(['pipelines'], env)).includes(ESC));
+    const plain = await onTerminal(['pipelines'], { ...env, NO_COLOR: '1' });
+    assert.match(plain, /│ doc_embeddings\s+│/);
     assert.ok(!plain.includes(ESC));
   } finally {
     await db.drop();

@@ -12,6 +12,7 @@ import { MODEL_ROLES } from '../../src/engine/modelSources.ts';
 import { ensureTinyModel } from '../../src/engine/tinyModels.ts';
 import { startCli, runCli } from '../cli/fixtures/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createDocumentsPipeline, pipelineWhen, settleRows } from '../helpers/pipelines.ts';
 import { claim, complete } from '../sql/helpers.ts';
 import { ROOT, SCRIPTED_ENGINE, waitFor } from '../worker/fixtures/queue.ts';
 import { compareShape, outputSamples, type OutputSample } from './outputSamples.ts';
@@ -57,6 +58,23 @@ function runWorker(): Promise<{ stdout: string; health: string }> {
   })());
 }
 
+/**
+ * `command` run against a database holding the docs' pipeline: doc_embeddings
+ * over 4 documents, 2 done, 1 refused by the engine, 1 pending (no worker).
+ */
+async function withDocsPipeline(command: string[]): Promise<string> {
+  const db = await createTestDatabase();
+  try {
+    const name = await createDocumentsPipeline(db.pool, { name: 'doc_embeddings', rows: 4 });
+    await pipelineWhen(db.pool, name, 'backfilled', (p) => p.rows === 4 && p.pending === 4);
+    await settleRows(db.pool, name, { done: 2, failed: 1, error: 'engine refused the input: text too long' });
+    await pipelineWhen(db.pool, name, '2 done, 1 failed', (p) => p.done === 2 && p.failed === 1);
+    return await output(command, { DATABASE_URL: db.url });
+  } finally {
+    await db.drop();
+  }
+}
+
 /** What each scenario a doc names prints, run here. */
 const SCENARIOS: Record<string, () => Promise<string>> = {
   // 3 requests: 2 generate completed, 1 processing on the one live worker.
@@ -84,6 +102,9 @@ const SCENARIOS: Record<string, () => Promise<string>> = {
       await db.drop();
     }
   },
+  'steadytext status, with a pipeline': () => withDocsPipeline(['status']),
+  'steadytext pipelines': () => withDocsPipeline(['pipelines']),
+  'steadytext pipelines doc_embeddings': () => withDocsPipeline(['pipelines', 'doc_embeddings']),
   // The tiny models present, no dblink, one live worker, an empty queue.
   'steadytext doctor': async () => {
     const db = await createTestDatabase();

@@ -36,7 +36,7 @@ after(async () => {
   await db.drop();
 });
 
-interface Claimed { pipeline_id: number; row_key: unknown; claim: string; input: string | null; input_hash: string | null }
+interface Claimed { pipeline_id: number; row_key: unknown; claim: string; input: string | null; input_hash: string | null; dimensions: number | null }
 
 /** A worker's claim of up to `n` rows (as the worker login). */
 async function claim(n = 100, worker = 'w1'): Promise<Claimed[]> {
@@ -114,6 +114,11 @@ test('inserts, input changes, deletes and COPY are recorded; a change of another
   assert.deepEqual([Number(s1.done), Number(s1.pending), s1.coverage, s1.backfilling], [50, 0, 100, false]);
   const emb = await one(alice, `SELECT emb FROM notes WHERE id = 7`);
   assert.deepEqual(emb.emb, ['t7: b7'.length, 1]);
+  // the embedding size is learnt from the first write: later batches are checked against it
+  assert.equal((await one(alice, `SELECT dimensions FROM steadytext_pipelines WHERE name = 'notes_emb'`)).dimensions, 2);
+  await alice.query(`UPDATE notes SET body = 'again' WHERE id = 1`);
+  assert.equal((await claim())[0].dimensions, 2);
+  await drain();
 
   const pending = async () =>
     (await db.pool.query(`SELECT row_key FROM steadytext_pipeline_rows r JOIN steadytext_pipelines p USING (pipeline_id)
@@ -314,4 +319,24 @@ test('a destination table keyed like the source gets upserts, and loses the rows
   await write(again, again.map((r) => `sum of ${r.input}`));
   assert.equal((await one(alice, `SELECT summary FROM summaries WHERE a = 2`)).summary, 'sum of deux');
   await alice.query(`SELECT steadytext_pipeline_drop('sum')`);
+});
+
+test('pipelines survive an upgrade: the next version\'s scripts run again over them and they keep working', async () => {
+  await alice.query(`CREATE TABLE kept (id int PRIMARY KEY, body text, emb real[])`);
+  await alice.query(`INSERT INTO kept VALUES (1, 'a'), (2, 'bb')`);
+  await alice.query(`SELECT steadytext_pipeline_create('kept', 'kept', 'body', 'emb')`);
+  await drain();
+  // every upgrade script ends by running the repeatable sources again (tables IF NOT EXISTS,
+  // functions, policies, grants): this one is what the upgrade to the next version will run
+  const { scriptText } = await import('../../src/db/schema/migrate.ts');
+  const { currentVersion } = await import('../../src/db/schema/sqlBuild.ts');
+  const [major, minor] = currentVersion().split('.');
+  await db.pool.query(scriptText(`pg_steadytext--${major}.${Number(minor) - 1}.0--${currentVersion()}.sql`, 'public'));
+  const s = await status(alice, 'kept');
+  assert.deepEqual([Number(s.rows), Number(s.done)], [2, 2]);
+  await alice.query(`UPDATE kept SET body = 'ccc' WHERE id = 1`);
+  await drain();
+  assert.deepEqual((await one(alice, `SELECT emb FROM kept WHERE id = 1`)).emb, [3, 1]);
+  assert.equal(await sqlstate(wrk, `SELECT * FROM kept`), '42501', 'the worker role still gains nothing');
+  await alice.query(`SELECT steadytext_pipeline_drop('kept')`);
 });

@@ -1,14 +1,19 @@
 // `steadytext status`: the queue (steadytext_queue_stats()) and the workers
 // (steadytext_worker_status()) as tables, or JSON; --watch refreshes in place.
+// Where pipelines exist, their counts too (steadytext_pipeline_status();
+// `steadytext pipelines` shows them in full).
 import { Command } from 'commander';
 import Table from 'cli-table3';
 import pg from 'pg';
+import { pipelineStatusIfAny, type PipelineStatusRow } from '../../db/pipelines/pipelineStatus.ts';
 import { queueStats, type QueueStatsRow } from '../../db/queue/queueStats.ts';
 import { unservedPending, type UnservedPending } from '../../db/queue/unservedPending.ts';
 import { databaseUrlFrom } from '../databaseUrl.ts';
 import { tableStyle, useColor } from '../color.ts';
-import { exitCodes, fail, failWith } from '../exit.ts';
+import { failWith } from '../exit.ts';
+import { pipelinesHeadline, pipelinesTable } from '../pipelineTable.ts';
 import { printable, printableJson } from '../printable.ts';
+import { watchLoop, watchSeconds } from '../watch.ts';
 
 interface StatusOptions {
   databaseUrl?: string;
@@ -35,6 +40,8 @@ export interface StatusSnapshot {
   workers: WorkerStatusRow[];
   /** Pending requests of job types no running worker takes (every live worker's engine refuses them). */
   unserved: UnservedPending[];
+  /** steadytext_pipeline_status() rows; present only when the caller sees any pipeline. */
+  pipelines?: PipelineStatusRow[];
 }
 
 export function statusCommand(): Command {
@@ -42,13 +49,10 @@ export function statusCommand(): Command {
     .description('show the queue (steadytext_queue_stats) and the workers (steadytext_worker_status)')
     .option('--database-url <url>', 'PostgreSQL connection URL (default: $DATABASE_URL)')
     .option('--watch [seconds]', 'refresh in place every N seconds (default 2) until Ctrl-C')
-    .option('--json', 'print {"queue":[...],"workers":[...],"unserved":[...]} (with --watch: one line per refresh)')
+    .option('--json', 'print {"queue":[...],"workers":[...],"unserved":[...]}, plus "pipelines":[...] where any exist (with --watch: one line per refresh)')
     .action(async (opts: StatusOptions) => {
       const url = databaseUrlFrom(opts.databaseUrl);
-      const every = opts.watch === undefined ? 0 : opts.watch === true ? 2 : Number(opts.watch);
-      if (!(every >= 0) || (opts.watch !== undefined && every <= 0)) {
-        fail(`--watch takes a number of seconds > 0, got ${String(opts.watch)}`, exitCodes.usage);
-      }
+      const every = watchSeconds(opts.watch);
       const client = new pg.Client({ connectionString: url });
       try {
         await client.connect();
@@ -69,24 +73,7 @@ export function statusCommand(): Command {
         await client.end();
         return;
       }
-      const tty = process.stdout.isTTY === true && !opts.json;
-      const stop = () => {
-        if (tty) process.stdout.write('\x1b[?25h'); // cursor back
-        process.exit(exitCodes.ok);
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      if (tty) process.stdout.write('\x1b[?25l'); // hide cursor while redrawing
-      for (;;) {
-        const out = await render();
-        if (tty) {
-          // Home, draw, clear whatever the previous frame left below.
-          process.stdout.write(`\x1b[H\x1b[2J${out}\nrefreshing every ${every} s — Ctrl-C to stop (${new Date().toLocaleTimeString()})\n`);
-        } else {
-          process.stdout.write(opts.json ? out : out + '\n');
-        }
-        await new Promise((r) => setTimeout(r, every * 1000));
-      }
+      await watchLoop(render, every, opts.json === true);
     });
 }
 
@@ -98,7 +85,10 @@ export async function readStatus(db: pg.ClientBase | pg.Pool): Promise<StatusSna
             jobs_completed::float8 AS jobs_completed, jobs_failed::float8 AS jobs_failed, current_jobs, status
      FROM steadytext_worker_status()`,
   );
-  return { queue, workers: w.rows, unserved: await unservedPending(db) };
+  const snap: StatusSnapshot = { queue, workers: w.rows, unserved: await unservedPending(db) };
+  const pipelines = await pipelineStatusIfAny(db);
+  if (pipelines.length > 0) snap.pipelines = pipelines;
+  return snap;
 }
 
 const seconds = (v: number | null) => (v === null ? '' : v < 10 ? v.toFixed(2) : v.toFixed(1));
@@ -147,6 +137,9 @@ export function formatStatus(snap: StatusSnapshot, color = false): string {
       `not taken: ${u.pending} pending ${u.function_name} request${u.pending === 1 ? '' : 's'}: no running worker takes ${u.function_name} ` +
         `(each refuses it: its model is missing there, or its inference server cannot serve it; a worker's start log says which)`,
     );
+  }
+  if (snap.pipelines && snap.pipelines.length > 0) {
+    out.push('', `${pipelinesHeadline(snap.pipelines)} (in full: steadytext pipelines)`, pipelinesTable(snap.pipelines, color, true));
   }
   return out.join('\n') + '\n';
 }

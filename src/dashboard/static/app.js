@@ -75,6 +75,33 @@ function drawChart(history, intervalMs) {
     : 'Waiting for samples…';
 }
 
+// Coverage floored to one decimal: 100.0 % only when every row is done.
+const percent = (c) => `${(Math.floor(c * 10 + 1e-9) / 10).toFixed(1)} %`;
+const perSecond = (r) => (r == null ? '–' : r === 0 ? '0' : r.toFixed(r < 10 ? 2 : 1));
+const pipelineState = (p) => (p.paused ? 'paused' : p.backfilling ? 'backfilling' : 'running');
+
+/** The pipelines panel: shown once any pipeline exists (steadytext_pipeline_status()). */
+function renderPipelines(pipelines) {
+  $('#pipelines-section').hidden = pipelines.length === 0;
+  fillTable('pipelines', pipelines.map((p) => ({ ...p, lag_seconds: p.lag_seconds == null ? null : Math.round(p.lag_seconds * 10) / 10 })), (p) =>
+    el('tr', { 'data-pipeline': p.name },
+      el('th', { scope: 'row' }, el('code', {}, p.name), el('div', { class: 'sub' }, `${p.source} → ${p.destination}`)),
+      el('td', { class: 'coverage' },
+        el('meter', { min: '0', max: '100', value: String(p.coverage), 'aria-label': `Coverage of ${p.name}` }),
+        el('span', { 'data-col': 'coverage' }, percent(p.coverage)),
+        el('div', { class: 'sub' }, `${num(p.done)} done`)),
+      el('td', { class: 'num' }, num(p.rows)),
+      el('td', { class: 'num', 'data-col': 'pending' }, num(p.pending)),
+      el('td', { class: 'num', 'data-col': 'failed' }, num(p.failed)),
+      el('td', { class: 'num' }, num(p.stale)),
+      el('td', { class: 'num' }, secs(p.lag_seconds)),
+      el('td', { class: 'num' }, perSecond(p.throughput)),
+      el('td', {}, el('code', {}, p.model_id ?? '')),
+      el('td', { 'data-col': 'state' }, el('span', { class: `badge ${pipelineState(p)}` }, pipelineState(p))),
+      el('td', { class: 'error' }, p.last_error ?? ''),
+    ), 'No pipelines', 11);
+}
+
 async function retry(id, button) {
   button.disabled = true;
   button.textContent = 'Retrying…';
@@ -110,6 +137,7 @@ function render(d) {
       el('td', { class: 'num' }, secs(f.avg_processing_seconds)),
       el('td', { class: 'num', 'data-col': 'p95' }, secs(f.p95_processing_seconds)),
     ), 'No jobs yet', 8);
+  renderPipelines(d.pipelines ?? []);
   fillTable('workers', d.workers.map((w) => ({ ...w, last_heartbeat: ago(w.last_heartbeat) })), (w) =>
     el('tr', { 'data-worker': w.worker_id },
       el('th', { scope: 'row' }, el('code', {}, w.worker_id)),

@@ -8,6 +8,7 @@
 // falls through to NULL).
 import { FUNCTION_NAMES, JOB_TYPES, type FunctionName, type JobType } from '../../jobTypes.ts';
 import { expandFragments, literal, type Fragments } from './sqlFragments.ts';
+import { asyncFunctionsSql, syncFunctionsSql } from './publicFunctionsSql.ts';
 
 const array = (items: readonly string[]) => `ARRAY[${items.map(literal).join(', ')}]`;
 
@@ -19,8 +20,12 @@ function arms(value: (t: JobType) => string | undefined): string[] {
   return rows.map(([fn, v]) => `WHEN ${literal(fn).padEnd(width)} THEN ${v}`);
 }
 
-/** Each fragment: the CASE arms it writes, from the catalog. */
+/** Each fragment: the CASE arms (or, for the public functions, the definitions) it writes, from the catalog. */
 export const FRAGMENTS: Fragments = {
+  /** 50-async-functions.sql: steadytext_<name>_async and the batch forms. */
+  'async-functions': asyncFunctionsSql,
+  /** 80-sync.sql: the synchronous twins. */
+  'sync-functions': syncFunctionsSql,
   /** _steadytext_arguments: every argument (parameters key), in the public function's order. */
   arguments: () => arms((t) => array(t.args.map((a) => a.name))),
   /** _steadytext_model_role. */
@@ -32,7 +37,7 @@ export const FRAGMENTS: Fragments = {
   /** _steadytext_enqueue_batch: the batch function's name for its items, as its errors say it. */
   'batch-arguments': () => arms((t) => (t.batch ? literal(t.batch.argument) : undefined)),
   /** _steadytext_pipeline_input: the argument a pipeline's input fills (types a pipeline may run only). */
-  'pipeline-inputs': () => arms((t) => ('pipelineInput' in t ? literal(t.pipelineInput) : undefined)),
+  'pipeline-inputs': () => arms((t) => (t.pipelineInput !== undefined ? literal(t.pipelineInput) : undefined)),
   /** _steadytext_argument_defaults: the arguments that have a default, with it, as a JSON object. */
   'argument-defaults': () =>
     arms((t) => {
