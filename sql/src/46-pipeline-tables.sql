@@ -65,6 +65,17 @@ CREATE INDEX IF NOT EXISTS steadytext_pipeline_rows_pending_idx
 CREATE INDEX IF NOT EXISTS steadytext_pipeline_rows_processing_idx
     ON @extschema@.steadytext_pipeline_rows (worker_id) WHERE status = 'processing';
 
+-- Claimed rows a worker could not give back (written, released) because a
+-- session held them locked (its change to the row, not committed yet): the
+-- reclaim puts them back to pending once free, unless that session's change
+-- already did.
+CREATE TABLE IF NOT EXISTS @extschema@.steadytext_pipeline_giveback (
+    pipeline_id integer NOT NULL,
+    row_key     jsonb NOT NULL,
+    claim       bigint NOT NULL,
+    PRIMARY KEY (pipeline_id, row_key)
+);
+
 -- Rows written per batch, for throughput (kept ten minutes).
 CREATE TABLE IF NOT EXISTS @extschema@.steadytext_pipeline_progress (
     pipeline_id integer NOT NULL,

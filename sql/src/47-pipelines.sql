@@ -661,6 +661,7 @@ BEGIN
         PERFORM @extschema@._steadytext_pipeline_uninstall(p.pipeline_id, p.source_table);
         DELETE FROM @extschema@.steadytext_pipeline_rows AS r WHERE r.pipeline_id = p.pipeline_id;
         DELETE FROM @extschema@.steadytext_pipeline_progress AS r WHERE r.pipeline_id = p.pipeline_id;
+        DELETE FROM @extschema@.steadytext_pipeline_giveback AS r WHERE r.pipeline_id = p.pipeline_id;
         DELETE FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = p.pipeline_id;
         RETURN 0;
     END CASE;
@@ -1052,6 +1053,28 @@ BEGIN
 END;
 $$;
 
+-- Of a claim's rows (`row_keys`, `claims`) those still this worker's claim
+-- but not among `taken` (the ones it could lock): a session holds them
+-- locked. Recorded in steadytext_pipeline_giveback, for the reclaim to put
+-- back to pending once free; returns their keys.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_held(id integer, worker_id text, row_keys jsonb[],
+                                                                claims bigint[], taken jsonb[])
+RETURNS jsonb[]
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH held AS (
+        INSERT INTO @extschema@.steadytext_pipeline_giveback AS g (pipeline_id, row_key, claim)
+        SELECT id, u.k, u.c FROM unnest(row_keys, claims) AS u(k, c)
+        JOIN @extschema@.steadytext_pipeline_rows AS r
+          ON r.pipeline_id = id AND r.row_key = u.k AND r.claim = u.c AND r.status = 'processing'
+         AND r.worker_id = _steadytext_pipeline_held.worker_id
+        WHERE NOT u.k = ANY (taken)
+        ON CONFLICT (pipeline_id, row_key) DO UPDATE SET claim = excluded.claim
+        RETURNING g.row_key)
+    SELECT coalesce(array_agg(held.row_key), '{}') FROM held
+$$;
+
 -- The results of a batch (arrays in the claim's order): writes each into
 -- the destination with the creator's rights and records the outcome; only
 -- rows still under this claim are written. Returns how many rows ended
@@ -1074,6 +1097,7 @@ DECLARE
     mine_h text[];
     fail_k jsonb[];
     fail_e text[];
+    busy_k jsonb[];
     out_k jsonb[];
     out_o text[];
     out_e text[];
@@ -1093,6 +1117,8 @@ BEGIN
            array_agg(m.h ORDER BY m.n) FILTER (WHERE m.e IS NULL),
            array_agg(m.k ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL), array_agg(m.e ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL)
     INTO mine_k, mine_v, mine_h, fail_k, fail_e FROM m;
+    busy_k := @extschema@._steadytext_pipeline_held(id, _steadytext_pipeline_write.worker_id, row_keys, claims,
+                                                  coalesce(mine_k, '{}') || coalesce(fail_k, '{}'));
     IF p.pipeline_id IS NOT NULL AND mine_k IS NOT NULL THEN
         EXECUTE format('SELECT array_agg(w.row_key), array_agg(w.outcome), array_agg(w.error) FROM %s._stxp_%s_write($1, $2, $3) AS w',
                        '@extschema@', id)
@@ -1149,11 +1175,14 @@ BEGIN
             DELETE FROM @extschema@.steadytext_pipeline_progress AS g WHERE g.at < now() - interval '10 minutes';
         END IF;
     END IF;
-    -- 'lost': sent, but no longer this claim (or the source row is gone)
+    -- 'busy' also counts the rows a session held locked (given back later by
+    -- the reclaim); 'lost': sent, but no longer this claim (or the row is gone)
     RETURN QUERY
     SELECT x.o, CASE WHEN x.o = 'lost'
-                     THEN coalesce(cardinality(row_keys), 0) - cardinality(out_k)
+                     THEN coalesce(cardinality(row_keys), 0) - cardinality(out_k) - coalesce(cardinality(busy_k), 0)
                           + (SELECT count(*) FROM unnest(out_o) AS y WHERE y = 'missing')
+                     WHEN x.o = 'busy'
+                     THEN coalesce(cardinality(busy_k), 0) + (SELECT count(*) FROM unnest(out_o) AS y WHERE y = x.o)
                      ELSE (SELECT count(*) FROM unnest(out_o) AS y WHERE y = x.o) END
     FROM unnest(ARRAY['written', 'stale', 'busy', 'failed', 'lost']) AS x(o);
 END;
@@ -1174,6 +1203,10 @@ AS $$
                   WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.status = 'processing'
                     AND r.worker_id = _steadytext_pipeline_release.worker_id
                   FOR UPDATE OF r SKIP LOCKED),
+         -- rows a session holds locked: given back by the reclaim
+         held AS (SELECT @extschema@._steadytext_pipeline_held(_steadytext_pipeline_release.pipeline_id,
+                                                                _steadytext_pipeline_release.worker_id, row_keys, claims,
+                                                                (SELECT coalesce(array_agg(mine.row_key), '{}') FROM mine))),
          done AS (UPDATE @extschema@.steadytext_pipeline_rows AS r SET
                       attempts = r.attempts + CASE WHEN error IS NULL THEN 0 ELSE 1 END,
                       status = CASE WHEN error IS NOT NULL AND r.attempts + 1 >= 5 THEN 'failed' ELSE 'pending' END,
@@ -1183,7 +1216,7 @@ AS $$
                       run_at = now() + make_interval(secs => greatest(coalesce(retry_in_seconds, 0), 0))
                   FROM mine WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.row_key = mine.row_key
                   RETURNING 1)
-    SELECT count(*) FROM done
+    SELECT count(*) FROM done, held
 $$;
 
 -- The pipeline cannot run on this worker's model (its vectors do not fit
@@ -1202,20 +1235,37 @@ AS $$
 $$;
 
 -- Rows held by workers that are gone (stopped, dead, past their heartbeat
--- timeout, or unknown) back to pending; returns how many.
+-- timeout, or unknown), and rows a worker could not give back because a
+-- session held them (steadytext_pipeline_giveback), back to pending once
+-- free; returns how many.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_reclaim()
 RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    n bigint;
+BEGIN
+    -- given-back rows whose claim ended meanwhile (the session's change made
+    -- them pending, or they were written, deleted, claimed again) are done with
+    DELETE FROM @extschema@.steadytext_pipeline_giveback AS g
+    WHERE NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_pipeline_rows AS r
+                      WHERE r.pipeline_id = g.pipeline_id AND r.row_key = g.row_key AND r.claim = g.claim
+                        AND r.status = 'processing');
     WITH lost AS (SELECT r.pipeline_id, r.row_key FROM @extschema@.steadytext_pipeline_rows AS r
                   LEFT JOIN @extschema@.steadytext_workers AS w ON w.worker_id = r.worker_id
+                  LEFT JOIN @extschema@.steadytext_pipeline_giveback AS g
+                    ON g.pipeline_id = r.pipeline_id AND g.row_key = r.row_key AND g.claim = r.claim
                   WHERE r.status = 'processing'
-                    AND (w.worker_id IS NULL OR w.status IN ('stopped', 'dead')
+                    AND (g.claim IS NOT NULL OR w.worker_id IS NULL OR w.status IN ('stopped', 'dead')
                          OR @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, now()))
                   FOR UPDATE OF r SKIP LOCKED),
          back AS (UPDATE @extschema@.steadytext_pipeline_rows AS r SET status = 'pending', worker_id = NULL, run_at = now()
                   FROM lost WHERE r.pipeline_id = lost.pipeline_id AND r.row_key = lost.row_key
-                  RETURNING 1)
-    SELECT count(*) FROM back
+                  RETURNING r.pipeline_id, r.row_key),
+         done AS (DELETE FROM @extschema@.steadytext_pipeline_giveback AS g USING back
+                  WHERE g.pipeline_id = back.pipeline_id AND g.row_key = back.row_key)
+    SELECT count(*) INTO n FROM back;
+    RETURN n;
+END;
 $$;

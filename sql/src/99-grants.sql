@@ -7,7 +7,8 @@
 REVOKE ALL ON @extschema@.steadytext_queue, @extschema@.steadytext_cache, @extschema@.steadytext_workers,
               @extschema@.steadytext_config, @extschema@.steadytext_dead_letter_queue,
               @extschema@.steadytext_migrations, @extschema@.steadytext_cache_hits,
-              @extschema@.steadytext_pipelines, @extschema@.steadytext_pipeline_rows, @extschema@.steadytext_pipeline_progress
+              @extschema@.steadytext_pipelines, @extschema@.steadytext_pipeline_rows, @extschema@.steadytext_pipeline_progress,
+              @extschema@.steadytext_pipeline_giveback
     FROM PUBLIC, steadytext_user, steadytext_admin, steadytext_worker, steadytext_handoff;
 REVOKE ALL ON SEQUENCE @extschema@.steadytext_pipelines_pipeline_id_seq
     FROM PUBLIC, steadytext_user, steadytext_admin, steadytext_worker, steadytext_handoff;
@@ -25,7 +26,8 @@ GRANT SELECT ON @extschema@.steadytext_migrations TO steadytext_admin, steadytex
 GRANT SELECT ON @extschema@.steadytext_pipelines TO steadytext_user;
 GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.steadytext_pipeline_rows TO steadytext_user;
 GRANT SELECT, INSERT, UPDATE, DELETE
-    ON @extschema@.steadytext_pipelines, @extschema@.steadytext_pipeline_rows, @extschema@.steadytext_pipeline_progress
+    ON @extschema@.steadytext_pipelines, @extschema@.steadytext_pipeline_rows, @extschema@.steadytext_pipeline_progress,
+       @extschema@.steadytext_pipeline_giveback
     TO steadytext_admin;
 GRANT USAGE ON SEQUENCE @extschema@.steadytext_pipelines_pipeline_id_seq TO steadytext_admin;  -- the worker checks the schema version at start
 -- The worker updates only the columns of a job's life (claim, start,
@@ -60,7 +62,7 @@ DECLARE
         '_steadytext_queue_stamp', '_steadytext_queue_notify_completed', '_steadytext_publish_model_ids',
         '_steadytext_lock_request',
         '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel',
-        '_steadytext_pipeline_install', '_steadytext_pipeline_uninstall', '_steadytext_pipeline_scan',
+        '_steadytext_pipeline_install', '_steadytext_pipeline_uninstall', '_steadytext_pipeline_scan', '_steadytext_pipeline_held',
         '_steadytext_pipeline_claim', '_steadytext_pipeline_write', '_steadytext_pipeline_release',
         '_steadytext_pipeline_refuse', '_steadytext_pipeline_reclaim'];
     for_worker constant text[] := ARRAY[
