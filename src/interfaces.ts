@@ -44,3 +44,5 @@ export interface CompletionPayload {
 export const CHANNEL_COMPLETED = 'steadytext_completed';
 export const CHANNEL_NEW_JOB = 'steadytext_new_job';
 export const CHANNEL_CANCELLED = 'steadytext_cancelled';
+/** NOTIFY when a pipeline gets new work (payload: the pipeline id; docs/pipelines.md). */
+export const CHANNEL_PIPELINE = 'steadytext_pipeline';

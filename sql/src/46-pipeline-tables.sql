@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS @extschema@.steadytext_pipeline_rows (
     claim        bigint NOT NULL DEFAULT 0,            -- claim counter; a write must name the claim it ends
     worker_id    text,
     attempts     integer NOT NULL DEFAULT 0,
+    busy         integer NOT NULL DEFAULT 0,               -- writes in a row that found it locked by a session
     error        text,
     have_hash    text,
     have_model   text,

@@ -122,6 +122,20 @@ BEGIN
 END;
 $$;
 
+-- The search_path a pipeline's own functions run with (so its input
+-- expression and the destination's triggers resolve names as they do for
+-- the creator's schema): pg_catalog first (no object of that schema
+-- shadows a built-in), then the source table's schema, pg_temp last.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_path(source regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('pg_catalog, %I, pg_temp', n.nspname)
+    FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = source
+$$;
+
 -- (Re)writes pipeline `id`'s four functions and its triggers on the source,
 -- owned by its creator. Called by _steadytext_pipeline_register (and by an
 -- upgrade that changes what they look like). SECURITY DEFINER context only.
@@ -148,10 +162,12 @@ DECLARE
     dest_forget_all text := '';
     body text;
     f text;
+    path text;
 BEGIN
     SELECT * INTO STRICT p FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = id;
     fn := format('%s._stxp_%s', s, id);
     src := p.source_table::text;
+    path := @extschema@._steadytext_pipeline_path(p.source_table);
     rel := quote_ident((SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = p.source_table));
     expr := CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                               WHERE a.attrelid = p.source_table AND a.attname = p.input AND a.attnum > 0 AND NOT a.attisdropped)
@@ -219,20 +235,20 @@ BEGIN
 END;
 $body$, s, id, key_new, rel, expr, dest_forget, dest_forget_all);
     EXECUTE format('CREATE OR REPLACE FUNCTION %s_changed() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
-                   'SET search_path = pg_catalog, pg_temp AS %L', fn, body);
+                   'SET search_path = %s AS %L', fn, path, body);
 
     -- The inputs of a batch's rows (row_key, input text); rows gone are absent.
     EXECUTE format($f$CREATE OR REPLACE FUNCTION %s_read(jsonb[]) RETURNS TABLE(row_key jsonb, input text)
-        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-        AS %L$f$, fn,
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = %s
+        AS %L$f$, fn, path,
         format('SELECT %s, (%s)::text FROM %s WHERE %s IN (SELECT %s FROM unnest($1) AS _stx_u(_stx_k))',
                key_new, expr, src, @extschema@._steadytext_pipeline_keyrow_sql(p.key_columns, rel), unkey));
 
     -- The next `$2` rows after row_key `$1` (NULL: from the start) in key
     -- order, with their input's md5.
     EXECUTE format($f$CREATE OR REPLACE FUNCTION %s_scan(jsonb, integer) RETURNS TABLE(row_key jsonb, input_hash text)
-        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-        AS %L$f$, fn,
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = %s
+        AS %L$f$, fn, path,
         format('SELECT %s, md5((%s)::text) FROM %s WHERE $1 IS NULL OR (%s) > (SELECT %s FROM (SELECT $1) AS _stx_u(_stx_k)) ORDER BY %s LIMIT $2',
                key_new, expr, src,
                (SELECT string_agg(rel || '.' || quote_ident(c), ', ' ORDER BY i) FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i)),
@@ -322,8 +338,8 @@ END;
 $body$, dest_write);
     EXECUTE format($f$CREATE OR REPLACE FUNCTION %s_write(jsonb[], text[], text[])
         RETURNS TABLE(row_key jsonb, outcome text, error text)
-        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '200ms'
-        AS %L$f$, fn, body);
+        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = %s SET lock_timeout = '200ms'
+        AS %L$f$, fn, path, body);
 
     FOREACH f IN ARRAY ARRAY['_changed()', '_read(jsonb[])', '_scan(jsonb, integer)', '_write(jsonb[], text[], text[])'] LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s%s FROM PUBLIC', fn, f);
@@ -421,13 +437,16 @@ BEGIN
     PERFORM @extschema@._steadytext_check_not_null(fn, 'source', source IS NULL);
     PERFORM @extschema@._steadytext_check_text(fn, 'input', input, 10000);
     -- the expression compiles over the source, with the caller's rights and
-    -- the search_path the pipeline's functions will run with
+    -- the search_path the pipeline's functions will run with (restored by
+    -- this function's own SET on the way out, error or not)
     BEGIN
+        PERFORM set_config('search_path', @extschema@._steadytext_pipeline_path(source), true);
         EXECUTE format('SELECT (%s)::text FROM %s LIMIT 0', input, source);
+        PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
     EXCEPTION WHEN OTHERS THEN
         RAISE EXCEPTION '%: input % is not an expression over %: %', fn, quote_literal(input), source, SQLERRM
             USING ERRCODE = CASE WHEN SQLSTATE = '42501' THEN '42501' ELSE 'invalid_parameter_value' END,
-                  HINT = 'Name a column, or write an expression over the row; schema-qualify functions and types outside pg_catalog.';
+                  HINT = 'Name a column, or write an expression over the row; schema-qualify what is neither in pg_catalog nor in the source''s schema.';
     END;
     RETURN @extschema@._steadytext_pipeline_register(name, source, input, destination, function_name, parameters,
                                                      priority, use_cache, batch_size);
@@ -1164,7 +1183,9 @@ BEGIN
         done_at = CASE WHEN o.o IN ('written', 'failed') THEN now() ELSE r.done_at END,
         error = CASE WHEN o.o = 'failed' THEN o.e END,
         attempts = CASE WHEN o.o = 'failed' THEN r.attempts + 1 WHEN o.o = 'written' THEN 0 ELSE r.attempts END,
-        run_at = CASE WHEN o.o = 'busy' THEN now() + interval '1 second' ELSE now() END,
+        busy = CASE WHEN o.o = 'busy' THEN r.busy + 1 ELSE 0 END,
+        -- a row a session holds: again in 1 s, 2 s, 4 s ... at most a minute
+        run_at = CASE WHEN o.o = 'busy' THEN now() + make_interval(secs => least(60, 2 ^ least(r.busy, 6))) ELSE now() END,
         changed_at = CASE WHEN o.o = 'stale' THEN now() ELSE r.changed_at END
     FROM o
     WHERE r.pipeline_id = id AND r.row_key = o.k AND o.o <> 'missing';
@@ -1208,12 +1229,14 @@ AS $$
                                                                 _steadytext_pipeline_release.worker_id, row_keys, claims,
                                                                 (SELECT coalesce(array_agg(mine.row_key), '{}') FROM mine))),
          done AS (UPDATE @extschema@.steadytext_pipeline_rows AS r SET
-                      attempts = r.attempts + CASE WHEN error IS NULL THEN 0 ELSE 1 END,
-                      status = CASE WHEN error IS NOT NULL AND r.attempts + 1 >= 5 THEN 'failed' ELSE 'pending' END,
-                      error = coalesce(error, r.error),
-                      done_at = CASE WHEN error IS NOT NULL AND r.attempts + 1 >= 5 THEN now() ELSE r.done_at END,
+                      attempts = r.attempts + CASE WHEN _steadytext_pipeline_release.error IS NULL THEN 0 ELSE 1 END,
+                      status = CASE WHEN _steadytext_pipeline_release.error IS NOT NULL AND r.attempts + 1 >= 5
+                                    THEN 'failed' ELSE 'pending' END,
+                      error = coalesce(_steadytext_pipeline_release.error, r.error),
+                      done_at = CASE WHEN _steadytext_pipeline_release.error IS NOT NULL AND r.attempts + 1 >= 5
+                                     THEN now() ELSE r.done_at END,
                       worker_id = NULL,
-                      run_at = now() + make_interval(secs => greatest(coalesce(retry_in_seconds, 0), 0))
+                      run_at = now() + make_interval(secs => greatest(coalesce(_steadytext_pipeline_release.retry_in_seconds, 0), 0))
                   FROM mine WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.row_key = mine.row_key
                   RETURNING 1)
     SELECT count(*) FROM done, held
@@ -1237,8 +1260,11 @@ $$;
 -- Rows held by workers that are gone (stopped, dead, past their heartbeat
 -- timeout, or unknown), and rows a worker could not give back because a
 -- session held them (steadytext_pipeline_giveback), back to pending once
--- free; returns how many.
-CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_reclaim()
+-- free; returns how many. `self`: the worker running this pass, whose own
+-- rows it never takes for a late heartbeat (the process is alive; as the
+-- queue's reclaim); `restart_of`: a worker id whose earlier process this
+-- one replaces (a start), whose rows are all taken back.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_reclaim(self text DEFAULT NULL, restart_of text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1257,8 +1283,10 @@ BEGIN
                   LEFT JOIN @extschema@.steadytext_pipeline_giveback AS g
                     ON g.pipeline_id = r.pipeline_id AND g.row_key = r.row_key AND g.claim = r.claim
                   WHERE r.status = 'processing'
-                    AND (g.claim IS NOT NULL OR w.worker_id IS NULL OR w.status IN ('stopped', 'dead')
-                         OR @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, now()))
+                    AND (g.claim IS NOT NULL OR r.worker_id = restart_of
+                         OR (r.worker_id IS DISTINCT FROM self
+                             AND (w.worker_id IS NULL OR w.status IN ('stopped', 'dead')
+                                  OR @extschema@._steadytext_heartbeat_lost(w.last_heartbeat, w.heartbeat_timeout_seconds, now()))))
                   FOR UPDATE OF r SKIP LOCKED),
          back AS (UPDATE @extschema@.steadytext_pipeline_rows AS r SET status = 'pending', worker_id = NULL, run_at = now()
                   FROM lost WHERE r.pipeline_id = lost.pipeline_id AND r.row_key = lost.row_key

@@ -17,6 +17,9 @@
 // every other sound embed job in the buffer with it, up to embedBatchSize,
 // whatever the concurrency and however many claims brought them in; the
 // batch is one engine.embed call in one slot.
+//
+// Side work (the pipeline runner's batches, pipelines/runner.ts) takes a slot
+// only when no queue job waits in the buffer: queue work goes first.
 import type { Engine } from '../engine/types.ts';
 import { claimOrder } from '../db/jobs/claimJobs.ts';
 import type { ClaimPolicy } from './claimPolicy.ts';
@@ -24,6 +27,14 @@ import { batchableEmbed, executeEmbedBatch, executeJob } from './execute.ts';
 import { outgrewItsTime, TimedOut, type HeldJob } from './heldJob.ts';
 
 const LOCKED_RETRY_MS = 200;
+
+/** Work besides the queue's that takes an engine slot (pipeline batches): it starts only when no queue job waits for the slot. */
+export interface SideWork {
+  /** True when a unit is claimed and may start. */
+  hasWaiting(): boolean;
+  /** Starts it; resolves when its engine time is over (the slot is free again). */
+  startNext(): Promise<void>;
+}
 
 export interface ExecutorOptions {
   engine: Engine;
@@ -46,6 +57,8 @@ export interface ExecutorOptions {
   markStarted(jobs: HeldJob[]): Promise<{ started: Set<string>; busy: Set<string> }>;
   /** A job about to start turned out to be no longer this worker's claim: dropped unstarted. */
   onLost(h: HeldJob): void;
+  /** Side work for slots the queue leaves free (the pipeline runner). */
+  side?: SideWork;
   log(line: string): void;
 }
 
@@ -71,8 +84,10 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 export class Executor {
   /** Claimed, not started; kept in claim order (best first). */
   private buffer: HeldJob[] = [];
-  /** Engine calls in flight (an embed batch is one). */
+  /** Engine calls in flight (an embed batch is one), side work's included. */
   private slots = 0;
+  /** Of those, side work's. */
+  private sideSlots = 0;
   private readonly calls = new Set<Promise<void>>();
   private paused = false;
   /** Jobs whose mark found their row locked, each batch with the timer that puts them back in the buffer. */
@@ -90,6 +105,11 @@ export class Executor {
 
   get freeSlots(): number {
     return Math.max(0, this.o.concurrency - this.slots);
+  }
+
+  /** Slots running queue jobs (or marking them started) now. */
+  get queueRunning(): number {
+    return this.slots - this.sideSlots;
   }
 
   /** Newly claimed jobs join the buffer in claim order; free slots take them at once. */
@@ -127,9 +147,15 @@ export class Executor {
     while (this.calls.size > 0) await Promise.allSettled([...this.calls]);
   }
 
-  private pump(): void {
+  /** Fills free slots: buffered queue jobs first, then side work. */
+  pump(): void {
     let took = false;
-    while (!this.paused && this.slots < this.o.concurrency && this.buffer.length > 0) {
+    while (!this.paused && this.slots < this.o.concurrency) {
+      if (this.buffer.length === 0) {
+        if (!this.o.side?.hasWaiting()) break;
+        this.startSide(this.o.side);
+        continue;
+      }
       const first = this.buffer.shift()!;
       took = true;
       const group = [first];
@@ -252,6 +278,28 @@ export class Executor {
       this.pump();
       this.o.onTake();
     });
+    this.calls.add(call);
+  }
+
+  /** Side work in a slot, until its engine time is over (not counted in the claim policy's job times). */
+  private startSide(side: SideWork): void {
+    let run: Promise<void>;
+    try {
+      run = side.startNext();
+    } catch (err) {
+      run = Promise.reject(err);
+    }
+    this.slots++;
+    this.sideSlots++;
+    const call = run
+      .catch((err: unknown) => this.o.log(`side work failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.slots--;
+        this.sideSlots--;
+        this.calls.delete(call);
+        this.pump();
+        this.o.onTake();
+      });
     this.calls.add(call);
   }
 

@@ -87,7 +87,11 @@ export class TimedOut extends Error {
  * last 250 ms) (still producing, not stalled). A job the engine reports no
  * output for (embeddings; an HTTP engine) never is.
  */
-export function outgrewItsTime(h: HeldJob, seconds: number, now = performance.now()): boolean {
+export function outgrewItsTime(
+  h: Pick<HeldJob, 'startedAt' | 'firstOutputAt' | 'lastOutputAt'>,
+  seconds: number,
+  now = performance.now(),
+): boolean {
   if (h.startedAt === undefined || h.firstOutputAt === undefined || h.lastOutputAt === undefined) return false;
   const limitMs = seconds * 1000;
   return h.firstOutputAt - h.startedAt <= limitMs / 2 && now - h.lastOutputAt <= Math.max(limitMs / 10, 250);

@@ -11,6 +11,7 @@ import { modelRoleOf } from '../jobTypes.ts';
 import type { PipelineStatusRow } from '../db/pipelines/pipelineStatus.ts';
 import type { QueueCount } from '../db/queue/queueCounts.ts';
 import { MODEL_ROLES } from './engine.ts';
+import type { PipelineRowOutcome } from './pipelines/recordBatch.ts';
 import { packageVersion } from './version.ts';
 
 /** How one attempt of a job ended, as this worker saw it. */
@@ -55,6 +56,7 @@ export class WorkerMetrics {
   private readonly queueJobs: client.Gauge<'function_name' | 'status'>;
   private readonly queueDepth: client.Gauge;
   private readonly dbUp: client.Gauge;
+  private readonly pipelineRowsTotal: client.Counter<'pipeline' | 'outcome'>;
   private readonly pipelineGauges: { gauge: client.Gauge<'pipeline'>; value: (p: PipelineStatusRow) => number }[];
   /** Roles this worker has completed a job for: their model is loaded. */
   private readonly rolesUsed = new Set<ModelRole>();
@@ -137,6 +139,17 @@ export class WorkerMetrics {
       gauge: new client.Gauge({ name: g.name, help: `${g.help} (read at scrape time)`, labelNames: ['pipeline'], registers }),
       value: g.value,
     }));
+    this.pipelineRowsTotal = new client.Counter({
+      name: 'steadytext_worker_pipeline_rows_total',
+      help: 'Pipeline rows this worker handled, by pipeline and outcome (written, stale, busy, failed, lost: the write said so; retried: an engine fault; released: let go unrun; refused: the pipeline cannot run on this model)',
+      labelNames: ['pipeline', 'outcome'],
+      registers,
+    });
+  }
+
+  /** Called by the pipeline runner: `n` rows of `pipeline` ended this way. */
+  pipelineRows(pipeline: string, outcome: PipelineRowOutcome, n: number): void {
+    this.pipelineRowsTotal.inc({ pipeline, outcome }, n);
   }
 
   /** Called by the worker when one attempt of a job ends. */

@@ -15,6 +15,7 @@ import type { FunctionName } from '../interfaces.ts';
 import type { ClaimedJob } from '../db/jobs/claimJobs.ts';
 import { withRetries } from '../postgres/withRetries.ts';
 import type { BufferState, ClaimPolicy } from './claimPolicy.ts';
+import { WakeSignal } from './wakeSignal.ts';
 
 export interface ProducerOptions {
   claim(limit: number, only: FunctionName | null, startNow: number): Promise<ClaimedJob[]>;
@@ -34,8 +35,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class Producer {
   private stopped = false;
-  private wakePending = false;
-  private wakeWaiter?: () => void;
+  private readonly wakeSignal = new WakeSignal();
   private orphanCheckAt = 0;
   private done?: Promise<void>;
 
@@ -47,8 +47,7 @@ export class Producer {
 
   /** Makes the producer look for jobs now. */
   wake(): void {
-    if (this.wakeWaiter) this.wakeWaiter();
-    else this.wakePending = true;
+    this.wakeSignal.wake();
   }
 
   /** No more claims; resolves once the claim in flight (if any) is done. */
@@ -56,23 +55,6 @@ export class Producer {
     this.stopped = true;
     this.wake();
     await this.done;
-  }
-
-  private waitForWake(ms: number): Promise<void> {
-    if (this.wakePending) {
-      this.wakePending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.wakeWaiter = undefined;
-        this.wakePending = false;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.wakeWaiter = done;
-    });
   }
 
   /** One claim into the buffer; true when it came back full (more may be waiting). */
@@ -108,7 +90,7 @@ export class Producer {
         continue;
       }
       if (full) continue; // more may be waiting
-      await this.waitForWake(this.o.pollIntervalMs);
+      await this.wakeSignal.wait(this.o.pollIntervalMs);
     }
   }
 }

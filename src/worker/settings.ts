@@ -76,6 +76,8 @@ const WORKER_SETTING_KEYS = [
   'batchEmbeddings',
   'embedBatchSize',
   'prefetch',
+  'pipelines',
+  'pipelineBatchSize',
   'logLevel',
   'metricsPort',
   'metricsHost',

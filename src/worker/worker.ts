@@ -15,11 +15,14 @@
 // - Periodic services (services/, one start/stop base): the heartbeat, the
 //   reclaim of lost workers' jobs, the cache eviction, the result retention.
 //   Each run of one is a signal on Worker.events.
+// - The pipeline runner (pipelines/): fills the engine slots queue jobs leave
+//   free with pipeline batches (docs/pipelines.md), claimed one batch ahead,
+//   written while the next one runs.
 //
 // This file holds what joins them: the jobs held (claimed, not yet recorded),
 // the LISTEN connection (steadytext_new_job wakes the producer;
-// steadytext_cancelled starts a cancel check), the start and the graceful
-// stop. Each state transition has one home in src/db/: claimJobs,
+// steadytext_cancelled starts a cancel check; steadytext_pipeline wakes the
+// pipeline runner), the start and the graceful stop. Each state transition has one home in src/db/: claimJobs,
 // completeJobs, failJob (and the give-up rule it shares with reclaimStale,
 // failedAttempt.ts), releaseJobs/releaseOrphans, reclaimStale, cancelledJobs
 // (the worker's half of cancel).
@@ -27,11 +30,12 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import type { Engine, ModelRole } from '../engine/types.ts';
-import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, FUNCTION_NAMES, type FunctionName } from '../interfaces.ts';
+import { CHANNEL_CANCELLED, CHANNEL_NEW_JOB, CHANNEL_PIPELINE, FUNCTION_NAMES, type FunctionName } from '../interfaces.ts';
 import { modelRoleOf } from '../jobTypes.ts';
 import { claimJobs, type ClaimedJob } from '../db/jobs/claimJobs.ts';
 import { markStarted } from '../db/jobs/markStarted.ts';
 import { markWorkerStopped } from '../db/workers/markWorkerStopped.ts';
+import { reclaimPipelineRows } from '../db/pipelines/reclaimPipelineRows.ts';
 import { reclaimStale, type ReclaimedJob } from '../db/jobs/reclaimStale.ts';
 import type { CleanupResult } from '../db/queue/cleanupResults.ts';
 import { assertSchemaVersion } from '../db/schema/schemaVersion.ts';
@@ -54,6 +58,8 @@ import { RetentionService } from './services/retention.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { startWorkerMetrics, type MetricsServer } from './metricsServer.ts';
 import { Producer } from './producer.ts';
+import { PipelineRecorder, type PipelineRowOutcome } from './pipelines/recordBatch.ts';
+import { PipelineRunner } from './pipelines/runner.ts';
 import type { WorkerSettings } from './settings.ts';
 import { packageVersion } from './version.ts';
 
@@ -69,6 +75,13 @@ export interface WorkerStats {
   jobsFailed: number;
   /** Late results thrown away (job cancelled, reclaimed, or released meanwhile). */
   resultsDiscarded: number;
+  /**
+   * Pipeline rows this worker is done with, by outcome: written; failed (a
+   * constraint, a trigger, an input the engine refused); stale, busy, lost
+   * (not written: the write said so); retried (an engine fault); released
+   * (let go unrun); refused (the pipeline cannot run on this model).
+   */
+  pipelineRows: Readonly<Record<PipelineRowOutcome, number>>;
 }
 
 /**
@@ -86,6 +99,8 @@ export interface WorkerEvents {
   evicted: [number];
   /** The result retention ran (only with --result-retention). */
   cleanedUp: [CleanupResult];
+  /** A reclaim pass took back pipeline rows lost workers held: how many (only when some). */
+  pipelineReclaimed: [number];
 }
 
 /** The worker's periodic duties, one service each (services/). */
@@ -105,6 +120,9 @@ export class Worker {
   private listener?: Listener;
   private producer?: Producer;
   private executor?: Executor;
+  /** Pipeline batches in the slots the queue leaves free (unless --no-pipelines). */
+  private pipelines?: PipelineRunner;
+  private readonly pipelineRecorder: PipelineRecorder;
   /** Every job this worker holds, from its claim until its outcome is recorded. */
   private readonly held = new Map<string, HeldJob>();
   private stopping = false;
@@ -139,6 +157,15 @@ export class Worker {
       wake: () => this.producer?.wake(),
       log: (level, line) => this.log(level, line),
     });
+    this.pipelineRecorder = new PipelineRecorder({
+      pool,
+      workerId: this.workerId,
+      retryBackoffMs: s.retryBackoffMs,
+      retryBackoffMaxMs: s.retryBackoffMaxMs,
+      metrics: () => this.metrics,
+      wakeIn: (ms) => this.pipelines?.wakeIn(ms),
+      log: (level, line) => this.log(level, line),
+    });
     this.cancelChecks = new CancelChecks({
       pool,
       workerId: this.workerId,
@@ -166,6 +193,10 @@ export class Worker {
         onRun: (jobs) => {
           if (jobs.length > 0) this.producer?.wake();
           this.events.emit('reclaimed', jobs);
+        },
+        onPipelineRows: (rows) => {
+          this.pipelines?.wake();
+          this.events.emit('pipelineReclaimed', rows);
         },
       }),
       cacheEviction: new CacheEvictionService({
@@ -207,6 +238,7 @@ export class Worker {
       jobsCompleted: this.outcomes.jobsCompleted,
       jobsFailed: this.outcomes.jobsFailed,
       resultsDiscarded: this.outcomes.resultsDiscarded,
+      pipelineRows: { ...this.pipelineRecorder.rows },
     };
   }
 
@@ -272,7 +304,8 @@ export class Worker {
       // Every connection of the pool starts with the pinned search_path.
       this.pool = new pg.Pool({
         ...withPinnedSearchPath(s.connection, installed.schema),
-        max: s.concurrency + 3,
+        // The claim, the completer, the heartbeat and the services; the pipeline claim and write beside them.
+        max: s.concurrency + 3 + (s.pipelines ? 2 : 0),
         application_name: 'steadytext-worker',
       });
       this.pool.on('error', (err) => this.log('info', `idle connection error: ${err.message}`));
@@ -285,13 +318,19 @@ export class Worker {
       }
       // Jobs an earlier process left under this same worker_id count as crashed.
       await withRetries(() => reclaimStale(pool, s.maxRetries, { restartOf: this.workerId }));
+      // Its pipeline rows too (the row registerWorker revives next would make
+      // that process look alive, its rows held for good).
+      await withRetries(() => reclaimPipelineRows(pool, { restartOf: this.workerId }));
       await withRetries(() => registerWorker(pool, this.registration()));
       await withRetries(() => writeModelIds(pool, this.models));
       this.listener = new Listener({
         connection: s.connection,
-        channels: [CHANNEL_NEW_JOB, CHANNEL_CANCELLED],
+        channels: s.pipelines ? [CHANNEL_NEW_JOB, CHANNEL_CANCELLED, CHANNEL_PIPELINE] : [CHANNEL_NEW_JOB, CHANNEL_CANCELLED],
         onNotification: (channel, payload) => this.onNotification(channel, payload),
-        onReconnect: () => this.producer?.wake(),
+        onReconnect: () => {
+          this.producer?.wake();
+          this.pipelines?.wake();
+        },
         log: (line) => this.log('info', line),
       });
       await withRetries(() => this.listener!.start());
@@ -306,6 +345,22 @@ export class Worker {
       batchEmbeddings: s.batchEmbeddings,
       embedBatchSize: s.embedBatchSize,
     });
+    const engine = this.engine;
+    if (s.pipelines) {
+      this.pipelines = new PipelineRunner({
+        pool: () => this.pool,
+        workerId: this.workerId,
+        engine: () => engine,
+        models: () => this.models,
+        served: () => this.served,
+        batchSize: s.pipelineBatchSize,
+        timeoutSeconds: s.timeoutSeconds,
+        pollIntervalMs: s.pollIntervalMs,
+        slots: () => this.executor,
+        recorder: this.pipelineRecorder,
+        log: (level, line) => this.log(level, line),
+      });
+    }
     this.executor = new Executor({
       engine: this.engine,
       concurrency: s.concurrency,
@@ -314,7 +369,11 @@ export class Worker {
       timeoutSeconds: s.timeoutSeconds,
       policy,
       onOutcome: (h, outcome) => this.outcomes.record(h, outcome),
-      onTake: () => this.producer?.wake(),
+      onTake: () => {
+        this.producer?.wake();
+        this.pipelines?.nudge();
+      },
+      side: this.pipelines,
       markStarted: (jobs) => {
         const pool = this.pool;
         if (!pool) return Promise.reject(new Error('worker stopped'));
@@ -345,9 +404,10 @@ export class Worker {
     });
     for (const service of this.periodic()) service.start();
     this.producer.start();
+    this.pipelines?.start();
     const models = Object.entries(this.models).map(([role, id]) => `${role}=${id}`).join(', ') || 'none';
     this.announce(
-      `started (concurrency ${s.concurrency}, prefetch ${s.prefetch ?? 'auto'}, embed batch ${s.batchEmbeddings ? s.embedBatchSize : 1}, poll ${s.pollIntervalMs / 1000} s; models ${models})`,
+      `started (concurrency ${s.concurrency}, prefetch ${s.prefetch ?? 'auto'}, embed batch ${s.batchEmbeddings ? s.embedBatchSize : 1}, pipelines ${s.pipelines ? `on (batch ${s.pipelineBatchSize})` : 'off'}, poll ${s.pollIntervalMs / 1000} s; models ${models})`,
     );
   }
 
@@ -412,6 +472,8 @@ export class Worker {
   private onNotification(channel: string, payload: string): void {
     if (channel === CHANNEL_NEW_JOB) {
       this.producer?.wake();
+    } else if (channel === CHANNEL_PIPELINE) {
+      this.pipelines?.wake();
     } else if (channel === CHANNEL_CANCELLED) {
       this.cancelChecks.check(payload.trim());
     }
@@ -436,8 +498,9 @@ export class Worker {
    * Graceful stop: no new claims; jobs claimed ahead and not started go back
    * to pending at once; running jobs get up to shutdownGraceMs to finish and
    * have their results stored; the rest are aborted and released to pending
-   * (no retry counted); the worker row ends 'stopped'. Safe to call more
-   * than once.
+   * (no retry counted); the worker row ends 'stopped'. Pipeline batches the
+   * same: the one claimed ahead goes back at once, running ones get the
+   * grace, then their rows not computed go back. Safe to call more than once.
    */
   stop(): Promise<void> {
     this.stopPromise ??= this.doStop();
@@ -450,14 +513,18 @@ export class Worker {
     // through the grace (the jobs still running stay this worker's).
     const { heartbeat, ...others } = this.services;
     const othersStopped = Promise.all(Object.values(others).map((service) => service?.stop()));
-    await this.producer?.stop();
+    // No more claims of either kind; the pipeline batch claimed ahead goes back at once.
+    await Promise.all([this.producer?.stop(), this.pipelines?.stop()]);
     const pool = this.pool;
     const buffered = this.executor?.drain() ?? [];
     for (const h of buffered) this.forget(h);
     await this.outcomes.release(buffered.map((h) => h.job.request_id));
     if (pool) await heartbeat.runNow();
-    if (this.held.size > 0) {
-      this.log('info', `stopping: waiting up to ${this.settings.shutdownGraceMs / 1000} s for ${this.held.size} job(s)`);
+    if (this.held.size > 0 || this.pipelines?.busy) {
+      this.log(
+        'info',
+        `stopping: waiting up to ${this.settings.shutdownGraceMs / 1000} s for ${this.held.size} job(s)${this.pipelines?.busy ? ' and the pipeline batches running' : ''}`,
+      );
       let graceTimer: NodeJS.Timeout | undefined;
       await Promise.race([
         this.settled(),
@@ -466,6 +533,7 @@ export class Worker {
       clearTimeout(graceTimer);
     }
     for (const h of this.held.values()) if (h.state === 'running') h.controller.abort(new Shutdown());
+    this.pipelines?.abort();
     this.outcomes.abandon();
     await this.settled();
     await this.outcomes.release([...this.held.keys()]);
@@ -478,15 +546,17 @@ export class Worker {
     }
     await this.teardown();
     const { jobsCompleted, jobsFailed, released } = this.outcomes;
-    this.announce(`stopped (${jobsCompleted} completed, ${jobsFailed} failed, ${released} released)`);
+    const { written, failed } = this.pipelineRecorder.rows;
+    const pipelineRows = written + failed > 0 ? `; pipeline rows: ${written} written, ${failed} failed` : '';
+    this.announce(`stopped (${jobsCompleted} completed, ${jobsFailed} failed, ${released} released${pipelineRows})`);
   }
 
   /** Resolves once no engine call is in flight and every outcome is recorded. */
   private async settled(): Promise<void> {
     for (;;) {
       await this.executor?.idle();
-      if (!this.outcomes.busy) return;
-      await this.outcomes.recorded();
+      if (!this.outcomes.busy && !this.pipelines?.busy) return;
+      await Promise.all([this.outcomes.recorded(), this.pipelines?.settled()]);
     }
   }
 

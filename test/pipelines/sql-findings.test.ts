@@ -98,3 +98,30 @@ test('a change rolled back while the worker gives its batch back (release): the 
     await db.drop();
   }
 });
+
+test(
+  'a trigger of the destination that names a table without its schema runs in the write as it runs for the creator',
+  async () => {
+    const db = await createTestDatabase();
+    try {
+      await db.pool.query(`CREATE TABLE documents (id integer PRIMARY KEY, body text, emb real[])`);
+      await db.pool.query(`CREATE TABLE audit (id integer, at timestamptz DEFAULT now())`);
+      await db.pool.query(`CREATE FUNCTION audit_emb() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO audit (id) VALUES (NEW.id); RETURN NULL; END $$`);
+      await db.pool.query(`CREATE TRIGGER audit_emb AFTER UPDATE OF emb ON documents FOR EACH ROW EXECUTE FUNCTION audit_emb()`);
+      await db.pool.query(`INSERT INTO documents VALUES (1, 'one', NULL)`);
+      // the creator's own write works
+      await db.pool.query(`UPDATE documents SET emb = '{1}' WHERE id = 1`);
+      assert.equal((await db.pool.query(`SELECT count(*)::int AS n FROM audit`)).rows[0].n, 1);
+      await db.pool.query(`SELECT steadytext_pipeline_create('p', 'documents', 'body', 'emb')`);
+      await db.pool.query(`INSERT INTO steadytext_workers (worker_id, host, pid) VALUES ('w1', 'test', 1)`);
+      await publishModels(db.pool);
+      const batch = (await claimBatch(db.pool, 'w1', 10))!;
+      const out = await writeBatch(db.pool, 'w1', batch);
+      const failures = (await db.pool.query(`SELECT error FROM steadytext_pipeline_failures('p')`)).rows.map((r) => r.error);
+      assert.deepEqual({ out, failures }, { out: { written: 1, stale: 0, busy: 0, failed: 0, lost: 0 }, failures: [] });
+    } finally {
+      await db.drop();
+    }
+  },
+);
