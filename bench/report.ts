@@ -332,6 +332,7 @@ export function buildReport(input: Input) {
         wal(x),
         `${fmt(x.cpuMsPer1kRows.postgres)} / ${x.system === 'bare' ? '–' : fmt(x.cpuMsPer1kRows.worker)} / ${fmt(x.cpuMsPer1kRows.bench)}`,
         `${fmt(x.machineBusy * 100)}%`,
+        x.maxProcessing === undefined ? '' : fmt(x.maxProcessing),
       ]);
       if (x.statements) {
         backfillTraces.push(
@@ -416,7 +417,7 @@ export function buildReport(input: Input) {
     '² time-capped (30 s full, 15-20 s quick): rate = jobs enqueued or finished / elapsed, over the jobs done by then.',
     '³ pg-boss: LISTEN/NOTIFY wake-up on (useListenNotify, queue notify: true), polling every 0.5 s as its fallback; fewer serial samples.',
     '⁴ not measured: graphile-worker deletes completed jobs (its table never holds them); pg-boss moves them to an archive.',
-    'Paired figures (engine, depth): median (min–max) of per-pair values, the two sides run in turns, each run at least a few seconds; ✓ every pair meets the target, ✗ none does, "~ within noise" the pairs fall on both sides of it. The other rows are one run each.',
+    'Paired figures (engine, depth, tiny-model backfill): median (min–max) of per-pair values, the two sides run in turns, each run at least a few seconds; ✓ every pair meets the target, ✗ none does, "~ within noise" the pairs fall on both sides of it. The other rows are one run each.',
     'graphile-worker: default = its defaults (one get_job and one complete_job per job); batched = localQueue size 500 with completeJobBatchDelay and failJobBatchDelay 0.',
     'pg-boss: equivalent concurrency = localConcurrency N of batchSize 1 per process; "batch 100" = its own batched fetch/complete (burstWhenBatchFull).',
     ...(r.backfill
@@ -446,7 +447,7 @@ export function buildReport(input: Input) {
   const tt = new Table({ head: traceHead });
   for (const row of traceRows) tt.push(row);
   const backfillHead = ['backfill figure', 'measured', 'target', 'verdict', 'what a miss means'];
-  const backfillCpuHead = ['backfill run', 'rows/s', 'wall', 'WAL bytes/row', 'CPU ms per 1,000 rows: PostgreSQL / worker / bench', 'machine busy'];
+  const backfillCpuHead = ['backfill run', 'rows/s', 'wall', 'WAL bytes/row', 'CPU ms per 1,000 rows: PostgreSQL / worker / bench', 'machine busy', 'most rows processing at once'];
   const tb = new Table({ head: backfillHead, wordWrap: true, colWidths: [34, 30, 9, 11, 46] });
   for (const row of backfillRows) tb.push(row);
   const table = [header, t.toString(), engineRows.length ? te.toString() : '', traceRows.length ? tt.toString() : '', backfillRows.length ? tb.toString() : '', ...notes]

@@ -79,6 +79,8 @@ export interface BackfillRun {
   machineBusy: number;
   /** BENCH_BACKFILL_TRACE=1: the statements that took the server's time (pg_stat_statements, track = all). */
   statements?: TracedStatement[];
+  /** pipeline: the most rows steadytext_pipeline_status showed `processing` at once (claimed, not yet written). */
+  maxProcessing?: number;
 }
 
 /**
@@ -217,7 +219,7 @@ const written = async (db: pg.Client) =>
  * nothing else runs), whether a checkpoint began inside, and the CPU the
  * server, the worker (`workerPid`) and this process spent meanwhile.
  */
-async function timed(db: pg.Client, workerPid: number | undefined, f: () => Promise<{ capped?: boolean; enqueueSeconds?: number } | void>) {
+async function timed(db: pg.Client, workerPid: number | undefined, f: () => Promise<{ capped?: boolean; enqueueSeconds?: number; maxProcessing?: number } | void>) {
   await db.query('CHECKPOINT');
   const lsn = (await db.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l;
   const before = cpuSnapshot(workerPid ?? process.pid);
@@ -333,6 +335,7 @@ async function runPipeline(db: pg.Client, name: string, rows: number, batchSize:
   await db.query(`SELECT steadytext_pipeline_create($1, 'documents', 'content', 'embedding', 'embed', '{}', 0, false, $2)`, [name, batchSize]);
   const check = exitedCheck(proc, 'steadytext worker');
   let tick = 0;
+  let maxProcessing = 0;
   // polled at most 1/20 of the time: the status call counts rows, and grows with the table
   let every = 50;
   const finished = await until(
@@ -346,6 +349,7 @@ async function runPipeline(db: pg.Client, name: string, rows: number, batchSize:
         throw new Error(`pipeline ${name}: ${s.failed} rows failed, e.g. ${JSON.stringify(f.rows)}; last_error ${s.last_error}`);
       }
       if (progress && tick++ % 10 === 0) progress(label, Number(s.done), rows);
+      maxProcessing = Math.max(maxProcessing, Number(s.processing));
       return Number(s.done) >= rows && Number(s.rows) === rows && Number(s.pending) === 0 && Number(s.processing) === 0;
     },
     name,
@@ -353,7 +357,7 @@ async function runPipeline(db: pg.Client, name: string, rows: number, batchSize:
     check,
     () => every,
   );
-  return { capped: !finished };
+  return { capped: !finished, maxProcessing };
 }
 
 async function pipeline(db: pg.Client, o: BackfillOptions, proc: Proc, progress: Progress) {
@@ -672,6 +676,7 @@ export async function backfillScenario(dbs: Databases, o: BackfillOptions, progr
         machineBusy: round(r.cpu.busy, 3),
         ...(TRACE ? { statements: await traceTake(db, n) } : {}),
         ...('enqueueSeconds' in r && r.enqueueSeconds !== undefined ? { enqueueSeconds: r.enqueueSeconds } : {}),
+        ...('maxProcessing' in r && r.maxProcessing !== undefined ? { maxProcessing: r.maxProcessing } : {}),
       };
       result.runs.push(run);
       say(
