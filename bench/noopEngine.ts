@@ -9,13 +9,22 @@
 //   IPC channel       when the process was spawned with one and
 //                     BENCH_REPORT_JOBS=1, every call sends
 //                     {id: prompt, start, end} (latency samples).
+//   BENCH_EMBED_DIMENSIONS  embed answers a vector of this many dimensions
+//                     (bench/lib/vectors.ts: fixed pseudo-random float32
+//                     values, the same for every text) instead of [1, 0, 0, 0];
+//                     the backfill scenario's 1024-dimension rows.
 import { writeFileSync } from 'node:fs';
 import type { Engine, EngineFactory } from '../src/engine/types.ts';
+import { benchVector } from './lib/vectors.ts';
 
 const now = () => performance.timeOrigin + performance.now();
 const firstFile = process.env.BENCH_FIRST_FILE;
 const report = process.env.BENCH_REPORT_JOBS === '1' && typeof process.send === 'function';
 let seen = false;
+const dimensions = Number(process.env.BENCH_EMBED_DIMENSIONS ?? 0);
+if (!Number.isInteger(dimensions) || dimensions < 0) throw new Error(`BENCH_EMBED_DIMENSIONS=${process.env.BENCH_EMBED_DIMENSIONS}: a whole number`);
+// one vector for every text, made once: the engine stays a no-op
+const VECTOR = dimensions > 0 ? benchVector(dimensions) : [1, 0, 0, 0];
 
 function ran(id: string, start: number): void {
   if (!seen) {
@@ -45,7 +54,7 @@ const noopEngine: EngineFactory = async (): Promise<Engine> => ({
   },
   async embed(texts) {
     ran(texts[0] ?? '', now());
-    return texts.map(() => [1, 0, 0, 0]);
+    return texts.map(() => VECTOR);
   },
   async rerank(query, documents) {
     ran(query, now());

@@ -2,13 +2,18 @@
 // embedded PostgreSQL (server defaults: fsync on, durable), in one run.
 // See bench/README.md. Flags:
 //   --quick                 small sizes for iteration (10k jobs, 100k depth rows)
-//   --scenarios a,b         or BENCH_SCENARIOS: enqueue, burndown, latency, depth, engine, cache, server, cli
+//   --scenarios a,b         or BENCH_SCENARIOS: enqueue, burndown, latency, depth, engine, cache, server, cli, backfill
 //   --out <file>            results JSON (default bench/results/<date>.json)
 // Paired scenarios (engine, depth; bench/lib/pairs.ts): BENCH_PAIRS (pairs per
 // ratio, at least 5) and BENCH_MIN_SECONDS (each timed run at least this long)
 // override the sizes below, BENCH_WIDTHS=1,16 limits the engine widths;
 // BENCH_ENGINE_TRACE=1 records where the engine
 // scenario's time goes (bench/lib/engineTrace.ts).
+// Backfill (bench/scenarios/backfill.ts): BENCH_BACKFILL_ROWS (source rows),
+// BENCH_BACKFILL_BATCH (rows per batch, every system), BENCH_BACKFILL_BARE_SESSIONS
+// (the bare UPDATE's sessions, default 1), BENCH_BACKFILL_PARTS
+// (bare,pipeline,pattern,graphile,lag,tiny: the parts to run, for iteration);
+// BENCH_BACKFILL_TRACE=1 records each run's statements (pg_stat_statements).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem, platform, release } from 'node:os';
@@ -23,9 +28,10 @@ import { cacheHit } from './scenarios/cache.ts';
 import { engineScenario } from './scenarios/engine.ts';
 import { serverScenario, type ServerRun } from './scenarios/server.ts';
 import { cliStartup } from './scenarios/cli.ts';
+import { BACKFILL_SYSTEMS, backfillScenario, type BackfillSystem } from './scenarios/backfill.ts';
 import { buildReport, type BenchResults } from './report.ts';
 
-const ALL = ['enqueue', 'burndown', 'latency', 'depth', 'engine', 'cache', 'server', 'cli'] as const;
+const ALL = ['enqueue', 'burndown', 'latency', 'depth', 'engine', 'cache', 'server', 'cli', 'backfill'] as const;
 type Scenario = (typeof ALL)[number];
 
 const argv = process.argv.slice(2);
@@ -66,10 +72,21 @@ const pairs = envNumber('BENCH_PAIRS', 5) ?? (quick ? 5 : 7);
 const minSeconds = envNumber('BENCH_MIN_SECONDS', 0.1) ?? (quick ? 2 : 5);
 // BENCH_WIDTHS=16: the engine scenario at some widths only (for iteration)
 const widths = process.env.BENCH_WIDTHS?.split(',').map(Number) ?? [1, 4, 16];
+const backfillRows = envNumber('BENCH_BACKFILL_ROWS', 100) ?? (quick ? 100_000 : 1_000_000);
+const backfillBatch = envNumber('BENCH_BACKFILL_BATCH', 1) ?? 100;
+const backfillBareSessions = envNumber('BENCH_BACKFILL_BARE_SESSIONS', 1) ?? 1;
+const BACKFILL_PARTS = [...BACKFILL_SYSTEMS, 'lag', 'tiny'] as const;
+const backfillParts = (process.env.BENCH_BACKFILL_PARTS ?? BACKFILL_PARTS.join(',')).split(',').map((x) => x.trim());
+for (const p of backfillParts) {
+  if (!(BACKFILL_PARTS as readonly string[]).includes(p)) {
+    console.error(`BENCH_BACKFILL_PARTS: unknown part '${p}' (choose from ${BACKFILL_PARTS.join(', ')})`);
+    process.exit(2);
+  }
+}
 
 export const SIZES = quick
-  ? { enqueueJobs: 10_000, enqueueCapSeconds: 15, burnJobs: 10_000, burnCapSeconds: 20, concurrency: 4, latencySamples: 200, bossLatencySamples: 20, depthRows: 100_000, depthSmall: 1_000, depthPending: 1_000, embedTexts: 200, prompts: 32, maxTokens: 32, widths, cacheRequests: 2_000, pairs, minSeconds }
-  : { enqueueJobs: 100_000, enqueueCapSeconds: 30, burnJobs: 100_000, burnCapSeconds: 30, concurrency: 4, latencySamples: 1_000, bossLatencySamples: 100, depthRows: 1_000_000, depthSmall: 1_000, depthPending: 1_000, embedTexts: 1_000, prompts: 128, maxTokens: 32, widths, cacheRequests: 10_000, pairs, minSeconds };
+  ? { enqueueJobs: 10_000, enqueueCapSeconds: 15, burnJobs: 10_000, burnCapSeconds: 20, concurrency: 4, latencySamples: 200, bossLatencySamples: 20, depthRows: 100_000, depthSmall: 1_000, depthPending: 1_000, embedTexts: 200, prompts: 32, maxTokens: 32, widths, cacheRequests: 2_000, pairs, minSeconds, backfillRows, backfillDimensions: 1024, backfillBatch, backfillCapSeconds: 600, backfillPatternCapSeconds: 120, backfillLagSamples: 200, backfillTinyRows: 2_000 }
+  : { enqueueJobs: 100_000, enqueueCapSeconds: 30, burnJobs: 100_000, burnCapSeconds: 30, concurrency: 4, latencySamples: 1_000, bossLatencySamples: 100, depthRows: 1_000_000, depthSmall: 1_000, depthPending: 1_000, embedTexts: 1_000, prompts: 128, maxTokens: 32, widths, cacheRequests: 10_000, pairs, minSeconds, backfillRows, backfillDimensions: 1024, backfillBatch, backfillCapSeconds: 3_600, backfillPatternCapSeconds: 600, backfillLagSamples: 1_000, backfillTinyRows: 2_000 };
 
 const bars = new cliProgress.SingleBar(
   { format: '{bar} {percentage}% | {label} {value}/{total} | {elapsed}s total', hideCursor: true, clearOnComplete: false },
@@ -110,7 +127,7 @@ function versionOf(pkg: string): string {
 }
 const versions = { graphileWorker: versionOf('graphile-worker'), pgBoss: versionOf('pg-boss') };
 
-const server = await startBenchServer({ statStatements: process.env.BENCH_ENGINE_TRACE === '1' });
+const server = await startBenchServer({ statStatements: process.env.BENCH_ENGINE_TRACE === '1' || process.env.BENCH_BACKFILL_TRACE === '1' });
 say(`PostgreSQL ${server.version} (embedded), fsync=${server.settings.fsync}, synchronous_commit=${server.settings.synchronous_commit}; ${quick ? 'quick' : 'full'} run: ${picked.join(', ')}`);
 
 const results: BenchResults & { server?: ServerRun[] } = { enqueue: [], burndown: [], latency: [] };
@@ -193,6 +210,30 @@ try {
   if (run('cache')) await guard('cache', async () => {
     results.cache = await cacheHit(st.url, SIZES.cacheRequests, progress);
     say(`cache hit: ${results.cache.requestsPerSecond} req/s, p50 ${results.cache.latency.p50} ms`);
+  });
+  if (run('backfill')) await guard('backfill', async () => {
+    results.backfill = await backfillScenario(
+      { create: (name) => server.createDatabase(name), drop: (name) => server.dropDatabase(name) },
+      {
+        rows: SIZES.backfillRows,
+        dimensions: SIZES.backfillDimensions,
+        batchSize: SIZES.backfillBatch,
+        concurrency: SIZES.concurrency,
+        bareSessions: backfillBareSessions,
+        capSeconds: SIZES.backfillCapSeconds,
+        patternCapSeconds: SIZES.backfillPatternCapSeconds,
+        lagSamples: SIZES.backfillLagSamples,
+        tinyRows: SIZES.backfillTinyRows,
+        tinyBatchSize: SIZES.backfillBatch,
+        pairs: SIZES.pairs,
+        minSeconds: SIZES.minSeconds,
+        systems: BACKFILL_SYSTEMS.filter((x) => backfillParts.includes(x)) as BackfillSystem[],
+        lag: backfillParts.includes('lag') && backfillParts.includes('pipeline'),
+        tiny: backfillParts.includes('tiny'),
+      },
+      progress,
+      say,
+    );
   });
   if (run('cli')) await guard('cli', async () => {
     results.cli = cliStartup(quick ? 5 : 20);

@@ -11,6 +11,8 @@ export interface BenchServer {
   pg: EmbeddedPg;
   url(database: string): string;
   createDatabase(name: string): Promise<string>;
+  /** Drops a database made by createDatabase (its sessions are ended). */
+  dropDatabase(name: string): Promise<void>;
   version: string;
   settings: Record<string, string>;
   stop(): Promise<void>;
@@ -47,6 +49,9 @@ export async function startBenchServer(opts: { statStatements?: boolean } = {}):
       await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await admin.query(`CREATE DATABASE ${name}`);
       return url(name);
+    },
+    async dropDatabase(name) {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },
     async stop() {
       await admin.end().catch(() => {});

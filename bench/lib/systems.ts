@@ -14,6 +14,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const NOOP_ENGINE = path.join(ROOT, 'bench/noopEngine.ts');
 const STEADYTEXT_WORKER = path.join(ROOT, 'test/worker/fixtures/runWorker.ts');
 const GRAPHILE_RUNNER = path.join(ROOT, 'bench/runners/graphileWorker.ts');
+export const GRAPHILE_BACKFILL_RUNNER = path.join(ROOT, 'bench/runners/graphileBackfill.ts');
 const BOSS_RUNNER = path.join(ROOT, 'bench/runners/pgBoss.ts');
 
 export interface SpawnOpts {
