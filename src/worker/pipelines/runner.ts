@@ -66,6 +66,8 @@ export class PipelineRunner implements SideWork {
   private readonly running = new Set<PipelineBatch>();
   /** Pipelines may have work: set by a wake-up, a poll, a full claim; cleared by a claim that brought nothing. */
   private hasWork = true;
+  /** Wake-ups so far: a claim that comes back empty clears hasWork only if none came while it ran (a change committed meanwhile). */
+  private wakes = 0;
   /** The last claim brought nothing while queue work held this worker: claim once more when it is idle again. */
   private retryWhenIdle = false;
   private stopped = false;
@@ -82,6 +84,7 @@ export class PipelineRunner implements SideWork {
   /** Pipelines may have new work (NOTIFY steadytext_pipeline, a reclaim, a reconnect). */
   wake(): void {
     this.hasWork = true;
+    this.wakes++;
     this.signal();
   }
 
@@ -187,12 +190,13 @@ export class PipelineRunner implements SideWork {
   private async claim(): Promise<void> {
     const pool = this.o.pool();
     if (!pool) return;
+    const wakesBefore = this.wakes;
     const rows = await withRetries(() =>
       claimPipelineBatch(pool, this.o.workerId, this.o.batchSize, this.o.models(), this.o.served()),
     );
     const batch = toBatch(rows);
     if (!batch) {
-      this.hasWork = false;
+      this.hasWork = this.wakes !== wakesBefore;
       const s = this.o.slots();
       // The SQL passes pipelines over while queue jobs of at least their priority are claimable.
       this.retryWhenIdle = !!s && (s.buffered > 0 || s.queueRunning > 0);
