@@ -925,12 +925,14 @@ BEGIN
                     FROM %s._stxp_%s_scan($1, $2) WITH ORDINALITY AS s(row_key, input_hash, n)', '@extschema@', id)
         INTO keys, hashes USING p.scan_after, chunk;
     -- rows whose value is not current any more
-    WITH s AS (SELECT * FROM unnest(keys, hashes) AS u(k, h)),
-         stale AS (SELECT r.row_key FROM @extschema@.steadytext_pipeline_rows AS r JOIN s ON r.row_key = s.k
-                   WHERE r.pipeline_id = id AND r.status = 'done'
-                     AND (r.have_hash IS DISTINCT FROM s.h OR r.have_model IS DISTINCT FROM p.model_id
-                          OR r.have_version IS DISTINCT FROM p.version)
-                   FOR UPDATE OF r SKIP LOCKED)
+    -- (each scanned key looked up by the primary key: a join let the planner
+    -- walk every done row of the pipeline once per chunk key)
+    WITH stale AS (SELECT r.row_key FROM unnest(keys, hashes) AS s(k, h)
+                   CROSS JOIN LATERAL (SELECT x.row_key FROM @extschema@.steadytext_pipeline_rows AS x
+                                       WHERE x.pipeline_id = id AND x.row_key = s.k AND x.status = 'done'
+                                         AND (x.have_hash IS DISTINCT FROM s.h OR x.have_model IS DISTINCT FROM p.model_id
+                                              OR x.have_version IS DISTINCT FROM p.version)
+                                       FOR UPDATE SKIP LOCKED) AS r)
     UPDATE @extschema@.steadytext_pipeline_rows AS r SET status = 'pending', changed_at = now(), run_at = now()
     FROM stale WHERE r.pipeline_id = id AND r.row_key = stale.row_key;
     -- rows it has not seen
