@@ -21,7 +21,7 @@ test('worker: the started, metrics and stopped lines print once each, on stdout'
       'worker once started …',
       'worker once stopped …',
     ]);
-    assert.match(lines[1], /^worker once started \(concurrency 1, prefetch auto, embed batch \d+, poll [\d.]+ s; models .+\)$/);
+    assert.match(lines[1], /^worker once started \(concurrency 1, prefetch auto, embed batch \d+, pipelines on \(batch \d+\), poll [\d.]+ s; models .+\)$/);
     assert.match(lines[2], /^worker once stopped \(0 completed, 0 failed, 0 released\)$/);
     assert.doesNotMatch(r.stderr, /started|stopped|metrics/, `stderr repeats nothing:\n${r.stderr}`);
   } finally {
