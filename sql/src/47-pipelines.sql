@@ -155,8 +155,10 @@ DECLARE
     dest_attr record;
     cast_v text;
     key_new text;
-    key_old text;
+    key_cols text;
+    key_row text;
     unkey text;
+    unkey_i text;
     same_table boolean;
     dest_write text;
     dest_forget text := '';
@@ -177,7 +179,10 @@ BEGIN
     WHERE a.attrelid = p.dest_table AND a.attname = p.dest_column;
     cast_v := @extschema@._steadytext_pipeline_cast_sql(p.function_name, dest_attr.atttypid, dest_attr.atttypmod, 'i._stx_v');
     key_new := @extschema@._steadytext_pipeline_key_sql(p.key_columns, rel);
+    key_row := @extschema@._steadytext_pipeline_keyrow_sql(p.key_columns, rel);   -- (source.k0, ...)
+    key_cols := substr(key_row, 2, length(key_row) - 2);                           -- source.k0, ... (ORDER BY)
     unkey := @extschema@._steadytext_pipeline_unkey_sql(p.source_table, p.key_columns, '_stx_k');
+    unkey_i := @extschema@._steadytext_pipeline_unkey_sql(p.source_table, p.key_columns, 'i._stx_k');
     same_table := p.dest_table = p.source_table;
 
     -- Marks inserted rows and rows whose input changed pending; forgets
@@ -243,20 +248,15 @@ $body$, s, id, key_new, rel, expr, dest_forget, dest_forget_all);
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path = %s
         AS %L$f$, fn, path,
         format('SELECT %s, (%s)::text FROM %s WHERE %s IN (SELECT %s FROM unnest($1) AS _stx_u(_stx_k))',
-               key_new, expr, src, @extschema@._steadytext_pipeline_keyrow_sql(p.key_columns, rel), unkey));
+               key_new, expr, src, key_row, unkey));
 
     -- The next `$2` rows after row_key `$1` (NULL: from the start) in key
     -- order, with their input's md5.
     EXECUTE format($f$CREATE OR REPLACE FUNCTION %s_scan(jsonb, integer) RETURNS TABLE(row_key jsonb, input_hash text)
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path = %s
         AS %L$f$, fn, path,
-        format('SELECT %s, md5((%s)::text) FROM %s WHERE $1 IS NULL OR (%s) > (SELECT %s FROM (SELECT $1) AS _stx_u(_stx_k)) ORDER BY %s LIMIT $2',
-               key_new, expr, src,
-               (SELECT string_agg(rel || '.' || quote_ident(c), ', ' ORDER BY i) FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i)),
-               (SELECT string_agg(format('(_stx_k ->> %s)::%s', k.i - 1, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY k.i)
-                FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i)
-                JOIN pg_catalog.pg_attribute AS a ON a.attrelid = p.source_table AND a.attname = k.c),
-               (SELECT string_agg(rel || '.' || quote_ident(c), ', ' ORDER BY i) FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i))));
+        format('SELECT %s, md5((%s)::text) FROM %s WHERE $1 IS NULL OR %s > (SELECT %s FROM (SELECT $1) AS _stx_u(_stx_k)) ORDER BY %s LIMIT $2',
+               key_new, expr, src, key_row, unkey, key_cols));
 
     -- Writes results: ($1 row_keys, $2 input md5s, $3 results) -> (row_key,
     -- outcome, error). Same table: the row is locked (SKIP LOCKED: 'busy'),
@@ -279,8 +279,7 @@ $body$, s, id, key_new, rel, expr, dest_forget, dest_forget_all);
                                                    ELSE 'missing' END)
         INTO _stx_out_k, _stx_out_o
         FROM i LEFT JOIN live AS l ON l._stx_k = i._stx_k LEFT JOIN upd AS u ON u._stx_k = i._stx_k$w$,
-            rel, key_new, expr, src, @extschema@._steadytext_pipeline_keyrow_sql(p.key_columns, rel),
-            replace(unkey, '_stx_k', 'i._stx_k'), p.dest_column, cast_v);
+            rel, key_new, expr, src, key_row, unkey_i, p.dest_column, cast_v);
     ELSE
         dest_write := format($w$
         WITH i AS (SELECT * FROM unnest(_stx_keys, _stx_hashes, _stx_vals) AS _stx_u(_stx_k, _stx_h, _stx_v)),
@@ -295,14 +294,9 @@ $body$, s, id, key_new, rel, expr, dest_forget, dest_forget_all);
                                                    ELSE 'missing' END)
         INTO _stx_out_k, _stx_out_o
         FROM i LEFT JOIN live AS l ON l._stx_k = i._stx_k LEFT JOIN ups AS u ON u._stx_k = i._stx_k$w$,
-            key_new, expr, src, @extschema@._steadytext_pipeline_keyrow_sql(p.key_columns, rel),
-            replace(unkey, '_stx_k', 'i._stx_k'), p.dest_table,
+            key_new, expr, src, key_row, unkey_i, p.dest_table,
             (SELECT string_agg(quote_ident(c), ', ' ORDER BY i) FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i)),
-            p.dest_column,
-            (SELECT string_agg(format('(i._stx_k ->> %s)::%s', k.i - 1, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY k.i)
-             FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i)
-             JOIN pg_catalog.pg_attribute AS a ON a.attrelid = p.source_table AND a.attname = k.c),
-            cast_v, @extschema@._steadytext_pipeline_key_sql(p.key_columns, '_stx_d'));
+            p.dest_column, unkey_i, cast_v, @extschema@._steadytext_pipeline_key_sql(p.key_columns, '_stx_d'));
     END IF;
     body := format($body$
 #variable_conflict use_column
