@@ -979,7 +979,8 @@ DECLARE
     chunk integer;
     keys jsonb[];
     claims bigint[];
-    n integer;
+    inputs text[];
+    cache_keys text[];
 BEGIN
     FOR p IN
         SELECT x.* FROM @extschema@.steadytext_pipelines AS x
@@ -1039,30 +1040,29 @@ BEGIN
                    RETURNING r.row_key, r.claim, r.changed_at)
         SELECT array_agg(u.row_key ORDER BY u.changed_at), array_agg(u.claim ORDER BY u.changed_at) INTO keys, claims FROM u;
         CONTINUE WHEN keys IS NULL;
-        -- the inputs, read with the creator's rights
-        RETURN QUERY EXECUTE format($q$
-            WITH i AS (SELECT u.k, u.c, u.n, s.input FROM unnest($1::jsonb[], $2::bigint[]) WITH ORDINALITY AS u(k, c, n)
-                       LEFT JOIN %s._stxp_%s_read($1) AS s ON s.row_key = u.k),
-                 ck AS (SELECT i.*, CASE WHEN $3 AND i.input IS NOT NULL
-                                         THEN (@extschema@._steadytext_request_key($4, $5 || jsonb_build_object($6, i.input), $7)).cache_key
-                                    END AS cache_key
-                        FROM i)
-            SELECT $8::integer, $9::text, $4::text, $5::jsonb, $10::text, $11::integer, ck.k, ck.c, ck.input, md5(ck.input),
-                   (SELECT e.result FROM @extschema@.steadytext_cache AS e WHERE e.cache_key = ck.cache_key)
-            FROM ck ORDER BY ck.n$q$, '@extschema@', p.pipeline_id)
-        USING keys, claims, p.use_cache, p.function_name, p.parameters,
-              @extschema@._steadytext_pipeline_input(p.function_name), p.owner_role, p.pipeline_id, p.name,
-              p.model_id, p.dimensions;
+        -- the inputs, read once with the creator's rights, in the claim's order
+        EXECUTE format($q$SELECT array_agg(s.input ORDER BY u.n)
+                          FROM unnest($1::jsonb[]) WITH ORDINALITY AS u(k, n)
+                          LEFT JOIN %s._stxp_%s_read($1) AS s ON s.row_key = u.k$q$, '@extschema@', p.pipeline_id)
+            INTO inputs USING keys;
         IF p.use_cache THEN
-            -- where each result goes in the cache
-            EXECUTE format($q$
-                UPDATE @extschema@.steadytext_pipeline_rows AS r
-                SET cache_key = (@extschema@._steadytext_request_key($3, $4 || jsonb_build_object($5, s.input), $6)).cache_key
-                FROM %s._stxp_%s_read($2) AS s
-                WHERE r.pipeline_id = $1 AND r.row_key = s.row_key AND s.input IS NOT NULL$q$, '@extschema@', p.pipeline_id)
-            USING p.pipeline_id, keys, p.function_name, p.parameters, @extschema@._steadytext_pipeline_input(p.function_name),
-                  p.owner_role;
+            -- where each result is looked up and stored in the cache
+            cache_keys := ARRAY(
+                SELECT CASE WHEN x.input IS NOT NULL
+                            THEN (@extschema@._steadytext_request_key(p.function_name,
+                                      p.parameters || jsonb_build_object(@extschema@._steadytext_pipeline_input(p.function_name), x.input),
+                                      p.owner_role)).cache_key END
+                FROM unnest(inputs) WITH ORDINALITY AS x(input, n) ORDER BY x.n);
+            UPDATE @extschema@.steadytext_pipeline_rows AS r SET cache_key = c.key
+            FROM unnest(keys, cache_keys) AS c(row_key, key)
+            WHERE r.pipeline_id = p.pipeline_id AND r.row_key = c.row_key AND c.key IS NOT NULL;
         END IF;
+        RETURN QUERY
+        SELECT p.pipeline_id, p.name, p.function_name, p.parameters, p.model_id, p.dimensions, u.k, u.c, u.i, md5(u.i),
+               (SELECT e.result FROM @extschema@.steadytext_cache AS e WHERE e.cache_key = u.ck)
+        FROM unnest(keys, claims, inputs, coalesce(cache_keys, array_fill(NULL::text, ARRAY[cardinality(keys)])))
+             WITH ORDINALITY AS u(k, c, i, ck, n)
+        ORDER BY u.n;
         RETURN;
     END LOOP;
 END;

@@ -340,3 +340,18 @@ test('pipelines survive an upgrade: the next version\'s scripts run again over t
   assert.equal(await sqlstate(wrk, `SELECT * FROM kept`), '42501', 'the worker role still gains nothing');
   await alice.query(`SELECT steadytext_pipeline_drop('kept')`);
 });
+
+test('use_cache: a result written is stored in the cache, and a row with the same input is answered from it', async () => {
+  await alice.query(`CREATE TABLE cached (id int PRIMARY KEY, body text, emb real[])`);
+  await alice.query(`INSERT INTO cached VALUES (1, 'same words')`);
+  await alice.query(`SELECT steadytext_pipeline_create('cached', 'cached', 'body', 'emb', 'embed', '{}', 0, true)`);
+  const first = await claim();
+  assert.deepEqual(first.map((r) => [r.row_key, (r as Claimed & { cached: string | null }).cached]), [[[1], null]]);
+  await write(first, ['[7,7]']);
+  await alice.query(`INSERT INTO cached VALUES (2, 'same words'), (3, 'other words')`);
+  const next = (await claim()) as (Claimed & { cached: string | null })[];
+  assert.deepEqual(next.map((r) => [r.row_key, r.cached]), [[[2], '[7,7]'], [[3], null]]);
+  await write(next, next.map((r) => r.cached ?? '[1,1]'));
+  assert.deepEqual((await alice.query(`SELECT id, emb FROM cached ORDER BY id`)).rows.map((r) => r.emb), [[7, 7], [7, 7], [1, 1]]);
+  await alice.query(`SELECT steadytext_pipeline_drop('cached')`);
+});
