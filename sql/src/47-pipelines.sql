@@ -773,16 +773,25 @@ BEGIN
           AND (x.owner_role = who OR @extschema@._steadytext_sees_all(who))
         ORDER BY x.name
     LOOP
-        SELECT count(*) AS known,
-               count(*) FILTER (WHERE r.status = 'done' AND r.have_model = p.model_id AND r.have_version = p.version) AS done,
-               count(*) FILTER (WHERE r.status = 'pending') AS pending,
-               count(*) FILTER (WHERE r.status = 'processing') AS processing,
-               count(*) FILTER (WHERE r.status = 'failed') AS failed,
-               count(*) FILTER (WHERE r.status <> 'failed' AND r.have_model IS NOT NULL
-                                  AND (r.have_model <> p.model_id OR r.have_version <> p.version)) AS stale,
-               min(r.changed_at) FILTER (WHERE r.status IN ('pending', 'processing')) AS oldest
+        -- one pass over the pipeline's rows, by status, model and version
+        -- (a handful of groups), every figure read off the groups
+        WITH g AS (SELECT r.status, r.have_model, r.have_version, count(*) AS n,
+                          min(r.changed_at) FILTER (WHERE r.status IN ('pending', 'processing')) AS oldest
+                   FROM @extschema@.steadytext_pipeline_rows AS r WHERE r.pipeline_id = p.pipeline_id
+                   GROUP BY r.status, r.have_model, r.have_version)
+        SELECT coalesce(sum(g.n), 0)::bigint AS known,
+               coalesce(sum(g.n) FILTER (WHERE g.status = 'done' AND g.have_model = p.model_id AND g.have_version = p.version), 0)::bigint AS done,
+               coalesce(sum(g.n) FILTER (WHERE g.status = 'pending'), 0)::bigint AS pending,
+               coalesce(sum(g.n) FILTER (WHERE g.status = 'processing'), 0)::bigint AS processing,
+               coalesce(sum(g.n) FILTER (WHERE g.status = 'failed'), 0)::bigint AS failed,
+               coalesce(sum(g.n) FILTER (WHERE g.status <> 'failed' AND g.have_model IS NOT NULL
+                                           AND (g.have_model <> p.model_id OR g.have_version <> p.version)), 0)::bigint AS stale,
+               min(g.oldest) AS oldest,
+               coalesce((SELECT jsonb_object_agg(m.have_model, m.n)
+                         FROM (SELECT h.have_model, sum(h.n) AS n FROM g AS h
+                               WHERE h.have_model IS NOT NULL GROUP BY h.have_model) AS m), '{}'::jsonb) AS models
         INTO c
-        FROM @extschema@.steadytext_pipeline_rows AS r WHERE r.pipeline_id = p.pipeline_id;
+        FROM g;
         total := c.known;
         IF p.scan_done_at IS NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_class AS k WHERE k.oid = p.source_table) THEN
             -- the first backfill has not seen every row yet: count them
@@ -813,10 +822,7 @@ BEGIN
         throughput := coalesce((SELECT sum(g.rows) FROM @extschema@.steadytext_pipeline_progress AS g
                                 WHERE g.pipeline_id = p.pipeline_id AND g.at > now() - interval '60 seconds'), 0) / 60.0;
         backfilling := p.scanning;
-        models := coalesce((SELECT jsonb_object_agg(m.have_model, m.n) FROM
-                               (SELECT r.have_model, count(*) AS n FROM @extschema@.steadytext_pipeline_rows AS r
-                                WHERE r.pipeline_id = p.pipeline_id AND r.have_model IS NOT NULL GROUP BY r.have_model) AS m),
-                           '{}'::jsonb);
+        models := c.models;
         last_error := CASE WHEN p.blocked THEN p.last_error
                            WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class AS k WHERE k.oid = p.source_table)
                            THEN 'the source table was dropped: drop the pipeline' ELSE p.last_error END;
