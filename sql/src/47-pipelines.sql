@@ -1,4 +1,4 @@
--- Pipelines (1.5.0): AI columns in users' tables that keep themselves up to
+-- Pipelines (1.5.0; embeddings written from binary vectors since 1.6.0): AI columns in users' tables that keep themselves up to
 -- date (docs/pipelines.md).
 -- Runs on a fresh install and again at the end of every upgrade script:
 -- every statement here must be repeatable (CREATE OR REPLACE, GRANT).
@@ -123,6 +123,45 @@ BEGIN
 END;
 $$;
 
+-- The SQL that turns an embedding given as a real[] (`v`, an SQL
+-- expression) into the destination's type without going through text, or
+-- NULL when the destination takes the text form only. Only destinations of
+-- float32 values or less take it: real[] as it is, pgvector's vector and
+-- halfvec through their casts from real[] (which check the size). Not
+-- double precision[], numeric[], jsonb, json or text: they keep every digit
+-- the engine's numbers carry, which float32 would round.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_vector_sql(function_name text, dest_type oid, dest_typmod integer, v text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN function_name IS DISTINCT FROM 'embed' THEN NULL
+        WHEN dest_type = 'real[]'::regtype THEN v
+        WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_cast AS c JOIN pg_catalog.pg_type AS y ON y.oid = c.casttarget
+                     WHERE c.castsource = 'real[]'::regtype AND c.casttarget = dest_type
+                       AND y.typname IN ('vector', 'halfvec'))
+            THEN format('CAST(%s AS %s)', v, format_type(dest_type, dest_typmod))
+    END
+$$;
+
+-- True when the worker sends pipeline `p`'s results as binary vectors (one
+-- real[] a batch, _steadytext_pipeline_write's `vectors`): an embed pipeline
+-- whose destination takes them (_steadytext_pipeline_vector_sql) and that
+-- keeps no cache (the cache holds result text). Its text would cost the
+-- worker and the server more than the write itself: 1024 numbers printed,
+-- then parsed, a row.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_sends_vectors(p @extschema@.steadytext_pipelines)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.function_name = 'embed' AND NOT p.use_cache
+       AND @extschema@._steadytext_pipeline_vector_sql(p.function_name, a.atttypid, a.atttypmod, 'v') IS NOT NULL
+    FROM pg_catalog.pg_attribute AS a
+    WHERE a.attrelid = p.dest_table AND a.attname = p.dest_column AND NOT a.attisdropped
+$$;
+
 -- The search_path a pipeline's own functions run with (so its input
 -- expression and the destination's triggers resolve names as they do for
 -- the creator's schema): pg_catalog first (no object of that schema
@@ -137,10 +176,12 @@ AS $$
     WHERE c.oid = source
 $$;
 
--- (Re)writes pipeline `id`'s four functions and its triggers on the source,
--- owned by its creator. Called by _steadytext_pipeline_register (and by an
--- upgrade that changes what they look like). SECURITY DEFINER context only.
-CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_install(id integer)
+-- (Re)writes pipeline `id`'s four functions and (unless `triggers` is
+-- false) its triggers on the source, owned by its creator. Called by
+-- _steadytext_pipeline_register, and by the claim for a pipeline whose
+-- functions an older version wrote (functions only: no lock on the source).
+-- SECURITY DEFINER context only.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_install(id integer, triggers boolean DEFAULT true)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -178,6 +219,15 @@ BEGIN
     SELECT a.atttypid, a.atttypmod INTO dest_attr FROM pg_catalog.pg_attribute AS a
     WHERE a.attrelid = p.dest_table AND a.attname = p.dest_column;
     cast_v := @extschema@._steadytext_pipeline_cast_sql(p.function_name, dest_attr.atttypid, dest_attr.atttypmod, 'i._stx_v');
+    IF p.function_name = 'embed' THEN
+        -- an embedding sent as a vector (i._stx_x, a slice of the batch's
+        -- real[]): cast as it is where the destination takes it, else
+        -- through its text form
+        cast_v := format('CASE WHEN i._stx_x IS NULL THEN %s ELSE %s END', cast_v,
+                         coalesce(@extschema@._steadytext_pipeline_vector_sql(p.function_name, dest_attr.atttypid, dest_attr.atttypmod, 'i._stx_x'),
+                                  @extschema@._steadytext_pipeline_cast_sql(p.function_name, dest_attr.atttypid, dest_attr.atttypmod,
+                                                                            $x$('[' || array_to_string(i._stx_x, ',') || ']')$x$)));
+    END IF;
     key_new := @extschema@._steadytext_pipeline_key_sql(p.key_columns, rel);
     key_row := @extschema@._steadytext_pipeline_keyrow_sql(p.key_columns, rel);   -- (source.k0, ...)
     key_cols := substr(key_row, 2, length(key_row) - 2);                           -- source.k0, ... (ORDER BY)
@@ -258,15 +308,17 @@ $body$, s, id, key_new, rel, expr, dest_forget, dest_forget_all);
         format('SELECT %s, md5((%s)::text) FROM %s WHERE $1 IS NULL OR %s > (SELECT %s FROM (SELECT $1) AS _stx_u(_stx_k)) ORDER BY %s LIMIT $2',
                key_new, expr, src, key_row, unkey, key_cols));
 
-    -- Writes results: ($1 row_keys, $2 input md5s, $3 results) -> (row_key,
-    -- outcome, error). Same table: the row is locked (SKIP LOCKED: 'busy'),
+    -- Writes results: ($1 row_keys, $2 input md5s, $3 result texts, $4 the
+    -- batch's embeddings as one real[] of $6 values each, $5 where each row's
+    -- starts in it (NULL: its text, or NULL)) -> (row_key, outcome, error). Same table: the row is locked (SKIP LOCKED: 'busy'),
     -- its input's md5 compared with the one computed from ('stale'), gone
     -- ('missing'). Another table: upserted on the key columns. One statement
     -- for the batch; should it fail (a constraint, a trigger), row by row,
     -- each failure its own.
     IF same_table THEN
         dest_write := format($w$
-        WITH i AS (SELECT * FROM unnest(_stx_keys, _stx_hashes, _stx_vals) AS _stx_u(_stx_k, _stx_h, _stx_v)),
+        WITH i AS (SELECT _stx_u.*, _stx_vecs[_stx_u._stx_a : _stx_u._stx_a + _stx_dims - 1] AS _stx_x
+                   FROM unnest(_stx_keys, _stx_hashes, _stx_vals, _stx_starts) AS _stx_u(_stx_k, _stx_h, _stx_v, _stx_a)),
              live AS (SELECT %1$s.ctid AS _stx_tid, %2$s AS _stx_k, md5((%3$s)::text) AS _stx_h
                       FROM %4$s WHERE %5$s IN (SELECT %6$s FROM i)
                       FOR UPDATE OF %1$s SKIP LOCKED),
@@ -282,7 +334,8 @@ $body$, s, id, key_new, rel, expr, dest_forget, dest_forget_all);
             rel, key_new, expr, src, key_row, unkey_i, p.dest_column, cast_v);
     ELSE
         dest_write := format($w$
-        WITH i AS (SELECT * FROM unnest(_stx_keys, _stx_hashes, _stx_vals) AS _stx_u(_stx_k, _stx_h, _stx_v)),
+        WITH i AS (SELECT _stx_u.*, _stx_vecs[_stx_u._stx_a : _stx_u._stx_a + _stx_dims - 1] AS _stx_x
+                   FROM unnest(_stx_keys, _stx_hashes, _stx_vals, _stx_starts) AS _stx_u(_stx_k, _stx_h, _stx_v, _stx_a)),
              live AS (SELECT %1$s AS _stx_k, md5((%2$s)::text) AS _stx_h FROM %3$s WHERE %4$s IN (SELECT %5$s FROM i)),
              ups AS (INSERT INTO %6$s AS _stx_d (%7$s, %8$I)
                      SELECT %9$s, %10$s FROM i JOIN live ON live._stx_k = i._stx_k
@@ -304,12 +357,15 @@ DECLARE
     _stx_keys jsonb[];
     _stx_hashes text[];
     _stx_vals text[];
+    _stx_vecs real[];
+    _stx_starts integer[];
+    _stx_dims integer;
     _stx_out_k jsonb[];
     _stx_out_o text[];
     _stx_n integer;
 BEGIN
     BEGIN
-        _stx_keys := $1; _stx_hashes := $2; _stx_vals := $3;
+        _stx_keys := $1; _stx_hashes := $2; _stx_vals := $3; _stx_vecs := $4; _stx_starts := $5; _stx_dims := $6;
         %1$s;
         RETURN QUERY SELECT u.k, u.o, NULL::text FROM unnest(_stx_out_k, _stx_out_o) AS u(k, o);
         RETURN;
@@ -319,6 +375,7 @@ BEGIN
     FOR _stx_n IN 1 .. coalesce(array_length($1, 1), 0) LOOP
         BEGIN
             _stx_keys := ARRAY[$1[_stx_n]]; _stx_hashes := ARRAY[$2[_stx_n]]; _stx_vals := ARRAY[$3[_stx_n]];
+            _stx_starts := ARRAY[$5[_stx_n]];
             %1$s;
             row_key := _stx_out_k[1]; outcome := _stx_out_o[1]; error := NULL;
         EXCEPTION
@@ -331,18 +388,23 @@ BEGIN
     END LOOP;
 END;
 $body$, dest_write);
-    EXECUTE format($f$CREATE OR REPLACE FUNCTION %s_write(jsonb[], text[], text[])
+    -- 1.5.0's form, before results came as vectors
+    EXECUTE format('DROP FUNCTION IF EXISTS %s_write(jsonb[], text[], text[])', fn);
+    EXECUTE format($f$CREATE OR REPLACE FUNCTION %s_write(jsonb[], text[], text[], real[], integer[], integer)
         RETURNS TABLE(row_key jsonb, outcome text, error text)
         LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = %s SET lock_timeout = '200ms'
         AS %L$f$, fn, path, body);
 
-    FOREACH f IN ARRAY ARRAY['_changed()', '_read(jsonb[])', '_scan(jsonb, integer)', '_write(jsonb[], text[], text[])'] LOOP
+    FOREACH f IN ARRAY ARRAY['_changed()', '_read(jsonb[])', '_scan(jsonb, integer)', '_write(jsonb[], text[], text[], real[], integer[], integer)'] LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s%s FROM PUBLIC', fn, f);
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s%s TO %I', fn, f, current_user);
         EXECUTE format('ALTER FUNCTION %s%s OWNER TO %I', fn, f, p.owner_role);
     END LOOP;
 
     -- The triggers (a rewrite replaces them).
+    IF NOT triggers THEN
+        RETURN;
+    END IF;
     FOR f IN SELECT t.tgname FROM pg_catalog.pg_trigger AS t
              WHERE t.tgrelid = p.source_table AND t.tgname LIKE '\_stxp\_' || id || '\_%' LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', f, src);
@@ -372,8 +434,8 @@ BEGIN
              WHERE x.tgrelid = source AND x.tgname LIKE '\_stxp\_' || id || '\_%' LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', t, source);
     END LOOP;
-    EXECUTE format('DROP FUNCTION IF EXISTS %s_changed(), %s_read(jsonb[]), %s_scan(jsonb, integer), %s_write(jsonb[], text[], text[])',
-                   fn, fn, fn, fn);
+    EXECUTE format('DROP FUNCTION IF EXISTS %s_changed(), %s_read(jsonb[]), %s_scan(jsonb, integer), %s_write(jsonb[], text[], text[]), '
+                   '%s_write(jsonb[], text[], text[], real[], integer[], integer)', fn, fn, fn, fn, fn);
 END;
 $$;
 
@@ -970,10 +1032,13 @@ $$;
 -- {role: model id}) is the one the pipeline's values come from. A pipeline
 -- whose role's published model changed recomputes in the background.
 -- Advances the scan (backfill, rerun, sweep) when few rows are pending.
+-- `vectors`: send the batch's embeddings as vectors
+-- (_steadytext_pipeline_sends_vectors). A pipeline whose functions an older
+-- version wrote gets them rewritten first.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_claim(worker_id text, max_rows integer, models jsonb,
                                                                  served text[] DEFAULT NULL)
 RETURNS TABLE(pipeline_id integer, name text, function_name text, parameters jsonb, model_id text, dimensions integer,
-              row_key jsonb, claim bigint, input text, input_hash text, cached text)
+              row_key jsonb, claim bigint, input text, input_hash text, cached text, vectors boolean)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -987,6 +1052,7 @@ DECLARE
     claims bigint[];
     inputs text[];
     cache_keys text[];
+    send_vectors boolean;
 BEGIN
     FOR p IN
         SELECT x.* FROM @extschema@.steadytext_pipelines AS x
@@ -1009,6 +1075,17 @@ BEGIN
         role := @extschema@._steadytext_model_role(p.function_name);
         current_model := @extschema@._steadytext_model_id(role);
         CONTINUE WHEN models ->> role IS DISTINCT FROM current_model;
+        IF to_regprocedure(format('%s._stxp_%s_write(jsonb[], text[], text[], real[], integer[], integer)',
+                                  '@extschema@', p.pipeline_id)) IS NULL THEN
+            -- written by 1.5.0: rewritten once, by the claim that locks the
+            -- pipeline (another worker's passes it over meanwhile)
+            CONTINUE WHEN NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_pipelines AS y
+                                      WHERE y.pipeline_id = p.pipeline_id FOR NO KEY UPDATE SKIP LOCKED);
+            IF to_regprocedure(format('%s._stxp_%s_write(jsonb[], text[], text[], real[], integer[], integer)',
+                                      '@extschema@', p.pipeline_id)) IS NULL THEN
+                PERFORM @extschema@._steadytext_pipeline_install(p.pipeline_id, false);
+            END IF;
+        END IF;
         IF p.model_id IS DISTINCT FROM current_model THEN
             -- the model changed: every value is recomputed in the background
             UPDATE @extschema@.steadytext_pipelines AS x
@@ -1063,9 +1140,11 @@ BEGIN
             FROM unnest(keys, cache_keys) AS c(row_key, key)
             WHERE r.pipeline_id = p.pipeline_id AND r.row_key = c.row_key AND c.key IS NOT NULL;
         END IF;
+        send_vectors := coalesce(@extschema@._steadytext_pipeline_sends_vectors(p), false);
         RETURN QUERY
         SELECT p.pipeline_id, p.name, p.function_name, p.parameters, p.model_id, p.dimensions, u.k, u.c, u.i, md5(u.i),
-               (SELECT e.result FROM @extschema@.steadytext_cache AS e WHERE e.cache_key = u.ck)
+               (SELECT e.result FROM @extschema@.steadytext_cache AS e WHERE e.cache_key = u.ck),
+               send_vectors
         FROM unnest(keys, claims, inputs, coalesce(cache_keys, array_fill(NULL::text, ARRAY[cardinality(keys)])))
              WITH ORDINALITY AS u(k, c, i, ck, n)
         ORDER BY u.n;
@@ -1102,9 +1181,15 @@ $$;
 -- 'written', 'stale' (the input changed: pending again), 'busy' (a session
 -- holds the row: pending again in a second), 'failed' (errors[i], or a
 -- constraint or trigger of the destination), 'lost' (no longer this claim).
+-- An embed pipeline's results may come as vectors instead of text
+-- (_steadytext_pipeline_sends_vectors): `vectors`, every row's embedding one
+-- after another (a one-dimensional real[], binary from the worker), and
+-- `vector_starts`, where each row's begins in it (NULL: results[i] holds it,
+-- or NULL); all of one size. 22023 for vectors that do not add up.
 CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_write(pipeline_id integer, worker_id text, model_id text,
                                                                  row_keys jsonb[], claims bigint[], input_hashes text[],
-                                                                 results text[], errors text[])
+                                                                 results text[], errors text[],
+                                                                 vectors real[] DEFAULT NULL, vector_starts integer[] DEFAULT NULL)
 RETURNS TABLE(outcome text, "rows" bigint)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1123,8 +1208,24 @@ DECLARE
     out_o text[];
     out_e text[];
     dims integer;
+    mine_a integer[];
+    vec_dims integer;
 BEGIN
     SELECT * INTO p FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = id;
+    IF vector_starts IS NOT NULL THEN
+        -- n vectors of one size, each where its start says, none overlapping
+        vec_dims := cardinality(vectors) / nullif((SELECT count(*) FROM unnest(vector_starts) AS a WHERE a IS NOT NULL), 0);
+        IF (p.pipeline_id IS NOT NULL AND p.function_name <> 'embed') OR coalesce(array_ndims(vectors), 1) <> 1 OR array_lower(vectors, 1) <> 1
+           OR cardinality(vector_starts) <> cardinality(row_keys)
+           OR coalesce(cardinality(vectors), 0) <> coalesce(vec_dims, 0) * (SELECT count(*) FROM unnest(vector_starts) AS a WHERE a IS NOT NULL)
+           OR vec_dims = 0
+           OR EXISTS (SELECT 1 FROM unnest(vector_starts) AS a
+                      WHERE a IS NOT NULL AND (a < 1 OR (a - 1) % vec_dims <> 0 OR a + vec_dims - 1 > cardinality(vectors)))
+           OR (SELECT count(DISTINCT a) <> count(a) FROM unnest(vector_starts) AS a) THEN
+            RAISE EXCEPTION '_steadytext_pipeline_write: vectors and vector_starts do not hold one embedding of one size per row'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
     -- this claim's rows, locked (a row a session is marking right now is
     -- not); the results stay out of the join (megabytes of vectors)
     WITH u AS MATERIALIZED (SELECT * FROM unnest(row_keys, claims) WITH ORDINALITY AS u(k, c, n)),
@@ -1132,27 +1233,28 @@ BEGIN
                     ON r.pipeline_id = id AND r.row_key = u.k AND r.claim = u.c AND r.status = 'processing'
                    AND r.worker_id = _steadytext_pipeline_write.worker_id
                   FOR UPDATE OF r SKIP LOCKED),
-         m AS (SELECT x.k, x.h, x.v, x.e, x.n FROM unnest(row_keys, input_hashes, results, errors) WITH ORDINALITY AS x(k, h, v, e, n)
+         m AS (SELECT x.k, x.h, x.v, x.e, x.a, x.n
+               FROM unnest(row_keys, input_hashes, results, errors, vector_starts) WITH ORDINALITY AS x(k, h, v, e, a, n)
                WHERE x.n IN (SELECT mine.n FROM mine))
     SELECT array_agg(m.k ORDER BY m.n) FILTER (WHERE m.e IS NULL), array_agg(m.v ORDER BY m.n) FILTER (WHERE m.e IS NULL),
-           array_agg(m.h ORDER BY m.n) FILTER (WHERE m.e IS NULL),
+           array_agg(m.h ORDER BY m.n) FILTER (WHERE m.e IS NULL), array_agg(m.a ORDER BY m.n) FILTER (WHERE m.e IS NULL),
            array_agg(m.k ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL), array_agg(m.e ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL)
-    INTO mine_k, mine_v, mine_h, fail_k, fail_e FROM m;
+    INTO mine_k, mine_v, mine_h, mine_a, fail_k, fail_e FROM m;
     IF coalesce(cardinality(mine_k), 0) + coalesce(cardinality(fail_k), 0) < coalesce(cardinality(row_keys), 0) THEN
         busy_k := @extschema@._steadytext_pipeline_held(id, _steadytext_pipeline_write.worker_id, row_keys, claims,
                                                       coalesce(mine_k, '{}') || coalesce(fail_k, '{}'));
     END IF;
     IF p.pipeline_id IS NOT NULL AND mine_k IS NOT NULL THEN
-        EXECUTE format('SELECT array_agg(w.row_key), array_agg(w.outcome), array_agg(w.error) FROM %s._stxp_%s_write($1, $2, $3) AS w',
+        EXECUTE format('SELECT array_agg(w.row_key), array_agg(w.outcome), array_agg(w.error) FROM %s._stxp_%s_write($1, $2, $3, $4, $5, $6) AS w',
                        '@extschema@', id)
-            INTO out_k, out_o, out_e USING mine_k, mine_h, mine_v;
+            INTO out_k, out_o, out_e USING mine_k, mine_h, mine_v, vectors, mine_a, vec_dims;
         -- an embedding's size, learnt from the first one written: the model's
         -- (checked at later creates) and, for a destination without a declared
         -- size (real[], jsonb), the pipeline's, so a model of another size is
         -- refused by the worker instead of mixing sizes in one column
         IF p.function_name = 'embed' AND (p.dimensions IS NULL OR NOT EXISTS (
                SELECT 1 FROM @extschema@.steadytext_config AS c WHERE c.key = 'dimensions.' || model_id)) THEN
-            dims := (SELECT cardinality(string_to_array(v, ',')) FROM unnest(mine_v) AS v WHERE v IS NOT NULL LIMIT 1);
+            dims := coalesce(vec_dims, (SELECT cardinality(string_to_array(v, ',')) FROM unnest(mine_v) AS v WHERE v IS NOT NULL LIMIT 1));
             IF dims IS NOT NULL THEN
                 INSERT INTO @extschema@.steadytext_config (key, value) VALUES ('dimensions.' || model_id, to_jsonb(dims))
                 ON CONFLICT (key) DO NOTHING;

@@ -115,8 +115,8 @@ export async function executeJob(engine: Engine, job: Job, signal: AbortSignal, 
   return writeResult(fn, await (RUN[fn] as Run<typeof fn>)(engine, job, signal, onProgress));
 }
 
-/** One job's outcome: its result, or why not. */
-export type JobOutcome = { result: string } | { error: unknown };
+/** One embed job's outcome in executeEmbedBatch: its vector, or why not. */
+export type EmbedOutcome = { vector: number[] } | { error: unknown };
 
 /** A signal that aborts once every one of `signals` has (a call shared by several jobs). */
 function allAborted(signals: AbortSignal[]): { signal: AbortSignal; dispose(): void } {
@@ -147,7 +147,7 @@ export async function executeEmbedBatch(
   engine: Engine,
   jobs: Job[],
   signals: AbortSignal[],
-  report: (i: number, outcome: JobOutcome) => void,
+  report: (i: number, outcome: EmbedOutcome) => void,
   log: (line: string) => void = () => {},
 ): Promise<void> {
   const inputs: string[] = [];
@@ -171,7 +171,7 @@ export async function executeEmbedBatch(
       if (vectors.length !== live.length) {
         throw new Error(`engine.embed returned ${vectors.length} vectors for ${live.length} texts`);
       }
-      live.forEach((i, k) => report(i, { result: writeResult('embed', vectors[k]) }));
+      live.forEach((i, k) => report(i, { vector: vectors[k] }));
     } catch (error) {
       if (live.length > 1 && error instanceof EngineInputError) refused = true;
       else for (const i of live) report(i, { error });

@@ -21,6 +21,7 @@
 // Side work (the pipeline runner's batches, pipelines/runner.ts) takes a slot
 // only when no queue job waits in the buffer: queue work goes first.
 import type { Engine } from '../engine/types.ts';
+import { writeResult } from '../jobTypes.ts';
 import { claimOrder } from '../db/jobs/claimJobs.ts';
 import type { ClaimPolicy } from './claimPolicy.ts';
 import { batchableEmbed, executeEmbedBatch, executeJob } from './execute.ts';
@@ -325,7 +326,7 @@ export class Executor {
       this.o.engine,
       batch.map((h) => h.job),
       batch.map((h) => h.controller.signal),
-      (i, outcome) => ('result' in outcome ? outcomes[i].resolve(outcome.result) : outcomes[i].reject(outcome.error)),
+      (i, outcome) => ('vector' in outcome ? outcomes[i].resolve(writeResult('embed', outcome.vector)) : outcomes[i].reject(outcome.error)),
       (line) => this.o.log(line),
     );
     // Not expected to throw; should it, no job is left waiting.

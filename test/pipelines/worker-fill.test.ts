@@ -50,23 +50,27 @@ test('existing rows: every row gets exactly its own vector and summary, each inp
   }
 });
 
-test('tiny real model: every row holds exactly the vector the engine gives its text', async () => {
+test('tiny real model: every row holds exactly the vector the engine gives its text, as text (double precision[]) and as binary float32 (real[])', async () => {
   const db = await createTestDatabase();
   const texts = Array.from({ length: 40 }, (_, i) => `row ${i}: ${'pipelines keep columns up to date '.repeat(1 + (i % 3))}`);
-  await createDocuments(db.pool, texts);
+  await createDocuments(db.pool, texts, ', emb32 real[]');
   const engine = await tinyEngine();
   const worker = await startTestWorker(db.url, { pipelineBatchSize: 16 }, { engine });
   try {
     await createPipeline(db.pool, { name: 'tiny_embeddings' });
+    await createPipeline(db.pool, { name: 'tiny_float32', destination: 'emb32' });
     await waitFor('every row embedded', async () => {
-      const s = await status(db.pool, 'tiny_embeddings');
-      return s.pending + s.processing === 0 && s.done === texts.length;
+      const [s, f] = [await status(db.pool, 'tiny_embeddings'), await status(db.pool, 'tiny_float32')];
+      return s.pending + s.processing + f.pending + f.processing === 0 && s.done === texts.length && f.done === texts.length;
     });
     const embeddings = await column(db.pool, 'embedding');
+    const float32 = new Map((await db.pool.query(`SELECT id, emb32 FROM documents`)).rows.map((r) => [r.id as number, r.emb32 as number[]]));
     for (const [i, text] of texts.entries()) {
       const [v] = await engine.embed([text]);
       // The column holds the result text the worker wrote, read back as double precision[].
       assert.deepEqual(embeddings.get(i + 1), JSON.parse(writeResult('embed', v)), `row ${i + 1}`);
+      // real[]: sent as binary float32, each value the float32 the text form would give
+      assert.deepEqual(float32.get(i + 1)!.map(Math.fround), v.map(Math.fround), `row ${i + 1}, real[]`);
     }
   } finally {
     await worker.stop();

@@ -25,6 +25,8 @@ const RELEASED: Record<string, string> = {
   'pg_steadytext--1.2.0--1.3.0.sql': '33f4b2553562de08c2c668c9a2828c741286c7cf67d5b21e6f6b5f9a5d234cc8',
   'pg_steadytext--1.4.0.sql': '677f7d49f98d220a62b3a0de5c7bba763714440de390797918d0a3a0e7f05df4',
   'pg_steadytext--1.3.0--1.4.0.sql': '5d32745f107a23ffd95a51fd498b9baaffd05503f701571fb6e703037eddf6ad',
+  'pg_steadytext--1.5.0.sql': 'a68797515a485fad3e4e022990a50ece15ec30d6002bdbcf8804c4f3b70b115b',
+  'pg_steadytext--1.4.0--1.5.0.sql': '4ffe3547f9016213a6b8877282446dfe3b5ad9fbbfa05f0b65e1bbebd358e796',
 };
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');

@@ -21,6 +21,8 @@ export interface PipelineRow {
   input_hash: string | null;
   /** The cached result (use_cache and a cache hit): written as it is, no engine call. */
   cached: string | null;
+  /** True: the write takes this pipeline's embeddings as numbers (writePipelineBatch's `vector`), not as text. */
+  vectors: boolean;
 }
 
 /**
@@ -41,7 +43,7 @@ export async function claimPipelineBatch(
   const r = await db.query<PipelineRow>({
     name: 'steadytext_pipeline_claim',
     text: `SELECT pipeline_id, name, function_name, parameters, model_id, dimensions, row_key, claim::text AS claim,
-                  input, input_hash, cached
+                  input, input_hash, cached, vectors
            FROM _steadytext_pipeline_claim($1::text, $2::integer, $3::jsonb, $4::text[])`,
     values: [workerId, maxRows, JSON.stringify(models), served],
   });

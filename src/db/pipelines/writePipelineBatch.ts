@@ -1,3 +1,4 @@
+import { binaryRealArray } from '../../postgres/binaryRealArray.ts';
 import type { Queryable } from '../queryable.ts';
 
 /** How each row of a write ended (docs/pipelines.md): counts by outcome. */
@@ -9,10 +10,15 @@ export interface PipelineClaimRef {
   claim: string;
 }
 
-/** What the worker computed for one row: its result text (null writes NULL), or why the engine refused its input. */
+/**
+ * What the worker computed for one row: its result text (null writes NULL),
+ * its embedding as numbers (a pipeline whose claim said `vectors`), or why
+ * the engine refused its input.
+ */
 export type PipelineRowResult = PipelineClaimRef & { input_hash: string | null } & (
-    | { result: string | null; error?: undefined }
-    | { result?: undefined; error: string }
+    | { result: string | null; vector?: undefined; error?: undefined }
+    | { result?: undefined; vector: readonly number[]; error?: undefined }
+    | { result?: undefined; vector?: undefined; error: string }
   );
 
 /**
@@ -21,6 +27,8 @@ export type PipelineRowResult = PipelineClaimRef & { input_hash: string | null }
  * (input_hash): else `stale` or `lost`; a row another session holds locked
  * is `busy` (pending again, retried later); a constraint or trigger error on
  * one row, or an `error` given here, fails that row alone (`failed`).
+ * Embeddings given as `vector` travel as one binary real[] (binaryRealArray),
+ * every one of them of one size.
  */
 export async function writePipelineBatch(
   db: Queryable,
@@ -29,10 +37,20 @@ export async function writePipelineBatch(
   modelId: string,
   rows: readonly PipelineRowResult[],
 ): Promise<Partial<Record<PipelineWriteOutcome, number>>> {
+  const vectors: (readonly number[])[] = [];
+  const starts = rows.map((row) => {
+    if (row.vector === undefined) return null;
+    vectors.push(row.vector);
+    return (vectors.length - 1) * row.vector.length + 1;
+  });
+  if (vectors.some((v) => v.length !== vectors[0].length)) {
+    throw new Error(`pipeline ${pipelineId}: one batch's embeddings differ in size (${[...new Set(vectors.map((v) => v.length))].join(', ')})`);
+  }
   const r = await db.query<{ outcome: PipelineWriteOutcome; rows: string }>({
     name: 'steadytext_pipeline_write',
     text: `SELECT outcome, rows::text AS rows
-           FROM _steadytext_pipeline_write($1::integer, $2::text, $3::text, $4::jsonb[], $5::bigint[], $6::text[], $7::text[], $8::text[])`,
+           FROM _steadytext_pipeline_write($1::integer, $2::text, $3::text, $4::jsonb[], $5::bigint[], $6::text[], $7::text[], $8::text[],
+                                           $9::real[], $10::integer[])`,
     values: [
       pipelineId,
       workerId,
@@ -40,8 +58,10 @@ export async function writePipelineBatch(
       rows.map((row) => JSON.stringify(row.row_key)),
       rows.map((row) => row.claim),
       rows.map((row) => row.input_hash),
-      rows.map((row) => (row.error === undefined ? row.result : null)),
+      rows.map((row) => row.result ?? null),
       rows.map((row) => row.error ?? null),
+      vectors.length > 0 ? binaryRealArray(vectors) : null,
+      vectors.length > 0 ? starts : null,
     ],
   });
   const counts: Partial<Record<PipelineWriteOutcome, number>> = {};

@@ -14,6 +14,8 @@ export interface PipelineBatch {
   modelId: string;
   /** The destination's vector size when known (embed), else null. */
   dimensions: number | null;
+  /** Embeddings are written as numbers (binary), not as text. */
+  vectors: boolean;
   rows: PipelineRow[];
   /** ready: claimed ahead, waiting for a slot; running: on the engine; recording: its outcome is being written. */
   state: 'ready' | 'running' | 'recording';
@@ -35,6 +37,7 @@ export function toBatch(rows: PipelineRow[]): PipelineBatch | undefined {
     parameters: first.parameters ?? {},
     modelId: first.model_id,
     dimensions: first.dimensions,
+    vectors: first.vectors === true,
     rows,
     state: 'ready',
     controller: new AbortController(),

@@ -142,6 +142,7 @@ export class PipelineRecorder {
       const row = batch.rows[i];
       const base = { ...ref(row), input_hash: row.input_hash };
       if (x.kind === 'result') computed.push({ ...base, result: x.result });
+      else if (x.kind === 'vector') computed.push({ ...base, vector: x.vector });
       else if (x.kind === 'error') computed.push({ ...base, error: x.error });
       else if (x.kind === 'fault') {
         faulted.push(row);

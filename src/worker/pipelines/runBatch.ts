@@ -4,6 +4,7 @@
 // (executeJob). Rows with a cached result or a NULL input never reach the
 // engine. Says what became of each row; writing it is recordBatch's.
 import { EngineInputError, type Engine } from '../../engine/types.ts';
+import { writeResult } from '../../jobTypes.ts';
 import { executeEmbedBatch, executeJob, JobInputError } from '../execute.ts';
 import { outgrewItsTime, Shutdown, TimedOut, unstorableText } from '../heldJob.ts';
 import { rowJob, type PipelineBatch } from './batch.ts';
@@ -12,6 +13,8 @@ import { rowJob, type PipelineBatch } from './batch.ts';
 export type RowOutcome =
   /** Its result text (null: the destination becomes NULL). */
   | { kind: 'result'; result: string | null }
+  /** Its embedding, written as numbers (a batch whose claim said `vectors`). */
+  | { kind: 'vector'; vector: number[] }
   /** The engine refused its input (or its result cannot be stored): the row fails, alone. */
   | { kind: 'error'; error: string }
   /** A fault of the machine (engine down, timeout of a stalled call): the row goes back to pending, an attempt counted. */
@@ -96,8 +99,11 @@ async function runEmbed(batch: PipelineBatch, o: RunBatchOptions): Promise<RowOu
           todo.map(() => call.signal),
           (k, outcome) => {
             // An engine error after the signal fired is the abort's echo: the abort's reason says why.
-            outcomes[todo[k]] =
-              'result' in outcome ? resultOutcome(outcome.result) : classify(call.signal.aborted ? call.signal.reason : outcome.error);
+            outcomes[todo[k]] = !('vector' in outcome)
+              ? classify(call.signal.aborted ? call.signal.reason : outcome.error)
+              : batch.vectors
+                ? { kind: 'vector', vector: outcome.vector }
+                : resultOutcome(writeResult('embed', outcome.vector));
           },
           o.log,
         ),
@@ -147,14 +153,24 @@ function vectorLength(text: string): number {
   return text.replace(/^\[|\]$/g, '').trim() === '' ? 0 : text.split(',').length;
 }
 
+/** An embedding's size, from its vector or its result text; null for none. */
+function embeddingSize(x: RowOutcome): number | null {
+  if (x.kind === 'vector') return x.vector.length;
+  return x.kind === 'result' && x.result !== null ? vectorLength(x.result) : null;
+}
+
 /** Runs the batch on the engine; resolves when its engine time is over (never rejects). */
 export async function runBatch(batch: PipelineBatch, o: RunBatchOptions): Promise<BatchRun> {
   if (batch.functionName !== 'embed') return { outcomes: await runGenerate(batch, o) };
-  const outcomes = await runEmbed(batch, o);
+  let outcomes = await runEmbed(batch, o);
+  // one write's vectors are of one size; an engine that mixed sizes gets its text written
+  if (new Set(outcomes.flatMap((x) => (x.kind === 'vector' ? [x.vector.length] : []))).size > 1) {
+    outcomes = outcomes.map((x) => (x.kind === 'vector' ? resultOutcome(writeResult('embed', x.vector)) : x));
+  }
   if (batch.dimensions !== null) {
     for (const x of outcomes) {
-      if (x.kind !== 'result' || x.result === null) continue;
-      const n = vectorLength(x.result);
+      const n = embeddingSize(x);
+      if (n === null) continue;
       if (n === batch.dimensions) continue;
       return {
         outcomes,
