@@ -274,28 +274,34 @@ export function buildReport(input: Input) {
   if (r.backfill) {
     const b = r.backfill;
     const run = (s: string) => b.runs.find((x) => x.system === s);
-    const [bare, pipe, pat, gwr] = (['bare', 'pipeline', 'pattern', 'graphile'] as const).map(run);
+    const [bare, bareBin, pipe, pat, gwr] = (['bare', 'bare-binary', 'pipeline', 'pattern', 'graphile'] as const).map(run);
     const capped = (x?: { capped: boolean }) => (x?.capped ? ' ⁵' : '');
     const rps = (x?: { rowsPerSecond: number; capped: boolean }) => (x ? `${fmt(x.rowsPerSecond)}${capped(x)}` : '–');
     const vsBare = ratio(pipe?.rowsPerSecond, bare?.rowsPerSecond);
+    // the physical limit: the faster way to send the same vectors (binary, where measured)
+    const vsBareBin = ratio(pipe?.rowsPerSecond, bareBin?.rowsPerSecond);
+    const limit = bareBin ?? bare;
+    const vsLimit = ratio(pipe?.rowsPerSecond, limit?.rowsPerSecond);
+    const limitName = limit === bareBin ? 'binary bare UPDATE' : 'bare UPDATE';
     const vsPattern = ratio(pipe?.rowsPerSecond, pat?.rowsPerSecond);
     const vsGw = ratio(pipe?.rowsPerSecond, gwr?.rowsPerSecond);
     const walVsBare = ratio(pipe?.walBytesPerRow, bare?.walBytesPerRow);
     ratios.backfill_vs_bare_update = vsBare;
+    ratios.backfill_vs_bare_update_binary = vsBareBin;
     ratios.backfill_vs_spec_pattern = vsPattern;
     ratios.backfill_vs_graphile_batched = vsGw;
     ratios.backfill_wal_per_row_vs_bare_update = walVsBare;
     const size = `${fmt(b.rows)} rows, ${b.dimensions}-dim \`real[]\`, batch ${b.batchSize}`;
-    const tBare = target(`backfill (${size}): pipeline rows/s ≥ 0.5x bare UPDATE`, '≥ 0.5x', vsBare, (v) => v >= 0.5);
+    const tBare = target(`backfill (${size}): pipeline rows/s ≥ 0.5x ${limitName}`, '≥ 0.5x', vsLimit, (v) => v >= 0.5);
     const tPat = target(`backfill (${size}): pipeline rows/s ≥ 5x the spec's pattern`, '≥ 5x', vsPattern, (v) => v >= 5);
     const tGw = target(`backfill (${size}): pipeline rows/s ≥ 1.5x graphile-worker batch jobs`, '≥ 1.5x', vsGw, (v) => v >= 1.5);
     const tWal = target(`backfill (${size}): pipeline WAL bytes/row ≤ 1.5x bare UPDATE`, '≤ 1.5x', walVsBare, (v) => v <= 1.5);
     rows.push([
       `backfill, rows/s (${size}; one worker × ${b.concurrency}, bare UPDATE in ${b.bareSessions} session${b.bareSessions > 1 ? 's' : ''})`,
-      `pipeline ${rps(pipe)}; spec pattern ${rps(pat)}; bare UPDATE ${rps(bare)}`,
+      `pipeline ${rps(pipe)}; spec pattern ${rps(pat)}; bare UPDATE ${rps(bare)} (text), ${rps(bareBin)} (binary)`,
       `batch jobs, batched mode: ${rps(gwr)}`,
       '',
-      `pipeline: ${fmt(vsBare, 2)}x bare${mark(tBare.met)}, ${fmt(vsPattern, 2)}x pattern${mark(tPat.met)}, ${fmt(vsGw, 2)}x gw${mark(tGw.met)}`,
+      `pipeline: ${fmt(vsLimit, 2)}x ${limitName}${mark(tBare.met)} (${fmt(vsBare, 2)}x text bare), ${fmt(vsPattern, 2)}x pattern${mark(tPat.met)}, ${fmt(vsGw, 2)}x gw${mark(tGw.met)}`,
       '≥0.5x bare, ≥5x pattern, ≥1.5x gw batch jobs',
     ]);
     const wal = (x?: { walBytesPerRow: number; checkpointInside: boolean }) => (x ? `${fmt(x.walBytesPerRow)}${x.checkpointInside ? ' ⁶' : ''}` : '–');
@@ -318,19 +324,31 @@ export function buildReport(input: Input) {
     };
     const verdictText = (t: Target) => (t.met === null ? (t.verdict === 'within noise' ? '~ within noise' : 'not measured') : t.met ? '✓ met' : '✗ missed');
     backfillRows.push(
-      [`pipeline rows/s / bare \`UPDATE ... FROM unnest\` rows/s (${size})`, `${fmt(vsBare, 2)}x (${rps(pipe)} vs ${rps(bare)})`, '≥ 0.5x', verdictText(tBare), miss.bare],
+      [
+        `pipeline rows/s / ${limitName} \`UPDATE ... FROM unnest\` rows/s, the physical limit (${size})`,
+        `${fmt(vsLimit, 2)}x (${rps(pipe)} vs ${rps(limit)}); ${fmt(vsBare, 2)}x the text-form bare UPDATE (${rps(bare)})`,
+        '≥ 0.5x',
+        verdictText(tBare),
+        miss.bare,
+      ],
       [`pipeline rows/s / the spec's pattern (\`steadytext_embed_async\` per row + \`process_completed_embeddings()\`)`, `${fmt(vsPattern, 2)}x (${rps(pipe)} vs ${rps(pat)})`, '≥ 5x', verdictText(tPat), miss.pattern],
       [`pipeline rows/s / graphile-worker ${input.machine.versions?.graphileWorker ?? ''} batch jobs, batched mode`, `${fmt(vsGw, 2)}x (${rps(pipe)} vs ${rps(gwr)})`, '≥ 1.5x', verdictText(tGw), miss.graphile],
       [`pipeline WAL bytes per row / bare UPDATE's`, `${fmt(walVsBare, 2)}x (${wal(pipe)} vs ${wal(bare)} bytes)`, '≤ 1.5x', verdictText(tWal), miss.wal],
     );
-    const NAMES = { bare: 'bare UPDATE', pipeline: 'pipeline', pattern: "spec's pattern", graphile: 'graphile-worker batch jobs' } as const;
+    const NAMES = {
+      bare: 'bare UPDATE (text vectors)',
+      'bare-binary': 'bare UPDATE (binary vectors)',
+      pipeline: 'pipeline',
+      pattern: "spec's pattern",
+      graphile: 'graphile-worker batch jobs',
+    } as const;
     for (const x of b.runs) {
       backfillCpuRows.push([
         NAMES[x.system],
         `${fmt(x.rowsPerSecond)}${capped(x)}`,
         `${fmt(x.seconds, 1)} s`,
         wal(x),
-        `${fmt(x.cpuMsPer1kRows.postgres)} / ${x.system === 'bare' ? '–' : fmt(x.cpuMsPer1kRows.worker)} / ${fmt(x.cpuMsPer1kRows.bench)}`,
+        `${fmt(x.cpuMsPer1kRows.postgres)} / ${x.system === 'bare' || x.system === 'bare-binary' ? '–' : fmt(x.cpuMsPer1kRows.worker)} / ${fmt(x.cpuMsPer1kRows.bench)}`,
         `${fmt(x.machineBusy * 100)}%`,
         x.maxProcessing === undefined ? '' : fmt(x.maxProcessing),
       ]);

@@ -1,10 +1,14 @@
 // Scenario `backfill`: a pipeline (docs/pipelines.md) filling a 1024-dimension
 // `real[]` column of an existing table, against what else fills it:
 //
-//   bare      the physical limit: the same table updated by a bare batched
-//             `UPDATE ... FROM unnest(...)` with the very vectors the no-op
-//             engine answers (bench/lib/vectors.ts), same batch size, one
+//   bare      the same table updated by a bare batched `UPDATE ... FROM
+//             unnest(...)` with the very vectors the no-op engine answers
+//             (bench/lib/vectors.ts) as text, the way a user's script (and
+//             graphile-worker's task below) sends them, same batch size, one
 //             session, nothing else;
+//   bare-binary  the physical limit: the same UPDATE with the vectors sent
+//             as one binary real[] a statement (what the pipeline's worker
+//             sends), so the server parses no numbers;
 //   pipeline  `steadytext_pipeline_create(...)` with a worker running the
 //             no-op engine (BENCH_EMBED_DIMENSIONS), until
 //             steadytext_pipeline_status says done = rows and pending = 0;
@@ -43,11 +47,12 @@ import { spawnTs, type Proc } from '../lib/proc.ts';
 import { dist, now, round, sleep, type Dist } from '../lib/stats.ts';
 import { GRAPHILE_BACKFILL_RUNNER, steadytext } from '../lib/systems.ts';
 import { arrayLiteral, benchVector } from '../lib/vectors.ts';
+import { binaryRealArray } from '../../src/postgres/binaryRealArray.ts';
 import { cpuSnapshot, cpuUsed, setPostmaster } from '../lib/engineTrace.ts';
 import type { Progress } from './queue.ts';
 
-export type BackfillSystem = 'bare' | 'pipeline' | 'pattern' | 'graphile';
-export const BACKFILL_SYSTEMS: readonly BackfillSystem[] = ['bare', 'pipeline', 'pattern', 'graphile'];
+export type BackfillSystem = 'bare' | 'bare-binary' | 'pipeline' | 'pattern' | 'graphile';
+export const BACKFILL_SYSTEMS: readonly BackfillSystem[] = ['bare', 'bare-binary', 'pipeline', 'pattern', 'graphile'];
 
 export interface BackfillRun {
   system: BackfillSystem;
@@ -178,6 +183,8 @@ export interface Databases {
 
 const HOW: Record<BackfillSystem, string> = {
   bare: 'UPDATE documents SET embedding = u.v::real[] FROM unnest($1::bigint[], $2::text[]) u(id, v) WHERE d.id = u.id, batch-size rows a statement (one session unless BENCH_BACKFILL_BARE_SESSIONS says more)',
+  'bare-binary':
+    'UPDATE documents SET embedding = ($2::real[])[(u.n - 1) * dims + 1 : u.n * dims] FROM unnest($1::bigint[]) WITH ORDINALITY u(id, n) WHERE d.id = u.id, $2 every vector of the statement as one binary real[] (as the pipeline\'s worker sends them), batch-size rows a statement, sessions as bare',
   pipeline: "steadytext_pipeline_create('backfill', 'documents', 'content', 'embedding', 'embed', '{}', 0, false, batch size); one worker",
   pattern:
     'INSERT INTO embedding_requests SELECT id, steadytext_embed_async(content, use_cache => false) FROM documents WHERE embedding IS NULL (batch-size rows a transaction) beside a loop of process_completed_embeddings() (UPDATE documents SET embedding = steadytext_get_async_result(request_id) over completed queue rows); one worker',
@@ -296,9 +303,13 @@ async function workerRunning(db: pg.Client, proc: Proc): Promise<void> {
  * precomputed, one session (BENCH_BACKFILL_BARE_SESSIONS: several, taking the
  * next batch in turn; their commits overlap their WAL flushes).
  */
-async function bare(url: string, db: pg.Client, o: BackfillOptions, sessions: number, progress: Progress) {
-  const literal = arrayLiteral(benchVector(o.dimensions));
-  const sql = 'UPDATE documents AS d SET embedding = u.v::real[] FROM unnest($1::bigint[], $2::text[]) AS u(id, v) WHERE d.id = u.id';
+async function bare(url: string, db: pg.Client, o: BackfillOptions, sessions: number, progress: Progress, binary = false) {
+  const vector = benchVector(o.dimensions);
+  const literal = arrayLiteral(vector);
+  const sql = binary
+    ? `UPDATE documents AS d SET embedding = ($2::real[])[(u.n - 1) * ${o.dimensions} + 1 : u.n * ${o.dimensions}]
+       FROM unnest($1::bigint[]) WITH ORDINALITY AS u(id, n) WHERE d.id = u.id`
+    : 'UPDATE documents AS d SET embedding = u.v::real[] FROM unnest($1::bigint[], $2::text[]) AS u(id, v) WHERE d.id = u.id';
   const clients = await Promise.all(Array.from({ length: sessions }, () => connect(url)));
   try {
     return await timed(db, undefined, async () => {
@@ -310,7 +321,8 @@ async function bare(url: string, db: pg.Client, o: BackfillOptions, sessions: nu
             const first = next;
             next += o.batchSize;
             const ids = Array.from({ length: Math.min(o.batchSize, o.rows - first + 1) }, (_, i) => first + i);
-            await c.query(sql, [ids, ids.map(() => literal)]);
+            // binary: built per statement, as the worker builds each batch's
+            await c.query(sql, [ids, binary ? binaryRealArray(ids.map(() => vector)) : ids.map(() => literal)]);
             done += ids.length;
             if (Math.random() < 0.05) progress('backfill bare UPDATE', done, o.rows);
           }
@@ -626,7 +638,7 @@ export async function backfillScenario(dbs: Databases, o: BackfillOptions, progr
   // the worker's own cap on a pipeline batch (STEADYTEXT_WORKER_PIPELINE_BATCH_SIZE, default 32) set to the batch size
   const engineEnv = { BENCH_EMBED_DIMENSIONS: String(o.dimensions), STEADYTEXT_WORKER_PIPELINE_BATCH_SIZE: String(o.batchSize) };
   for (const system of o.systems) {
-    const name = `bench_backfill_${system}`;
+    const name = `bench_backfill_${system.replace('-', '_')}`;
     const url = await dbs.create(name);
     const db = await connect(url);
     let proc: Proc | undefined;
@@ -648,8 +660,8 @@ export async function backfillScenario(dbs: Databases, o: BackfillOptions, progr
       }
       if (TRACE) await db.query('SELECT pg_stat_statements_reset()');
       const r =
-        system === 'bare'
-          ? await bare(url, db, o, o.bareSessions, progress)
+        system === 'bare' || system === 'bare-binary'
+          ? await bare(url, db, o, o.bareSessions, progress, system === 'bare-binary')
           : system === 'pipeline'
             ? await pipeline(db, o, proc!, progress)
             : system === 'pattern'

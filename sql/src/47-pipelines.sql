@@ -310,14 +310,18 @@ $body$, s, id, key_new, rel, expr, dest_forget, dest_forget_all);
 
     -- Writes results: ($1 row_keys, $2 input md5s, $3 result texts, $4 the
     -- batch's embeddings as one real[] of $6 values each, $5 where each row's
-    -- starts in it (NULL: its text, or NULL)) -> (row_key, outcome, error). Same table: the row is locked (SKIP LOCKED: 'busy'),
+    -- starts in it (NULL: its text, or NULL)) -> (row_key, outcome, error).
+    -- The real[] is sliced from its flat form (_stx_all, made once): PL/pgSQL
+    -- holds an array variable expanded, and a slice of an expanded array
+    -- flattens the whole of it first, for every row. Same table: the row is locked (SKIP LOCKED: 'busy'),
     -- its input's md5 compared with the one computed from ('stale'), gone
     -- ('missing'). Another table: upserted on the key columns. One statement
     -- for the batch; should it fail (a constraint, a trigger), row by row,
     -- each failure its own.
     IF same_table THEN
         dest_write := format($w$
-        WITH i AS (SELECT _stx_u.*, _stx_vecs[_stx_u._stx_a : _stx_u._stx_a + _stx_dims - 1] AS _stx_x
+        WITH _stx_all AS MATERIALIZED (SELECT _stx_vecs AS _stx_flat),
+             i AS (SELECT _stx_u.*, (SELECT _stx_flat FROM _stx_all)[_stx_u._stx_a : _stx_u._stx_a + _stx_dims - 1] AS _stx_x
                    FROM unnest(_stx_keys, _stx_hashes, _stx_vals, _stx_starts) AS _stx_u(_stx_k, _stx_h, _stx_v, _stx_a)),
              live AS (SELECT %1$s.ctid AS _stx_tid, %2$s AS _stx_k, md5((%3$s)::text) AS _stx_h
                       FROM %4$s WHERE %5$s IN (SELECT %6$s FROM i)
@@ -334,7 +338,8 @@ $body$, s, id, key_new, rel, expr, dest_forget, dest_forget_all);
             rel, key_new, expr, src, key_row, unkey_i, p.dest_column, cast_v);
     ELSE
         dest_write := format($w$
-        WITH i AS (SELECT _stx_u.*, _stx_vecs[_stx_u._stx_a : _stx_u._stx_a + _stx_dims - 1] AS _stx_x
+        WITH _stx_all AS MATERIALIZED (SELECT _stx_vecs AS _stx_flat),
+             i AS (SELECT _stx_u.*, (SELECT _stx_flat FROM _stx_all)[_stx_u._stx_a : _stx_u._stx_a + _stx_dims - 1] AS _stx_x
                    FROM unnest(_stx_keys, _stx_hashes, _stx_vals, _stx_starts) AS _stx_u(_stx_k, _stx_h, _stx_v, _stx_a)),
              live AS (SELECT %1$s AS _stx_k, md5((%2$s)::text) AS _stx_h FROM %3$s WHERE %4$s IN (SELECT %5$s FROM i)),
              ups AS (INSERT INTO %6$s AS _stx_d (%7$s, %8$I)

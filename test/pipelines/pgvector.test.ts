@@ -3,8 +3,9 @@
 // WebAssembly inside PGlite (@electric-sql/pglite, a devDependency: PostgreSQL
 // 17 with `CREATE EXTENSION vector`, pgvector 0.8, in this process). The whole
 // pg_steadytext schema is installed there as `steadytext migrate` installs it,
-// so the text a worker writes for an embedding goes through the pipeline's
-// own generated write function (CAST(v AS vector(n)) / halfvec(n)) into real
+// so the embeddings a worker writes go through the pipeline's own generated
+// write function (CAST(v AS vector(n)) / halfvec(n), v the row's slice of the
+// batch's real[]; the text form where the claim says no vectors) into real
 // pgvector columns:
 //   * the worker's result text (RESULT_FORMATS.vector: `[0.1,0.2,...]`, every
 //     number as JavaScript prints it, exponents included) is accepted by
@@ -127,20 +128,32 @@ interface Claimed {
   claim: string;
   input: string | null;
   input_hash: string | null;
+  vectors: boolean;
 }
 
 async function claim(maxRows = 100): Promise<Claimed[]> {
   const r = await db.query<Claimed>(
-    `SELECT pipeline_id, name, model_id, dimensions, row_key, claim::text AS claim, input, input_hash
+    `SELECT pipeline_id, name, model_id, dimensions, row_key, claim::text AS claim, input, input_hash, vectors
      FROM _steadytext_pipeline_claim('vec-worker', $1, $2::jsonb)`,
     [maxRows, JSON.stringify(SIM_MODELS)],
   );
   return r.rows;
 }
 
-/** _steadytext_pipeline_write for claimed rows with the given result texts; outcome → rows. */
-async function write(rows: Claimed[], results: (string | null)[]): Promise<Record<string, number>> {
-  const batch = rows.map((x, i) => ({ row_key: x.row_key, claim: x.claim, input_hash: x.input_hash, result: results[i] }));
+/**
+ * _steadytext_pipeline_write for claimed rows with the given embeddings, as
+ * the worker sends them: one real[] of every vector where the claim says
+ * `vectors` (and they are of one size), else their texts; outcome → rows.
+ */
+async function write(rows: Claimed[], vectors: number[][]): Promise<Record<string, number>> {
+  const binary = rows[0].vectors && new Set(vectors.map((v) => v.length)).size === 1;
+  const batch = rows.map((x, i) => ({
+    row_key: x.row_key,
+    claim: x.claim,
+    input_hash: x.input_hash,
+    result: binary ? null : writeResult('embed', vectors[i]),
+    start: binary ? i * vectors[0].length + 1 : null,
+  }));
   const r = await db.query<{ outcome: string; rows: number }>(
     `WITH b AS (SELECT x, n FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS t(x, n))
      SELECT w.outcome, w."rows"::int AS "rows" FROM _steadytext_pipeline_write($1, 'vec-worker', $2,
@@ -148,8 +161,10 @@ async function write(rows: Claimed[], results: (string | null)[]): Promise<Recor
          ARRAY(SELECT (x->>'claim')::bigint FROM b ORDER BY n),
          ARRAY(SELECT x->>'input_hash' FROM b ORDER BY n),
          ARRAY(SELECT x->>'result' FROM b ORDER BY n),
-         ARRAY(SELECT NULL::text FROM b ORDER BY n)) AS w`,
-    [rows[0].pipeline_id, rows[0].model_id, JSON.stringify(batch)],
+         ARRAY(SELECT NULL::text FROM b ORDER BY n),
+         $4::real[],
+         CASE WHEN $4 IS NOT NULL THEN ARRAY(SELECT (x->>'start')::int FROM b ORDER BY n) END) AS w`,
+    [rows[0].pipeline_id, rows[0].model_id, JSON.stringify(batch), binary ? `{${vectors.flat().join(',')}}` : null],
   );
   return Object.fromEntries(r.rows.filter((x) => x.rows > 0).map((x) => [x.outcome, x.rows]));
 }
@@ -225,7 +240,7 @@ test('pgvector refuses a result of the wrong size (and a NaN) with its own error
   });
 });
 
-test('a pipeline into vector(3) and halfvec(3): the generated write function casts the worker\'s text into real pgvector columns; a wrong size fails that row with pgvector\'s error', { timeout: 300_000 }, async () => {
+test('a pipeline into vector(3) and halfvec(3): the generated write function casts the worker\'s vectors (real[]) into real pgvector columns; a wrong size fails that row with pgvector\'s error', { timeout: 300_000 }, async () => {
   await pglite();
   const texts = ['first document', 'second document', 'third', 'a fourth one'];
   const vecs = texts.map((_, i) => unitVector(50 + i, 3));
@@ -249,8 +264,8 @@ test('a pipeline into vector(3) and halfvec(3): the generated write function cas
       const rows = await claim();
       if (rows.length === 0) break;
       assert.ok(rows.every((x) => x.dimensions === 3), 'the claim tells the worker the destination\'s size');
-      const results = rows.map((x) => writeResult('embed', vecs[texts.indexOf(x.input!)]));
-      const out = await write(rows, results);
+      assert.ok(rows.every((x) => x.vectors), 'vector and halfvec take the embeddings as real[] (pgvector\'s casts)');
+      const out = await write(rows, rows.map((x) => vecs[texts.indexOf(x.input!)]));
       assert.deepEqual(out, { written: rows.length }, rows[0].name);
       written.set(rows[0].name, (written.get(rows[0].name) ?? 0) + out.written);
     }
@@ -278,8 +293,7 @@ test('a pipeline into vector(3) and halfvec(3): the generated write function cas
   await as('vec_worker', async () => {
     const rows = (await claim()).filter((x) => x.name === 'vec_embed');
     assert.equal(rows.length, 2);
-    const results = rows.map((x, i) => writeResult('embed', i === 0 ? unitVector(77, 4) : unitVector(78, 3)));
-    assert.deepEqual(await write(rows, results), { written: 1, failed: 1 });
+    assert.deepEqual(await write(rows, rows.map((_, i) => (i === 0 ? unitVector(77, 4) : unitVector(78, 3)))), { written: 1, failed: 1 });
   });
   const failures = await as('vec_alice', () =>
     db.query<{ row_key: unknown; error: string }>(`SELECT row_key, error FROM steadytext_pipeline_failures('vec_embed')`),
