@@ -1,5 +1,5 @@
--- Pipelines (1.5.0; embeddings written from binary vectors since 1.6.0): AI columns in users' tables that keep themselves up to
--- date (docs/pipelines.md).
+-- Pipelines (1.5.0; embeddings written from binary vectors since 1.6.0): AI
+-- columns in users' tables that keep themselves up to date (docs/pipelines.md).
 -- Runs on a fresh install and again at the end of every upgrade script:
 -- every statement here must be repeatable (CREATE OR REPLACE, GRANT).
 --
@@ -201,6 +201,7 @@ DECLARE
     unkey text;
     unkey_i text;
     same_table boolean;
+    inputs text;
     dest_write text;
     dest_forget text := '';
     dest_forget_all text := '';
@@ -313,16 +314,17 @@ $body$, s, id, key_new, rel, expr, dest_forget, dest_forget_all);
     -- starts in it (NULL: its text, or NULL)) -> (row_key, outcome, error).
     -- The real[] is sliced from its flat form (_stx_all, made once): PL/pgSQL
     -- holds an array variable expanded, and a slice of an expanded array
-    -- flattens the whole of it first, for every row. Same table: the row is locked (SKIP LOCKED: 'busy'),
-    -- its input's md5 compared with the one computed from ('stale'), gone
-    -- ('missing'). Another table: upserted on the key columns. One statement
+    -- flattens the whole of it first, for every row. Same table: the row is
+    -- locked (SKIP LOCKED: 'busy'), its input's md5 compared with the one
+    -- computed from ('stale'), gone ('missing'). Another table: upserted on the key columns. One statement
     -- for the batch; should it fail (a constraint, a trigger), row by row,
     -- each failure its own.
-    IF same_table THEN
-        dest_write := format($w$
+    inputs := $w$
         WITH _stx_all AS MATERIALIZED (SELECT _stx_vecs AS _stx_flat),
              i AS (SELECT _stx_u.*, (SELECT _stx_flat FROM _stx_all)[_stx_u._stx_a : _stx_u._stx_a + _stx_dims - 1] AS _stx_x
-                   FROM unnest(_stx_keys, _stx_hashes, _stx_vals, _stx_starts) AS _stx_u(_stx_k, _stx_h, _stx_v, _stx_a)),
+                   FROM unnest(_stx_keys, _stx_hashes, _stx_vals, _stx_starts) AS _stx_u(_stx_k, _stx_h, _stx_v, _stx_a)),$w$;
+    IF same_table THEN
+        dest_write := inputs || format($w$
              live AS (SELECT %1$s.ctid AS _stx_tid, %2$s AS _stx_k, md5((%3$s)::text) AS _stx_h
                       FROM %4$s WHERE %5$s IN (SELECT %6$s FROM i)
                       FOR UPDATE OF %1$s SKIP LOCKED),
@@ -337,10 +339,7 @@ $body$, s, id, key_new, rel, expr, dest_forget, dest_forget_all);
         FROM i LEFT JOIN live AS l ON l._stx_k = i._stx_k LEFT JOIN upd AS u ON u._stx_k = i._stx_k$w$,
             rel, key_new, expr, src, key_row, unkey_i, p.dest_column, cast_v);
     ELSE
-        dest_write := format($w$
-        WITH _stx_all AS MATERIALIZED (SELECT _stx_vecs AS _stx_flat),
-             i AS (SELECT _stx_u.*, (SELECT _stx_flat FROM _stx_all)[_stx_u._stx_a : _stx_u._stx_a + _stx_dims - 1] AS _stx_x
-                   FROM unnest(_stx_keys, _stx_hashes, _stx_vals, _stx_starts) AS _stx_u(_stx_k, _stx_h, _stx_v, _stx_a)),
+        dest_write := inputs || format($w$
              live AS (SELECT %1$s AS _stx_k, md5((%2$s)::text) AS _stx_h FROM %3$s WHERE %4$s IN (SELECT %5$s FROM i)),
              ups AS (INSERT INTO %6$s AS _stx_d (%7$s, %8$I)
                      SELECT %9$s, %10$s FROM i JOIN live ON live._stx_k = i._stx_k
@@ -1058,6 +1057,7 @@ DECLARE
     inputs text[];
     cache_keys text[];
     send_vectors boolean;
+    write_fn text;
 BEGIN
     FOR p IN
         SELECT x.* FROM @extschema@.steadytext_pipelines AS x
@@ -1080,14 +1080,13 @@ BEGIN
         role := @extschema@._steadytext_model_role(p.function_name);
         current_model := @extschema@._steadytext_model_id(role);
         CONTINUE WHEN models ->> role IS DISTINCT FROM current_model;
-        IF to_regprocedure(format('%s._stxp_%s_write(jsonb[], text[], text[], real[], integer[], integer)',
-                                  '@extschema@', p.pipeline_id)) IS NULL THEN
+        write_fn := format('%s._stxp_%s_write(jsonb[], text[], text[], real[], integer[], integer)', '@extschema@', p.pipeline_id);
+        IF to_regprocedure(write_fn) IS NULL THEN
             -- written by 1.5.0: rewritten once, by the claim that locks the
             -- pipeline (another worker's passes it over meanwhile)
             CONTINUE WHEN NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_pipelines AS y
                                       WHERE y.pipeline_id = p.pipeline_id FOR NO KEY UPDATE SKIP LOCKED);
-            IF to_regprocedure(format('%s._stxp_%s_write(jsonb[], text[], text[], real[], integer[], integer)',
-                                      '@extschema@', p.pipeline_id)) IS NULL THEN
+            IF to_regprocedure(write_fn) IS NULL THEN
                 PERFORM @extschema@._steadytext_pipeline_install(p.pipeline_id, false);
             END IF;
         END IF;
@@ -1214,15 +1213,17 @@ DECLARE
     out_e text[];
     dims integer;
     mine_a integer[];
+    vec_count bigint;
     vec_dims integer;
 BEGIN
     SELECT * INTO p FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = id;
     IF vector_starts IS NOT NULL THEN
         -- n vectors of one size, each where its start says, none overlapping
-        vec_dims := cardinality(vectors) / nullif((SELECT count(*) FROM unnest(vector_starts) AS a WHERE a IS NOT NULL), 0);
+        vec_count := (SELECT count(*) FROM unnest(vector_starts) AS a WHERE a IS NOT NULL);
+        vec_dims := cardinality(vectors) / nullif(vec_count, 0);
         IF (p.pipeline_id IS NOT NULL AND p.function_name <> 'embed') OR coalesce(array_ndims(vectors), 1) <> 1 OR array_lower(vectors, 1) <> 1
            OR cardinality(vector_starts) <> cardinality(row_keys)
-           OR coalesce(cardinality(vectors), 0) <> coalesce(vec_dims, 0) * (SELECT count(*) FROM unnest(vector_starts) AS a WHERE a IS NOT NULL)
+           OR coalesce(cardinality(vectors), 0) <> coalesce(vec_dims, 0) * vec_count
            OR vec_dims = 0
            OR EXISTS (SELECT 1 FROM unnest(vector_starts) AS a
                       WHERE a IS NOT NULL AND (a < 1 OR (a - 1) % vec_dims <> 0 OR a + vec_dims - 1 > cardinality(vectors)))

@@ -28,7 +28,8 @@ export type PipelineRowResult = PipelineClaimRef & { input_hash: string | null }
  * is `busy` (pending again, retried later); a constraint or trigger error on
  * one row, or an `error` given here, fails that row alone (`failed`).
  * Embeddings given as `vector` travel as one binary real[] (binaryRealArray),
- * every one of them of one size.
+ * every one of them of one size (runBatch sends text otherwise; the SQL
+ * refuses vectors of mixed sizes with 22023).
  */
 export async function writePipelineBatch(
   db: Queryable,
@@ -43,9 +44,6 @@ export async function writePipelineBatch(
     vectors.push(row.vector);
     return (vectors.length - 1) * row.vector.length + 1;
   });
-  if (vectors.some((v) => v.length !== vectors[0].length)) {
-    throw new Error(`pipeline ${pipelineId}: one batch's embeddings differ in size (${[...new Set(vectors.map((v) => v.length))].join(', ')})`);
-  }
   const r = await db.query<{ outcome: PipelineWriteOutcome; rows: string }>({
     name: 'steadytext_pipeline_write',
     text: `SELECT outcome, rows::text AS rows
