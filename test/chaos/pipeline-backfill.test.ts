@@ -25,6 +25,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { pipelineStatus, type PipelineStatusRow } from '../../src/db/pipelines/pipelineStatus.ts';
 import { vectorFor } from '../helpers/scriptedEngine.ts';
 import { alive, CHAOS_JOBS, killAll, report, sleep, startWorkers, waitFor, type ChaosWorker } from './harness.ts';
 
@@ -183,27 +184,15 @@ function startMutators(db: TestDatabase, counts: ChaosCounts, rollbacks: boolean
   };
 }
 
-interface Status {
-  rows: number;
-  done: number;
-  pending: number;
-  processing: number;
-  failed: number;
-  stale: number;
-  backfilling: boolean;
-  last_error: string | null;
-}
-
-async function status(db: pg.Pool): Promise<Status> {
-  const r = await db.query(`SELECT * FROM steadytext_pipeline_status('chaos_embed')`);
-  const s = r.rows[0];
-  for (const k of ['rows', 'done', 'pending', 'processing', 'failed', 'stale']) s[k] = Number(s[k]);
-  return s as Status;
+async function status(db: pg.Pool): Promise<PipelineStatusRow> {
+  const [s] = await pipelineStatus(db, 'chaos_embed');
+  if (!s) throw new Error('no status for pipeline chaos_embed');
+  return s;
 }
 
 /** Waits until the pipeline holds every row done; prints where it stands and the workers' logs if it does not. */
 async function settled(db: TestDatabase, workers: ChaosWorker[], timeoutMs: number): Promise<void> {
-  let last: Status | undefined;
+  let last: PipelineStatusRow | undefined;
   try {
     await waitFor(
       'every row written and nothing left to do',

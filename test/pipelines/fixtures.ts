@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
+import { pipelineStatus, type PipelineStatusRow } from '../../src/db/pipelines/pipelineStatus.ts';
 import { createScriptedEngine } from '../helpers/scriptedEngine.ts';
 import { waitFor as waitForOnce } from '../worker/fixtures/queue.ts';
 
@@ -62,23 +63,10 @@ export async function createDocuments(db: pg.Pool, contents: (string | null)[], 
   ]);
 }
 
-export interface PipelineStatus {
-  name: string;
-  rows: number;
-  done: number;
-  pending: number;
-  processing: number;
-  failed: number;
-  stale: number;
-  last_error: string | null;
-  [column: string]: unknown;
-}
-
-export async function status(db: pg.Pool, name: string): Promise<PipelineStatus> {
-  const r = await db.query(`SELECT * FROM steadytext_pipeline_status($1)`, [name]);
-  const s = r.rows[0];
+/** The pipeline's row of steadytext_pipeline_status, as the CLI and the dashboard read it (pipelineStatus). */
+export async function status(db: pg.Pool, name: string): Promise<PipelineStatusRow> {
+  const [s] = await pipelineStatus(db, name);
   if (!s) throw new Error(`no status for pipeline ${name}`);
-  for (const k of ['rows', 'done', 'pending', 'processing', 'failed', 'stale']) s[k] = Number(s[k]);
   return s;
 }
 
