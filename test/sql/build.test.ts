@@ -27,6 +27,8 @@ const RELEASED: Record<string, string> = {
   'pg_steadytext--1.3.0--1.4.0.sql': '5d32745f107a23ffd95a51fd498b9baaffd05503f701571fb6e703037eddf6ad',
   'pg_steadytext--1.5.0.sql': 'a68797515a485fad3e4e022990a50ece15ec30d6002bdbcf8804c4f3b70b115b',
   'pg_steadytext--1.4.0--1.5.0.sql': '4ffe3547f9016213a6b8877282446dfe3b5ad9fbbfa05f0b65e1bbebd358e796',
+  'pg_steadytext--1.6.0.sql': '9fd4e1bacebc05edd5827c3f9661116d59ec13099142d83a9fe4e1a9840e9a30',
+  'pg_steadytext--1.5.0--1.6.0.sql': '9dac421b5eb55cfa23930c9071293d73f8f797818e7ecd3420028060e3a65b75',
 };
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
