@@ -1001,11 +1001,11 @@ BEGIN
                                        FOR UPDATE SKIP LOCKED) AS r)
     UPDATE @extschema@.steadytext_pipeline_rows AS r SET status = 'pending', changed_at = now(), run_at = now()
     FROM stale WHERE r.pipeline_id = id AND r.row_key = stale.row_key;
-    -- rows it has not seen
+    -- rows it has not seen (ON CONFLICT probes the primary key row by row; a
+    -- NOT EXISTS let the planner hash all of the pipeline's rows per chunk)
     BEGIN
         INSERT INTO @extschema@.steadytext_pipeline_rows (pipeline_id, row_key)
         SELECT id, s.k FROM unnest(keys) AS s(k)
-        WHERE NOT EXISTS (SELECT 1 FROM @extschema@.steadytext_pipeline_rows AS r WHERE r.pipeline_id = id AND r.row_key = s.k)
         ON CONFLICT DO NOTHING;
     EXCEPTION WHEN lock_not_available THEN
         -- a session inserting one of them has not committed: the others one by one
@@ -1116,14 +1116,18 @@ BEGIN
                 PERFORM @extschema@._steadytext_pipeline_scan(p.pipeline_id, chunk);
             END IF;
         END IF;
-        WITH c AS (SELECT r.row_key FROM @extschema@.steadytext_pipeline_rows AS r
+        -- the rows locked are updated where they lie (their ctid, exact while
+        -- locked; nothing else in the condition, or the planner, without
+        -- statistics for a new pipeline, may prefer walking all of the
+        -- pipeline's rows, once per claimed row when joining on the key)
+        WITH c AS (SELECT r.ctid AS tid FROM @extschema@.steadytext_pipeline_rows AS r
                    WHERE r.pipeline_id = p.pipeline_id AND r.status = 'pending' AND r.run_at <= now()
                    ORDER BY r.changed_at
                    LIMIT least(max_rows, p.batch_size)
                    FOR UPDATE OF r SKIP LOCKED),
              u AS (UPDATE @extschema@.steadytext_pipeline_rows AS r
                    SET status = 'processing', claim = r.claim + 1, worker_id = _steadytext_pipeline_claim.worker_id
-                   FROM c WHERE r.pipeline_id = p.pipeline_id AND r.row_key = c.row_key
+                   FROM c WHERE r.ctid = c.tid
                    RETURNING r.row_key, r.claim, r.changed_at)
         SELECT array_agg(u.row_key ORDER BY u.changed_at), array_agg(u.claim ORDER BY u.changed_at) INTO keys, claims FROM u;
         CONTINUE WHEN keys IS NULL;
@@ -1213,6 +1217,8 @@ DECLARE
     out_e text[];
     dims integer;
     mine_a integer[];
+    mine_t tid[];
+    fail_t tid[];
     vec_count bigint;
     vec_dims integer;
 BEGIN
@@ -1233,19 +1239,27 @@ BEGIN
         END IF;
     END IF;
     -- this claim's rows, locked (a row a session is marking right now is
-    -- not); the results stay out of the join (megabytes of vectors)
+    -- not), and where they lie (ctid: the outcome below updates them there);
+    -- the results stay out of the join (megabytes of vectors). Each row is
+    -- looked up by its key alone, whatever the statistics say: a join let
+    -- the planner of a new pipeline walk every row in flight once per row
+    -- (LIMIT 1 keeps the status test out of the lookup, and with it the
+    -- index of rows in flight).
     WITH u AS MATERIALIZED (SELECT * FROM unnest(row_keys, claims) WITH ORDINALITY AS u(k, c, n)),
-         mine AS (SELECT u.n FROM u JOIN @extschema@.steadytext_pipeline_rows AS r
-                    ON r.pipeline_id = id AND r.row_key = u.k AND r.claim = u.c AND r.status = 'processing'
-                   AND r.worker_id = _steadytext_pipeline_write.worker_id
-                  FOR UPDATE OF r SKIP LOCKED),
-         m AS (SELECT x.k, x.h, x.v, x.e, x.a, x.n
+         mine AS (SELECT u.n, l.tid FROM u
+                  CROSS JOIN LATERAL (SELECT r.ctid AS tid, r.status FROM @extschema@.steadytext_pipeline_rows AS r
+                                      WHERE r.pipeline_id = id AND r.row_key = u.k AND r.claim = u.c
+                                        AND r.worker_id = _steadytext_pipeline_write.worker_id
+                                      LIMIT 1 FOR UPDATE OF r SKIP LOCKED) AS l
+                  WHERE l.status = 'processing'),
+         m AS (SELECT x.k, x.h, x.v, x.e, x.a, x.n, mine.tid
                FROM unnest(row_keys, input_hashes, results, errors, vector_starts) WITH ORDINALITY AS x(k, h, v, e, a, n)
-               WHERE x.n IN (SELECT mine.n FROM mine))
+               JOIN mine ON mine.n = x.n)
     SELECT array_agg(m.k ORDER BY m.n) FILTER (WHERE m.e IS NULL), array_agg(m.v ORDER BY m.n) FILTER (WHERE m.e IS NULL),
            array_agg(m.h ORDER BY m.n) FILTER (WHERE m.e IS NULL), array_agg(m.a ORDER BY m.n) FILTER (WHERE m.e IS NULL),
-           array_agg(m.k ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL), array_agg(m.e ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL)
-    INTO mine_k, mine_v, mine_h, mine_a, fail_k, fail_e FROM m;
+           array_agg(m.k ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL), array_agg(m.e ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL),
+           array_agg(m.tid ORDER BY m.n) FILTER (WHERE m.e IS NULL), array_agg(m.tid ORDER BY m.n) FILTER (WHERE m.e IS NOT NULL)
+    INTO mine_k, mine_v, mine_h, mine_a, fail_k, fail_e, mine_t, fail_t FROM m;
     IF coalesce(cardinality(mine_k), 0) + coalesce(cardinality(fail_k), 0) < coalesce(cardinality(row_keys), 0) THEN
         busy_k := @extschema@._steadytext_pipeline_held(id, _steadytext_pipeline_write.worker_id, row_keys, claims,
                                                       coalesce(mine_k, '{}') || coalesce(fail_k, '{}'));
@@ -1282,10 +1296,13 @@ BEGIN
         WHERE o.o = 'written' AND r.cache_key IS NOT NULL AND x.v IS NOT NULL
         ON CONFLICT (cache_key) DO NOTHING;
     END IF;
-    WITH o AS (SELECT o.k, o.o, o.e, h.h FROM unnest(out_k, out_o, out_e) AS o(k, o, e)
-               JOIN unnest(row_keys, input_hashes) AS h(k, h) ON h.k = o.k),
+    -- each row's outcome, where it was locked (a row changed since, by a
+    -- trigger of this very write, is not there any more: its change stands)
+    WITH t AS (SELECT * FROM unnest(coalesce(mine_k, '{}') || coalesce(fail_k, '{}'), coalesce(mine_t, '{}') || coalesce(fail_t, '{}'),
+                                    coalesce(mine_h, '{}') || array_fill(NULL::text, ARRAY[coalesce(cardinality(fail_k), 0)])) AS t(k, tid, h)),
+         o AS (SELECT o.o, o.e, t.tid, t.h FROM unnest(out_k, out_o, out_e) AS o(k, o, e) JOIN t ON t.k = o.k),
          gone AS (DELETE FROM @extschema@.steadytext_pipeline_rows AS r USING o
-                  WHERE r.pipeline_id = id AND r.row_key = o.k AND o.o = 'missing')
+                  WHERE r.ctid = o.tid AND o.o = 'missing')
     UPDATE @extschema@.steadytext_pipeline_rows AS r SET
         status = CASE o.o WHEN 'written' THEN 'done' WHEN 'failed' THEN 'failed' ELSE 'pending' END,
         worker_id = NULL,
@@ -1300,7 +1317,7 @@ BEGIN
         run_at = CASE WHEN o.o = 'busy' THEN now() + make_interval(secs => least(60, 2 ^ least(r.busy, 6))) ELSE now() END,
         changed_at = CASE WHEN o.o = 'stale' THEN now() ELSE r.changed_at END
     FROM o
-    WHERE r.pipeline_id = id AND r.row_key = o.k AND o.o <> 'missing';
+    WHERE r.ctid = o.tid AND o.o <> 'missing';
     IF 'written' = ANY (out_o) THEN
         INSERT INTO @extschema@.steadytext_pipeline_progress (pipeline_id, rows)
         VALUES (id, (SELECT count(*) FROM unnest(out_o) AS o WHERE o = 'written'));
@@ -1331,11 +1348,15 @@ RETURNS bigint
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+    -- each row looked up by its key, locked, and updated where it lies (as
+    -- in _steadytext_pipeline_write)
     WITH u AS (SELECT * FROM unnest(row_keys, claims) AS u(k, c)),
-         mine AS (SELECT r.row_key FROM @extschema@.steadytext_pipeline_rows AS r JOIN u ON r.row_key = u.k AND r.claim = u.c
-                  WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.status = 'processing'
-                    AND r.worker_id = _steadytext_pipeline_release.worker_id
-                  FOR UPDATE OF r SKIP LOCKED),
+         mine AS (SELECT l.row_key, l.tid FROM u
+                  CROSS JOIN LATERAL (SELECT r.row_key, r.ctid AS tid, r.status FROM @extschema@.steadytext_pipeline_rows AS r
+                                      WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.row_key = u.k
+                                        AND r.claim = u.c AND r.worker_id = _steadytext_pipeline_release.worker_id
+                                      LIMIT 1 FOR UPDATE OF r SKIP LOCKED) AS l
+                  WHERE l.status = 'processing'),
          -- rows a session holds locked: given back by the reclaim
          held AS (SELECT @extschema@._steadytext_pipeline_held(_steadytext_pipeline_release.pipeline_id,
                                                                 _steadytext_pipeline_release.worker_id, row_keys, claims,
@@ -1349,7 +1370,7 @@ AS $$
                                      THEN now() ELSE r.done_at END,
                       worker_id = NULL,
                       run_at = now() + make_interval(secs => greatest(coalesce(_steadytext_pipeline_release.retry_in_seconds, 0), 0))
-                  FROM mine WHERE r.pipeline_id = _steadytext_pipeline_release.pipeline_id AND r.row_key = mine.row_key
+                  FROM mine WHERE r.ctid = mine.tid
                   RETURNING 1)
     SELECT count(*) FROM done, held
 $$;

@@ -1,0 +1,76 @@
+// A batch costs the bookkeeping in proportion to the batch, not to the
+// pipeline, whatever PostgreSQL's statistics say. A new pipeline is the
+// usual case: its rows arrive faster than autovacuum analyzes them, and the
+// planner, told steadytext_pipeline_rows is empty, once hashed every row of
+// the pipeline for each scan chunk and walked them once per claimed row.
+// Measured the way PostgreSQL counts it: the rows of steadytext_pipeline_rows
+// a claim's or a write's scans fetched (pg_stat_xact_user_tables). 1.6.0's
+// write fetched every row the pipeline held (11,100 here), 1.7.0's its 100.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type pg from 'pg';
+import { createTestDatabase } from '../helpers/db.ts';
+import { claimBatch, publishModels, writeBatch } from './simulatedWorker.ts';
+
+const ROWS = 30_000;
+const BATCH = 100;
+
+/** Rows of steadytext_pipeline_rows fetched by this session's scans, as counted so far (pg_stat_xact_user_tables). */
+async function fetched(c: pg.Client): Promise<number> {
+  const r = await c.query<{ n: string }>(
+    `SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) AS n
+     FROM pg_stat_xact_user_tables WHERE relid = 'steadytext_pipeline_rows'::regclass`,
+  );
+  return Number(r.rows[0]?.n ?? 0);
+}
+
+test('claims and writes of a new pipeline touch about a batch of bookkeeping rows, not the whole pipeline, without statistics', async () => {
+  const db = await createTestDatabase();
+  const c = await db.connect();
+  try {
+    await db.pool.query(`CREATE TABLE documents (id integer PRIMARY KEY, body text NOT NULL, emb real[])`);
+    await db.pool.query(`INSERT INTO documents SELECT g, 'document ' || g FROM generate_series(1, ${ROWS}) AS g`);
+    // statistics that say the bookkeeping is empty, as before a pipeline's first minute
+    await db.pool.query(`ANALYZE steadytext_pipeline_rows`);
+    await db.pool.query(`ALTER TABLE steadytext_pipeline_rows SET (autovacuum_enabled = false)`);
+    await db.pool.query(`SELECT steadytext_pipeline_create('p', 'documents', 'body', 'emb', batch_size => ${BATCH})`);
+    await db.pool.query(`INSERT INTO steadytext_workers (worker_id, host, pid) VALUES ('w1', 'test', 1)`);
+    await publishModels(db.pool);
+
+    // fill until the pipeline knows most of its rows and a third are done
+    let done = 0;
+    while (done < ROWS / 3) {
+      const b = await claimBatch(db.pool, 'w1', BATCH);
+      assert.ok(b, 'a claim while rows are left');
+      const out = await writeBatch(db.pool, 'w1', b);
+      assert.equal(out.written, b.rows.length);
+      done += out.written;
+    }
+    const known = Number((await db.pool.query(`SELECT count(*) AS n FROM steadytext_pipeline_rows`)).rows[0].n);
+    assert.ok(known > ROWS / 3, `the scan went ahead of the workers (${known} rows known)`);
+
+    // claims (with their scan steps) and writes, each in its own transaction
+    // (the counts of a session not flushed yet add up: before and after)
+    const reads = { claim: 0, write: 0 };
+    for (let i = 0; i < 5; i++) {
+      await c.query('BEGIN');
+      let before = await fetched(c);
+      const b = await claimBatch(c, 'w1', BATCH);
+      reads.claim = Math.max(reads.claim, (await fetched(c)) - before);
+      await c.query('COMMIT');
+      assert.ok(b && b.rows.length === BATCH, 'a full batch claimed');
+      await c.query('BEGIN');
+      before = await fetched(c);
+      const out = await writeBatch(c, 'w1', b);
+      reads.write = Math.max(reads.write, (await fetched(c)) - before);
+      await c.query('COMMIT');
+      assert.equal(out.written, BATCH);
+    }
+    // a claim reads its batch, and at most a scan chunk (1,000 keys) checked
+    // against what the pipeline holds; a write reads its batch
+    assert.ok(reads.claim <= 3 * 1_000, `a claim fetched ${reads.claim} bookkeeping rows of the ${known} the pipeline holds`);
+    assert.ok(reads.write <= 3 * BATCH, `a write fetched ${reads.write} bookkeeping rows of the ${known} the pipeline holds`);
+  } finally {
+    await db.drop();
+  }
+});
