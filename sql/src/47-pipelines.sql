@@ -1059,6 +1059,10 @@ DECLARE
     send_vectors boolean;
     write_fn text;
 BEGIN
+    -- the claim commits without waiting for its WAL to reach disk (see
+    -- _steadytext_pipeline_write): lost in a crash, its rows are simply
+    -- pending again, and the worker's write of them is refused
+    PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
     FOR p IN
         SELECT x.* FROM @extschema@.steadytext_pipelines AS x
         WHERE NOT x.paused AND NOT x.blocked
@@ -1222,6 +1226,13 @@ DECLARE
     vec_count bigint;
     vec_dims integer;
 BEGIN
+    -- The write commits without waiting for its WAL to reach disk
+    -- (synchronous_commit off, this transaction only). Safe: a value and the
+    -- bookkeeping that says it is current commit together, so a crash that
+    -- loses this commit loses both, and the row is computed again (the same
+    -- value: the engine is deterministic). The wait was most of a write's
+    -- time at backfill rates; a user's own transactions keep their setting.
+    PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
     SELECT * INTO p FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = id;
     IF vector_starts IS NOT NULL THEN
         -- n vectors of one size, each where its start says, none overlapping

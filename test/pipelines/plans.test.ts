@@ -74,3 +74,32 @@ test('claims and writes of a new pipeline touch about a batch of bookkeeping row
     await db.drop();
   }
 });
+
+test('a pipeline write commits without waiting for the disk, in its own transaction only', async () => {
+  const db = await createTestDatabase();
+  const c = await db.connect();
+  try {
+    await db.pool.query(`CREATE TABLE documents (id integer PRIMARY KEY, body text NOT NULL, emb real[])`);
+    await db.pool.query(`INSERT INTO documents VALUES (1, 'one'), (2, 'two')`);
+    await db.pool.query(`SELECT steadytext_pipeline_create('p', 'documents', 'body', 'emb')`);
+    await db.pool.query(`INSERT INTO steadytext_workers (worker_id, host, pid) VALUES ('w1', 'test', 1)`);
+    await publishModels(db.pool);
+    const setting = async () => (await c.query<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`)).rows[0].s;
+    await c.query(`SET synchronous_commit = on`); // the test server runs with it off
+    assert.equal(await setting(), 'on');
+    await c.query('BEGIN');
+    const b = await claimBatch(c, 'w1', 10);
+    assert.equal(await setting(), 'off', 'the claim commits asynchronously');
+    await c.query('COMMIT');
+    assert.equal(await setting(), 'on', "the session's own setting is back after the claim's transaction");
+    await c.query('BEGIN');
+    assert.deepEqual(await writeBatch(c, 'w1', b!), { written: 2, stale: 0, busy: 0, failed: 0, lost: 0 });
+    assert.equal(await setting(), 'off', 'the write commits asynchronously');
+    await c.query('COMMIT');
+    assert.equal(await setting(), 'on', "the session's own setting is back after the write's transaction");
+    const r = await db.pool.query(`SELECT count(*)::int AS n FROM documents WHERE emb IS NOT NULL`);
+    assert.equal(r.rows[0].n, 2, 'both values written and committed');
+  } finally {
+    await db.drop();
+  }
+});

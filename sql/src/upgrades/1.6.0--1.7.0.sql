@@ -9,3 +9,7 @@
 -- every row of the pipeline (or every row in flight) once per row of the
 -- batch. No function changes its arguments or results, so
 -- sql/src/47-pipelines.sql replaces them in place; nothing is dropped here.
+--
+-- A pipeline's claim and write commit with synchronous_commit off (their
+-- transaction only): a result and the bookkeeping that says it is current
+-- commit together, so a crash loses both and the row is computed again.
