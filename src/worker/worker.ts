@@ -42,6 +42,7 @@ import { assertSchemaVersion } from '../db/schema/schemaVersion.ts';
 import { withPinnedSearchPath } from '../postgres/pinSearchPath.ts';
 import { registerWorker } from '../db/workers/registerWorker.ts';
 import { releaseOrphans } from '../db/jobs/releaseOrphans.ts';
+import { serverStartTime } from '../postgres/serverStartTime.ts';
 import { withRetries } from '../postgres/withRetries.ts';
 import { writeModelIds } from '../db/workers/writeModelIds.ts';
 import { engineModelIds, engineRefusals, loadWorkerEngine } from './engine.ts';
@@ -118,6 +119,8 @@ export class Worker {
   private engine?: Engine;
   private ownsEngine = false;
   private listener?: Listener;
+  /** The server's start time when this worker last looked (a restart in between: see afterReconnect). */
+  private serverStartedAt?: string;
   private producer?: Producer;
   private executor?: Executor;
   /** Pipeline batches in the slots the queue leaves free (unless --no-pipelines). */
@@ -322,15 +325,13 @@ export class Worker {
       // that process look alive, its rows held for good).
       await withRetries(() => reclaimPipelineRows(pool, { restartOf: this.workerId }));
       await withRetries(() => registerWorker(pool, this.registration()));
+      this.serverStartedAt = await withRetries(() => serverStartTime(pool));
       await withRetries(() => writeModelIds(pool, this.models));
       this.listener = new Listener({
         connection: s.connection,
         channels: s.pipelines ? [CHANNEL_NEW_JOB, CHANNEL_CANCELLED, CHANNEL_PIPELINE] : [CHANNEL_NEW_JOB, CHANNEL_CANCELLED],
         onNotification: (channel, payload) => this.onNotification(channel, payload),
-        onReconnect: () => {
-          this.producer?.wake();
-          this.pipelines?.wake();
-        },
+        onReconnect: () => void this.afterReconnect(),
         log: (line) => this.log('info', line),
       });
       await withRetries(() => this.listener!.start());
@@ -465,6 +466,32 @@ export class Worker {
     } catch (err) {
       this.log('info', `orphan check failed: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * The listen connection is back. If the server restarted meanwhile (a
+   * crash, a failover), a pipeline write it acknowledged may be gone with the
+   * last commits (they do not wait for the disk; docs/pipelines.md): its rows
+   * would stay 'processing' under this live worker for good. So every row
+   * this worker holds goes back to pending first, as at a start; a batch
+   * still here then finds its rows no longer its own and is computed again.
+   */
+  private async afterReconnect(): Promise<void> {
+    try {
+      const pool = this.pool;
+      if (pool && this.pipelines) {
+        const started = await withRetries(() => serverStartTime(pool));
+        if (started !== this.serverStartedAt) {
+          const n = await withRetries(() => reclaimPipelineRows(pool, { restartOf: this.workerId }));
+          this.serverStartedAt = started;
+          this.log('info', `the server restarted: ${n} pipeline row(s) this worker held are pending again`);
+        }
+      }
+    } catch (err) {
+      this.log('info', `restart check failed: ${(err as Error).message}`);
+    }
+    this.producer?.wake();
+    this.pipelines?.wake();
   }
 
   // ------------------------------------------------------------ notifications and cancel
