@@ -348,11 +348,16 @@ async function runPipeline(db: pg.Client, name: string, rows: number, batchSize:
   const check = exitedCheck(proc, 'steadytext worker');
   let maxProcessing = 0;
   // The end is seen within 10 ms: a cheap look at the rows still to do (an
-  // index probe, and a count of the rows in flight) every 10 ms; the status call (it counts rows, and grows
-  // with the table) when nothing is left, and for progress and failures
-  // once a second (or 1/20 of the time, if it takes longer).
+  // index probe, and a count of the rows in flight) every 10 ms once the end
+  // is near (under half a second away at the rate so far; every 100 ms
+  // before, so the polling takes little of the CPU the worker and the engine
+  // share); the status call (it counts rows, and grows with the table) when
+  // nothing is left, and for progress and failures once a second (or 1/20 of
+  // the time, if it takes longer).
   let every = 1000;
   let statusAt = 0;
+  let poll = 10;
+  const t0 = now();
   const finished = await until(
     async () => {
       if (now() < statusAt + every) {
@@ -370,6 +375,8 @@ async function runPipeline(db: pg.Client, name: string, rows: number, batchSize:
       const s = await pipelineStatus(db, name);
       statusAt = now();
       every = Math.max(1000, 20 * (now() - t));
+      const rate = s ? Number(s.done) / Math.max(statusAt - t0, 1) : 0; // rows per ms
+      poll = s && rate > 0 && (rows - Number(s.done)) / rate > 500 ? 100 : 10;
       if (!s) throw new Error(`steadytext_pipeline_status('${name}') returned no row`);
       if (Number(s.failed) > 0) {
         const f = await db.query('SELECT row_key, error FROM steadytext_pipeline_failures($1) LIMIT 3', [name]);
@@ -382,7 +389,7 @@ async function runPipeline(db: pg.Client, name: string, rows: number, batchSize:
     name,
     capSeconds * 1000,
     check,
-    () => 10,
+    () => poll,
   );
   return { capped: !finished, maxProcessing };
 }
