@@ -1054,6 +1054,7 @@ DECLARE
     chunk integer;
     keys jsonb[];
     claims bigint[];
+    tids tid[];
     inputs text[];
     cache_keys text[];
     send_vectors boolean;
@@ -1132,8 +1133,10 @@ BEGIN
              u AS (UPDATE @extschema@.steadytext_pipeline_rows AS r
                    SET status = 'processing', claim = r.claim + 1, worker_id = _steadytext_pipeline_claim.worker_id
                    FROM c WHERE r.ctid = c.tid
-                   RETURNING r.row_key, r.claim, r.changed_at)
-        SELECT array_agg(u.row_key ORDER BY u.changed_at), array_agg(u.claim ORDER BY u.changed_at) INTO keys, claims FROM u;
+                   RETURNING r.row_key, r.claim, r.changed_at, r.ctid AS tid)
+        SELECT array_agg(u.row_key ORDER BY u.changed_at), array_agg(u.claim ORDER BY u.changed_at),
+               array_agg(u.tid ORDER BY u.changed_at)
+        INTO keys, claims, tids FROM u;
         CONTINUE WHEN keys IS NULL;
         -- the inputs, read once with the creator's rights, in the claim's order
         EXECUTE format($q$SELECT array_agg(s.input ORDER BY u.n)
@@ -1148,9 +1151,10 @@ BEGIN
                                       p.parameters || jsonb_build_object(@extschema@._steadytext_pipeline_input(p.function_name), x.input),
                                       p.owner_role)).cache_key END
                 FROM unnest(inputs) WITH ORDINALITY AS x(input, n) ORDER BY x.n);
+            -- the claimed rows where the claim left them (still locked)
             UPDATE @extschema@.steadytext_pipeline_rows AS r SET cache_key = c.key
-            FROM unnest(keys, cache_keys) AS c(row_key, key)
-            WHERE r.pipeline_id = p.pipeline_id AND r.row_key = c.row_key AND c.key IS NOT NULL;
+            FROM unnest(tids, cache_keys) AS c(tid, key)
+            WHERE r.ctid = c.tid AND c.key IS NOT NULL;
         END IF;
         send_vectors := coalesce(@extschema@._steadytext_pipeline_sends_vectors(p), false);
         RETURN QUERY
@@ -1178,10 +1182,11 @@ AS $$
     WITH held AS (
         INSERT INTO @extschema@.steadytext_pipeline_giveback AS g (pipeline_id, row_key, claim)
         SELECT id, u.k, u.c FROM unnest(row_keys, claims) AS u(k, c)
-        JOIN @extschema@.steadytext_pipeline_rows AS r
-          ON r.pipeline_id = id AND r.row_key = u.k AND r.claim = u.c AND r.status = 'processing'
-         AND r.worker_id = _steadytext_pipeline_held.worker_id
-        WHERE u.k NOT IN (SELECT t.k FROM unnest(taken) AS t(k))
+        CROSS JOIN LATERAL (SELECT r.status FROM @extschema@.steadytext_pipeline_rows AS r
+                            WHERE r.pipeline_id = id AND r.row_key = u.k AND r.claim = u.c
+                              AND r.worker_id = _steadytext_pipeline_held.worker_id
+                            LIMIT 1) AS r
+        WHERE r.status = 'processing' AND u.k NOT IN (SELECT t.k FROM unnest(taken) AS t(k))
         ON CONFLICT (pipeline_id, row_key) DO UPDATE SET claim = excluded.claim
         RETURNING g.row_key)
     SELECT coalesce(array_agg(held.row_key), '{}') FROM held
@@ -1302,8 +1307,8 @@ BEGIN
         INSERT INTO @extschema@.steadytext_cache (cache_key, function_name, model_id, parameters, result)
         SELECT r.cache_key, p.function_name, _steadytext_pipeline_write.model_id, p.parameters, x.v
         FROM unnest(out_k, out_o) AS o(k, o)
-        JOIN unnest(mine_k, mine_v) AS x(k, v) ON x.k = o.k
-        JOIN @extschema@.steadytext_pipeline_rows AS r ON r.pipeline_id = id AND r.row_key = o.k
+        JOIN unnest(mine_k, mine_v, mine_t) AS x(k, v, tid) ON x.k = o.k
+        JOIN @extschema@.steadytext_pipeline_rows AS r ON r.ctid = x.tid
         WHERE o.o = 'written' AND r.cache_key IS NOT NULL AND x.v IS NOT NULL
         ON CONFLICT (cache_key) DO NOTHING;
     END IF;

@@ -2,8 +2,9 @@
 -- cannot do by running again. test/sql/upgrade.test.ts proves the result
 -- equals a fresh 1.7.0 install, from every released version.
 --
--- 1.7.0: the worker's statements on steadytext_pipeline_rows (the claim, the
--- write, the release, the scan's insert) look their rows up by key one at a
+-- 1.7.0: the worker's statements on steadytext_pipeline_rows (the claim and
+-- its cache keys, the write and its cache entries, the release, the check for
+-- rows a session holds, the scan's insert) look their rows up by key one at a
 -- time and update them where they were locked (ctid), instead of joining on
 -- the key: without statistics for a new pipeline's rows, the planner walked
 -- every row of the pipeline (or every row in flight) once per row of the
