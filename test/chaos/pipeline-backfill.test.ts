@@ -27,7 +27,7 @@ import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { pipelineStatus, type PipelineStatusRow } from '../../src/db/pipelines/pipelineStatus.ts';
 import { vectorFor } from '../helpers/scriptedEngine.ts';
-import { alive, CHAOS_JOBS, killAll, report, sleep, startWorkers, waitFor, type ChaosWorker } from './harness.ts';
+import { alive, CHAOS_JOBS, killAll, pipelineEndState, report, sleep, startWorkers, waitFor, type ChaosWorker } from './harness.ts';
 
 const NAMES = ['pipe-a', 'pipe-b', 'pipe-c'];
 const BATCH = 16;
@@ -219,23 +219,7 @@ async function settled(db: TestDatabase, workers: ChaosWorker[], timeoutMs: numb
 
 /** The end state against the scripted engine's vectors; returns what the write log counted. */
 async function verify(db: TestDatabase): Promise<{ rows: number; writes: number; changesWritten: number }> {
-  const problems: string[] = [];
-  const docs = (await db.pool.query<{ id: number; body: string; embedding: number[] | null }>(`SELECT id, body, embedding FROM documents ORDER BY id`)).rows;
-  for (const d of docs) {
-    if (JSON.stringify(d.embedding) !== JSON.stringify(vectorFor(d.body))) {
-      problems.push(`row ${d.id}: ${JSON.stringify(d.embedding)} is not the vector of its input ${JSON.stringify(d.body)}`);
-    }
-  }
-  // bookkeeping: one row per live source row, done, computed from its input; none for a row that is gone
-  const book = await db.pool.query<{ id: number | null; key: unknown; status: string; ok: boolean }>(
-    `SELECT d.id, r.row_key AS key, r.status, r.have_hash IS NOT DISTINCT FROM md5(d.body) AS ok
-     FROM steadytext_pipeline_rows AS r FULL JOIN documents AS d ON r.row_key = jsonb_build_array(d.id)`,
-  );
-  for (const b of book.rows) {
-    if (b.key === null) problems.push(`row ${b.id}: no bookkeeping row`);
-    else if (b.id === null) problems.push(`bookkeeping for ${JSON.stringify(b.key)}, a row that is gone (${b.status})`);
-    else if (b.status !== 'done' || !b.ok) problems.push(`row ${b.id}: bookkeeping ${b.status}, computed from its input: ${b.ok}`);
-  }
+  const { docs, problems } = await pipelineEndState(db.pool);
   // every write: the vector of the input it was written over; one write per input of a row
   const log = (await db.pool.query<{ id: number; body: string; embedding: number[] | null; n: number }>(
     `SELECT id, body, embedding, count(*) OVER (PARTITION BY id, body)::int AS n FROM write_log ORDER BY n DESC, id`,

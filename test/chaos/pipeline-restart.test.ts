@@ -11,8 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { vectorFor } from '../helpers/scriptedEngine.ts';
-import { alive, CHAOS_JOBS, killAll, report, startOwnServer, startWorkers, waitFor, type ChaosWorker } from './harness.ts';
+import { alive, CHAOS_JOBS, killAll, pipelineEndState, report, startOwnServer, startWorkers, waitFor, type ChaosWorker } from './harness.ts';
 
 const BATCH = 16;
 /** Engine time of one batch: about 8 s of backfill for the two workers' 8 slots, so the crash lands inside it. */
@@ -45,16 +44,7 @@ test(`PostgreSQL crashed (-m immediate) during a pipeline backfill of ${CHAOS_JO
     }, 120_000, 100);
     report('pipeline crash -m immediate', `every row done ${((Date.now() - upAt) / 1000).toFixed(2)} s after the server was back (down ${((upAt - stoppedAt) / 1000).toFixed(2)} s)`);
 
-    const problems: string[] = [];
-    const docs = (await pool.query<{ id: number; body: string; embedding: number[] | null }>(`SELECT id, body, embedding FROM documents ORDER BY id`)).rows;
-    for (const d of docs) {
-      if (JSON.stringify(d.embedding) !== JSON.stringify(vectorFor(d.body))) problems.push(`row ${d.id}: ${JSON.stringify(d.embedding)} is not the vector of its input`);
-    }
-    const book = await pool.query<{ id: number; status: string | null; ok: boolean }>(
-      `SELECT d.id, r.status, r.have_hash IS NOT DISTINCT FROM md5(d.body) AS ok
-       FROM documents AS d LEFT JOIN steadytext_pipeline_rows AS r ON r.row_key = jsonb_build_array(d.id)`,
-    );
-    for (const b of book.rows) if (b.status !== 'done' || !b.ok) problems.push(`row ${b.id}: bookkeeping ${b.status}, computed from its input: ${b.ok}`);
+    const { docs, problems } = await pipelineEndState(pool);
     assert.equal(docs.length, CHAOS_JOBS);
     assert.deepEqual(problems.slice(0, 20), [], `${problems.length} problem(s)`);
     for (const w of workers) assert.ok(alive(w), `${w.name} still running (reconnected on its own)`);

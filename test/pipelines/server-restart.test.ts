@@ -10,46 +10,30 @@
 // server restarts, and the row must be computed again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedPg } from '../../src/postgres/embeddedPostgres.ts';
-import { migrate } from '../../src/db/schema/migrate.ts';
-import { freePort } from '../helpers/freePort.ts';
+import { startOwnServer } from '../chaos/harness.ts';
 import { column, createDocuments, createPipeline, scriptedVector, startTestWorker, status, waitFor } from './fixtures.ts';
 
 test('after a server restart, a row whose acknowledged write was lost is computed again by the same live worker', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'steadytext-restart-'));
-  const dataDir = path.join(dir, 'data');
-  const port = await freePort();
-  let server: EmbeddedPg | undefined = await startEmbeddedPostgres({ dataDir, port });
+  const server = await startOwnServer();
   const pool = new pg.Pool({ connectionString: server.url, max: 2 });
   pool.on('error', () => {}); // its idle connections die with the server
   let worker: Awaited<ReturnType<typeof startTestWorker>> | undefined;
   try {
-    const c = await pool.connect();
-    try {
-      await migrate(c);
-    } finally {
-      c.release();
-    }
     await createDocuments(pool, ['first', 'second']);
     worker = await startTestWorker(server.url, { heartbeatTimeout: '10' });
     await createPipeline(pool, { name: 'doc_embeddings' });
     await waitFor('the backfill', async () => (await status(pool, 'doc_embeddings')).done === 2);
 
     // what a write lost in a crash leaves: the row still this worker's, under a claim it no longer holds
-    const workerId = worker.workerId;
     await pool.query(
       `UPDATE steadytext_pipeline_rows SET status = 'processing', worker_id = $1, claim = claim + 1, have_hash = NULL
        WHERE row_key = '[1]'`,
-      [workerId],
+      [worker.workerId],
     );
     await pool.query(`UPDATE documents SET embedding = NULL WHERE id = 1`);
 
-    await server.stop();
-    server = await startEmbeddedPostgres({ dataDir, port });
+    await server.restart('fast');
     await waitFor('row [1] computed again after the restart', async () => {
       const r = await pool.query(`SELECT status FROM steadytext_pipeline_rows WHERE row_key = '[1]'`).catch(() => undefined);
       return r?.rows[0]?.status === 'done';
@@ -59,7 +43,6 @@ test('after a server restart, a row whose acknowledged write was lost is compute
   } finally {
     await worker?.stop();
     await pool.end().catch(() => {});
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await server.stop();
   }
 });
