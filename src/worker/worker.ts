@@ -325,7 +325,8 @@ export class Worker {
       // that process look alive, its rows held for good).
       await withRetries(() => reclaimPipelineRows(pool, { restartOf: this.workerId }));
       await withRetries(() => registerWorker(pool, this.registration()));
-      this.serverStartedAt = await withRetries(() => serverStartTime(pool));
+      // (pipelines only: afterReconnect compares it)
+      if (s.pipelines) this.serverStartedAt = await withRetries(() => serverStartTime(pool));
       await withRetries(() => writeModelIds(pool, this.models));
       this.listener = new Listener({
         connection: s.connection,
