@@ -344,54 +344,74 @@ const pipelineStatus = async (db: pg.Client, name: string) =>
 
 /** Creates pipeline `name` over documents.content → embedding and waits until it reports every row done. */
 async function runPipeline(db: pg.Client, name: string, rows: number, batchSize: number, capSeconds: number, proc: Proc, progress?: Progress, label = '') {
-  await db.query(`SELECT steadytext_pipeline_create($1, 'documents', 'content', 'embedding', 'embed', '{}', 0, false, $2)`, [name, batchSize]);
-  const check = exitedCheck(proc, 'steadytext worker');
-  let maxProcessing = 0;
-  // The end is seen within 10 ms: a cheap look at the rows still to do (an
-  // index probe, and a count of the rows in flight) every 10 ms once the end
-  // is near (under half a second away at the rate so far; every 100 ms
-  // before, so the polling takes little of the CPU the worker and the engine
-  // share); the status call (it counts rows, and grows with the table) when
+  // The end is seen without polling the CPU away from the worker and the
+  // engine: a statement trigger on the table notifies once per statement that
+  // updates it (a batch's write: one trigger call and one NOTIFY a batch), and
+  // the bench looks (an index probe, and one for rows in flight) only when one
+  // came; the status call (it counts rows, and grows with the table) when
   // nothing is left, and for progress and failures once a second (or 1/20 of
   // the time, if it takes longer).
+  await db.query(`CREATE OR REPLACE FUNCTION bench_batch_written() RETURNS trigger LANGUAGE plpgsql
+                  AS $$ BEGIN PERFORM pg_notify('bench_batch', ''); RETURN NULL; END $$`);
+  await db.query('DROP TRIGGER IF EXISTS bench_batch_written ON documents');
+  await db.query('CREATE TRIGGER bench_batch_written AFTER UPDATE ON documents FOR EACH STATEMENT EXECUTE FUNCTION bench_batch_written()');
+  let written = true;
+  let wake: (() => void) | undefined;
+  const onWritten = (n: pg.Notification) => {
+    if (n.channel !== 'bench_batch') return;
+    written = true;
+    wake?.();
+  };
+  db.on('notification', onWritten);
+  await db.query('LISTEN bench_batch');
+  const check = exitedCheck(proc, 'steadytext worker');
   let every = 1000;
   let statusAt = 0;
-  let poll = 10;
-  const t0 = now();
-  const finished = await until(
-    async () => {
-      if (now() < statusAt + every) {
-        const left = await db.query<{ waiting: boolean; processing: string }>(
-          `SELECT p.scanning OR EXISTS (SELECT 1 FROM steadytext_pipeline_rows AS r WHERE r.pipeline_id = p.pipeline_id AND r.status = 'pending') AS waiting,
-                  (SELECT count(*) FROM steadytext_pipeline_rows AS r WHERE r.pipeline_id = p.pipeline_id AND r.status = 'processing') AS processing
+  let maxProcessing = 0;
+  const limit = now() + capSeconds * 1000;
+  try {
+    await db.query(`SELECT steadytext_pipeline_create($1, 'documents', 'content', 'embedding', 'embed', '{}', 0, false, $2)`, [name, batchSize]);
+    for (;;) {
+      check();
+      if (now() >= statusAt + every) {
+        const t = now();
+        const s = await pipelineStatus(db, name);
+        statusAt = now();
+        every = Math.max(1000, 20 * (now() - t));
+        if (!s) throw new Error(`steadytext_pipeline_status('${name}') returned no row`);
+        if (Number(s.failed) > 0) {
+          const f = await db.query('SELECT row_key, error FROM steadytext_pipeline_failures($1) LIMIT 3', [name]);
+          throw new Error(`pipeline ${name}: ${s.failed} rows failed, e.g. ${JSON.stringify(f.rows)}; last_error ${s.last_error}`);
+        }
+        if (progress) progress(label, Number(s.done), rows);
+        maxProcessing = Math.max(maxProcessing, Number(s.processing));
+        if (Number(s.done) >= rows && Number(s.rows) === rows && Number(s.pending) === 0 && Number(s.processing) === 0) return { capped: false, maxProcessing };
+      } else if (written) {
+        written = false;
+        const left = await db.query<{ waiting: boolean }>(
+          `SELECT p.scanning OR EXISTS (SELECT 1 FROM steadytext_pipeline_rows AS r WHERE r.pipeline_id = p.pipeline_id AND r.status = 'pending')
+                  OR EXISTS (SELECT 1 FROM steadytext_pipeline_rows AS r WHERE r.pipeline_id = p.pipeline_id AND r.status = 'processing') AS waiting
            FROM steadytext_pipelines AS p WHERE p.name = $1`,
           [name],
         );
-        const l = left.rows[0];
-        if (l) maxProcessing = Math.max(maxProcessing, Number(l.processing));
-        if (!l || l.waiting || Number(l.processing) > 0) return false;
+        if (left.rows[0] && !left.rows[0].waiting) statusAt = 0; // nothing left: confirm with the status
+        continue;
       }
-      const t = now();
-      const s = await pipelineStatus(db, name);
-      statusAt = now();
-      every = Math.max(1000, 20 * (now() - t));
-      const rate = s ? Number(s.done) / Math.max(statusAt - t0, 1) : 0; // rows per ms
-      poll = s && rate > 0 && (rows - Number(s.done)) / rate > 500 ? 100 : 10;
-      if (!s) throw new Error(`steadytext_pipeline_status('${name}') returned no row`);
-      if (Number(s.failed) > 0) {
-        const f = await db.query('SELECT row_key, error FROM steadytext_pipeline_failures($1) LIMIT 3', [name]);
-        throw new Error(`pipeline ${name}: ${s.failed} rows failed, e.g. ${JSON.stringify(f.rows)}; last_error ${s.last_error}`);
-      }
-      if (progress) progress(label, Number(s.done), rows);
-      maxProcessing = Math.max(maxProcessing, Number(s.processing));
-      return Number(s.done) >= rows && Number(s.rows) === rows && Number(s.pending) === 0 && Number(s.processing) === 0;
-    },
-    name,
-    capSeconds * 1000,
-    check,
-    () => poll,
-  );
-  return { capped: !finished, maxProcessing };
+      if (now() > limit) return { capped: true, maxProcessing };
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(1, statusAt + every - now()));
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    db.off('notification', onWritten);
+    await db.query('UNLISTEN bench_batch');
+    await db.query('DROP TRIGGER IF EXISTS bench_batch_written ON documents');
+  }
 }
 
 async function pipeline(db: pg.Client, o: BackfillOptions, proc: Proc, progress: Progress) {
