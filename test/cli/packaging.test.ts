@@ -55,7 +55,7 @@ test('npm pack ships bin/, src/, dist/ (the built client), sql/ (control, source
     `sql/build/pg_steadytext--${currentVersion()}.sql`,
     // what `steadytext migrate` builds the current version from
     'sql/src/10-tables.sql',
-    'sql/src/upgrades/1.6.0--1.7.0.sql',
+    'sql/src/upgrades/1.7.0--1.8.0.sql',
     'systemd/steadytext-worker.service',
   ]) {
     assert.ok(files.includes(must), `${must} is in the package`);

@@ -106,7 +106,7 @@ test('upgrading a 1.0.0 install (as `steadytext up` of 1.0.0 left it) drops the 
     }, url);
     const r = await runCli(['migrate', '--json', '--database-url', url]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout).applied, ['pg_steadytext--1.0.0--1.1.0.sql', 'pg_steadytext--1.1.0--1.2.0.sql', 'pg_steadytext--1.2.0--1.3.0.sql', 'pg_steadytext--1.3.0--1.4.0.sql', 'pg_steadytext--1.4.0--1.5.0.sql', 'pg_steadytext--1.5.0--1.6.0.sql', 'pg_steadytext--1.6.0--1.7.0.sql']);
+    assert.deepEqual(JSON.parse(r.stdout).applied, ['pg_steadytext--1.0.0--1.1.0.sql', 'pg_steadytext--1.1.0--1.2.0.sql', 'pg_steadytext--1.2.0--1.3.0.sql', 'pg_steadytext--1.3.0--1.4.0.sql', 'pg_steadytext--1.4.0--1.5.0.sql', 'pg_steadytext--1.5.0--1.6.0.sql', 'pg_steadytext--1.6.0--1.7.0.sql', 'pg_steadytext--1.7.0--1.8.0.sql']);
     await superuser(async (c) => {
       const keys = (await c.query(`SELECT key FROM steadytext_config ORDER BY key`)).rows.map((x) => x.key);
       assert.deepEqual(keys, ['handoff_password', 'handoff_user']);

@@ -28,6 +28,8 @@ const RELEASED: Record<string, string> = {
   'pg_steadytext--1.5.0.sql': 'a68797515a485fad3e4e022990a50ece15ec30d6002bdbcf8804c4f3b70b115b',
   'pg_steadytext--1.4.0--1.5.0.sql': '4ffe3547f9016213a6b8877282446dfe3b5ad9fbbfa05f0b65e1bbebd358e796',
   'pg_steadytext--1.6.0.sql': '9fd4e1bacebc05edd5827c3f9661116d59ec13099142d83a9fe4e1a9840e9a30',
+  'pg_steadytext--1.7.0.sql': '846e82246234f0421fd6f0785f923ddd98413927e3bdbf48260b1165edbd40f1',
+  'pg_steadytext--1.6.0--1.7.0.sql': 'd35f4782c13bfc5c8783b61ebbf7bece02fb8f78578325774577dd6b5632c377',
   'pg_steadytext--1.5.0--1.6.0.sql': '9dac421b5eb55cfa23930c9071293d73f8f797818e7ecd3420028060e3a65b75',
 };
 

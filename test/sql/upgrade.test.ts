@@ -1,5 +1,5 @@
 // Schema versions upgrade in place: a database installed at any released
-// version (1.0.0, 1.1.0, 1.2.0, 1.3.0, 1.4.0, 1.5.0, 1.6.0), holding jobs in every state, cache rows, workers and
+// version (1.0.0, 1.1.0, 1.2.0, 1.3.0, 1.4.0, 1.5.0, 1.6.0, 1.7.0), holding jobs in every state, cache rows, workers and
 // config, is brought to the current version by `steadytext migrate` and by
 // ALTER EXTENSION ... UPDATE (through every version in between). Each must end with exactly the schema of a fresh
 // install, every row kept, and a current worker running its pending jobs.
@@ -14,7 +14,7 @@ import { schemaDump, schemaFingerprint } from './schemaFingerprint.ts';
 import { startTestWorker, waitFor } from '../worker/fixtures/queue.ts';
 
 /** Every released schema version before the current one. */
-const RELEASED_VERSIONS = ['1.0.0', '1.1.0', '1.2.0', '1.3.0', '1.4.0', '1.5.0', '1.6.0'];
+const RELEASED_VERSIONS = ['1.0.0', '1.1.0', '1.2.0', '1.3.0', '1.4.0', '1.5.0', '1.6.0', '1.7.0'];
 
 
 /** Jobs in every state, a batch, cache rows, a worker row, config and a dead letter, through the released version's own functions. */

@@ -1,0 +1,3 @@
+-- Upgrade 1.7.0 -> 1.8.0, hand-written part: what the repeatable source files
+-- cannot do by running again. test/sql/upgrade.test.ts proves the result
+-- equals a fresh 1.8.0 install, from every released version.
