@@ -27,7 +27,7 @@ test('embed backfill at concurrency 1: a higher-priority request runs before the
     });
     const id = (await db.pool.query(`SELECT steadytext_generate_async('interactive', priority := 10, use_cache := false) AS id`)).rows[0]
       .id as string;
-    await waitFor('the request claimed by the worker', async () => (await queueStatus(db, id)) === 'processing');
+    await waitFor('the request waiting in the worker for the slot', async () => worker.stats.buffered === 1);
     g.open();
     await waitFor('the request completed and the pipeline caught up', async () => {
       const s = await status(db.pool, 'doc_embeddings');
@@ -54,7 +54,9 @@ test('generate batch at concurrency 1: a request that starts waiting takes the s
     await waitFor('the batch\'s first row on the engine', async () => events.slice(before).length === 1);
     const id = (await db.pool.query(`SELECT steadytext_generate_async('interactive', priority := 10, use_cache := false) AS id`)).rows[0]
       .id as string;
-    await waitFor('the request claimed by the worker', async () => (await queueStatus(db, id)) === 'processing');
+    // waiting in the worker for the slot (claimed in the database is not enough:
+    // the claim's reply may still be on its way when the row ends)
+    await waitFor('the request waiting in the worker', async () => worker.stats.buffered === 1);
     g.open();
     await waitFor('the request completed and the pipeline caught up', async () => {
       const s = await status(db.pool, 'doc_summaries');
