@@ -965,65 +965,155 @@ $$;
 -- The worker's side (steadytext_worker; SECURITY DEFINER)
 -- ===========================================================================
 
--- One step of pipeline `id`'s scan over its source in key order (the
--- backfill, a rerun after a change of model or parameters, the sweep): the
--- next `chunk` rows get a pending row each unless their value is current
--- (same input, model and version). Reads the source without locks; never
--- waits on a session for more than 100 ms (a row a session is marking right
--- now is that session's to mark). Returns false once past the last row.
-CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_scan(id integer, chunk integer)
-RETURNS boolean
+-- The scan over pipeline `id`'s source in key order (the backfill, a rerun
+-- after a change of model or parameters, the sweep), claimed as it goes: of
+-- the rows after the scan's position, the first `n` whose value is not
+-- current (no bookkeeping row yet; pending; done from another input, model
+-- or version) become worker `worker_id`'s claim at once. A row the pipeline
+-- has not seen is inserted 'processing', to be written once more, as done,
+-- by the write: one write of its bookkeeping fewer than inserted pending,
+-- claimed, then written. Returns the rows claimed (key, claim, where the row
+-- lies) in key order, and moves the scan past the last one (or past every
+-- row read, when fewer). Reads at most about max(4n, 1000) rows of the
+-- source a call, without locks. Waits on another worker's call (the scan's
+-- position is the pipeline's row) or on a session at most 100 ms, then
+-- gives up for now: a row a session is marking right now is that session's
+-- to mark, and the claim of pending rows takes it.
+CREATE OR REPLACE FUNCTION @extschema@._steadytext_pipeline_scan_claim(id integer, worker_id text, n integer)
+RETURNS TABLE(row_key jsonb, claim bigint, row_tid tid)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '100ms'
 AS $$
+#variable_conflict use_column
 DECLARE
+    me constant text := _steadytext_pipeline_scan_claim.worker_id;
     p @extschema@.steadytext_pipelines;
+    budget integer := greatest(4 * n, 1000);
+    chunk integer := greatest(n, 1);
+    pos jsonb;
     keys jsonb[];
     hashes text[];
+    want_k jsonb[] := '{}';
+    want_h text[] := '{}';
+    want_new boolean[] := '{}';
+    got_k jsonb[];
+    got_h text[];
+    got_new boolean[];
+    last bigint;
+    finished boolean := false;
     k jsonb;
+    c1 bigint;
+    t1 tid;
+    upd_k jsonb[];
+    upd_c bigint[];
+    upd_t tid[];
+    ins_k jsonb[] := '{}';
+    ins_c bigint[] := '{}';
+    ins_t tid[] := '{}';
 BEGIN
-    SELECT * INTO p FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = id FOR NO KEY UPDATE SKIP LOCKED;
-    IF NOT FOUND OR NOT p.scanning THEN
-        RETURN false;  -- another worker's step runs (or a change is being made): next time
-    END IF;
-    EXECUTE format('SELECT array_agg(s.row_key ORDER BY s.n), array_agg(s.input_hash ORDER BY s.n)
-                    FROM %s._stxp_%s_scan($1, $2) WITH ORDINALITY AS s(row_key, input_hash, n)', '@extschema@', id)
-        INTO keys, hashes USING p.scan_after, chunk;
-    -- rows whose value is not current any more
-    -- (each scanned key looked up by the primary key: a join let the planner
-    -- walk every done row of the pipeline once per chunk key)
-    WITH stale AS (SELECT r.row_key FROM unnest(keys, hashes) AS s(k, h)
-                   CROSS JOIN LATERAL (SELECT x.row_key FROM @extschema@.steadytext_pipeline_rows AS x
-                                       WHERE x.pipeline_id = id AND x.row_key = s.k AND x.status = 'done'
-                                         AND (x.have_hash IS DISTINCT FROM s.h OR x.have_model IS DISTINCT FROM p.model_id
-                                              OR x.have_version IS DISTINCT FROM p.version)
-                                       FOR UPDATE SKIP LOCKED) AS r)
-    UPDATE @extschema@.steadytext_pipeline_rows AS r SET status = 'pending', changed_at = now(), run_at = now()
-    FROM stale WHERE r.pipeline_id = id AND r.row_key = stale.row_key;
-    -- rows it has not seen (ON CONFLICT probes the primary key row by row; a
-    -- NOT EXISTS let the planner hash all of the pipeline's rows per chunk)
     BEGIN
-        INSERT INTO @extschema@.steadytext_pipeline_rows (pipeline_id, row_key)
-        SELECT id, s.k FROM unnest(keys) AS s(k)
-        ON CONFLICT DO NOTHING;
+        SELECT * INTO p FROM @extschema@.steadytext_pipelines AS x WHERE x.pipeline_id = id FOR NO KEY UPDATE;
     EXCEPTION WHEN lock_not_available THEN
-        -- a session inserting one of them has not committed: the others one by one
-        FOREACH k IN ARRAY keys LOOP
-            BEGIN
-                INSERT INTO @extschema@.steadytext_pipeline_rows (pipeline_id, row_key) VALUES (id, k) ON CONFLICT DO NOTHING;
-            EXCEPTION WHEN lock_not_available THEN
-                NULL;
-            END;
-        END LOOP;
+        RETURN;  -- a session is changing the pipeline: next time
     END;
-    IF coalesce(cardinality(keys), 0) < chunk THEN
+    IF NOT FOUND OR NOT p.scanning OR n < 1 THEN
+        RETURN;
+    END IF;
+    pos := p.scan_after;
+    LOOP
+        EXECUTE format('SELECT array_agg(s.row_key ORDER BY s.n), array_agg(s.input_hash ORDER BY s.n)
+                        FROM %s._stxp_%s_scan($1, $2) WITH ORDINALITY AS s(row_key, input_hash, n)', '@extschema@', id)
+            INTO keys, hashes USING pos, chunk;
+        budget := budget - coalesce(cardinality(keys), 0);
+        -- the keys whose value is not current, in key order, as many as are
+        -- still wanted (each looked up by its key alone: a join let the
+        -- planner of a new pipeline walk all of its rows once per key)
+        SELECT array_agg(w.k ORDER BY w.i), array_agg(w.h ORDER BY w.i), array_agg(w.new ORDER BY w.i), max(w.i)
+        INTO got_k, got_h, got_new, last
+        FROM (SELECT s.k, s.h, s.i, r.status IS NULL AS new
+              FROM unnest(keys, hashes) WITH ORDINALITY AS s(k, h, i)
+              LEFT JOIN LATERAL (SELECT x.status, x.run_at, x.have_hash, x.have_model, x.have_version
+                                 FROM @extschema@.steadytext_pipeline_rows AS x
+                                 WHERE x.pipeline_id = id AND x.row_key = s.k LIMIT 1) AS r ON true
+              WHERE r.status IS NULL
+                 OR (r.status = 'pending' AND r.run_at <= now())
+                 OR (r.status = 'done' AND (r.have_hash IS DISTINCT FROM s.h OR r.have_model IS DISTINCT FROM p.model_id
+                                            OR r.have_version IS DISTINCT FROM p.version))
+              ORDER BY s.i
+              LIMIT n - cardinality(want_k)) AS w;
+        want_k := want_k || coalesce(got_k, '{}');
+        want_h := want_h || coalesce(got_h, '{}');
+        want_new := want_new || coalesce(got_new, '{}');
+        IF cardinality(want_k) >= n THEN
+            pos := keys[last];  -- the scan goes on after the last row claimed
+            EXIT;
+        END IF;
+        IF coalesce(cardinality(keys), 0) < chunk THEN
+            finished := true;   -- past the last row
+            EXIT;
+        END IF;
+        pos := keys[cardinality(keys)];
+        EXIT WHEN budget <= 0;
+        chunk := least(budget, greatest(n, 1000));
+    END LOOP;
+    -- rows the pipeline knows: locked where they lie (one a session holds
+    -- is skipped), and claimed if their value still is not current
+    WITH u AS (SELECT s.k, s.h FROM unnest(want_k, want_h, want_new) AS s(k, h, new) WHERE NOT s.new),
+         l AS (SELECT x.tid FROM u
+               CROSS JOIN LATERAL (SELECT r.ctid AS tid, r.status, r.run_at, r.have_hash, r.have_model, r.have_version
+                                   FROM @extschema@.steadytext_pipeline_rows AS r
+                                   WHERE r.pipeline_id = id AND r.row_key = u.k
+                                   LIMIT 1 FOR UPDATE OF r SKIP LOCKED) AS x
+               WHERE (x.status = 'pending' AND x.run_at <= now())
+                  OR (x.status = 'done' AND (x.have_hash IS DISTINCT FROM u.h OR x.have_model IS DISTINCT FROM p.model_id
+                                             OR x.have_version IS DISTINCT FROM p.version))),
+         c AS (UPDATE @extschema@.steadytext_pipeline_rows AS r
+               SET status = 'processing', claim = r.claim + 1, worker_id = me,
+                   changed_at = CASE WHEN r.status = 'done' THEN now() ELSE r.changed_at END
+               FROM l WHERE r.ctid = l.tid
+               RETURNING r.row_key, r.claim, r.ctid)
+    SELECT array_agg(c.row_key), array_agg(c.claim), array_agg(c.ctid) INTO upd_k, upd_c, upd_t FROM c;
+    -- rows it has not seen, inserted as claimed (ON CONFLICT: a session's
+    -- change inserted one meanwhile; it is pending, and claimed as such)
+    IF true = ANY (want_new) THEN
+        BEGIN
+            WITH i AS (INSERT INTO @extschema@.steadytext_pipeline_rows AS r (pipeline_id, row_key, status, claim, worker_id)
+                       SELECT id, s.k, 'processing', 1, me FROM unnest(want_k, want_new) AS s(k, new) WHERE s.new
+                       ON CONFLICT DO NOTHING
+                       RETURNING r.row_key, r.claim, r.ctid)
+            SELECT coalesce(array_agg(i.row_key), '{}'), coalesce(array_agg(i.claim), '{}'), coalesce(array_agg(i.ctid), '{}')
+            INTO ins_k, ins_c, ins_t FROM i;
+        EXCEPTION WHEN lock_not_available THEN
+            -- a session inserting one of them has not committed: the others one by one
+            FOR k IN SELECT s.k FROM unnest(want_k, want_new) AS s(k, new) WHERE s.new LOOP
+                BEGIN
+                    INSERT INTO @extschema@.steadytext_pipeline_rows AS r (pipeline_id, row_key, status, claim, worker_id)
+                    VALUES (id, k, 'processing', 1, me)
+                    ON CONFLICT DO NOTHING
+                    RETURNING r.claim, r.ctid INTO c1, t1;
+                    IF FOUND THEN
+                        ins_k := ins_k || k;
+                        ins_c := ins_c || c1;
+                        ins_t := ins_t || t1;
+                    END IF;
+                EXCEPTION WHEN lock_not_available THEN
+                    NULL;
+                END;
+            END LOOP;
+        END;
+    END IF;
+    IF finished THEN
         UPDATE @extschema@.steadytext_pipelines AS x SET scanning = false, scan_after = NULL, scan_done_at = now()
         WHERE x.pipeline_id = id;
-        RETURN false;
+    ELSE
+        UPDATE @extschema@.steadytext_pipelines AS x SET scan_after = pos WHERE x.pipeline_id = id;
     END IF;
-    UPDATE @extschema@.steadytext_pipelines AS x SET scan_after = keys[cardinality(keys)] WHERE x.pipeline_id = id;
-    RETURN true;
+    RETURN QUERY
+    SELECT w.k, g.c, g.t
+    FROM unnest(want_k) WITH ORDINALITY AS w(k, i)
+    JOIN unnest(coalesce(upd_k, '{}') || ins_k, coalesce(upd_c, '{}') || ins_c, coalesce(upd_t, '{}') || ins_t) AS g(k, c, t) ON g.k = w.k
+    ORDER BY w.i;
 END;
 $$;
 
@@ -1035,7 +1125,8 @@ $$;
 -- paused or blocked, and unless the worker's model for its role (`models`:
 -- {role: model id}) is the one the pipeline's values come from. A pipeline
 -- whose role's published model changed recomputes in the background.
--- Advances the scan (backfill, rerun, sweep) when few rows are pending.
+-- Pending rows first, then the scan's next rows (backfill, rerun, sweep),
+-- claimed as it goes (_steadytext_pipeline_scan_claim).
 -- `vectors`: send the batch's embeddings as vectors
 -- (_steadytext_pipeline_sends_vectors). A pipeline whose functions an older
 -- version wrote gets them rewritten first.
@@ -1051,7 +1142,7 @@ DECLARE
     p @extschema@.steadytext_pipelines;
     role text;
     current_model text;
-    chunk integer;
+    wanted integer;
     keys jsonb[];
     claims bigint[];
     tids tid[];
@@ -1077,9 +1168,11 @@ BEGIN
                           WHERE q.status = 'pending' AND q.priority >= x.priority AND q.run_at <= now()
                             AND (served IS NULL OR q.function_name = ANY (served)))
           AND EXISTS (SELECT 1 FROM pg_catalog.pg_class AS k WHERE k.oid = x.source_table)
+        -- (a scan's rows not claimed yet have waited since the scan began)
         ORDER BY x.priority DESC,
-                 (SELECT min(r.changed_at) FROM @extschema@.steadytext_pipeline_rows AS r
-                  WHERE r.pipeline_id = x.pipeline_id AND r.status = 'pending') NULLS LAST,
+                 least((SELECT min(r.changed_at) FROM @extschema@.steadytext_pipeline_rows AS r
+                        WHERE r.pipeline_id = x.pipeline_id AND r.status = 'pending'),
+                       CASE WHEN x.scanning THEN x.scan_started_at END) NULLS LAST,
                  x.pipeline_id
     LOOP
         role := @extschema@._steadytext_model_role(p.function_name);
@@ -1113,22 +1206,16 @@ BEGIN
                                     WHERE y.pipeline_id = p.pipeline_id FOR NO KEY UPDATE SKIP LOCKED);
             p.scanning := FOUND;
         END IF;
-        IF p.scanning THEN
-            chunk := greatest(4 * p.batch_size, 1000);
-            -- keep about a chunk pending ahead of the workers
-            IF (SELECT count(*) FROM (SELECT 1 FROM @extschema@.steadytext_pipeline_rows AS r
-                                      WHERE r.pipeline_id = p.pipeline_id AND r.status = 'pending' LIMIT chunk) AS c) < chunk THEN
-                PERFORM @extschema@._steadytext_pipeline_scan(p.pipeline_id, chunk);
-            END IF;
-        END IF;
-        -- the rows locked are updated where they lie (their ctid, exact while
-        -- locked; nothing else in the condition, or the planner, without
-        -- statistics for a new pipeline, may prefer walking all of the
-        -- pipeline's rows, once per claimed row when joining on the key)
+        wanted := least(max_rows, p.batch_size);
+        -- pending rows first (changes, rows given back), the oldest change
+        -- first; the rows locked are updated where they lie (their ctid,
+        -- exact while locked; nothing else in the condition, or the planner,
+        -- without statistics for a new pipeline, may prefer walking all of
+        -- the pipeline's rows, once per claimed row when joining on the key)
         WITH c AS (SELECT r.ctid AS tid FROM @extschema@.steadytext_pipeline_rows AS r
                    WHERE r.pipeline_id = p.pipeline_id AND r.status = 'pending' AND r.run_at <= now()
                    ORDER BY r.changed_at
-                   LIMIT least(max_rows, p.batch_size)
+                   LIMIT wanted
                    FOR UPDATE OF r SKIP LOCKED),
              u AS (UPDATE @extschema@.steadytext_pipeline_rows AS r
                    SET status = 'processing', claim = r.claim + 1, worker_id = _steadytext_pipeline_claim.worker_id
@@ -1137,6 +1224,15 @@ BEGIN
         SELECT array_agg(u.row_key ORDER BY u.changed_at), array_agg(u.claim ORDER BY u.changed_at),
                array_agg(u.tid ORDER BY u.changed_at)
         INTO keys, claims, tids FROM u;
+        IF p.scanning AND coalesce(cardinality(keys), 0) < wanted THEN
+            -- the rest from the scan (backfill, rerun, sweep), claimed as it goes
+            SELECT keys || array_agg(s.row_key ORDER BY s.n), claims || array_agg(s.claim ORDER BY s.n),
+                   tids || array_agg(s.row_tid ORDER BY s.n)
+            INTO keys, claims, tids
+            FROM @extschema@._steadytext_pipeline_scan_claim(p.pipeline_id, _steadytext_pipeline_claim.worker_id,
+                                                            wanted - coalesce(cardinality(keys), 0))
+                 WITH ORDINALITY AS s(row_key, claim, row_tid, n);
+        END IF;
         CONTINUE WHEN keys IS NULL;
         -- the inputs, read once with the creator's rights, in the claim's order
         EXECUTE format($q$SELECT array_agg(s.input ORDER BY u.n)
@@ -1230,6 +1326,7 @@ DECLARE
     fail_t tid[];
     vec_count bigint;
     vec_dims integer;
+    seqscan text;
 BEGIN
     -- The write commits without waiting for its WAL to reach disk
     -- (synchronous_commit off, this transaction only). Safe: a value and the
@@ -1313,7 +1410,16 @@ BEGIN
         ON CONFLICT (cache_key) DO NOTHING;
     END IF;
     -- each row's outcome, where it was locked (a row changed since, by a
-    -- trigger of this very write, is not there any more: its change stands)
+    -- trigger of this very write, is not there any more: its change stands).
+    -- Read where the rows lie, never by a sequential scan: while
+    -- steadytext_pipeline_rows is small (up to about a hundred pages) the
+    -- planner prefers reading all of it, a random page read costing more in
+    -- its model than a row read in order. Measured: this update read all
+    -- 3,000 rows of a pipeline to find its 100, and writes took twice the
+    -- time. This statement only: the write runs its destination's triggers,
+    -- whose plans are the user's.
+    seqscan := pg_catalog.current_setting('enable_seqscan');
+    PERFORM pg_catalog.set_config('enable_seqscan', 'off', true);
     WITH t AS (SELECT * FROM unnest(coalesce(mine_k, '{}') || coalesce(fail_k, '{}'), coalesce(mine_t, '{}') || coalesce(fail_t, '{}'),
                                     coalesce(mine_h, '{}') || array_fill(NULL::text, ARRAY[coalesce(cardinality(fail_k), 0)])) AS t(k, tid, h)),
          o AS (SELECT o.o, o.e, t.tid, t.h FROM unnest(out_k, out_o, out_e) AS o(k, o, e) JOIN t ON t.k = o.k),
@@ -1334,6 +1440,7 @@ BEGIN
         changed_at = CASE WHEN o.o = 'stale' THEN now() ELSE r.changed_at END
     FROM o
     WHERE r.ctid = o.tid AND o.o <> 'missing';
+    PERFORM pg_catalog.set_config('enable_seqscan', seqscan, true);
     IF 'written' = ANY (out_o) THEN
         INSERT INTO @extschema@.steadytext_pipeline_progress (pipeline_id, rows)
         VALUES (id, (SELECT count(*) FROM unnest(out_o) AS o WHERE o = 'written'));

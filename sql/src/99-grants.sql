@@ -62,7 +62,7 @@ DECLARE
         '_steadytext_queue_stamp', '_steadytext_queue_notify_completed', '_steadytext_publish_model_ids',
         '_steadytext_lock_request',
         '_steadytext_handoff_insert', '_steadytext_handoff_status', '_steadytext_handoff_cancel',
-        '_steadytext_pipeline_install', '_steadytext_pipeline_uninstall', '_steadytext_pipeline_scan', '_steadytext_pipeline_held',
+        '_steadytext_pipeline_install', '_steadytext_pipeline_uninstall', '_steadytext_pipeline_scan_claim', '_steadytext_pipeline_held',
         '_steadytext_pipeline_claim', '_steadytext_pipeline_write', '_steadytext_pipeline_release',
         '_steadytext_pipeline_refuse', '_steadytext_pipeline_reclaim'];
     for_worker constant text[] := ARRAY[

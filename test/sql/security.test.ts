@@ -107,7 +107,7 @@ test('the install made the four group roles, NOLOGIN, and gave PUBLIC no functio
     '_steadytext_cache_fold', '_steadytext_cache_scope', '_steadytext_check_queue_size', '_steadytext_handoff_cancel', '_steadytext_handoff_insert',
     '_steadytext_handoff_status', '_steadytext_lock_request', '_steadytext_model_id',
     '_steadytext_pipeline_claim', '_steadytext_pipeline_held', '_steadytext_pipeline_install', '_steadytext_pipeline_reclaim', '_steadytext_pipeline_refuse',
-    '_steadytext_pipeline_release', '_steadytext_pipeline_scan', '_steadytext_pipeline_uninstall', '_steadytext_pipeline_write',
+    '_steadytext_pipeline_release', '_steadytext_pipeline_scan_claim', '_steadytext_pipeline_uninstall', '_steadytext_pipeline_write',
     '_steadytext_publish_model_ids',
     '_steadytext_queue_notify_completed', '_steadytext_queue_stamp', '_steadytext_queued', '_steadytext_quota_announced', '_steadytext_quota_inflight', '_steadytext_quota_key',
     '_steadytext_quota_reserve', '_steadytext_request_key', '_steadytext_scope_key',
