@@ -990,7 +990,7 @@ DECLARE
     me constant text := _steadytext_pipeline_scan_claim.worker_id;
     p @extschema@.steadytext_pipelines;
     budget integer := greatest(4 * n, 1000);
-    chunk integer := greatest(n, 1);
+    chunk integer := greatest(n, 1) + 1;  -- one row more: whether the scan ends with this claim
     pos jsonb;
     keys jsonb[];
     hashes text[];
@@ -1047,6 +1047,7 @@ BEGIN
         want_new := want_new || coalesce(got_new, '{}');
         IF cardinality(want_k) >= n THEN
             pos := keys[last];  -- the scan goes on after the last row claimed
+            finished := last = cardinality(keys) AND cardinality(keys) < chunk;
             EXIT;
         END IF;
         IF coalesce(cardinality(keys), 0) < chunk THEN

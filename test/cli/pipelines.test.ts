@@ -55,7 +55,7 @@ test('pipelines: the table and --json follow the rows; one pipeline shows its fa
     assert.deepEqual(await settleRows(db.pool, name, { done: 2, failed: 1, error: 'engine refused: \u001b[2Jtoo long' }), { written: 2, failed: 1 });
     await pipelineWhen(db.pool, name, '2 done, 1 failed', (p) => p.done === 2 && p.failed === 1 && p.pending === 1);
     const settled = await runCli(['pipelines'], env);
-    assert.match(settled.stdout, /^pipelines: 1 \(1 failed row\)$/m);
+    assert.match(settled.stdout, /^pipelines: 1 \(1 backfilling, 1 failed row\)$/m, 'one row the scan has not reached yet');
     const after = cells(settled.stdout, name) ?? [];
     assert.deepEqual([after[1], after[2], after[3], after[4], after[6]], ['4', '2', '1', '1', '50.0 %']);
     assert.match(after[8], /^\d+\.\d+\/s$/, 'rows written in the last minute');
@@ -84,7 +84,7 @@ test('pipelines: the table and --json follow the rows; one pipeline shows its fa
     assert.match(one.stdout, new RegExp(`^pipeline ${name}$`, 'm'));
     assert.match(one.stdout, /^ {2}input +body$/m);
     assert.match(one.stdout, /^ {2}done +2 \(50\.0 %\)$/m);
-    assert.match(one.stdout, /^ {2}state +running$/m);
+    assert.match(one.stdout, /^ {2}state +backfilling$/m, "one row the scan has not reached yet");
     assert.match(one.stdout, new RegExp(`^failed rows: 1; \`steadytext pipelines retry ${name}\``, 'm'));
     assert.ok(one.stdout.includes('engine refused: \\x1b[2Jtoo long'), one.stdout);
     assert.doesNotMatch(one.stdout, /\x1b/);

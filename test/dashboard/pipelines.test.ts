@@ -55,7 +55,7 @@ test('dashboard: the pipelines panel appears with a pipeline and follows its cov
     assert.equal(await row.locator('[data-col="coverage"]').textContent(), '50.0 %');
     assert.equal(await row.locator('[data-col="pending"]').textContent(), '1');
     assert.equal(await row.locator('[data-col="failed"]').textContent(), '1');
-    assert.equal(await row.locator('[data-col="state"]').textContent(), 'running');
+    assert.equal(await row.locator('[data-col="state"]').textContent(), 'backfilling', 'one row the scan has not reached yet');
     assert.match((await row.locator('th').textContent()) ?? '', /documents → .*documents\.embedding/);
 
     const paused = await runCli(['pipelines', 'pause', name], { DATABASE_URL: db.url });

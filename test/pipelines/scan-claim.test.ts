@@ -167,3 +167,25 @@ test("a session holding the pipeline's row does not stall the claim: changes are
     await db.drop();
   }
 });
+
+test('the backfill ends with the claim of its last rows, also when they fill the batch exactly', async () => {
+  for (const rows of [250, 2 * BATCH]) {
+    const db = await setup(rows);
+    const c = await db.connect();
+    try {
+      const backfilling = async () => (await db.pool.query(`SELECT backfilling FROM steadytext_pipeline_status('p')`)).rows[0].backfilling;
+      const sizes: number[] = [];
+      for (let left = rows; left > 0; left -= BATCH) {
+        assert.equal(await backfilling(), true, `${rows} rows: backfilling before the claim of row ${rows - left + 1}`);
+        const b = (await claimBatch(c, 'w1', BATCH))!;
+        sizes.push(b.rows.length);
+        await writeBatch(c, 'w1', b);
+      }
+      assert.deepEqual(sizes, rows === 250 ? [100, 100, 50] : [100, 100]);
+      assert.equal(await backfilling(), false, `${rows} rows: over once the last rows are claimed`);
+      await allDone(db, rows);
+    } finally {
+      await db.drop();
+    }
+  }
+});
