@@ -995,10 +995,10 @@ DECLARE
     keys jsonb[];
     hashes text[];
     want_k jsonb[] := '{}';
-    want_h text[] := '{}';
+    want_x xid[] := '{}';
     want_new boolean[] := '{}';
     got_k jsonb[];
-    got_h text[];
+    got_x xid[];
     got_new boolean[];
     last bigint;
     finished boolean := false;
@@ -1028,12 +1028,13 @@ BEGIN
         budget := budget - coalesce(cardinality(keys), 0);
         -- the keys whose value is not current, in key order, as many as are
         -- still wanted (each looked up by its key alone: a join let the
-        -- planner of a new pipeline walk all of its rows once per key)
-        SELECT array_agg(w.k ORDER BY w.i), array_agg(w.h ORDER BY w.i), array_agg(w.new ORDER BY w.i), max(w.i)
-        INTO got_k, got_h, got_new, last
-        FROM (SELECT s.k, s.h, s.i, r.status IS NULL AS new
+        -- planner of a new pipeline walk all of its rows once per key), and
+        -- the version of each known row judged (xmin)
+        SELECT array_agg(w.k ORDER BY w.i), array_agg(w.x ORDER BY w.i), array_agg(w.new ORDER BY w.i), max(w.i)
+        INTO got_k, got_x, got_new, last
+        FROM (SELECT s.k, r.xmin AS x, s.i, r.status IS NULL AS new
               FROM unnest(keys, hashes) WITH ORDINALITY AS s(k, h, i)
-              LEFT JOIN LATERAL (SELECT x.status, x.run_at, x.have_hash, x.have_model, x.have_version
+              LEFT JOIN LATERAL (SELECT x.xmin, x.status, x.run_at, x.have_hash, x.have_model, x.have_version
                                  FROM @extschema@.steadytext_pipeline_rows AS x
                                  WHERE x.pipeline_id = id AND x.row_key = s.k LIMIT 1) AS r ON true
               WHERE r.status IS NULL
@@ -1043,7 +1044,7 @@ BEGIN
               ORDER BY s.i
               LIMIT n - cardinality(want_k)) AS w;
         want_k := want_k || coalesce(got_k, '{}');
-        want_h := want_h || coalesce(got_h, '{}');
+        want_x := want_x || coalesce(got_x, '{}');
         want_new := want_new || coalesce(got_new, '{}');
         IF cardinality(want_k) >= n THEN
             pos := keys[last];  -- the scan goes on after the last row claimed
@@ -1059,16 +1060,15 @@ BEGIN
         chunk := least(budget, greatest(n, 1000));
     END LOOP;
     -- rows the pipeline knows: locked where they lie (one a session holds
-    -- is skipped), and claimed if their value still is not current
-    WITH u AS (SELECT s.k, s.h FROM unnest(want_k, want_h, want_new) AS s(k, h, new) WHERE NOT s.new),
+    -- is skipped), and claimed if still the version judged above (changed
+    -- since, by a session's mark or another worker, it is theirs)
+    WITH u AS (SELECT s.k, s.x FROM unnest(want_k, want_x, want_new) AS s(k, x, new) WHERE NOT s.new),
          l AS (SELECT x.tid FROM u
-               CROSS JOIN LATERAL (SELECT r.ctid AS tid, r.status, r.run_at, r.have_hash, r.have_model, r.have_version
+               CROSS JOIN LATERAL (SELECT r.ctid AS tid, r.xmin
                                    FROM @extschema@.steadytext_pipeline_rows AS r
                                    WHERE r.pipeline_id = id AND r.row_key = u.k
                                    LIMIT 1 FOR UPDATE OF r SKIP LOCKED) AS x
-               WHERE (x.status = 'pending' AND x.run_at <= now())
-                  OR (x.status = 'done' AND (x.have_hash IS DISTINCT FROM u.h OR x.have_model IS DISTINCT FROM p.model_id
-                                             OR x.have_version IS DISTINCT FROM p.version))),
+               WHERE x.xmin = u.x),
          c AS (UPDATE @extschema@.steadytext_pipeline_rows AS r
                SET status = 'processing', claim = r.claim + 1, worker_id = me,
                    changed_at = CASE WHEN r.status = 'done' THEN now() ELSE r.changed_at END
