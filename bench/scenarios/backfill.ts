@@ -271,14 +271,14 @@ async function traceTake(db: pg.Client, rows: number): Promise<TracedStatement[]
   }));
 }
 
-/** Waits until `ok()`, polling every `everyMs`; throws after `limitMs` or when `check()` throws. */
-async function until(ok: () => Promise<boolean>, what: string, limitMs: number, check: () => void = () => {}, everyMs: () => number = () => 50): Promise<boolean> {
+/** Waits until `ok()`, polling every 50 ms; throws after `limitMs` or when `check()` throws. */
+async function until(ok: () => Promise<boolean>, what: string, limitMs: number, check: () => void = () => {}): Promise<boolean> {
   const end = now() + limitMs;
   for (;;) {
     check();
     if (await ok()) return true;
     if (now() > end) return false;
-    await sleep(everyMs());
+    await sleep(50);
   }
 }
 
